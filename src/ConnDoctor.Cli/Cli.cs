@@ -1,0 +1,57 @@
+using System.CommandLine;
+using ConnDoctor.Cli.Commands;
+
+namespace ConnDoctor.Cli;
+
+/// <summary>The thin shell: parse, call the library, render, map errors to one line and an exit code.</summary>
+public static class Cli
+{
+    public static int Run(string[] args, CliIo io)
+    {
+        var root = new RootCommand("conndoctor: finds out why TCP connections misbehave (ZooKeeper, HTTP, any TCP service) and says why, with evidence");
+        root.Options.Add(GlobalOptions.Json);
+        root.Options.Add(GlobalOptions.Wide);
+        root.Options.Add(GlobalOptions.Verbose);
+        root.Subcommands.Add(SocketsCommand.Create(io));
+        root.Subcommands.Add(DiagnoseCommand.Create(io));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            io.Err.WriteLine($"conndoctor: {parse.Errors[0].Message} (see conndoctor --help)");
+            return (int)ExitCode.Usage;
+        }
+        int code = parse.Invoke(new InvocationConfiguration { Output = io.Out, Error = io.Err, EnableDefaultExceptionHandler = false });
+        io.Flush();
+        return code;
+    }
+
+    /// <summary>Runs a command body: user errors become one line on stderr; anything else too, with the trace under --verbose.</summary>
+    public static int Guard(CliIo io, ParseResult p, Func<int> body)
+    {
+        try
+        {
+            int code = body();
+            io.Flush();
+            return code;
+        }
+        catch (UserException ex)
+        {
+            io.Flush();
+            io.Err.WriteLine($"conndoctor: {ex.Message}");
+            if (p.GetValue(GlobalOptions.Verbose)) io.Err.WriteLine(ex.ToString());
+            return ex.ExitCode;
+        }
+        catch (IOException ex) when (ex.HResult == 32 || ex.Message.Contains("Broken pipe"))
+        {
+            return (int)ExitCode.Ok; // the reader (head, less) went away: not an error
+        }
+        catch (Exception ex)
+        {
+            io.Flush();
+            io.Err.WriteLine($"conndoctor: internal error: {ex.Message}{(p.GetValue(GlobalOptions.Verbose) ? "" : " (run with --verbose for details)")}");
+            if (p.GetValue(GlobalOptions.Verbose)) io.Err.WriteLine(ex.ToString());
+            return (int)ExitCode.Error;
+        }
+    }
+}

@@ -1,0 +1,114 @@
+using System.CommandLine;
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+using ConnDoctor.Render;
+using ConnDoctor.Sources;
+
+namespace ConnDoctor.Cli;
+
+/// <summary>Options every command has, each declared once with its description (help is generated from these).</summary>
+public static class GlobalOptions
+{
+    public static readonly Option<bool> Json = new("--json") { Description = "Print a JSON document (schema in docs/json.md) instead of text", Recursive = true };
+    public static readonly Option<bool> Wide = new("--wide") { Description = "Use the terminal's full width (or 200 columns when piped) instead of 80", Recursive = true };
+    public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Show stack traces of errors", Recursive = true };
+}
+
+/// <summary>Where the socket evidence comes from: namespaces, backend, fixture roots.</summary>
+public static class SourceOptions
+{
+    public static readonly Option<string> ProcRoot = new("--proc-root")
+    { Description = "Read /proc files from this directory (fixtures, a copied bundle); implies --source proc", DefaultValueFactory = _ => "/proc", HelpName = "DIR" };
+    public static readonly Option<string?> Netns = new("--netns")
+    { Description = "Read the socket table of this network namespace: a name from 'ip netns list' or a /proc/PID/ns/net path", HelpName = "NAME|PATH" };
+    public static readonly Option<bool> AllNetns = new("--all-netns")
+    { Description = "Read every network namespace a running process is in (each pod on a Kubernetes node), labelling each socket" };
+    public static readonly Option<string> Source = new("--source")
+    { Description = "Socket table backend: netlink (sock_diag), proc (/proc/net/tcp), or auto (netlink, falling back to proc)", DefaultValueFactory = _ => "auto", HelpName = "auto|netlink|proc" };
+
+    public static void AddTo(Command c)
+    {
+        Source.AcceptOnlyFromAmong("auto", "netlink", "proc");
+        c.Options.Add(ProcRoot);
+        c.Options.Add(Netns);
+        c.Options.Add(AllNetns);
+        c.Options.Add(Source);
+    }
+
+    public static CollectOptions Read(ParseResult p, SocketFilter filter)
+    {
+        var procRoot = p.GetValue(ProcRoot)!;
+        var backend = p.GetValue(Source) switch { "netlink" => SocketBackend.Netlink, "proc" => SocketBackend.Proc, _ => SocketBackend.Auto };
+        var o = new CollectOptions
+        {
+            ProcRoot = procRoot,
+            Netns = p.GetValue(Netns),
+            AllNetns = p.GetValue(AllNetns),
+            Backend = backend,
+            StateMask = filter.KernelStateMask,
+        };
+        if (o.Netns != null && o.AllNetns) throw new UserException("--netns and --all-netns exclude each other", (int)ExitCode.Usage);
+        if (!o.IsLiveProc && backend == SocketBackend.Auto) o = o with { Backend = SocketBackend.Proc };
+        return o;
+    }
+}
+
+/// <summary>The socket filters shared by sockets and diagnose.</summary>
+public static class FilterOptions
+{
+    public static readonly Option<string[]> State = new("--state")
+    { Description = "Only sockets in these states (established, close-wait, time-wait, listen, syn-sent, ...); repeat or separate with commas", HelpName = "STATE", AllowMultipleArgumentsPerToken = false };
+    public static readonly Option<string[]> Port = new("--port")
+    { Description = "Only sockets whose local or remote port is this", HelpName = "PORT" };
+    public static readonly Option<string[]> Remote = new("--remote")
+    { Description = "Only sockets whose peer is this address, ADDR:PORT or :PORT", HelpName = "ADDR[:PORT]" };
+    public static readonly Option<int[]> Pid = new("--pid")
+    { Description = "Only sockets held by this process (TIME_WAIT sockets have no process and never match)", HelpName = "PID" };
+
+    public static void AddTo(Command c)
+    {
+        c.Options.Add(State);
+        c.Options.Add(Port);
+        c.Options.Add(Remote);
+        c.Options.Add(Pid);
+    }
+
+    public static SocketFilter Read(ParseResult p)
+    {
+        var states = new List<TcpState>();
+        foreach (var item in Split(p.GetValue(State)))
+        {
+            if (!TcpStates.TryParse(item, out var s))
+                throw new UserException($"unknown TCP state '{item}' (use established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack, closing, listen)", (int)ExitCode.Usage);
+            states.Add(TcpStates.Normalize(s));
+        }
+        var ports = new List<int>();
+        foreach (var item in Split(p.GetValue(Port)))
+        {
+            if (!ushort.TryParse(item, out var port) || port == 0)
+                throw new UserException($"bad port '{item}': give a number from 1 to 65535", (int)ExitCode.Usage);
+            ports.Add(port);
+        }
+        var remotes = new List<(NetEndpoint, bool)>();
+        foreach (var item in Split(p.GetValue(Remote)))
+        {
+            if (!NetEndpoint.TryParse(item, out var ep, out bool any))
+                throw new UserException($"bad address '{item}': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT", (int)ExitCode.Usage);
+            remotes.Add((ep, any));
+        }
+        return new SocketFilter { States = states, Ports = ports, Remotes = remotes, Pids = p.GetValue(Pid) ?? [] };
+    }
+
+    private static IEnumerable<string> Split(string[]? values) =>
+        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
+
+public static class OutputFor
+{
+    public static OutputOptions Read(ParseResult p, CliIo io) => new()
+    {
+        Width = p.GetValue(GlobalOptions.Wide) ? (io.IsTerminal ? Math.Max(io.TerminalWidth, 80) : 200) : 80,
+        Color = io.IsTerminal && Environment.GetEnvironmentVariable("NO_COLOR") is null,
+        Verbose = p.GetValue(GlobalOptions.Verbose),
+    };
+}

@@ -1,0 +1,3 @@
+using ConnDoctor.Cli;
+
+return Cli.Run(args, CliIo.FromConsole());

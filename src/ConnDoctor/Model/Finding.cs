@@ -1,0 +1,40 @@
+namespace ConnDoctor.Model;
+
+public enum Severity { Info = 0, Warning = 1, Critical = 2 }
+
+/// <summary>What a finding is about. Only the fields that apply are set.</summary>
+public sealed record FindingSubject
+{
+    public int? Pid { get; init; }
+    public string? Process { get; init; }
+    public string? LocalEndpoint { get; init; }
+    public string? RemoteEndpoint { get; init; }
+    public string? ClientIp { get; init; }
+    public string? Netns { get; init; }
+    public string? Container { get; init; }
+
+    public override string ToString()
+    {
+        var parts = new List<string>(4);
+        if (Process != null) parts.Add(Pid is int p ? $"{Process}[{p}]" : Process);
+        else if (Pid is int p2) parts.Add($"pid {p2}");
+        if (LocalEndpoint != null) parts.Add(LocalEndpoint);
+        if (RemoteEndpoint != null) parts.Add("-> " + RemoteEndpoint);
+        if (ClientIp != null) parts.Add("client " + ClientIp);
+        if (Netns != null) parts.Add("netns " + Netns);
+        if (Container != null) parts.Add(Container);
+        return string.Join(' ', parts);
+    }
+}
+
+/// <summary>A rule's verdict: what is wrong, the evidence, the cause in plain words and the remedy.</summary>
+public sealed record Finding
+{
+    public required string RuleId { get; init; }
+    public required Severity Severity { get; init; }
+    public required FindingSubject Subject { get; init; }
+    public required string Summary { get; init; }
+    public IReadOnlyList<string> Evidence { get; init; } = [];
+    public required string Cause { get; init; }
+    public required string Remedy { get; init; }
+}

@@ -1,0 +1,16 @@
+namespace ConnDoctor.Model;
+
+/// <summary>A process as read from /proc/PID: enough to name a culprit and the container it runs in.</summary>
+public sealed record ProcessRecord
+{
+    public required int Pid { get; init; }
+    public required string Name { get; init; }            // /proc/PID/comm
+    public string CommandLine { get; init; } = "";       // /proc/PID/cmdline, NULs as spaces
+    public uint Uid { get; init; }
+    public string? Cgroup { get; init; }                  // the cgroup path (v2 unified line, else the first)
+    public string? ContainerId { get; init; }             // from the cgroup path: docker, containerd, cri-o, podman
+    public string? PodUid { get; init; }                  // Kubernetes pod uid from a kubepods cgroup
+    public ulong NetnsInode { get; init; }
+
+    public string Label => $"{Name}[{Pid}]";
+}

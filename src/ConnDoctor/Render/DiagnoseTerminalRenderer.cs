@@ -1,0 +1,74 @@
+using ConnDoctor.Model;
+using ConnDoctor.Rules;
+using Spectre.Console;
+
+namespace ConnDoctor.Render;
+
+/// <summary>`diagnose` on a terminal: findings worst first, each with evidence, cause and remedy, wrapped to the width.</summary>
+public static class DiagnoseTerminalRenderer
+{
+    public static void Render(DiagnoseReport r, TextWriter output, OutputOptions o)
+    {
+        var c = ConsoleFactory.Create(output, o);
+        int ns = r.Namespaces.Count;
+        c.WriteLine($"conndoctor diagnose on {r.Host}: {r.SocketsExamined} socket(s){(ns > 1 ? $" in {ns} network namespaces" : "")}, " +
+                    $"{r.Rules.Count} rule(s), {r.Findings.Count} finding(s)");
+        SocketsTerminalRenderer.WriteStatusNotes(c, r.Sources);
+        foreach (var rule in r.Rules.Where(x => x.State != RuleState.Ran))
+            c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
+        if (r.Findings.Count == 0)
+        {
+            c.WriteLine();
+            c.WriteLine("No problems found.");
+            return;
+        }
+        foreach (var f in r.Findings)
+        {
+            c.WriteLine();
+            var (label, style) = f.Severity switch
+            {
+                Severity.Critical => ("CRITICAL", "bold red"),
+                Severity.Warning => ("WARNING", "bold yellow"),
+                _ => ("INFO", "bold blue"),
+            };
+            c.MarkupLine($"[{style}]{label}[/] [bold]{Markup.Escape(f.RuleId)}[/]  {Markup.Escape(f.Subject.ToString())}");
+            Wrapped(c, f.Summary, o.Width, 2, 2);
+            c.WriteLine("  evidence:");
+            foreach (var line in f.Evidence) Wrapped(c, "- " + line, o.Width, 4, 6);
+            c.WriteLine("  cause:");
+            Wrapped(c, f.Cause, o.Width, 4, 4);
+            c.WriteLine("  remedy:");
+            Wrapped(c, f.Remedy, o.Width, 4, 4);
+        }
+        c.WriteLine();
+        c.WriteLine($"{r.Findings.Count} finding(s): " + string.Join(", ",
+            new[] { Severity.Critical, Severity.Warning, Severity.Info }
+                .Select(s => (s, n: r.Findings.Count(f => f.Severity == s))).Where(x => x.n > 0)
+                .Select(x => $"{x.n} {DiagnoseJsonRenderer.SeverityName(x.s)}")));
+    }
+
+    /// <summary>Word-wraps plain text to the width with a hanging indent; a word longer than a line is not cut.</summary>
+    internal static IEnumerable<string> Wrap(string text, int width, int first, int rest)
+    {
+        var line = new System.Text.StringBuilder(new string(' ', first));
+        bool empty = true;
+        foreach (var word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!empty && line.Length + 1 + word.Length > width)
+            {
+                yield return line.ToString();
+                line.Clear().Append(' ', rest);
+                empty = true;
+            }
+            if (!empty) line.Append(' ');
+            line.Append(word);
+            empty = false;
+        }
+        if (!empty) yield return line.ToString();
+    }
+
+    private static void Wrapped(IAnsiConsole c, string text, int width, int first, int rest)
+    {
+        foreach (var l in Wrap(text, width, first, rest)) c.WriteLine(l);
+    }
+}

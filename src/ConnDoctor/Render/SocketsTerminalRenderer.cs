@@ -1,0 +1,112 @@
+using System.Text;
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+using Spectre.Console;
+
+namespace ConnDoctor.Render;
+
+/// <summary>
+/// `sockets` on a terminal: a ranked table of groups, or one line per socket like `ss -tanpoe`. The socket
+/// list is written as plain aligned text, not a Spectre table: it can be 100k rows.
+/// </summary>
+public static class SocketsTerminalRenderer
+{
+    public static void Render(SocketsReport r, TextWriter output, OutputOptions o)
+    {
+        if (r.GroupBy == GroupBy.None) { RenderSockets(r, output, o); return; }
+        var console = ConsoleFactory.Create(output, o);
+        var table = new Table().Border(TableBorder.Simple);
+        bool netnsCol = r.Groups.Any(g => g.Netns != null);
+        var states = new[] { TcpState.Established, TcpState.CloseWait, TcpState.TimeWait };
+        if (r.GroupBy == GroupBy.State)
+        {
+            table.AddColumn("STATE").AddColumn(new TableColumn("SOCKETS").RightAligned()).AddColumn(new TableColumn("PROCESSES").RightAligned());
+            foreach (var g in r.Groups) table.AddRow(g.Local, g.Total.ToString(), g.Processes.ToString());
+        }
+        else
+        {
+            table.AddColumn(r.GroupBy == GroupBy.Process ? "PROCESS" : "OWNERS");
+            if (netnsCol) table.AddColumn("NETNS");
+            table.AddColumn("CONNECTION");
+            table.AddColumn(new TableColumn("ESTAB").RightAligned());
+            table.AddColumn(new TableColumn("CLOSE-W").RightAligned());
+            table.AddColumn(new TableColumn("TIME-W").RightAligned());
+            table.AddColumn(new TableColumn("OTHER").RightAligned());
+            foreach (var g in r.Groups)
+            {
+                var cells = new List<string> { Markup.Escape(g.Process) };
+                if (netnsCol) cells.Add(Markup.Escape(g.Netns ?? ""));
+                cells.Add(Markup.Escape(Connection(g)));
+                foreach (var st in states) cells.Add(g.Counts.TryGetValue(st, out var c) ? c.ToString() : "-");
+                int other = g.Total - states.Sum(st => g.Counts.GetValueOrDefault(st));
+                cells.Add(other > 0 ? other.ToString() : "-");
+                table.AddRow(cells.ToArray());
+            }
+        }
+        console.Write(table);
+        console.WriteLine(Footer(r));
+        WriteStatusNotes(console, r.Evidence.Statuses);
+    }
+
+    /// <summary>"-> 10.0.0.5:2181 zookeeper", "10.0.0.7 -> :2181 zookeeper", "listen 0.0.0.0:2181 zookeeper".</summary>
+    private static string Connection(SocketGroup g)
+    {
+        string svc = g.Service != null ? " " + g.Service : "";
+        if (g.Remote == "*") return $"listen {g.Local}{svc}";
+        if (g.Local == "*") return $"-> {g.Remote}{svc}";
+        return $"{g.Remote.TrimEnd('*').TrimEnd(':')} -> {g.Local.TrimStart('*')}{svc}";
+    }
+
+    private static string Footer(SocketsReport r)
+    {
+        var counts = string.Join(", ", r.StateCounts().Select(c => $"{c.Count} {TcpStates.Name(c.State)}"));
+        int ns = r.Evidence.Namespaces.Count;
+        return $"{r.Sockets.Count} socket(s) in {r.Groups.Count} row(s){(ns > 1 ? $", {ns} network namespaces" : "")}" + (counts.Length > 0 ? $": {counts}" : "");
+    }
+
+    public static void WriteStatusNotes(IAnsiConsole console, IEnumerable<SourceStatus> statuses)
+    {
+        foreach (var s in statuses.Where(s => s.State is not (SourceState.Ok or SourceState.Skipped)))
+            console.WriteLine($"note: {s.Source} {SourceStatus.StateName(s.State)}: {s.Reason}");
+    }
+
+    private static void RenderSockets(SocketsReport r, TextWriter output, OutputOptions o)
+    {
+        var e = r.Evidence;
+        bool netns = e.Namespaces.Count > 1;
+        var sb = new StringBuilder(256);
+        int addrWidth = r.Sockets.Any(s => s.Family == 6) ? 28 : 21;
+        sb.Append("State      Recv-Q Send-Q ").Append("Local Address:Port".PadRight(addrWidth)).Append(' ')
+          .Append("Peer Address:Port".PadRight(addrWidth)).Append(" Process");
+        output.WriteLine(sb.ToString());
+        foreach (var s in r.Sockets)
+        {
+            sb.Clear();
+            sb.Append(TcpStates.Name(s.DisplayState).PadRight(10)).Append(' ')
+              .Append(s.RecvQueue.ToString().PadLeft(6)).Append(' ')
+              .Append(s.SendQueue.ToString().PadLeft(6)).Append(' ')
+              .Append(s.Local.ToString().PadRight(addrWidth)).Append(' ')
+              .Append(s.Remote.ToString().PadRight(addrWidth));
+            if (s.Owners.Length > 0)
+            {
+                sb.Append(' ');
+                for (int i = 0; i < s.Owners.Length; i++)
+                {
+                    var ow = s.Owners[i];
+                    if (i > 0) sb.Append(',');
+                    sb.Append(e.Processes.TryGetValue(ow.Pid, out var p) ? p.Name : "?").Append('[').Append(ow.Pid).Append("] fd=").Append(ow.Fd);
+                }
+            }
+            if (s.Timer != TimerKind.None)
+                sb.Append(" timer:(").Append(SocketsJsonRenderer.TimerName(s.Timer)).Append(',').Append(Format.Ms(s.TimerExpiresMs)).Append(',').Append(s.TimerRetransmits).Append(')');
+            sb.Append(" uid:").Append(s.Uid).Append(" ino:").Append(s.Inode);
+            if (netns) sb.Append(" netns:").Append(e.Namespaces[s.NetnsIndex].Label);
+            if (o.Width > 80 && s.Info is TcpInfo ti)
+                sb.Append(" lastrcv:").Append(ti.LastDataRecvMs).Append(" lastack:").Append(ti.LastAckRecvMs).Append(" unacked:").Append(ti.Unacked).Append(" rtt:").Append(ti.RttUs / 1000.0);
+            output.WriteLine(sb.ToString());
+        }
+        output.WriteLine($"{r.Sockets.Count} socket(s): " + string.Join(", ", r.StateCounts().Select(c => $"{c.Count} {TcpStates.Name(c.State)}")));
+        foreach (var s in e.Statuses.Where(s => s.State is not (SourceState.Ok or SourceState.Skipped)))
+            output.WriteLine($"note: {s.Source} {SourceStatus.StateName(s.State)}: {s.Reason}");
+    }
+}

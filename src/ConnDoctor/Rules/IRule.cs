@@ -1,0 +1,47 @@
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Rules;
+
+/// <summary>One pathology: turns evidence into findings. Stateless; registered once in <see cref="RuleRegistry"/>.</summary>
+public interface IRule
+{
+    /// <summary>Stable kebab-case id used in output, --rule and docs.</summary>
+    string Id { get; }
+    string Description { get; }
+    IEnumerable<Finding> Evaluate(RuleContext context);
+}
+
+/// <summary>Thresholds a user may change; defaults are what an SRE would call abnormal on a busy host.</summary>
+public sealed record RuleOptions
+{
+    /// <summary>An ESTABLISHED socket silent this long, with no keepalive, is a half-open suspect.</summary>
+    public TimeSpan Idle { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>What a rule sees: the evidence, shared derived views and a way to say evidence was missing.</summary>
+public sealed class RuleContext(Evidence evidence, RuleOptions options)
+{
+    private SocketRoles? _roles;
+    public Evidence Evidence { get; } = evidence;
+    public RuleOptions Options { get; } = options;
+    public SocketRoles Roles => _roles ??= new SocketRoles(Evidence);
+    public string? InsufficientEvidence { get; private set; }
+
+    /// <summary>The rule could not judge (a source it needs failed or lacks a field); said in the report.</summary>
+    public void NotEnoughEvidence(string reason) => InsufficientEvidence = reason;
+
+    public FindingSubject SubjectFor(int netns, int? pid)
+    {
+        var ns = Evidence.Namespaces[netns];
+        ProcessRecord? p = pid is int id && Evidence.Processes.TryGetValue(id, out var pr) ? pr : null;
+        string? container = p?.PodUid != null ? $"pod {p.PodUid}" : p?.ContainerId != null ? $"container {p.ContainerId[..12]}" : null;
+        return new FindingSubject
+        {
+            Pid = pid,
+            Process = p?.Name,
+            Netns = Evidence.Namespaces.Count > 1 || ns.Label != "host" ? ns.Label : null,
+            Container = container,
+        };
+    }
+}

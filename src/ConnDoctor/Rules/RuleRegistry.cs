@@ -1,0 +1,14 @@
+namespace ConnDoctor.Rules;
+
+/// <summary>Every rule, once. --rule switches, docs and `diagnose` all come from this list.</summary>
+public static class RuleRegistry
+{
+    public static readonly IReadOnlyList<IRule> All =
+    [
+        new CloseWaitLeakRule(),
+        new TimeWaitPressureRule(),
+        new HalfOpenSuspectRule(),
+    ];
+
+    public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);
+}

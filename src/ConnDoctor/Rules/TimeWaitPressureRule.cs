@@ -1,0 +1,158 @@
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Rules;
+
+/// <summary>
+/// TIME_WAIT is held by the side that closed first, for a fixed 60 s. Many towards one endpoint mean many
+/// short connections: on a client they use up the ephemeral ports to that endpoint; on a server, thousands
+/// with one client IP mean the server keeps closing that client's connections first.
+/// </summary>
+public sealed class TimeWaitPressureRule : IRule
+{
+    public string Id => "time-wait-pressure";
+    public string Description => "many TIME_WAIT sockets towards one endpoint: short connections, who closes first, ephemeral ports used up";
+
+    private const int TimeWaitSeconds = 60; // TCP_TIMEWAIT_LEN, fixed in the kernel
+    private const double WarnShare = 0.10, CriticalShare = 0.50;
+    private const int ClientWarnCount = 1000, ServerInfoCount = 200, ServerWarnCount = 1000, ServerCriticalCount = 5000, InfoCount = 200;
+
+    public IEnumerable<Finding> Evaluate(RuleContext ctx)
+    {
+        var e = ctx.Evidence;
+        var roles = ctx.Roles;
+        var tw = e.Sockets.Where(s => s.State == TcpState.TimeWait).ToList();
+        foreach (var nsGroup in tw.GroupBy(s => s.NetnsIndex))
+        {
+            var sys = e.Namespaces[nsGroup.Key].Sysctls;
+            foreach (var f in BucketOverflow(ctx, nsGroup.Key, nsGroup.Count(), sys)) yield return f;
+
+            foreach (var g in nsGroup.Where(s => !roles.IsServerSide(s)).GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: s.Remote)))
+            {
+                int count = g.Count();
+                double share = (double)count / sys.EphemeralPorts;
+                if (count < InfoCount && share < WarnShare) continue;
+                var sev = share >= CriticalShare ? Severity.Critical : share >= WarnShare || count >= ClientWarnCount ? Severity.Warning : Severity.Info;
+                yield return ClientFinding(ctx, nsGroup.Key, g.Key.Local, g.Key.Remote, g.ToList(), share, sev, sys);
+            }
+
+            foreach (var g in nsGroup.Where(roles.IsServerSide).GroupBy(s => (Port: s.Local.Port, Client: s.Remote.Address.Unmapped)))
+            {
+                int count = g.Count();
+                if (count < ServerInfoCount) continue;
+                var sev = count >= ServerCriticalCount ? Severity.Critical : count >= ServerWarnCount ? Severity.Warning : Severity.Info;
+                yield return ServerFinding(ctx, nsGroup.Key, g.Key.Port, g.Key.Client, g.ToList(), sev);
+            }
+        }
+    }
+
+    private Finding ClientFinding(RuleContext ctx, int ns, NetAddress local, NetEndpoint remote, List<SocketRecord> sockets,
+        double share, Severity sev, Sysctls sys)
+    {
+        var e = ctx.Evidence;
+        int count = sockets.Count;
+        string remoteText = SocketGrouper.FormatEndpoint(remote);
+        // TIME_WAIT sockets carry no owner: name the processes that hold live connections to the same endpoint.
+        var suspects = e.Sockets
+            .Where(s => s.NetnsIndex == ns && s.State != TcpState.TimeWait && s.Remote.Port == remote.Port
+                        && s.Remote.Address.Unmapped == remote.Address.Unmapped && s.Owners.Length > 0)
+            .GroupBy(s => s.Owners[0].Pid).ToDictionary(x => x.Key, x => x.Count());
+        var evidence = new List<string>
+        {
+            $"{count} TIME_WAIT from {local} to {remoteText}" + (WellKnownPorts.NameOf(remote.Port) is { } n ? $" ({n})" : ""),
+            $"ephemeral ports {sys.LocalPortLow ?? 32768}-{sys.LocalPortHigh ?? 60999}: {Format.Percent(share)} of the {sys.EphemeralPorts} ports to this endpoint are parked in TIME_WAIT",
+            $"TIME_WAIT lasts {TimeWaitSeconds} s, so at least {count / (double)TimeWaitSeconds:0.#} connections/s were opened and closed by this host",
+            YoungestLine(sockets),
+            suspects.Count > 0
+                ? $"processes with live connections to {remoteText} now: {Format.Top(suspects, 5, pid => e.Processes.TryGetValue(pid, out var p) ? p.Label : $"pid {pid}")}"
+                : $"no process holds a live connection to {remoteText} right now (the culprit connects and closes quickly)",
+            SysctlLine(sys),
+        };
+        string zkHint = remote.Port == 2181
+            ? " For ZooKeeper (:2181) this is the classic reconnect loop: a client whose session setup keeps failing (in one incident a client thread left running after its web application was undeployed, failing with NoClassDefFoundError) connects, fails and reconnects every few milliseconds."
+            : "";
+        return new Finding
+        {
+            RuleId = Id,
+            Severity = sev,
+            Subject = ctx.SubjectFor(ns, suspects.Count == 1 ? suspects.Keys.First() : null) with { LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText },
+            Summary = $"{count} TIME_WAIT towards {remoteText}: this host opens and closes connections to it at >= {count / (double)TimeWaitSeconds:0.#}/s",
+            Evidence = evidence,
+            Cause = "This host closed these connections first, so it holds their TIME_WAIT for a fixed 60 s (a kernel constant). " +
+                    "Each one parks a local port for that 4-tuple; when they fill the ephemeral range, connect() to that endpoint fails " +
+                    "with EADDRNOTAVAIL. Their number measures how fast connections to that endpoint are opened and closed." + zkHint,
+            Remedy = "Reuse connections instead of opening one per request (pooling, HTTP keep-alive, one ZooKeeper client per process) and " +
+                     "find the loop that reconnects (conndoctor watch names the process once it exists; until then the processes listed above " +
+                     "are the suspects). Kernel settings only treat the symptom: net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse a " +
+                     "TIME_WAIT port (it needs TCP timestamps and helps this client side only); widening net.ipv4.ip_local_port_range buys room. " +
+                     "tcp_fin_timeout does not shorten TIME_WAIT (it governs FIN_WAIT_2), and tcp_tw_recycle was removed in Linux 4.12 " +
+                     "after breaking clients behind NAT: ignore advice that names it.",
+        };
+    }
+
+    private Finding ServerFinding(RuleContext ctx, int ns, ushort port, NetAddress client, List<SocketRecord> sockets, Severity sev)
+    {
+        var e = ctx.Evidence;
+        int count = sockets.Count;
+        var listener = e.Sockets.FirstOrDefault(s => s.NetnsIndex == ns && s.State == TcpState.Listen && s.Local.Port == port && s.Owners.Length > 0);
+        int? pid = listener?.Owners[0].Pid;
+        string svc = WellKnownPorts.Describe(port);
+        int established = e.Sockets.Count(s => s.NetnsIndex == ns && s.State == TcpState.Established && s.Local.Port == port && s.Remote.Address.Unmapped == client);
+        var evidence = new List<string>
+        {
+            $"{count} TIME_WAIT on local port {svc} with client {client}",
+            $"the server side holds them: it closed these connections before the client did",
+            $"TIME_WAIT lasts {TimeWaitSeconds} s, so at least {count / (double)TimeWaitSeconds:0.#} connections/s from {client} were accepted and closed",
+            YoungestLine(sockets),
+            $"{established} connection(s) from {client} are ESTABLISHED on port {port} right now",
+        };
+        if (listener != null)
+            evidence.Add($"port {port} is served by {(pid is int p && e.Processes.TryGetValue(p, out var pr) ? pr.Label : "an unknown process")}");
+        string zk = port == 2181
+            ? " ZooKeeper does this when it turns a client away at maxClientCnxns (the client host has too many connections open) or when the client's session setup fails; look for 'Too many connections from' and 'end of stream' lines for that IP in the server log."
+            : "";
+        return new Finding
+        {
+            RuleId = Id,
+            Severity = sev,
+            Subject = ctx.SubjectFor(ns, pid) with { LocalEndpoint = $"*:{port}", ClientIp = client.ToString() },
+            Summary = $"{count} TIME_WAIT with client {client} on port {svc}: the server keeps closing that client's connections first",
+            Evidence = evidence,
+            Cause = "The side that closes a connection first holds its TIME_WAIT. Thousands on the server with one client IP mean that client " +
+                    "connects over and over and the server ends each connection: a client in a reconnect loop, or a server rejecting it " +
+                    "(a connection limit, a protocol error, an idle timeout)." + zk,
+            Remedy = $"On {client}, find the process that connects to port {port} (conndoctor sockets --remote :{port} there, or conndoctor watch) and why it " +
+                     "reconnects; check the server's log for why it closes those connections. Raising a connection limit hides a leak rather than " +
+                     "fixing it. TIME_WAIT on a server costs little memory; tcp_fin_timeout does not shorten it and tcp_tw_reuse does not apply to " +
+                     "accepted connections.",
+        };
+    }
+
+    private IEnumerable<Finding> BucketOverflow(RuleContext ctx, int ns, int total, Sysctls sys)
+    {
+        if (sys.TcpMaxTwBuckets is not int max || max <= 0 || total < max * 0.9) yield break;
+        yield return new Finding
+        {
+            RuleId = Id,
+            Severity = Severity.Critical,
+            Subject = ctx.SubjectFor(ns, null),
+            Summary = $"{total} TIME_WAIT sockets, at the limit net.ipv4.tcp_max_tw_buckets={max}",
+            Evidence = [$"{total} TIME_WAIT in this namespace", $"net.ipv4.tcp_max_tw_buckets = {max}"],
+            Cause = "Past tcp_max_tw_buckets the kernel destroys new TIME_WAIT sockets at once (the log says 'time wait bucket table overflow'), " +
+                    "which drops the protection TIME_WAIT gives against delayed segments of old connections.",
+            Remedy = "Find what opens and closes connections this fast (the other time-wait-pressure findings name the endpoints) and make it reuse connections.",
+        };
+    }
+
+    private static string YoungestLine(List<SocketRecord> sockets)
+    {
+        uint maxLeft = sockets.Max(s => s.TimerExpiresMs), minLeft = sockets.Min(s => s.TimerExpiresMs);
+        double newest = Math.Max(0, TimeWaitSeconds - maxLeft / 1000.0), oldest = Math.Max(0, TimeWaitSeconds - minLeft / 1000.0);
+        return $"newest entered TIME_WAIT {newest:0.#} s ago, oldest {oldest:0.#} s ago" + (newest < 5 ? " (still going on)" : " (it may have stopped)");
+    }
+
+    private static string SysctlLine(Sysctls s) =>
+        $"sysctls: tcp_tw_reuse={s.TcpTwReuse?.ToString() ?? "?"} ({s.TcpTwReuse switch { 0 => "off", 1 => "on", 2 => "loopback only", _ => "unknown" }}), " +
+        $"tcp_max_tw_buckets={s.TcpMaxTwBuckets?.ToString() ?? "?"}, tcp_fin_timeout={s.TcpFinTimeout?.ToString() ?? "?"} (FIN_WAIT_2 only)" +
+        (s.TcpTwRecycleExists ? ", tcp_tw_recycle present (an old kernel: keep it 0)" : "");
+}

@@ -1,0 +1,115 @@
+using System.Buffers.Text;
+using System.Text;
+using ConnDoctor.Model;
+using ConnDoctor.Native;
+
+namespace ConnDoctor.Sources;
+
+/// <summary>What the /proc/*/fd walk found: socket inode -> owning (pid, fd), and who could not be read.</summary>
+public sealed class FdScanResult
+{
+    public readonly Dictionary<ulong, SocketOwner[]> Owners = new();
+    public int Processes;
+    public int DeniedProcesses;    // /proc/PID/fd unreadable: another user's process and we are not root
+    public int VanishedProcesses;  // exited during the scan: skipped, not an error
+}
+
+/// <summary>
+/// Joins sockets to processes the way ss and lsof do, through the socket:[inode] links in /proc/PID/fd,
+/// but with getdents64 and readlinkat into reused buffers and the pids split over the cores.
+/// </summary>
+public static unsafe class ProcessFdScanner
+{
+    public static FdScanResult Scan(string procRoot, HashSet<ulong> wanted)
+    {
+        var result = new FdScanResult();
+        if (wanted.Count == 0) return result;
+        var pids = ListPids(procRoot);
+        result.Processes = pids.Count;
+        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, pids.Count / 64 + 1));
+        var partials = new Partial[parts];
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        {
+            var p = partials[part] = new Partial();
+            for (int i = part; i < pids.Count; i += parts) ScanPid(procRoot, pids[i], wanted, p);
+        });
+        foreach (var p in partials)
+        {
+            result.DeniedProcesses += p.Denied;
+            result.VanishedProcesses += p.Vanished;
+            foreach (var (inode, owner) in p.Found)
+            {
+                result.Owners[inode] = result.Owners.TryGetValue(inode, out var existing) ? [.. existing, owner] : [owner];
+            }
+        }
+        return result;
+    }
+
+    private sealed class Partial
+    {
+        public readonly List<(ulong, SocketOwner)> Found = new();
+        public int Denied, Vanished;
+        public readonly byte[] Dirents = new byte[32 * 1024];
+    }
+
+    public static List<int> ListPids(string procRoot)
+    {
+        var pids = new List<int>(512);
+        int fd = Libc.Open(procRoot, Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd < 0)
+        {
+            int e = Libc.Errno;
+            throw new SourceException($"cannot read {procRoot}: {Libc.ErrorText(e)}", e);
+        }
+        try
+        {
+            Span<byte> buf = stackalloc byte[16 * 1024];
+            var dir = new DirectoryReader(fd, buf);
+            while (dir.Next(out var name))
+                if (DirectoryReader.IsNumber(name, out int pid)) pids.Add(pid);
+        }
+        finally { Libc.close(fd); }
+        return pids;
+    }
+
+    private static void ScanPid(string procRoot, int pid, HashSet<ulong> wanted, Partial acc)
+    {
+        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
+        int len = Encoding.UTF8.GetBytes(procRoot, path);
+        path[len++] = (byte)'/';
+        pid.TryFormat(path[len..], out int w, default, null);
+        len += w;
+        "/fd"u8.CopyTo(path[len..]);
+        len += 3;
+        int dfd = Libc.Open(path[..len], Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (dfd < 0)
+        {
+            int e = Libc.Errno;
+            if (e is Libc.EACCES or Libc.EPERM) acc.Denied++;
+            else acc.Vanished++;
+            return;
+        }
+        try
+        {
+            var dir = new DirectoryReader(dfd, acc.Dirents);
+            byte* link = stackalloc byte[64];
+            byte* name = stackalloc byte[16];
+            while (dir.Next(out var entry))
+            {
+                if (entry.Length > 15) continue;
+                entry.CopyTo(new Span<byte>(name, 16));
+                name[entry.Length] = 0;
+                nint n = Libc.readlinkat(dfd, name, link, 64);
+                if (n < 10) continue;
+                var target = new ReadOnlySpan<byte>(link, (int)n);
+                // "socket:[12345]"
+                if (!target.StartsWith("socket:["u8) || target[^1] != (byte)']') continue;
+                if (!Utf8Parser.TryParse(target[8..^1], out ulong inode, out _)) continue;
+                if (!wanted.Contains(inode)) continue;
+                DirectoryReader.IsNumber(entry, out int fdNum);
+                acc.Found.Add((inode, new SocketOwner(pid, fdNum)));
+            }
+        }
+        finally { Libc.close(dfd); }
+    }
+}

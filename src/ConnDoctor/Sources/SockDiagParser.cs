@@ -1,0 +1,130 @@
+using System.Buffers.Binary;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources;
+
+/// <summary>
+/// Decodes sock_diag (NETLINK_SOCK_DIAG) dump replies: a buffer of netlink messages, each an inet_diag_msg
+/// followed by attributes. Pure over bytes, so recorded replies can be replayed in tests.
+/// </summary>
+public static class SockDiagParser
+{
+    public const ushort NLMSG_ERROR = 2;
+    public const ushort NLMSG_DONE = 3;
+    public const ushort SOCK_DIAG_BY_FAMILY = 20;
+    public const ushort INET_DIAG_INFO = 2;
+    private const int NlHeader = 16;
+    private const int DiagMsgLength = 72;
+
+    public enum Outcome { More, Done, Error }
+
+    /// <summary>
+    /// Decodes the messages in one recv() buffer, appending sockets. Returns Done at NLMSG_DONE, Error with
+    /// the kernel's errno at NLMSG_ERROR, More when the dump continues in the next buffer.
+    /// </summary>
+    public static Outcome Parse(ReadOnlySpan<byte> buffer, int netnsIndex, List<SocketRecord> into, out int errno)
+    {
+        errno = 0;
+        while (buffer.Length >= NlHeader)
+        {
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
+            ushort type = BinaryPrimitives.ReadUInt16LittleEndian(buffer[4..]);
+            if (len < NlHeader || len > buffer.Length) { errno = Native.Libc.EINVAL; return Outcome.Error; }
+            var payload = buffer.Slice(NlHeader, (int)len - NlHeader);
+            if (type == NLMSG_DONE) return Outcome.Done;
+            if (type == NLMSG_ERROR)
+            {
+                errno = payload.Length >= 4 ? -BinaryPrimitives.ReadInt32LittleEndian(payload) : Native.Libc.EINVAL;
+                return errno == 0 ? Outcome.Done : Outcome.Error;
+            }
+            if (type == SOCK_DIAG_BY_FAMILY && payload.Length >= DiagMsgLength)
+                into.Add(ParseDiagMessage(payload, netnsIndex));
+            int advance = Align4((int)len);
+            if (advance >= buffer.Length) break;
+            buffer = buffer[advance..];
+        }
+        return Outcome.More;
+    }
+
+    private static int Align4(int n) => (n + 3) & ~3;
+
+    internal static SocketRecord ParseDiagMessage(ReadOnlySpan<byte> m, int netnsIndex)
+    {
+        byte family = m[0];
+        bool v6 = family == 10;
+        int alen = v6 ? 16 : 4;
+        var local = new NetEndpoint(new NetAddress(m.Slice(8, alen)), BinaryPrimitives.ReadUInt16BigEndian(m[4..]));
+        var remote = new NetEndpoint(new NetAddress(m.Slice(24, alen)), BinaryPrimitives.ReadUInt16BigEndian(m[6..]));
+        TcpInfo? info = null;
+        var attrs = m[DiagMsgLength..];
+        while (attrs.Length >= 4)
+        {
+            ushort alenAttr = BinaryPrimitives.ReadUInt16LittleEndian(attrs);
+            ushort atype = BinaryPrimitives.ReadUInt16LittleEndian(attrs[2..]);
+            if (alenAttr < 4 || alenAttr > attrs.Length) break;
+            if (atype == INET_DIAG_INFO) info = ParseTcpInfo(attrs.Slice(4, alenAttr - 4));
+            int adv = Align4(alenAttr);
+            if (adv >= attrs.Length) break;
+            attrs = attrs[adv..];
+        }
+        return new SocketRecord
+        {
+            Family = v6 ? 6 : 4,
+            State = (TcpState)m[1],
+            Timer = (TimerKind)m[2],
+            TimerRetransmits = m[3],
+            Local = local,
+            Remote = remote,
+            TimerExpiresMs = BinaryPrimitives.ReadUInt32LittleEndian(m[52..]),
+            RecvQueue = BinaryPrimitives.ReadUInt32LittleEndian(m[56..]),
+            SendQueue = BinaryPrimitives.ReadUInt32LittleEndian(m[60..]),
+            Uid = BinaryPrimitives.ReadUInt32LittleEndian(m[64..]),
+            Inode = BinaryPrimitives.ReadUInt32LittleEndian(m[68..]),
+            Info = info,
+            NetnsIndex = netnsIndex,
+        };
+    }
+
+    /// <summary>struct tcp_info from linux/tcp.h. Older kernels send a shorter struct: read what is there.</summary>
+    internal static TcpInfo? ParseTcpInfo(ReadOnlySpan<byte> t)
+    {
+        if (t.Length < 104) return null; // everything up to total_retrans has been there since 2.6
+        static uint U32(ReadOnlySpan<byte> s, int o) => BinaryPrimitives.ReadUInt32LittleEndian(s[o..]);
+        static ulong U64(ReadOnlySpan<byte> s, int o) => s.Length >= o + 8 ? BinaryPrimitives.ReadUInt64LittleEndian(s[o..]) : 0;
+        return new TcpInfo
+        {
+            CaState = t[1],
+            Retransmits = t[2],
+            Probes = t[3],
+            Backoff = t[4],
+            Options = t[5],
+            RtoUs = U32(t, 8),
+            Unacked = U32(t, 24),
+            Lost = U32(t, 32),
+            Retrans = U32(t, 36),
+            LastDataSentMs = U32(t, 44),
+            LastDataRecvMs = U32(t, 52),
+            LastAckRecvMs = U32(t, 56),
+            RttUs = U32(t, 68),
+            RttVarUs = U32(t, 72),
+            TotalRetrans = U32(t, 100),
+            BytesAcked = U64(t, 120),
+            BytesReceived = U64(t, 128),
+            BytesSent = U64(t, 200),
+        };
+    }
+
+    /// <summary>The 72-byte dump request: nlmsghdr + inet_diag_req_v2 with the state mask and tcp_info asked for.</summary>
+    public static void BuildRequest(Span<byte> req, byte family, uint stateMask, uint seq)
+    {
+        req[..72].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(req, 72);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], SOCK_DIAG_BY_FAMILY);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x300); // NLM_F_REQUEST | NLM_F_DUMP
+        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        req[16] = family;
+        req[17] = 6;                                   // IPPROTO_TCP
+        req[18] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
+        BinaryPrimitives.WriteUInt32LittleEndian(req[20..], stateMask);
+    }
+}

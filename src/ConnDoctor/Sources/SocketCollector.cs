@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using ConnDoctor.Model;
+using ConnDoctor.Native;
+
+namespace ConnDoctor.Sources;
+
+public enum SocketBackend { Auto, Netlink, Proc }
+
+/// <summary>Where and how to read. Roots are settable so tests can point the sources at fixture trees.</summary>
+public sealed record CollectOptions
+{
+    public string ProcRoot { get; init; } = "/proc";
+    /// <summary>A name under /run/netns, or a path such as /proc/PID/ns/net.</summary>
+    public string? Netns { get; init; }
+    public bool AllNetns { get; init; }
+    public SocketBackend Backend { get; init; } = SocketBackend.Auto;
+    public uint StateMask { get; init; } = TcpStates.AllMask;
+    public bool JoinProcesses { get; init; } = true;
+    public string NetnsRunDir { get; init; } = "/run/netns";
+
+    public bool IsLiveProc => Path.GetFullPath(ProcRoot).TrimEnd('/') == "/proc";
+}
+
+/// <summary>
+/// Reads the kernel socket table of one or several network namespaces (sock_diag first, /proc/net/tcp as
+/// the fallback), joins sockets to processes and reads the TCP sysctls: the socket evidence.
+/// </summary>
+public static class SocketCollector
+{
+    private sealed record Target(string Label, string? NsPath, ulong Inode, string? Container, string? Pod);
+
+    public static Evidence Collect(CollectOptions o)
+    {
+        if (!o.IsLiveProc && (o.Netns != null || o.AllNetns))
+            throw new UserException("--netns and --all-netns read the live kernel; they cannot be combined with --proc-root");
+        if (!o.IsLiveProc && o.Backend == SocketBackend.Netlink)
+            throw new UserException("--proc-root points at files; the netlink backend reads the live kernel");
+        if (!Directory.Exists(o.ProcRoot))
+            throw new UserException($"proc root {o.ProcRoot} does not exist");
+
+        var statuses = new List<SourceStatus>();
+        var targets = ResolveTargets(o, statuses);
+        var sockets = new List<SocketRecord>(1024);
+        var namespaces = new List<NetnsInfo>();
+        var sw = Stopwatch.StartNew();
+        var backendsUsed = new HashSet<string>();
+        var problems = new List<string>();
+        int malformed = 0;
+        foreach (var t in targets)
+        {
+            int index = namespaces.Count;
+            TableRead read;
+            try
+            {
+                read = t.NsPath == null ? ReadTable(o, index) : NetnsScope.Run(t.NsPath, () => ReadTable(o, index));
+            }
+            catch (SourceException ex) when (o.AllNetns)
+            {
+                problems.Add($"{t.Label}: {ex.Message}"); // a namespace that vanished or refused us is reported, the rest still read
+                continue;
+            }
+            catch (SourceException ex)
+            {
+                throw new UserException(ex.Message);
+            }
+            sockets.AddRange(read.Sockets);
+            backendsUsed.Add(read.Backend);
+            if (read.FallbackReason != null) problems.Add($"{t.Label}: netlink unavailable ({read.FallbackReason}), read /proc/net/tcp instead");
+            malformed += read.Malformed;
+            namespaces.Add(new NetnsInfo { Label = t.Label, Inode = t.Inode, Container = t.Container, PodUid = t.Pod, Sysctls = read.Sysctls });
+        }
+        if (malformed > 0) problems.Add($"{malformed} malformed line(s) in /proc/net/tcp* skipped");
+        statuses.Add(new SourceStatus("sockets:" + string.Join('+', backendsUsed.Order()),
+            namespaces.Count == 0 ? SourceState.Failed : problems.Count > 0 ? SourceState.Partial : SourceState.Ok,
+            problems.Count > 0 ? string.Join("; ", problems) : $"{namespaces.Count} network namespace(s)",
+            sockets.Count, sw.Elapsed));
+
+        var processes = new Dictionary<int, ProcessRecord>();
+        bool ownersIncomplete = false;
+        if (o.JoinProcesses) ownersIncomplete = JoinProcesses(o, sockets, processes, statuses);
+        else statuses.Add(new SourceStatus("processes", SourceState.Skipped, "not asked for"));
+
+        return new Evidence
+        {
+            Sockets = sockets,
+            Processes = processes,
+            Namespaces = namespaces,
+            Statuses = statuses,
+            CollectedAt = DateTimeOffset.UtcNow,
+            OwnersIncomplete = ownersIncomplete,
+        };
+    }
+
+    private sealed record TableRead(List<SocketRecord> Sockets, Sysctls Sysctls, string Backend, string? FallbackReason, int Malformed);
+
+    /// <summary>Runs in the target namespace's thread: everything opened here belongs to that namespace.</summary>
+    private static TableRead ReadTable(CollectOptions o, int netnsIndex)
+    {
+        var list = new List<SocketRecord>(1024);
+        string? fallback = null;
+        if (o.IsLiveProc && o.Backend != SocketBackend.Proc)
+        {
+            try
+            {
+                NetlinkSocketDump.Dump(4, o.StateMask, netnsIndex, list);
+                NetlinkSocketDump.Dump(6, o.StateMask, netnsIndex, list);
+                return new TableRead(list, SysctlReader.Read("/proc"), "netlink", null, 0);
+            }
+            catch (SourceException ex) when (o.Backend == SocketBackend.Auto)
+            {
+                list.Clear();
+                fallback = ex.Message;
+            }
+            catch (SourceException ex)
+            {
+                throw new UserException(ex.Message);
+            }
+        }
+        // /proc/thread-self/net follows this thread's namespace; /proc/net follows the main thread's.
+        string netDir = o.IsLiveProc ? "/proc/thread-self/net" : Path.Combine(o.ProcRoot, "net");
+        var stats = new ParseStats();
+        bool any = false;
+        foreach (var (file, family) in new[] { ("tcp", 4), ("tcp6", 6) })
+        {
+            string path = Path.Combine(netDir, file);
+            byte[] content;
+            try { content = File.ReadAllBytes(path); }
+            catch (FileNotFoundException) { continue; }          // no IPv6 on this host: fine
+            catch (DirectoryNotFoundException) { continue; }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new SourceException($"cannot read {path}: {ex.Message}", Libc.EACCES);
+            }
+            any = true;
+            ProcNetTcpParser.Parse(content, family, o.StateMask, netnsIndex, list, stats);
+        }
+        if (!any) throw new SourceException($"no socket table: neither {netDir}/tcp nor tcp6 is readable", Libc.ENOENT);
+        return new TableRead(list, SysctlReader.Read(o.IsLiveProc ? "/proc" : o.ProcRoot), "proc", fallback, stats.Malformed);
+    }
+
+    private static List<Target> ResolveTargets(CollectOptions o, List<SourceStatus> statuses)
+    {
+        var names = NamedNamespaces(o.NetnsRunDir);
+        ulong hostIno = o.IsLiveProc ? NetnsScope.InodeFromLink(o.ProcRoot, 1) : 0;
+        string LabelFor(ulong ino) =>
+            names.FirstOrDefault(n => n.Inode == ino).Name ?? (ino != 0 && ino == hostIno ? "host" : ino != 0 ? $"net:[{ino}]" : "host");
+
+        if (!o.IsLiveProc) return [new Target("fixture", null, 0, null, null)];
+        if (o.Netns != null)
+        {
+            string path = o.Netns.Contains('/') ? o.Netns : Path.Combine(o.NetnsRunDir, o.Netns);
+            if (!File.Exists(path))
+                throw new UserException(o.Netns.Contains('/')
+                    ? $"network namespace {o.Netns} does not exist"
+                    : $"no network namespace named '{o.Netns}' in {o.NetnsRunDir} (give a name from 'ip netns list' or a /proc/PID/ns/net path)");
+            ulong ino = NetnsScope.InodeOf(path);
+            return [new Target(o.Netns.Contains('/') ? LabelFor(ino) : o.Netns, path, ino, null, null)];
+        }
+        ulong own = NetnsScope.InodeOf("/proc/thread-self/ns/net");
+        if (!o.AllNetns) return [new Target(LabelFor(own), null, own, null, null)];
+
+        // Every distinct namespace a running process is in, plus named ones that may hold only orphans.
+        var byInode = new Dictionary<ulong, int>();
+        foreach (var pid in ProcessFdScanner.ListPids(o.ProcRoot))
+        {
+            ulong ino = NetnsScope.InodeFromLink(o.ProcRoot, pid);
+            if (ino != 0) byInode.TryAdd(ino, pid); // pids come in ascending order: the first is the namespace's oldest
+        }
+        var targets = new List<Target>();
+        var seen = new HashSet<ulong>();
+        foreach (var (name, ino, path) in names)
+        {
+            if (ino == 0 || !seen.Add(ino)) continue;
+            var (c, p) = byInode.TryGetValue(ino, out var pid0) ? ContainerOfPid(o.ProcRoot, pid0) : (null, null);
+            targets.Add(new Target(name, ino == own ? null : path, ino, c, p));
+        }
+        foreach (var (ino, pid) in byInode)
+        {
+            if (!seen.Add(ino)) continue;
+            var (c, p) = ContainerOfPid(o.ProcRoot, pid);
+            targets.Add(new Target(LabelFor(ino), ino == own ? null : $"{o.ProcRoot}/{pid}/ns/net", ino, c, p));
+        }
+        if (byInode.Count == 0 && Libc.geteuid() != 0)
+            statuses.Add(new SourceStatus("netns", SourceState.Denied, "cannot see other processes' namespaces without root"));
+        // The namespace we run in first, then the rest in a stable order.
+        return targets.OrderBy(t => t.NsPath == null ? 0 : 1).ThenBy(t => t.Label, StringComparer.Ordinal).ToList();
+    }
+
+    private static (string?, string?) ContainerOfPid(string procRoot, int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"{procRoot}/{pid}/cgroup");
+            return ProcessReader.ContainerOf(ProcessReader.ParseCgroupPath(text));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return (null, null); }
+    }
+
+    private static List<(string Name, ulong Inode, string Path)> NamedNamespaces(string runDir)
+    {
+        var list = new List<(string, ulong, string)>();
+        if (!Directory.Exists(runDir)) return list;
+        try
+        {
+            foreach (var path in Directory.EnumerateFiles(runDir).Order(StringComparer.Ordinal))
+                list.Add((Path.GetFileName(path), NetnsScope.InodeOf(path), path));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+        return list;
+    }
+
+    /// <summary>Joins owners into the sockets; returns true when some processes could not be inspected.</summary>
+    private static bool JoinProcesses(CollectOptions o, List<SocketRecord> sockets, Dictionary<int, ProcessRecord> processes, List<SourceStatus> statuses)
+    {
+        var sw = Stopwatch.StartNew();
+        var wanted = new HashSet<ulong>(sockets.Count);
+        foreach (var s in sockets) if (s.Inode != 0) wanted.Add(s.Inode);
+        FdScanResult scan;
+        try { scan = ProcessFdScanner.Scan(o.ProcRoot, wanted); }
+        catch (SourceException ex)
+        {
+            statuses.Add(new SourceStatus("processes", SourceState.Failed, ex.Message, 0, sw.Elapsed));
+            return true;
+        }
+        var owning = new HashSet<int>();
+        foreach (var s in sockets)
+        {
+            if (s.Inode == 0 || !scan.Owners.TryGetValue(s.Inode, out var owners)) continue;
+            s.Owners = owners;
+            foreach (var ow in owners) owning.Add(ow.Pid);
+        }
+        foreach (var pid in owning)
+            if (ProcessReader.Read(o.ProcRoot, pid) is { } p) processes[pid] = p;
+
+        bool denied = scan.DeniedProcesses > 0;
+        string reason = denied
+            ? $"{scan.DeniedProcesses} of {scan.Processes} processes belong to other users and could not be inspected (run as root): their sockets show no owner"
+            : $"{scan.Processes} processes scanned, {owning.Count} hold sockets";
+        statuses.Add(new SourceStatus("processes", denied ? SourceState.Partial : SourceState.Ok, reason, processes.Count, sw.Elapsed));
+        return denied;
+    }
+}
