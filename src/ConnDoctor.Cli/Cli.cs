@@ -18,7 +18,10 @@ public static class Cli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            io.Err.WriteLine($"conndoctor: {parse.Errors[0].Message} (see conndoctor --help)");
+            // The most specific error first (an unknown word beats "required command was not provided"), on one line.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.Contains("Unrecognized")) ?? parse.Errors[0];
+            var message = string.Join(' ', error.Message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(x => x.Trim()));
+            io.Err.WriteLine($"conndoctor: {message} (see conndoctor --help)");
             return (int)ExitCode.Usage;
         }
         int code = parse.Invoke(new InvocationConfiguration { Output = io.Out, Error = io.Err, EnableDefaultExceptionHandler = false });

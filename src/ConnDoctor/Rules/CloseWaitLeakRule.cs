@@ -49,7 +49,8 @@ public sealed class CloseWaitLeakRule : IRule
                 evidence.Add($"oldest: nothing from the peer for {Format.Duration(age)} (the FIN came at most that long ago)");
             else
                 evidence.Add("age unknown: the /proc fallback carries no tcp_info");
-            long unread = sockets.Sum(s => (long)s.RecvQueue);
+            // The kernel's receive queue counts the peer's FIN as one sequence number: subtract it.
+            long unread = sockets.Sum(s => (long)Math.Max(0, (long)s.RecvQueue - 1));
             if (unread > 0) evidence.Add($"{unread} byte(s) the process never read are still queued on them");
             if (pid is int p2 && e.Processes.TryGetValue(p2, out var proc) && proc.CommandLine.Length > 0)
                 evidence.Add($"command: {Truncate(proc.CommandLine, 100)}");

@@ -14,7 +14,7 @@ public sealed class HalfOpenSuspectRule : IRule
     public string Description => "ESTABLISHED sockets whose peer may have vanished: unanswered retransmits or probes, or long silence without keepalive";
 
     private const int RetransmitsStrong = 3;       // consecutive timeouts of the same segment
-    private const int ProbesStrong = 1;            // unanswered keepalive probes
+    private const int ProbesStrong = 2;            // consecutive unanswered keepalive probes (a live peer answers the first)
     private static readonly TimeSpan LongSilence = TimeSpan.FromHours(1);
     private const int ContrastCount = 3;
 
@@ -36,7 +36,7 @@ public sealed class HalfOpenSuspectRule : IRule
             if (s.Info is not TcpInfo i) continue;
             if (i.Unacked > 0 && (i.Retransmits >= RetransmitsStrong || (s.Timer == TimerKind.Retransmit && s.TimerRetransmits >= RetransmitsStrong)))
                 suspects.Add((s, Kind.Retransmitting));
-            else if (s.Timer == TimerKind.Keepalive && i.Probes >= ProbesStrong && i.SilentMs >= idleMs / 2)
+            else if (s.Timer == TimerKind.Keepalive && i.Probes >= ProbesStrong)
                 suspects.Add((s, Kind.Probing));
             else if (s.Timer == TimerKind.None && i.Unacked == 0 && i.SilentMs >= idleMs)
                 suspects.Add((s, Kind.Silent));

@@ -1,0 +1,90 @@
+using System.Text.Json;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.Cli;
+
+/// <summary>The command line as a user meets it: exit codes, one-line errors, fixtures through --proc-root.</summary>
+public class CliTests
+{
+    private static void AssertOneLineError(CliRunner.Result r, int code, string contains)
+    {
+        Assert.Equal(code, r.Code);
+        var lines = r.Stderr.TrimEnd('\n').Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("conndoctor: ", lines[0]);
+        Assert.Contains(contains, lines[0]);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact] public void UnknownOptionIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--bogus"), 2, "--bogus");
+    [Fact] public void UnknownCommandIsAUsageError() => AssertOneLineError(CliRunner.Run("frobnicate"), 2, "frobnicate");
+    [Fact] public void BadAddressIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--remote", "10.0.0.300"), 2, "bad address '10.0.0.300'");
+    [Fact] public void BadStateIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--state", "sleepy"), 2, "unknown TCP state 'sleepy'");
+    [Fact] public void BadPortIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--port", "70000"), 2, "bad port");
+    [Fact] public void BadGroupByIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--group-by", "color"), 2, "color");
+    [Fact] public void BadDurationIsAUsageError() => AssertOneLineError(CliRunner.Run("diagnose", "--idle", "soon"), 2, "bad duration 'soon'");
+    [Fact] public void UnknownRuleIsAUsageError() => AssertOneLineError(CliRunner.Run("diagnose", "--rule", "nope"), 2, "unknown rule 'nope'");
+    [Fact] public void MissingProcRootIsAnError() => AssertOneLineError(CliRunner.Run("sockets", "--proc-root", "/nonexistent/proc"), 1, "/nonexistent/proc does not exist");
+    [Fact] public void MissingNamespaceIsAnError() => AssertOneLineError(CliRunner.Run("sockets", "--netns", "no-such-ns-here"), 1, "no network namespace named 'no-such-ns-here'");
+    [Fact] public void NetnsWithProcRootIsRefused() => AssertOneLineError(CliRunner.Run("sockets", "--netns", "x", "--proc-root", Fixtures.Dir("proc-scenario")), 1, "cannot be combined with --proc-root");
+
+    [Fact]
+    public void ProcRootWithoutSocketTablesIsAnError()
+    {
+        var empty = Directory.CreateTempSubdirectory("cd-noproc");
+        try { AssertOneLineError(CliRunner.Run("sockets", "--proc-root", empty.FullName), 1, "no socket table"); }
+        finally { empty.Delete(true); }
+    }
+
+    [Fact]
+    public void VerboseShowsTheTrace()
+    {
+        var r = CliRunner.Run("sockets", "--netns", "no-such-ns-here", "--verbose");
+        Assert.Equal(1, r.Code);
+        Assert.Contains("UserException", r.Stderr);
+    }
+
+    [Fact]
+    public void FixtureTableThroughProcRootMatchesSs()
+    {
+        var r = CliRunner.Run("sockets", "--proc-root", Fixtures.Dir("proc-scenario"), "--json");
+        Assert.Equal(0, r.Code);
+        using var doc = r.Json();
+        var counts = doc.RootElement.GetProperty("counts").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
+        Assert.Equal(Fixtures.SsStateCounts(Path.Combine(Fixtures.Dir("proc-scenario"), "ss-tan.txt")).OrderBy(k => k.Key), counts.OrderBy(k => k.Key));
+        Assert.Equal(1, doc.RootElement.GetProperty("schemaVersion").GetInt32());
+        Assert.Equal("sockets:proc", doc.RootElement.GetProperty("sources")[0].GetProperty("source").GetString());
+    }
+
+    [Fact]
+    public void MalformedFixtureIsReadWithAPartialStatus()
+    {
+        var r = CliRunner.Run("sockets", "--proc-root", Fixtures.Dir("proc-malformed"), "--json");
+        Assert.Equal(0, r.Code);
+        using var doc = r.Json();
+        var src = doc.RootElement.GetProperty("sources")[0];
+        Assert.Equal("partial", src.GetProperty("state").GetString());
+        Assert.Contains("3 malformed line(s)", src.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public void FiltersApplyToTheFixture()
+    {
+        var r = CliRunner.Run("sockets", "--proc-root", Fixtures.Dir("proc-scenario"), "--json", "--group-by", "none", "--state", "close-wait", "--remote", "127.0.0.1:9001");
+        using var doc = r.Json();
+        var sockets = doc.RootElement.GetProperty("sockets").EnumerateArray().ToList();
+        Assert.Equal(3, sockets.Count);
+        Assert.All(sockets, s => Assert.Equal("CLOSE-WAIT", s.GetProperty("state").GetString()));
+        var byPort = CliRunner.Run("sockets", "--proc-root", Fixtures.Dir("proc-scenario"), "--json", "--port", "9004");
+        using var d2 = byPort.Json();
+        Assert.Equal(5, d2.RootElement.GetProperty("total").GetInt32()); // the listener and two connections, both ends
+    }
+
+    [Fact]
+    public void HelpListsEveryRuleAndExitsZero()
+    {
+        var r = CliRunner.Run("diagnose", "--help");
+        Assert.Equal(0, r.Code);
+        foreach (var rule in ConnDoctor.Rules.RuleRegistry.All) Assert.Contains(rule.Id, r.Stdout);
+    }
+}

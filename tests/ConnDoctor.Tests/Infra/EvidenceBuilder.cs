@@ -1,0 +1,59 @@
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Tests.Infra;
+
+/// <summary>Builds evidence by hand for rule and renderer tests: the situations, not the kernel.</summary>
+public sealed class EvidenceBuilder
+{
+    private readonly List<SocketRecord> _sockets = new();
+    private readonly Dictionary<int, ProcessRecord> _processes = new();
+    private ulong _inode = 1000;
+    private int _fd = 10;
+    public Sysctls Sysctls { get; set; } = new() { LocalPortLow = 32768, LocalPortHigh = 60999, TcpTwReuse = 2, TcpFinTimeout = 60, TcpMaxTwBuckets = 262144 };
+
+    public static NetEndpoint Ep(string text) => NetEndpoint.TryParse(text, out var ep, out _) ? ep : throw new ArgumentException(text);
+
+    public EvidenceBuilder Process(int pid, string name, string cmdline = "")
+    {
+        _processes[pid] = new ProcessRecord { Pid = pid, Name = name, CommandLine = cmdline };
+        return this;
+    }
+
+    public EvidenceBuilder Socket(TcpState state, string local, string remote, int? pid = null, TcpInfo? info = null,
+        TimerKind timer = TimerKind.None, uint expiresMs = 0, uint recvQ = 0, int count = 1)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            var l = Ep(local);
+            if (count > 1 && l.Port != 0 && state != TcpState.Listen && !_listenPorts.Contains(l.Port)) l = l with { Port = (ushort)(l.Port + i) };
+            var r = Ep(remote);
+            if (count > 1 && _listenPorts.Contains(l.Port)) r = r with { Port = (ushort)(r.Port + i) };
+            bool owned = pid != null && state != TcpState.TimeWait;
+            _sockets.Add(new SocketRecord
+            {
+                Family = 4, State = state, Local = l, Remote = r, Info = info, Timer = timer, TimerExpiresMs = expiresMs, RecvQueue = recvQ,
+                Inode = state == TcpState.TimeWait ? 0 : _inode++,
+                Owners = owned ? [new SocketOwner(pid!.Value, _fd++)] : [],
+            });
+        }
+        return this;
+    }
+
+    private readonly HashSet<ushort> _listenPorts = new();
+
+    public EvidenceBuilder Listen(string local, int pid)
+    {
+        _listenPorts.Add(Ep(local).Port);
+        return Socket(TcpState.Listen, local, "0.0.0.0:0", pid);
+    }
+
+    public Evidence Build() => new()
+    {
+        Sockets = _sockets,
+        Processes = _processes,
+        Namespaces = [new NetnsInfo { Label = "host", Sysctls = Sysctls }],
+        Statuses = [new SourceStatus("sockets:netlink", SourceState.Ok, "1 network namespace(s)", _sockets.Count)],
+        CollectedAt = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero),
+        Host = "testhost",
+    };
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Real processes that hold TCP sockets in known states, for ConnDoctor's kernel tests.
+
+Every mode prints "ready <pid>" once its sockets are in place, then stays alive (holding them) until it is
+killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
+
+  server   --listen HOST:PORT:BEHAVIOUR ...   close: accept and close at once (the client gets CLOSE_WAIT)
+                                              hold:  keep accepted sockets, echo what arrives
+                                              drain: read until the client closes, then close (client TIME_WAIT)
+  leaky    --connect HOST:PORT --count N      opens N connections and never closes them
+  good     --connect HOST:PORT --count N      holds N connections and closes any the peer closes
+           [--churn HOST:PORT --cycles M]     plus M connect/send/close cycles (this side closes first)
+           [--wait-eof]                       ... or M cycles that wait for the server to close first
+  stuck    --connect HOST:PORT                one plain connection and one with fast keepalive; on a
+                                              "go" line on stdin, sends data on the plain one
+"""
+import argparse, os, select, socket, sys, time
+
+
+def parse_ep(text):
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def ready():
+    print(f"ready {os.getpid()}", flush=True)
+
+
+def hold(lifetime, socks, on_readable=None, stdin_cb=None):
+    """Keep sockets open; close any the peer closed (only if on_readable says so)."""
+    deadline = time.time() + lifetime
+    while time.time() < deadline:
+        watch = [s for s in socks if s.fileno() >= 0]
+        if stdin_cb:
+            watch.append(sys.stdin)
+        r, _, _ = select.select(watch, [], [], min(1.0, max(0.0, deadline - time.time())))
+        for s in r:
+            if s is sys.stdin:
+                line = sys.stdin.readline()
+                if not line:
+                    return
+                stdin_cb(line.strip())
+            elif on_readable:
+                on_readable(s)
+
+
+def run_server(args):
+    listeners = {}
+    for spec in args.listen:
+        host, port, behaviour = spec.rsplit(":", 2)
+        fam = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+        ls = socket.socket(fam, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((host.strip("[]"), int(port)))
+        ls.listen(4096)
+        listeners[ls] = behaviour
+    conns = {}
+    ready()
+    deadline = time.time() + args.lifetime
+    while time.time() < deadline:
+        watch = list(listeners) + [c for c in conns if c.fileno() >= 0]
+        r, _, _ = select.select(watch, [], [], 1.0)
+        for s in r:
+            if s in listeners:
+                c, _ = s.accept()
+                behaviour = listeners[s]
+                if behaviour == "close":
+                    c.close()
+                else:
+                    conns[c] = behaviour
+            else:
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    conns.pop(s, None)
+                    s.close()
+                elif conns.get(s) == "hold":
+                    s.sendall(data)
+
+
+def run_leaky(args):
+    host, port = parse_ep(args.connect)
+    socks = [socket.create_connection((host, port)) for _ in range(args.count)]
+    time.sleep(0.3)  # let the peer's FINs arrive: these sockets are now CLOSE_WAIT
+    ready()
+    hold(args.lifetime, [])  # keeps socks referenced: never reads, never closes
+    del socks
+
+
+def run_good(args):
+    socks = []
+    for target in args.connect.split(","):
+        host, port = parse_ep(target)
+        socks += [socket.create_connection((host, port)) for _ in range(args.count)]
+    if args.churn:
+        ch, cp = parse_ep(args.churn)
+        for _ in range(args.cycles):
+            c = socket.create_connection((ch, cp))
+            if args.wait_eof:
+                c.settimeout(10)
+                while c.recv(4096):
+                    pass
+            else:
+                c.sendall(b"x")
+            c.close()
+    ready()
+
+    def on_readable(s):
+        try:
+            data = s.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            socks.remove(s)
+            s.close()
+
+    hold(args.lifetime, socks, on_readable)
+
+
+def run_stuck(args):
+    host, port = parse_ep(args.connect)
+    plain = socket.create_connection((host, port))
+    ka = socket.create_connection((host, port))
+    ka.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    ka.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    ka.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    ka.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 60)
+    ready()
+
+    def on_stdin(line):
+        if line == "go":
+            plain.sendall(b"y" * 1000)
+
+    hold(args.lifetime, [], None, on_stdin)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["server", "leaky", "good", "stuck"])
+    p.add_argument("--listen", action="append", default=[])
+    p.add_argument("--connect")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--churn")
+    p.add_argument("--cycles", type=int, default=0)
+    p.add_argument("--wait-eof", action="store_true")
+    p.add_argument("--lifetime", type=float, default=300)
+    args = p.parse_args()
+    {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
