@@ -18,25 +18,27 @@ public static class SocketsTerminalRenderer
         var table = new Table().Border(TableBorder.Simple);
         bool netnsCol = r.Groups.Any(g => g.Netns != null);
         var states = new[] { TcpState.Established, TcpState.CloseWait, TcpState.TimeWait };
+        TableColumn Num(string header) => new TableColumn(header).RightAligned().Padding(1, 0, 0, 0);
         if (r.GroupBy == GroupBy.State)
         {
-            table.AddColumn("STATE").AddColumn(new TableColumn("SOCKETS").RightAligned()).AddColumn(new TableColumn("PROCESSES").RightAligned());
+            table.AddColumn("STATE").AddColumn(Num("SOCKETS")).AddColumn(Num("PROCESSES"));
             foreach (var g in r.Groups) table.AddRow(g.Local, g.Total.ToString(), g.Processes.ToString());
         }
         else
         {
-            table.AddColumn(r.GroupBy == GroupBy.Process ? "PROCESS" : "OWNERS");
-            if (netnsCol) table.AddColumn("NETNS");
-            table.AddColumn("CONNECTION");
-            table.AddColumn(new TableColumn("ESTAB").RightAligned());
-            table.AddColumn(new TableColumn("CLOSE-W").RightAligned());
-            table.AddColumn(new TableColumn("TIME-W").RightAligned());
-            table.AddColumn(new TableColumn("OTHER").RightAligned());
+            if (r.GroupBy == GroupBy.Process) table.AddColumn(new TableColumn("PROCESS").Padding(0, 0, 1, 0));
+            if (netnsCol) table.AddColumn(new TableColumn("NETNS").Padding(0, 0, 1, 0));
+            // The connection never wraps: a cut address is worse than a long line (--wide gives room).
+            table.AddColumn(new TableColumn("CONNECTION").NoWrap().Padding(0, 0, 1, 0));
+            if (r.GroupBy == GroupBy.Remote) table.AddColumn(Num("PROCS"));
+            foreach (var h in new[] { "ESTAB", "CLOSE-W", "TIME-W", "OTHER" }) table.AddColumn(Num(h));
             foreach (var g in r.Groups)
             {
-                var cells = new List<string> { Markup.Escape(g.Process) };
+                var cells = new List<string>();
+                if (r.GroupBy == GroupBy.Process) cells.Add(Markup.Escape(g.Process));
                 if (netnsCol) cells.Add(Markup.Escape(g.Netns ?? ""));
                 cells.Add(Markup.Escape(Connection(g)));
+                if (r.GroupBy == GroupBy.Remote) cells.Add(g.Processes > 0 ? g.Processes.ToString() : "-");
                 foreach (var st in states) cells.Add(g.Counts.TryGetValue(st, out var c) ? c.ToString() : "-");
                 int other = g.Total - states.Sum(st => g.Counts.GetValueOrDefault(st));
                 cells.Add(other > 0 ? other.ToString() : "-");
