@@ -21,15 +21,15 @@ public static class SocketsTerminalRenderer
         TableColumn Num(string header) => new TableColumn(header).RightAligned().Padding(1, 0, 0, 0);
         if (r.GroupBy == GroupBy.State)
         {
-            table.AddColumn("STATE").AddColumn(Num("SOCKETS")).AddColumn(Num("PROCESSES"));
+            table.AddColumn(new TableColumn("STATE").Padding(0, 0, 1, 0)).AddColumn(Num("SOCKETS")).AddColumn(Num("PROCESSES"));
             foreach (var g in r.Groups) table.AddRow(g.Local, g.Total.ToString(), g.Processes.ToString());
         }
         else
         {
-            if (r.GroupBy == GroupBy.Process) table.AddColumn(new TableColumn("PROCESS").Padding(0, 0, 1, 0));
+            if (r.GroupBy == GroupBy.Process) table.AddColumn(new TableColumn("PROCESS").NoWrap().Padding(0, 0, 1, 0));
             if (netnsCol) table.AddColumn(new TableColumn("NETNS").Padding(0, 0, 1, 0));
             // The connection never wraps: a cut address is worse than a long line (--wide gives room).
-            table.AddColumn(new TableColumn("CONNECTION").NoWrap().Padding(0, 0, 1, 0));
+            table.AddColumn(new TableColumn("CONNECTION").NoWrap().Padding(0, 0, 0, 0));
             if (r.GroupBy == GroupBy.Remote) table.AddColumn(Num("PROCS"));
             foreach (var h in new[] { "ESTAB", "CLOSE-W", "TIME-W", "OTHER" }) table.AddColumn(Num(h));
             foreach (var g in r.Groups)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what ConnDoctor's build and tests need on a fresh Debian machine, then builds artifacts/conndoctor.
+# Needs root for apt-get. The .NET 10 SDK must already be on PATH (it is not in Debian's archive).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ip >/dev/null || need+=(iproute2)          # ip netns, ss: the tests' namespaces and oracle
+command -v ss >/dev/null || need+=(iproute2)
+[ -x /usr/bin/python3 ] || need+=(python3)            # the scenario processes that hold sockets
+command -v gcc >/dev/null || need+=(build-essential)  # NativeAOT links with the system toolchain
+[ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v netstat >/dev/null || need+=(net-tools)    # netstat, for the benchmark's comparison
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 1; }
+
+dotnet restore ConnDoctor.slnx -nologo -v quiet
+scripts/build.sh
