@@ -63,7 +63,11 @@ public sealed class HalfOpenSuspectRule : IRule
             if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
             if (activeElsewhere > 0) evidence.Add($"meanwhile {who} has {activeElsewhere} active connection(s) with other peers");
             var local = list[0].S.Local;
-            string ports = string.Join(",", list.Select(x => x.S.Remote.Port).Distinct().Order().Take(6));
+            var remotePorts = list.Select(x => x.S.Remote.Port).Distinct().Order().ToList();
+            string localHost = SocketGrouper.FormatHost(local.Address);
+            // ss filter syntax: dport/sport compare against ":PORT"; several ports are or-ed in parentheses.
+            string PortExpr(string dir) => remotePorts.Count == 1 ? $"{dir} = :{remotePorts[0]}"
+                : "( " + string.Join(" or ", remotePorts.Select(p => $"{dir} = :{p}")) + " )";
             yield return new Finding
             {
                 RuleId = Id,
@@ -84,9 +88,10 @@ public sealed class HalfOpenSuspectRule : IRule
                       "(crash, power loss, a cut link, a NAT or firewall that forgot the flow) this side will never notice: the connection stays " +
                       "ESTABLISHED forever and keeps its slot (for ZooKeeper, a place in maxClientCnxns for that client IP). It may also simply be an " +
                       "idle pooled connection; only the peer host can tell.",
-                Remedy = $"Prove it on {peer}: 'ss -tn dst {SocketGrouper.FormatHost(local.Address)} sport in ({ports})' or 'conndoctor sockets --remote {SocketGrouper.FormatEndpoint(local)}' " +
-                         "there shows whether the other end still exists (no socket there = half-open). Clear them with 'ss -K dst " + peer +
-                         $"' as root (kernel CONFIG_INET_DIAG_DESTROY) or by restarting {who}. Prevent it: enable SO_KEEPALIVE on these sockets and lower " +
+                Remedy = $"Prove it on {peer}: \"ss -tn 'dst {localHost} and {PortExpr("sport")}'\" (or conndoctor sockets --remote {localHost} --port {remotePorts[0]}) " +
+                         "there shows whether the other end still exists (no socket there = half-open). Clear exactly these with " +
+                         $"\"ss -K 'dst {peer} and {PortExpr("dport")}'\" as root (needs kernel CONFIG_INET_DIAG_DESTROY) or by restarting {who}. " +
+                         "Prevent it: enable SO_KEEPALIVE on these sockets and lower " +
                          "net.ipv4.tcp_keepalive_time (7200 s by default: a dead peer is found only after more than two hours), or use an application heartbeat.",
             };
         }

@@ -57,12 +57,12 @@ public sealed class TimeWaitPressureRule : IRule
             .Where(s => s.NetnsIndex == ns && s.State != TcpState.TimeWait && s.Remote.Port == remote.Port
                         && s.Remote.Address.Unmapped == remote.Address.Unmapped && s.Owners.Length > 0)
             .GroupBy(s => s.Owners[0].Pid).ToDictionary(x => x.Key, x => x.Count());
+        var (rate, rateLine) = Rate(sockets);
         var evidence = new List<string>
         {
             $"{count} TIME_WAIT from {local} to {remoteText}" + (WellKnownPorts.NameOf(remote.Port) is { } n ? $" ({n})" : ""),
             $"ephemeral ports {sys.LocalPortLow ?? 32768}-{sys.LocalPortHigh ?? 60999}: {Format.Percent(share)} of the {sys.EphemeralPorts} ports to this endpoint are parked in TIME_WAIT",
-            $"TIME_WAIT lasts {TimeWaitSeconds} s, so at least {count / (double)TimeWaitSeconds:0.#} connections/s were opened and closed by this host",
-            YoungestLine(sockets),
+            rateLine,
             suspects.Count > 0
                 ? $"processes with live connections to {remoteText} now: {Format.Top(suspects, 5, pid => e.Processes.TryGetValue(pid, out var p) ? p.Label : $"pid {pid}")}"
                 : $"no process holds a live connection to {remoteText} right now (the culprit connects and closes quickly)",
@@ -76,7 +76,7 @@ public sealed class TimeWaitPressureRule : IRule
             RuleId = Id,
             Severity = sev,
             Subject = ctx.SubjectFor(ns, suspects.Count == 1 ? suspects.Keys.First() : null) with { LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText },
-            Summary = $"{count} TIME_WAIT towards {remoteText}: this host opens and closes connections to it at >= {count / (double)TimeWaitSeconds:0.#}/s",
+            Summary = $"{count} TIME_WAIT towards {remoteText}: this host opened and closed connections to it at about {rate:0.#}/s",
             Evidence = evidence,
             Cause = "This host closed these connections first, so it holds their TIME_WAIT for a fixed 60 s (a kernel constant). " +
                     "Each one parks a local port for that 4-tuple; when they fill the ephemeral range, connect() to that endpoint fails " +
@@ -102,8 +102,7 @@ public sealed class TimeWaitPressureRule : IRule
         {
             $"{count} TIME_WAIT on local port {svc} with client {client}",
             $"the server side holds them: it closed these connections before the client did",
-            $"TIME_WAIT lasts {TimeWaitSeconds} s, so at least {count / (double)TimeWaitSeconds:0.#} connections/s from {client} were accepted and closed",
-            YoungestLine(sockets),
+            Rate(sockets).Line,
             $"{established} connection(s) from {client} are ESTABLISHED on port {port} right now",
         };
         if (listener != null)
@@ -144,11 +143,19 @@ public sealed class TimeWaitPressureRule : IRule
         };
     }
 
-    private static string YoungestLine(List<SocketRecord> sockets)
+    /// <summary>
+    /// How fast the connections were closed: each TIME_WAIT timer tells when its socket entered the state, so
+    /// count / (oldest - newest) is the rate over the window they span (at most 60 s, at least one second).
+    /// </summary>
+    private static (double Rate, string Line) Rate(List<SocketRecord> sockets)
     {
         uint maxLeft = sockets.Max(s => s.TimerExpiresMs), minLeft = sockets.Min(s => s.TimerExpiresMs);
         double newest = Math.Max(0, TimeWaitSeconds - maxLeft / 1000.0), oldest = Math.Max(0, TimeWaitSeconds - minLeft / 1000.0);
-        return $"newest entered TIME_WAIT {newest:0.#} s ago, oldest {oldest:0.#} s ago" + (newest < 5 ? " (still going on)" : " (it may have stopped)");
+        double span = Math.Max(1.0, oldest - newest);
+        double rate = sockets.Count / span;
+        string line = $"they entered TIME_WAIT between {oldest:0.#} s and {newest:0.#} s ago: about {rate:0.#} closes/s over that window" +
+                      (newest < 5 ? " (still going on)" : " (it may have stopped)");
+        return (rate, line);
     }
 
     private static string SysctlLine(Sysctls s) =>

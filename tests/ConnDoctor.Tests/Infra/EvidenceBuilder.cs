@@ -20,7 +20,7 @@ public sealed class EvidenceBuilder
     }
 
     public EvidenceBuilder Socket(TcpState state, string local, string remote, int? pid = null, TcpInfo? info = null,
-        TimerKind timer = TimerKind.None, uint expiresMs = 0, uint recvQ = 0, int count = 1)
+        TimerKind timer = TimerKind.None, uint expiresMs = 0, uint recvQ = 0, int count = 1, uint expirySpreadMs = 0)
     {
         for (int i = 0; i < count; i++)
         {
@@ -31,7 +31,8 @@ public sealed class EvidenceBuilder
             bool owned = pid != null && state != TcpState.TimeWait;
             _sockets.Add(new SocketRecord
             {
-                Family = 4, State = state, Local = l, Remote = r, Info = info, Timer = timer, TimerExpiresMs = expiresMs, RecvQueue = recvQ,
+                Family = 4, State = state, Local = l, Remote = r, Info = info, Timer = timer, RecvQueue = recvQ,
+                TimerExpiresMs = expiresMs - (uint)((long)expirySpreadMs * i / count), // older sockets have less time left
                 Inode = state == TcpState.TimeWait ? 0 : _inode++,
                 Owners = owned ? [new SocketOwner(pid!.Value, _fd++)] : [],
             });

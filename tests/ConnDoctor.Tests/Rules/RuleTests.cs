@@ -47,14 +47,16 @@ public class RuleTests
     {
         var e = new EvidenceBuilder().Process(9, "tomcat")
             .Socket(TcpState.Established, "10.0.0.1:33000", "10.0.0.2:2181", 9, Silent(10))
-            .Socket(TcpState.TimeWait, "10.0.0.1:34000", "10.0.0.2:2181", expiresMs: 59_500, count: 4000)
+            .Socket(TcpState.TimeWait, "10.0.0.1:34000", "10.0.0.2:2181", expiresMs: 59_500, count: 4000, expirySpreadMs: 40_000)
             .Build();
         var f = Assert.Single(Run(new TimeWaitPressureRule(), e));
         Assert.Equal(Severity.Warning, f.Severity); // 4000 of 28232 ports = 14%
         Assert.Equal(9, f.Subject.Pid);
         Assert.Equal("10.0.0.2:2181", f.Subject.RemoteEndpoint);
         Assert.Contains(f.Evidence, l => l.Contains("14%") && l.Contains("28232"));
-        Assert.Contains(f.Evidence, l => l.Contains("66.7 connections/s"));
+        // Timers spread over 40 s (0.5 s to 40.5 s ago, last one 39.99 s): 4000 / 39.99 s.
+        Assert.Contains(f.Evidence, l => l.Contains("between 40.5 s and 0.5 s ago: about 100 closes/s"));
+        Assert.Contains("at about 100/s", f.Summary);
         Assert.Contains("reconnect loop", f.Cause);
         Assert.Contains("tcp_tw_recycle was removed in Linux 4.12", f.Remedy);
         Assert.Contains("tcp_fin_timeout does not shorten TIME_WAIT", f.Remedy);

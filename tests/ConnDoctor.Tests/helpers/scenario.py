@@ -12,7 +12,7 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
            [--churn HOST:PORT --cycles M]     plus M connect/send/close cycles (this side closes first)
            [--wait-eof]                       ... or M cycles that wait for the server to close first
   stuck    --connect HOST:PORT                one plain connection and one with fast keepalive; on a
-                                              "go" line on stdin, sends data on the plain one
+           [--send-after S]                   "go" line on stdin (or after S seconds), sends data on the plain one
 """
 import argparse, os, select, socket, sys, time
 
@@ -33,12 +33,16 @@ def hold(lifetime, socks, on_readable=None, stdin_cb=None):
         watch = [s for s in socks if s.fileno() >= 0]
         if stdin_cb:
             watch.append(sys.stdin)
+        if not watch:
+            time.sleep(min(1.0, max(0.0, deadline - time.time())))
+            continue
         r, _, _ = select.select(watch, [], [], min(1.0, max(0.0, deadline - time.time())))
         for s in r:
             if s is sys.stdin:
                 line = sys.stdin.readline()
                 if not line:
-                    return
+                    stdin_cb = None  # stdin closed: keep holding, stop reading it
+                    continue
                 stdin_cb(line.strip())
             elif on_readable:
                 on_readable(s)
@@ -133,6 +137,9 @@ def run_stuck(args):
         if line == "go":
             plain.sendall(b"y" * 1000)
 
+    if args.send_after:
+        time.sleep(args.send_after)
+        on_stdin("go")
     hold(args.lifetime, [], None, on_stdin)
 
 
@@ -145,6 +152,7 @@ def main():
     p.add_argument("--churn")
     p.add_argument("--cycles", type=int, default=0)
     p.add_argument("--wait-eof", action="store_true")
+    p.add_argument("--send-after", type=float, default=0)
     p.add_argument("--lifetime", type=float, default=300)
     args = p.parse_args()
     {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck}[args.mode](args)
