@@ -15,39 +15,52 @@ public static class SocketsTerminalRenderer
     {
         if (r.GroupBy == GroupBy.None) { RenderSockets(r, output, o); return; }
         var console = ConsoleFactory.Create(output, o);
+        if (r.GroupBy == GroupBy.State || r.Groups.All(g => g.Netns == null))
+            console.Write(GroupTable(r, r.Groups));
+        else
+        {
+            // Several namespaces: one table under a heading each, rather than a column that would not fit 80 columns.
+            foreach (var ns in r.Groups.GroupBy(g => g.Netns).OrderByDescending(x => x.Sum(g => g.Total)))
+            {
+                var info = r.Evidence.Namespaces.First(n => n.Label == ns.Key);
+                string extra = info.PodUid != null ? $" (pod {info.PodUid})" : info.Container != null ? $" (container {info.Container[..12]})" : "";
+                console.WriteLine();
+                console.WriteLine($"netns {ns.Key}{extra}: {ns.Sum(g => g.Total)} socket(s)");
+                console.Write(GroupTable(r, ns.ToList()));
+            }
+        }
+        console.WriteLine(Footer(r));
+        WriteStatusNotes(console, r.Evidence.Statuses);
+    }
+
+    private static Table GroupTable(SocketsReport r, IReadOnlyList<SocketGroup> groups)
+    {
         var table = new Table().Border(TableBorder.Simple);
-        bool netnsCol = r.Groups.Any(g => g.Netns != null);
         var states = new[] { TcpState.Established, TcpState.CloseWait, TcpState.TimeWait };
         TableColumn Num(string header) => new TableColumn(header).RightAligned().Padding(1, 0, 0, 0);
         if (r.GroupBy == GroupBy.State)
         {
             table.AddColumn(new TableColumn("STATE").Padding(0, 0, 1, 0)).AddColumn(Num("SOCKETS")).AddColumn(Num("PROCESSES"));
-            foreach (var g in r.Groups) table.AddRow(g.Local, g.Total.ToString(), g.Processes.ToString());
+            foreach (var g in groups) table.AddRow(g.Local, g.Total.ToString(), g.Processes.ToString());
+            return table;
         }
-        else
+        if (r.GroupBy == GroupBy.Process) table.AddColumn(new TableColumn("PROCESS").NoWrap().Padding(0, 0, 1, 0));
+        // The connection never wraps: a cut address is worse than a long line (--wide gives room).
+        table.AddColumn(new TableColumn("CONNECTION").NoWrap().Padding(0, 0, 0, 0));
+        if (r.GroupBy == GroupBy.Remote) table.AddColumn(Num("PROCS"));
+        foreach (var h in new[] { "ESTAB", "CLOSE-W", "TIME-W", "OTHER" }) table.AddColumn(Num(h));
+        foreach (var g in groups)
         {
-            if (r.GroupBy == GroupBy.Process) table.AddColumn(new TableColumn("PROCESS").NoWrap().Padding(0, 0, 1, 0));
-            if (netnsCol) table.AddColumn(new TableColumn("NETNS").Padding(0, 0, 1, 0));
-            // The connection never wraps: a cut address is worse than a long line (--wide gives room).
-            table.AddColumn(new TableColumn("CONNECTION").NoWrap().Padding(0, 0, 0, 0));
-            if (r.GroupBy == GroupBy.Remote) table.AddColumn(Num("PROCS"));
-            foreach (var h in new[] { "ESTAB", "CLOSE-W", "TIME-W", "OTHER" }) table.AddColumn(Num(h));
-            foreach (var g in r.Groups)
-            {
-                var cells = new List<string>();
-                if (r.GroupBy == GroupBy.Process) cells.Add(Markup.Escape(g.Process));
-                if (netnsCol) cells.Add(Markup.Escape(g.Netns ?? ""));
-                cells.Add(Markup.Escape(Connection(g)));
-                if (r.GroupBy == GroupBy.Remote) cells.Add(g.Processes > 0 ? g.Processes.ToString() : "-");
-                foreach (var st in states) cells.Add(g.Counts.TryGetValue(st, out var c) ? c.ToString() : "-");
-                int other = g.Total - states.Sum(st => g.Counts.GetValueOrDefault(st));
-                cells.Add(other > 0 ? other.ToString() : "-");
-                table.AddRow(cells.ToArray());
-            }
+            var cells = new List<string>();
+            if (r.GroupBy == GroupBy.Process) cells.Add(Markup.Escape(g.Process));
+            cells.Add(Markup.Escape(Connection(g)));
+            if (r.GroupBy == GroupBy.Remote) cells.Add(g.Processes > 0 ? g.Processes.ToString() : "-");
+            foreach (var st in states) cells.Add(g.Counts.TryGetValue(st, out var c) ? c.ToString() : "-");
+            int other = g.Total - states.Sum(st => g.Counts.GetValueOrDefault(st));
+            cells.Add(other > 0 ? other.ToString() : "-");
+            table.AddRow(cells.ToArray());
         }
-        console.Write(table);
-        console.WriteLine(Footer(r));
-        WriteStatusNotes(console, r.Evidence.Statuses);
+        return table;
     }
 
     /// <summary>"-> 10.0.0.5:2181 zookeeper", "10.0.0.7 -> :2181 zookeeper", "listen 0.0.0.0:2181 zookeeper".</summary>
