@@ -2,12 +2,15 @@ namespace ConnDoctor.Model;
 
 /// <summary>
 /// Everything the sources gathered, immutable once built. Rules read it; nothing reads the world after this.
+/// Each kind of evidence is an optional part: a command fills the parts its sources produce, and every rule
+/// looks at the parts it understands (reconnect-storm reads a server log, a capture or the socket table).
 /// </summary>
 public sealed class Evidence
 {
-    public required IReadOnlyList<SocketRecord> Sockets { get; init; }
-    public required IReadOnlyDictionary<int, ProcessRecord> Processes { get; init; }
-    public required IReadOnlyList<NetnsInfo> Namespaces { get; init; }
+    /// <summary>The live socket table (sockets, diagnose); empty when no socket source ran.</summary>
+    public IReadOnlyList<SocketRecord> Sockets { get; init; } = [];
+    public IReadOnlyDictionary<int, ProcessRecord> Processes { get; init; } = new Dictionary<int, ProcessRecord>();
+    public IReadOnlyList<NetnsInfo> Namespaces { get; init; } = [];
     public required IReadOnlyList<SourceStatus> Statuses { get; init; }
     public required DateTimeOffset CollectedAt { get; init; }
     public string Host { get; init; } = Environment.MachineName;
