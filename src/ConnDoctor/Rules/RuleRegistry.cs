@@ -8,6 +8,7 @@ public static class RuleRegistry
         new CloseWaitLeakRule(),
         new TimeWaitPressureRule(),
         new HalfOpenSuspectRule(),
+        new ReconnectStormRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);
