@@ -12,6 +12,9 @@ public sealed class Evidence
     public IReadOnlyDictionary<int, ProcessRecord> Processes { get; init; } = new Dictionary<int, ProcessRecord>();
     public IReadOnlyList<NetnsInfo> Namespaces { get; init; } = [];
     public required IReadOnlyList<SourceStatus> Statuses { get; init; }
+
+    /// <summary>A ZooKeeper server log, analysed (zklog).</summary>
+    public ZkLogEvidence? ZkLog { get; init; }
     public required DateTimeOffset CollectedAt { get; init; }
     public string Host { get; init; } = Environment.MachineName;
 

@@ -15,6 +15,14 @@ public static class DiagnoseJsonRenderer
         w.WriteNumber("socketsExamined", r.SocketsExamined);
         JsonCommon.WriteSources(w, r.Sources);
         JsonCommon.WriteNamespaces(w, r.Namespaces);
+        WriteRulesAndFindings(w, r);
+        w.WriteEndObject();
+        w.Flush();
+    }
+
+    /// <summary>rules[], summary and findings[]: the part every report shares.</summary>
+    public static void WriteRulesAndFindings(Utf8JsonWriter w, DiagnoseReport r)
+    {
         w.WriteStartArray("rules");
         foreach (var o in r.Rules)
         {
@@ -33,8 +41,6 @@ public static class DiagnoseJsonRenderer
         w.WriteStartArray("findings");
         foreach (var f in r.Findings) WriteFinding(w, f);
         w.WriteEndArray();
-        w.WriteEndObject();
-        w.Flush();
     }
 
     public static void WriteFinding(Utf8JsonWriter w, Finding f)

@@ -15,6 +15,12 @@ public static class DiagnoseTerminalRenderer
                     $"{r.Rules.Count} rule(s), {r.Findings.Count} finding(s)");
         c.WriteLine("sources: " + string.Join(", ", r.Sources.Select(s => $"{s.Source} {SourceStatus.StateName(s.State)}")));
         SocketsTerminalRenderer.WriteStatusNotes(c, r.Sources);
+        WriteFindings(c, r, o.Width);
+    }
+
+    /// <summary>Rule notes, then each finding with its evidence, cause and remedy, then a count. Shared by every report.</summary>
+    public static void WriteFindings(IAnsiConsole c, DiagnoseReport r, int width)
+    {
         foreach (var rule in r.Rules.Where(x => x.State != RuleState.Ran))
             c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
         if (r.Findings.Count == 0)
@@ -33,13 +39,13 @@ public static class DiagnoseTerminalRenderer
                 _ => ("INFO", "bold blue"),
             };
             c.MarkupLine($"[{style}]{label}[/] [bold]{Markup.Escape(f.RuleId)}[/]  {Markup.Escape(f.Subject.ToString())}");
-            Wrapped(c, f.Summary, o.Width, 2, 2);
+            Wrapped(c, f.Summary, width, 2, 2);
             c.WriteLine("  evidence:");
-            foreach (var line in f.Evidence) Wrapped(c, "- " + line, o.Width, 4, 6);
+            foreach (var line in f.Evidence) Wrapped(c, "- " + line, width, 4, 6);
             c.WriteLine("  cause:");
-            Wrapped(c, f.Cause, o.Width, 4, 4);
+            Wrapped(c, f.Cause, width, 4, 4);
             c.WriteLine("  remedy:");
-            Wrapped(c, f.Remedy, o.Width, 4, 4);
+            Wrapped(c, f.Remedy, width, 4, 4);
         }
         c.WriteLine();
         c.WriteLine($"{r.Findings.Count} finding(s): " + string.Join(", ",
@@ -68,7 +74,7 @@ public static class DiagnoseTerminalRenderer
         if (!empty) yield return line.ToString();
     }
 
-    private static void Wrapped(IAnsiConsole c, string text, int width, int first, int rest)
+    internal static void Wrapped(IAnsiConsole c, string text, int width, int first, int rest)
     {
         foreach (var l in Wrap(text, width, first, rest)) c.WriteLine(l);
     }

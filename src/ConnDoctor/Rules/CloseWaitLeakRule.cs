@@ -15,6 +15,8 @@ public sealed class CloseWaitLeakRule : IRule
     private const int WarnCount = 10, CriticalCount = 100;
     private static readonly TimeSpan WarnAge = TimeSpan.FromSeconds(60), CriticalAge = TimeSpan.FromMinutes(10);
 
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0; // a socket table was read
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var e = ctx.Evidence;

@@ -30,6 +30,7 @@ public static class Diagnosis
         foreach (var rule in RuleRegistry.All)
         {
             if (onlyRules is { Count: > 0 } && !onlyRules.Contains(rule.Id)) continue;
+            if (!rule.Reads(evidence)) continue;
             var ctx = new RuleContext(evidence, options);
             try
             {

@@ -20,6 +20,8 @@ public sealed class HalfOpenSuspectRule : IRule
 
     private enum Kind { Retransmitting, Probing, Silent }
 
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0; // a socket table was read
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var e = ctx.Evidence;

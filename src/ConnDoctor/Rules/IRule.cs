@@ -9,6 +9,10 @@ public interface IRule
     /// <summary>Stable kebab-case id used in output, --rule and docs.</summary>
     string Id { get; }
     string Description { get; }
+
+    /// <summary>Whether the evidence holds a part this rule reads; a rule with nothing to read is not run or listed.</summary>
+    bool Reads(Evidence evidence);
+
     IEnumerable<Finding> Evaluate(RuleContext context);
 }
 

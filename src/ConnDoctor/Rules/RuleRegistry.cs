@@ -9,6 +9,9 @@ public static class RuleRegistry
         new TimeWaitPressureRule(),
         new HalfOpenSuspectRule(),
         new ReconnectStormRule(),
+        new ConnectionLimitRule(),
+        new SessionExpiryStormRule(),
+        new LogFloodRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);

@@ -17,6 +17,8 @@ public sealed class TimeWaitPressureRule : IRule
     private const double WarnShare = 0.10, CriticalShare = 0.50;
     private const int ClientWarnCount = 1000, ServerInfoCount = 200, ServerWarnCount = 1000, ServerCriticalCount = 5000, InfoCount = 200;
 
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0; // a socket table was read
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var e = ctx.Evidence;

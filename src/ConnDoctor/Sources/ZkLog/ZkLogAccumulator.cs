@@ -1,0 +1,285 @@
+using System.Runtime.InteropServices;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.ZkLog;
+
+/// <summary>The time window of --since/--until, compared as the log's own "yyyy-MM-dd HH:mm:ss" bytes.</summary>
+public sealed record ZkLogWindow(DateTime? Since, DateTime? Until)
+{
+    internal readonly byte[]? SinceKey = Since is DateTime s ? System.Text.Encoding.ASCII.GetBytes(s.ToString("yyyy-MM-dd HH:mm:ss")) : null;
+    internal readonly byte[]? UntilKey = Until is DateTime u ? System.Text.Encoding.ASCII.GetBytes(u.ToString("yyyy-MM-dd HH:mm:ss")) : null;
+
+    internal bool Excludes(ReadOnlySpan<byte> line) =>
+        (SinceKey != null && line[..19].SequenceCompareTo(SinceKey) < 0) || (UntilKey != null && line[..19].SequenceCompareTo(UntilKey) > 0);
+}
+
+/// <summary>
+/// Connection attempts per minute of one client, mergeable across the regions the log is split into:
+/// the first and last minutes are kept apart so a minute cut in two by a region boundary is joined again.
+/// </summary>
+internal struct MinuteSeries
+{
+    public bool Any;
+    public long FirstMin, FirstCount, CurMin, CurCount, Peak;
+
+    public void Add(long minute, long n)
+    {
+        if (!Any) { Any = true; FirstMin = CurMin = minute; FirstCount = CurCount = Peak = n; return; }
+        if (minute <= CurMin) CurCount += n;         // threads log slightly out of order: count with the current minute
+        else { CurMin = minute; CurCount = n; }
+        if (CurMin == FirstMin) FirstCount = CurCount;
+        if (CurCount > Peak) Peak = CurCount;
+    }
+
+    public static MinuteSeries Merge(MinuteSeries a, MinuteSeries b)
+    {
+        if (!a.Any) return b;
+        if (!b.Any) return a;
+        long joined = a.CurMin == b.FirstMin ? a.CurCount + b.FirstCount : 0;
+        return new MinuteSeries
+        {
+            Any = true,
+            FirstMin = a.FirstMin,
+            FirstCount = a.FirstMin == a.CurMin && joined > 0 ? joined : a.FirstCount,
+            CurMin = b.CurMin,
+            CurCount = b.FirstMin == b.CurMin && joined > 0 ? joined : b.CurCount,
+            Peak = Math.Max(Math.Max(a.Peak, b.Peak), joined),
+        };
+    }
+}
+
+internal sealed class ClientAcc
+{
+    public NetAddress Ip;
+    public long Accepted, EosNo, EosWith, ClosedNo, ClosedWith, Refused, Attempts, Established, Expired, Flw;
+    public int Limit;
+    public DateTime First = DateTime.MaxValue, Last = DateTime.MinValue, FirstRefused = DateTime.MaxValue, LastRefused = DateTime.MinValue;
+    public MinuteSeries ByAccepts, ByEnds;   // attempts counted from accept lines, or from ends when accepts are not logged
+
+    public void Seen(DateTime t)
+    {
+        if (t < First) First = t;
+        if (t > Last) Last = t;
+    }
+
+    public void MergeFrom(ClientAcc b)
+    {
+        Accepted += b.Accepted; EosNo += b.EosNo; EosWith += b.EosWith; ClosedNo += b.ClosedNo; ClosedWith += b.ClosedWith;
+        Refused += b.Refused; Attempts += b.Attempts; Established += b.Established; Expired += b.Expired; Flw += b.Flw;
+        Limit = Math.Max(Limit, b.Limit);
+        if (b.First < First) First = b.First;
+        if (b.Last > Last) Last = b.Last;
+        if (b.FirstRefused < FirstRefused) FirstRefused = b.FirstRefused;
+        if (b.LastRefused > LastRefused) LastRefused = b.LastRefused;
+        ByAccepts = MinuteSeries.Merge(ByAccepts, b.ByAccepts);
+        ByEnds = MinuteSeries.Merge(ByEnds, b.ByEnds);
+    }
+}
+
+internal sealed class MinuteAcc
+{
+    public long Lines, Bytes, Accepted, Ends, Refused, Established, Expired;
+
+    public void Add(MinuteAcc b)
+    {
+        Lines += b.Lines; Bytes += b.Bytes; Accepted += b.Accepted; Ends += b.Ends; Refused += b.Refused;
+        Established += b.Established; Expired += b.Expired;
+    }
+}
+
+/// <summary>
+/// Folds the lines of one region of a log into per-client counters. A message is its timestamped line plus the
+/// continuation lines under it (stack traces); it is counted when the next message starts. Nothing here
+/// allocates per line: clients, minutes and message locations are few.
+/// </summary>
+internal sealed class ZkLogAccumulator(ZkLogWindow window)
+{
+    public long Lines, Bytes, Recognised, Unrecognised, Outside;
+    public readonly List<string> Samples = new();
+    public bool AcceptsLogged;
+    public DateTime First = DateTime.MaxValue, Last = DateTime.MinValue;
+    public readonly Dictionary<NetAddress, ClientAcc> Clients = new();
+    public readonly Dictionary<long, MinuteAcc> Minutes = new();
+    public readonly long[] KindLines = new long[(int)ZkMessageKind.Count], KindBytes = new long[(int)ZkMessageKind.Count];
+    public readonly Dictionary<string, (long Lines, long Bytes)> OtherByLocation = new();
+    public readonly Dictionary<ulong, NetAddress> SessionIps = new();
+    public readonly List<ulong> UnresolvedExpiries = new();
+    public long UnattributedEnds;
+
+    // 3.4 logs "caught end of stream" without an address; the "Closed socket connection" after it names the client.
+    public (bool Set, bool WithSession, ulong Session, long Minute, DateTime Time) PendingEnd;
+    public NetAddress? FirstCloseWithoutPending;   // joins a pending end left by the previous region
+    private bool _sawClose;
+
+    private bool _inMessage, _skip;
+    private ZkLine _cur;
+    private long _curBytes, _curLines, _curMinute;
+    private DateTime _curTime;
+    private byte[] _curLocation = new byte[64];
+    private int _curLocationLength;
+    private readonly byte[] _lastPrefix = new byte[19];
+    private DateTime _lastTime;
+    private long _lastMinute;
+    private MinuteAcc? _minuteAcc;
+    private long _minuteKey = long.MinValue;
+    private ClientAcc? _lastClient;
+
+    public void Line(ReadOnlySpan<byte> line, string file, long offset)
+    {
+        Lines++;
+        Bytes += line.Length + 1;
+        if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
+        if (ZkLogLine.IsTimestamp(line))
+        {
+            Finish();
+            if (!line[..19].SequenceEqual(_lastPrefix))
+            {
+                line[..19].CopyTo(_lastPrefix);
+                _lastTime = ZkLogLine.Time(line);
+                _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
+            }
+            _inMessage = true;
+            if (window.Excludes(line)) { _skip = true; Outside++; return; }
+            _skip = false;
+            var z = ZkLogLine.Parse(line);
+            if (z.Malformed || _lastTime == default)
+            {
+                _inMessage = false;
+                Unrecognise(line, file, offset);
+                return;
+            }
+            _cur = z;
+            _curBytes = line.Length + 1;
+            _curLines = 1;
+            _curTime = _lastTime;
+            _curMinute = _lastMinute;
+            _curLocationLength = Math.Min(z.LocationLength, _curLocation.Length);
+            if (z.Kind == ZkMessageKind.Other) line.Slice(z.LocationStart, _curLocationLength).CopyTo(_curLocation);
+            if (_curTime < First) First = _curTime;
+            if (_curTime > Last) Last = _curTime;
+            return;
+        }
+        if (!_inMessage) { Unrecognise(line, file, offset); return; }
+        if (_skip) { Outside++; return; }
+        _curBytes += line.Length + 1;
+        _curLines++;
+        if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur)) _cur.AwaitsEndOfStream = false;
+    }
+
+    private void Unrecognise(ReadOnlySpan<byte> line, string file, long offset)
+    {
+        Unrecognised++;
+        if (Samples.Count < 5)
+        {
+            var text = System.Text.Encoding.UTF8.GetString(line[..Math.Min(line.Length, 160)]);
+            Samples.Add($"{file} @byte {offset}: {new string(text.Select(c => char.IsControl(c) ? '?' : c).ToArray())}");
+        }
+    }
+
+    /// <summary>Counts the message in progress. Called at each new message and at the end of the region.</summary>
+    public void Finish()
+    {
+        if (!_inMessage || _skip) { _inMessage = false; return; }
+        _inMessage = false;
+        Recognised += _curLines;
+        var kind = _cur.Kind;
+        KindLines[(int)kind] += _curLines;
+        KindBytes[(int)kind] += _curBytes;
+        if (kind == ZkMessageKind.Other) CountOther();
+        var m = Minute(_curMinute);
+        m.Lines += _curLines;
+        m.Bytes += _curBytes;
+        ClientAcc? c = _cur.HasIp ? Client(_cur.Ip) : null;
+        c?.Seen(_curTime);
+        switch (kind)
+        {
+            case ZkMessageKind.Accepted:
+                AcceptsLogged = true;
+                if (c != null) { c.Accepted++; c.ByAccepts.Add(_curMinute, 1); }
+                m.Accepted++;
+                break;
+            case ZkMessageKind.EndOfStream:
+                bool with = _cur.HasSession && _cur.Session != 0;
+                if (c != null) End(c, with, _cur.Session, _curMinute, m);
+                else
+                {
+                    if (PendingEnd.Set) UnattributedEnds++;
+                    PendingEnd = (true, with, _cur.Session, _curMinute, _curTime);
+                }
+                break;
+            case ZkMessageKind.ClosedNoSession:
+            case ZkMessageKind.ClosedWithSession:
+                if (c == null) break;
+                if (kind == ZkMessageKind.ClosedNoSession) c.ClosedNo++; else c.ClosedWith++;
+                if (_cur.HasSession && _cur.Session != 0) SessionIps[_cur.Session] = c.Ip;
+                if (PendingEnd.Set)
+                {
+                    End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
+                    PendingEnd = default;
+                }
+                else if (!_sawClose) FirstCloseWithoutPending = c.Ip;
+                _sawClose = true;
+                break;
+            case ZkMessageKind.Refused:
+                m.Refused += _cur.Count;
+                if (c == null) break;
+                c.Refused += _cur.Count;
+                c.Limit = Math.Max(c.Limit, _cur.Limit);
+                if (_curTime < c.FirstRefused) c.FirstRefused = _curTime;
+                if (_curTime > c.LastRefused) c.LastRefused = _curTime;
+                c.ByAccepts.Add(_curMinute, _cur.Count);
+                c.ByEnds.Add(_curMinute, _cur.Count);
+                break;
+            case ZkMessageKind.SessionAttempt:
+                if (c != null) c.Attempts++;
+                break;
+            case ZkMessageKind.SessionEstablished:
+                m.Established++;
+                if (c != null) { c.Established++; if (_cur.HasSession) SessionIps[_cur.Session] = c.Ip; }
+                break;
+            case ZkMessageKind.SessionExpired:
+                m.Expired++;
+                if (!_cur.HasSession) break;
+                if (SessionIps.TryGetValue(_cur.Session, out var ip)) Client(ip).Expired++;
+                else UnresolvedExpiries.Add(_cur.Session);
+                break;
+            case ZkMessageKind.FourLetterWord:
+                if (c != null) c.Flw++;
+                break;
+        }
+    }
+
+    private void End(ClientAcc c, bool withSession, ulong session, long minute, MinuteAcc m)
+    {
+        if (withSession) { c.EosWith++; SessionIps[session] = c.Ip; } else c.EosNo++;
+        c.ByEnds.Add(minute, 1);
+        m.Ends++;
+    }
+
+    private void CountOther()
+    {
+        Span<char> name = stackalloc char[_curLocationLength];
+        for (int i = 0; i < name.Length; i++) name[i] = (char)_curLocation[i];
+        // Looked up by span: a string is made only the first time a location is seen.
+        var lookup = OtherByLocation.GetAlternateLookup<ReadOnlySpan<char>>();
+        lookup.TryGetValue(name, out var v);
+        lookup[name] = (v.Lines + _curLines, v.Bytes + _curBytes);
+    }
+
+    private MinuteAcc Minute(long minute)
+    {
+        if (minute == _minuteKey) return _minuteAcc!;
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Minutes, minute, out bool exists);
+        if (!exists) slot = new MinuteAcc();
+        _minuteKey = minute;
+        return _minuteAcc = slot!;
+    }
+
+    private ClientAcc Client(NetAddress ip)
+    {
+        if (_lastClient != null && _lastClient.Ip == ip) return _lastClient;
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Clients, ip, out bool exists);
+        if (!exists) slot = new ClientAcc { Ip = ip };
+        return _lastClient = slot!;
+    }
+}

@@ -1,0 +1,251 @@
+using System.Buffers.Text;
+using System.Net;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.ZkLog;
+
+/// <summary>What one line of a ZooKeeper server log says, decoded from its bytes without allocating.</summary>
+public struct ZkLine
+{
+    public bool Timestamped;           // starts a message ("2016-09-19 22:48:54,347 ..."); else a continuation
+    public bool Malformed;             // timestamped but not in log4j/logback's ZooKeeper layout
+    public ZkMessageKind Kind;
+    public bool AwaitsEndOfStream;     // "caught end of stream exception" / "Unexpected exception": the next line says what
+    public bool HasIp;
+    public NetAddress Ip;
+    public bool HasSession;
+    public ulong Session;
+    public int Count;                  // "[N times] Message: ..." from the 3.5+ rate limiter
+    public int Limit;                  // "max is N"
+    public int LocationStart, LocationLength;   // "Class@line" for messages of kind Other
+}
+
+/// <summary>
+/// Classifies ZooKeeper server log lines (3.4 to 3.8, log4j or logback layout, with or without [myid:N]).
+/// Pure over bytes: the per-line cost is a few compares, so a 2 GiB log reads at disk speed.
+/// </summary>
+public static class ZkLogLine
+{
+    private const int TimestampLength = 23; // 2016-09-19 22:48:54,347
+
+    public static bool IsTimestamp(ReadOnlySpan<byte> l) =>
+        l.Length >= TimestampLength && l[4] == '-' && l[7] == '-' && l[10] == ' ' && l[13] == ':' && l[16] == ':'
+        && (uint)(l[0] - '0') <= 9 && (uint)(l[3] - '0') <= 9 && (uint)(l[18] - '0') <= 9;
+
+    public static ZkLine Parse(ReadOnlySpan<byte> line)
+    {
+        var r = new ZkLine { Count = 1 };
+        if (!IsTimestamp(line)) return r;
+        r.Timestamped = true;
+        if (!TryMessage(line, out int msgStart, out int locStart, out int locLen))
+        {
+            r.Malformed = true;
+            return r;
+        }
+        r.LocationStart = locStart;
+        r.LocationLength = locLen;
+        Classify(line[msgStart..], ref r);
+        return r;
+    }
+
+    // "<ts> [myid:1] - WARN  [thread:Class@123] - message" or "<ts> - WARN  [thread:Class@123] - message"
+    private static bool TryMessage(ReadOnlySpan<byte> l, out int msgStart, out int locStart, out int locLen)
+    {
+        msgStart = locStart = locLen = 0;
+        int p = TimestampLength;
+        while (p < l.Length && l[p] == ' ') p++;
+        if (p < l.Length && l[p] == '[')                      // [myid:N]
+        {
+            int close = l[p..].IndexOf((byte)']');
+            if (close < 0) return false;
+            p += close + 1;
+            while (p < l.Length && l[p] == ' ') p++;
+        }
+        if (p + 2 > l.Length || l[p] != '-' || l[p + 1] != ' ') return false;
+        p += 2;
+        while (p < l.Length && l[p] != '[') p++;               // level, padded
+        if (p >= l.Length) return false;
+        int end = l[p..].IndexOf("] - "u8);
+        if (end < 0) return false;
+        var bracket = l.Slice(p + 1, end - 1);                  // thread:Class@line
+        int colon = bracket.LastIndexOf((byte)':');
+        locStart = p + 1 + colon + 1;
+        locLen = bracket.Length - colon - 1;
+        msgStart = p + end + 4;
+        return true;
+    }
+
+    private static void Classify(ReadOnlySpan<byte> m, ref ZkLine r)
+    {
+        if (m.Length == 0) return;
+        switch (m[0])
+        {
+            case (byte)'A':
+                if (m.StartsWith("Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = TryAddress(m[32..], out r.Ip); }
+                break;
+            case (byte)'c':
+                if (m.StartsWith("caught end of stream exception"u8)) r.AwaitsEndOfStream = true; // 3.4: the next line has the session
+                break;
+            case (byte)'C':
+                if (m.StartsWith("Closed socket connection for client "u8))
+                {
+                    r.HasIp = TryAddress(m[36..], out r.Ip);
+                    int s = m.IndexOf("which had sessionid 0x"u8);
+                    if (s >= 0) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = TryHex(m[(s + 22)..], out r.Session); }
+                    else r.Kind = ZkMessageKind.ClosedNoSession;
+                }
+                else if (m.StartsWith("Client attempting to establish new session"u8))
+                {
+                    r.Kind = ZkMessageKind.SessionAttempt;
+                    int slash = m.LastIndexOf((byte)'/');           // 3.4 "at /IP:PORT"; 3.8 "..., address = /IP:PORT"
+                    r.HasIp = slash >= 0 && TryAddress(m[slash..], out r.Ip);
+                }
+                break;
+            case (byte)'T':
+                if (m.StartsWith("Too many connections from "u8)) Refused(m, ref r);
+                break;
+            case (byte)'E':
+                if (m.StartsWith("Established session 0x"u8))
+                {
+                    r.Kind = ZkMessageKind.SessionEstablished;
+                    r.HasSession = TryHex(m[22..], out r.Session);
+                    int f = m.IndexOf(" for client "u8);
+                    r.HasIp = f >= 0 && TryAddress(m[(f + 12)..], out r.Ip);
+                }
+                else if (m.StartsWith("Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = TryHex(m[19..], out r.Session); }
+                else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(m, ref r);
+                break;
+            case (byte)'U':
+                if (m.StartsWith("Unexpected exception"u8)) r.AwaitsEndOfStream = true;           // 3.5+: the next line has the address
+                else if (m.StartsWith("Unable to read additional data from client"u8)) EndOfStream(m, ref r); // 3.5/3.6 message form
+                break;
+            case (byte)'M':
+                if (m.StartsWith("Message:"u8) && m.IndexOf("Too many connections from "u8) >= 0) Refused(m, ref r);
+                break;
+            case (byte)'[':
+                // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
+                int times = m.IndexOf(" times] Message:"u8);
+                if (times > 1 && m.IndexOf("Too many connections from "u8) >= 0 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
+                {
+                    Refused(m, ref r);
+                    r.Count = n;
+                }
+                break;
+            case (byte)'P':
+                // "Processing srvr command from /127.0.0.1:58142"
+                if (m.StartsWith("Processing "u8) && m.Length > 26 && m[15..].StartsWith(" command from "u8))
+                {
+                    r.Kind = ZkMessageKind.FourLetterWord;
+                    r.HasIp = TryAddress(m[29..], out r.Ip);
+                }
+                break;
+        }
+    }
+
+    private static void Refused(ReadOnlySpan<byte> m, ref ZkLine r)
+    {
+        int f = m.IndexOf("Too many connections from "u8);
+        r.Kind = ZkMessageKind.Refused;
+        r.HasIp = TryAddress(m[(f + 26)..], out r.Ip);
+        int max = m.IndexOf(" - max is "u8);
+        if (max >= 0) Utf8Parser.TryParse(m[(max + 10)..], out r.Limit, out _);
+    }
+
+    /// <summary>
+    /// "EndOfStreamException: Unable to read additional data from client sessionid 0x0, likely client has closed socket" (3.4)
+    /// or "... from client, it probably closed the socket: address = /IP:PORT, session = 0x0" (3.5+).
+    /// </summary>
+    public static bool TryEndOfStream(ReadOnlySpan<byte> line, ref ZkLine r)
+    {
+        int u = line.IndexOf("Unable to read additional data from client"u8);
+        if (u < 0 || u > 64) return false;
+        EndOfStream(line[u..], ref r);
+        return true;
+    }
+
+    private static void EndOfStream(ReadOnlySpan<byte> m, ref ZkLine r)
+    {
+        r.Kind = ZkMessageKind.EndOfStream;
+        int a = m.IndexOf("address = "u8);
+        if (a >= 0) r.HasIp = TryAddress(m[(a + 10)..], out r.Ip);
+        int s = m.IndexOf("session = 0x"u8);
+        if (s >= 0) r.HasSession = TryHex(m[(s + 12)..], out r.Session);
+        else if ((s = m.IndexOf("sessionid 0x"u8)) >= 0) r.HasSession = TryHex(m[(s + 12)..], out r.Session);
+    }
+
+    /// <summary>
+    /// Parses a Java InetSocketAddress or InetAddress as logged: "/10.0.0.5:4242", "host/10.0.0.5:4242", "/10.0.0.5",
+    /// "/0:0:0:0:0:0:0:1:4242" or "/0:0:0:0:0:0:0:1%1:4242". Only the address is kept.
+    /// </summary>
+    public static bool TryAddress(ReadOnlySpan<byte> s, out NetAddress ip)
+    {
+        ip = default;
+        int slash = s.IndexOf((byte)'/');
+        if (slash < 0 || slash > 255) return false;
+        s = s[(slash + 1)..];
+        int end = 0;
+        while (end < s.Length && (IsHex(s[end]) || s[end] is (byte)'.' or (byte)':' or (byte)'%')) end++;
+        s = s[..end];
+        if (s.IndexOf((byte)':') < 0 || IsDottedQuadThenPort(s))
+        {
+            int colon = s.IndexOf((byte)':');
+            return TryIPv4(colon >= 0 ? s[..colon] : s, out ip);
+        }
+        // IPv6: eight groups, then ":port" unless it is a bare InetAddress (eight groups only).
+        int groups = 1;
+        foreach (var c in s) if (c == ':') groups++;
+        if (groups > 8) s = s[..s.LastIndexOf((byte)':')];
+        int pct = s.IndexOf((byte)'%');
+        if (pct >= 0) s = s[..pct];
+        Span<char> chars = stackalloc char[s.Length];
+        for (int i = 0; i < s.Length; i++) chars[i] = (char)s[i];
+        if (!IPAddress.TryParse(chars, out var addr)) return false;
+        ip = NetAddress.FromIPAddress(addr).Unmapped;
+        return true;
+    }
+
+    private static bool IsDottedQuadThenPort(ReadOnlySpan<byte> s)
+    {
+        int colon = s.IndexOf((byte)':');
+        return colon > 0 && s[..colon].IndexOf((byte)'.') > 0 && s[(colon + 1)..].IndexOf((byte)':') < 0;
+    }
+
+    private static bool TryIPv4(ReadOnlySpan<byte> s, out NetAddress ip)
+    {
+        ip = default;
+        Span<byte> b = stackalloc byte[4];
+        for (int i = 0; i < 4; i++)
+        {
+            if (!Utf8Parser.TryParse(s, out byte part, out int used) || used == 0) return false;
+            b[i] = part;
+            s = s[used..];
+            if (i < 3) { if (s.Length == 0 || s[0] != '.') return false; s = s[1..]; }
+        }
+        if (s.Length != 0) return false;
+        ip = new NetAddress(b);
+        return true;
+    }
+
+    private static bool TryHex(ReadOnlySpan<byte> s, out ulong v)
+    {
+        int n = 0;
+        while (n < s.Length && n < 16 && IsHex(s[n])) n++;
+        return Utf8Parser.TryParse(s[..n], out v, out _, 'x');
+    }
+
+    private static bool IsHex(byte c) => (uint)(c - '0') <= 9 || (uint)((c | 0x20) - 'a') <= 5;
+
+    /// <summary>Minutes since 0001-01-01 and the full time of a timestamped line.</summary>
+    public static DateTime Time(ReadOnlySpan<byte> l)
+    {
+        static int D(ReadOnlySpan<byte> s, int at, int n)
+        {
+            int v = 0;
+            for (int i = 0; i < n; i++) v = v * 10 + (s[at + i] - '0');
+            return v;
+        }
+        int y = D(l, 0, 4), mo = D(l, 5, 2), d = D(l, 8, 2), h = D(l, 11, 2), mi = D(l, 14, 2), s = D(l, 17, 2);
+        if (mo is < 1 or > 12 || d < 1 || d > DateTime.DaysInMonth(Math.Max(1, y), mo) || h > 23 || mi > 59 || s > 60) return default;
+        return new DateTime(y, mo, d, h, mi, Math.Min(s, 59), DateTimeKind.Unspecified);
+    }
+}

@@ -1,0 +1,314 @@
+using System.Buffers;
+using System.IO.Compression;
+using ConnDoctor.Model;
+using Microsoft.Win32.SafeHandles;
+
+namespace ConnDoctor.Sources.ZkLog;
+
+/// <summary>
+/// Reads ZooKeeper server logs: plain files split into one region per core and read with pread into a reused
+/// buffer (resident memory stays a few MB whatever the file size), gzip and stdin streamed. A rotated set is
+/// read in the order of each file's first timestamp.
+/// </summary>
+public static class ZkLogReader
+{
+    private const int BufferSize = 4 << 20;
+    private const long ParallelThreshold = 16L << 20;   // below this, one thread is quicker than splitting
+
+    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var problems = new List<string>();
+        var ordered = Order(inputs, problems);
+        var regions = new List<ZkLogAccumulator>();
+        foreach (var input in ordered)
+        {
+            if (input == "-") { regions.Add(ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems)); continue; }
+            using var handle = OpenOrExplain(input);
+            long length = RandomAccess.GetLength(handle);
+            if (IsGzip(handle, length))
+            {
+                using var fs = new FileStream(handle, FileAccess.Read, 1, false);
+                regions.Add(ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems));
+            }
+            else regions.AddRange(ReadPlain(handle, length, input, window));
+        }
+        var evidence = Merge(regions, ordered, window);
+        if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
+            throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
+                                    $"has the log4j/logback layout ('2024-01-31 12:00:00,123 [myid:1] - WARN  [thread:Class@line] - message')");
+        if (evidence.UnrecognisedLines > 0) problems.Add($"{evidence.UnrecognisedLines} line(s) not recognised");
+        var status = new SourceStatus("zklog", problems.Count > 0 ? SourceState.Partial : SourceState.Ok,
+            (problems.Count > 0 ? string.Join("; ", problems) + "; " : "") + $"{ordered.Count} file(s), {evidence.Lines} line(s), {evidence.Bytes} byte(s)",
+            (int)Math.Min(int.MaxValue, evidence.Lines), sw.Elapsed);
+        return (evidence, status);
+    }
+
+    private static SafeFileHandle OpenOrExplain(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path)) throw new UserException($"{path} is a directory: give the log files (e.g. {path}/zookeeper.log*)");
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException) { throw new UserException($"cannot read {path}: no such file"); }
+        catch (DirectoryNotFoundException) { throw new UserException($"cannot read {path}: no such file"); }
+        catch (UnauthorizedAccessException) { throw new UserException($"cannot read {path}: permission denied"); }
+        catch (IOException ex) { throw new UserException($"cannot read {path}: {ex.Message}"); }
+    }
+
+    private static bool IsGzip(SafeFileHandle h, long length)
+    {
+        if (length < 2) return false;
+        Span<byte> magic = stackalloc byte[2];
+        return RandomAccess.Read(h, magic, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    }
+
+    /// <summary>A rotated set (zookeeper.log, .1, .2.gz ...) in the order of each file's first timestamp; stdin stays first.</summary>
+    private static List<string> Order(IReadOnlyList<string> inputs, List<string> problems)
+    {
+        if (inputs.Count <= 1) return inputs.ToList();
+        var keyed = new List<(string Path, string Key, int Index)>();
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            string key = inputs[i] == "-" ? "" : FirstTimestamp(inputs[i]) ?? "\uffff";
+            keyed.Add((inputs[i], key, i));
+        }
+        return keyed.OrderBy(k => k.Key, StringComparer.Ordinal).ThenBy(k => k.Index).Select(k => k.Path).ToList();
+    }
+
+    private static string? FirstTimestamp(string path)
+    {
+        try
+        {
+            using var handle = OpenOrExplain(path);
+            long length = RandomAccess.GetLength(handle);
+            using var fs = new FileStream(handle, FileAccess.Read, 1, false);
+            Stream s = IsGzip(handle, length) ? new GZipStream(fs, CompressionMode.Decompress) : fs;
+            var buf = new byte[64 * 1024];
+            int n = s.ReadAtLeast(buf, buf.Length, throwOnEndOfStream: false);
+            foreach (var range in new ReadOnlySpan<byte>(buf, 0, n).Split((byte)'\n'))
+            {
+                var line = new ReadOnlySpan<byte>(buf, 0, n)[range];
+                if (ZkLogLine.IsTimestamp(line)) return System.Text.Encoding.ASCII.GetString(line[..23]);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException) { }
+        return null;
+    }
+
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window)
+    {
+        int parts = length < ParallelThreshold ? 1 : Math.Max(1, Environment.ProcessorCount);
+        var bounds = new long[parts + 1];
+        bounds[parts] = length;
+        for (int i = 1; i < parts; i++) bounds[i] = NextMessageStart(h, length, length * i / parts);
+        var accs = new ZkLogAccumulator[parts];
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, i =>
+        {
+            var acc = accs[i] = new ZkLogAccumulator(window);
+            var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
+            try
+            {
+                long pos = bounds[i], end = Math.Max(bounds[i], bounds[i + 1]);
+                var feeder = new LineFeeder(acc, name, pos);
+                while (pos < end)
+                {
+                    int want = (int)Math.Min(buf.Length - feeder.Carry, end - pos);
+                    int n = RandomAccess.Read(h, buf.AsSpan(feeder.Carry, want), pos);
+                    if (n <= 0) break;
+                    pos += n;
+                    feeder.Feed(buf, n, last: pos >= end);
+                }
+                acc.Finish();
+            }
+            finally { ArrayPool<byte>.Shared.Return(buf); }
+        });
+        return accs.ToList();
+    }
+
+    /// <summary>
+    /// The first line at or after pos that starts a message (has a timestamp), so a region never begins
+    /// inside a stack trace that belongs to the message before it.
+    /// </summary>
+    private static long NextMessageStart(SafeFileHandle h, long length, long pos)
+    {
+        var buf = new byte[256 * 1024];
+        long at = Math.Max(0, pos - 1);
+        while (at < length)
+        {
+            int n = RandomAccess.Read(h, buf, at);
+            if (n <= 0) break;
+            var span = buf.AsSpan(0, n);
+            int i = 0;
+            while (true)
+            {
+                int nl = span[i..].IndexOf((byte)'\n');
+                if (nl < 0) break;
+                int start = i + nl + 1;
+                if (start + 23 > n) break;                       // need the whole timestamp: read on
+                if (ZkLogLine.IsTimestamp(span[start..])) return at + start;
+                i = start;
+            }
+            at += Math.Max(1, i);                                // continue from the last line start seen
+            if (n < buf.Length) break;
+        }
+        return length;
+    }
+
+    private static ZkLogAccumulator ReadStream(Stream s, string name, ZkLogWindow window, List<string> problems)
+    {
+        var acc = new ZkLogAccumulator(window);
+        var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
+        long read = 0;
+        var feeder = new LineFeeder(acc, name, 0);
+        try
+        {
+            while (true)
+            {
+                int n;
+                try { n = s.Read(buf, feeder.Carry, buf.Length - feeder.Carry); }
+                catch (Exception ex) when (ex is InvalidDataException or IOException)
+                {
+                    problems.Add($"{name}: compressed data is corrupt or truncated after {read} byte(s) of text ({ex.Message.TrimEnd('.')}); analysed what came before");
+                    feeder.Feed(buf, 0, last: true);
+                    break;
+                }
+                read += n;
+                feeder.Feed(buf, n, last: n == 0);
+                if (n == 0) break;
+            }
+            acc.Finish();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+            s.Dispose();
+        }
+        return acc;
+    }
+
+    /// <summary>Cuts a buffer into lines, keeps the incomplete last line for the next read.</summary>
+    private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset)
+    {
+        public int Carry;
+        private long _offset = offset;
+
+        public void Feed(byte[] buf, int n, bool last)
+        {
+            var data = buf.AsSpan(0, Carry + n);
+            while (true)
+            {
+                int nl = data.IndexOf((byte)'\n');
+                if (nl < 0) break;
+                acc.Line(data[..nl], name, _offset);
+                _offset += nl + 1;
+                data = data[(nl + 1)..];
+            }
+            if (last || data.Length == buf.Length)
+            {
+                // End of input, or a "line" longer than the buffer (binary data): take it as it is.
+                if (data.Length > 0) { acc.Line(data, name, _offset); _offset += data.Length; }
+                Carry = 0;
+                return;
+            }
+            data.CopyTo(buf);
+            Carry = data.Length;
+        }
+    }
+
+    /// <summary>Joins the regions in order: a pending end at one region's end meets the close that starts the next.</summary>
+    private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window)
+    {
+        var total = new ZkLogAccumulator(window);
+        long unattributedEnds = 0;
+        for (int i = 0; i < regions.Count; i++)
+        {
+            var r = regions[i];
+            if (r.PendingEnd.Set)
+            {
+                if (i + 1 < regions.Count && regions[i + 1].FirstCloseWithoutPending is NetAddress ip)
+                {
+                    if (!r.Clients.TryGetValue(ip, out var c)) r.Clients[ip] = c = new ClientAcc { Ip = ip };
+                    if (r.PendingEnd.WithSession) { c.EosWith++; r.SessionIps[r.PendingEnd.Session] = ip; } else c.EosNo++;
+                    c.ByEnds.Add(r.PendingEnd.Minute, 1);
+                    c.Seen(r.PendingEnd.Time);
+                    if (r.Minutes.TryGetValue(r.PendingEnd.Minute, out var m)) m.Ends++;
+                }
+                else unattributedEnds++;
+            }
+            unattributedEnds += r.UnattributedEnds;
+            total.Lines += r.Lines; total.Bytes += r.Bytes; total.Recognised += r.Recognised;
+            total.Unrecognised += r.Unrecognised; total.Outside += r.Outside;
+            foreach (var s in r.Samples) if (total.Samples.Count < 5) total.Samples.Add(s);
+            total.AcceptsLogged |= r.AcceptsLogged;
+            if (r.First < total.First) total.First = r.First;
+            if (r.Last > total.Last) total.Last = r.Last;
+            foreach (var (ip, c) in r.Clients)
+            {
+                if (total.Clients.TryGetValue(ip, out var t)) t.MergeFrom(c);
+                else total.Clients[ip] = c;
+            }
+            foreach (var (minute, m) in r.Minutes)
+            {
+                if (total.Minutes.TryGetValue(minute, out var t)) t.Add(m);
+                else total.Minutes[minute] = m;
+            }
+            for (int k = 0; k < r.KindLines.Length; k++) { total.KindLines[k] += r.KindLines[k]; total.KindBytes[k] += r.KindBytes[k]; }
+            foreach (var (loc, v) in r.OtherByLocation)
+            {
+                var t = total.OtherByLocation.GetValueOrDefault(loc);
+                total.OtherByLocation[loc] = (t.Lines + v.Lines, t.Bytes + v.Bytes);
+            }
+            foreach (var (session, ip) in r.SessionIps) total.SessionIps[session] = ip;
+            total.UnresolvedExpiries.AddRange(r.UnresolvedExpiries);
+        }
+        long unattributedExpiries = 0;
+        foreach (var session in total.UnresolvedExpiries)
+        {
+            if (total.SessionIps.TryGetValue(session, out var ip)) total.Clients[ip].Expired++;
+            else unattributedExpiries++;
+        }
+
+        bool accepts = total.AcceptsLogged;
+        var kinds = new List<ZkKindStats>();
+        for (int k = 0; k < total.KindLines.Length; k++)
+            if (total.KindLines[k] > 0 && k != (int)ZkMessageKind.Other)
+                kinds.Add(new ZkKindStats(ZkMessageKinds.Name((ZkMessageKind)k), total.KindLines[k], total.KindBytes[k]));
+        foreach (var (loc, v) in total.OtherByLocation) kinds.Add(new ZkKindStats("other: " + loc, v.Lines, v.Bytes));
+        if (total.Unrecognised > 0) kinds.Add(new ZkKindStats("unrecognised", total.Unrecognised, 0));
+
+        return new ZkLogEvidence
+        {
+            Files = files,
+            Lines = total.Lines,
+            Bytes = total.Bytes,
+            RecognisedLines = total.Recognised,
+            UnrecognisedLines = total.Unrecognised,
+            UnrecognisedSamples = total.Samples,
+            OutsideWindowLines = total.Outside,
+            AcceptsLogged = accepts,
+            First = total.First == DateTime.MaxValue ? null : total.First,
+            Last = total.Last == DateTime.MinValue ? null : total.Last,
+            EndsOfStreamUnattributed = unattributedEnds,
+            SessionsExpiredUnattributed = unattributedExpiries,
+            Clients = total.Clients.Values.Select(c => new ZkClientStats
+            {
+                Ip = c.Ip, Accepted = c.Accepted, EndOfStreamNoSession = c.EosNo, EndOfStreamWithSession = c.EosWith,
+                ClosedNoSession = c.ClosedNo, ClosedWithSession = c.ClosedWith, Refused = c.Refused, RefusedLimit = c.Limit > 0 ? c.Limit : null,
+                SessionAttempts = c.Attempts, SessionsEstablished = c.Established, SessionsExpired = c.Expired, FourLetterWords = c.Flw,
+                PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).Peak,
+                FirstSeen = c.First, LastSeen = c.Last,
+                FirstRefused = c.Refused > 0 ? c.FirstRefused : null, LastRefused = c.Refused > 0 ? c.LastRefused : null,
+            }).OrderByDescending(c => c.Connections(accepts)).ThenByDescending(c => c.FourLetterWords).ThenBy(c => c.Ip.ToString(), StringComparer.Ordinal).ToList(),
+            Kinds = kinds.OrderByDescending(k => k.Bytes).ThenBy(k => k.Kind, StringComparer.Ordinal).ToList(),
+            Timeline = total.Minutes.OrderBy(kv => kv.Key).Select(kv => new ZkMinute
+            {
+                Minute = new DateTime(kv.Key * TimeSpan.TicksPerMinute), Lines = kv.Value.Lines, Bytes = kv.Value.Bytes,
+                Connections = (accepts ? kv.Value.Accepted : kv.Value.Ends) + kv.Value.Refused,
+                EndsOfStream = kv.Value.Ends, Refused = kv.Value.Refused,
+                SessionsEstablished = kv.Value.Established, SessionsExpired = kv.Value.Expired,
+            }).ToList(),
+        };
+    }
+}
