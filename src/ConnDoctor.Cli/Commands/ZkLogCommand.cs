@@ -1,0 +1,49 @@
+using System.CommandLine;
+using ConnDoctor.Model;
+using ConnDoctor.Render;
+using ConnDoctor.Rules;
+using ConnDoctor.Sources.ZkLog;
+
+namespace ConnDoctor.Cli.Commands;
+
+/// <summary>`conndoctor zklog FILE...`: what a ZooKeeper server log says about its clients.</summary>
+public static class ZkLogCommand
+{
+    private static readonly Argument<string[]> Files = new("FILE")
+    { Description = "ZooKeeper server log files: plain, .gz, a rotated set (read in time order), or - for stdin", Arity = ArgumentArity.OneOrMore };
+    private static readonly Option<string?> Since = new("--since") { Description = "Only lines at or after this time (log's local time: '2024-01-31 12:00' or '2024-01-31T12:00:00')", HelpName = "TIME" };
+    private static readonly Option<string?> Until = new("--until") { Description = "Only lines at or before this time", HelpName = "TIME" };
+    private static readonly Option<string?> FailOn = new("--fail-on") { Description = "Exit with code 3 when a finding is at or above this severity", HelpName = "warning|critical" };
+
+    public static Command Create(CliIo io)
+    {
+        FailOn.AcceptOnlyFromAmong("warning", "critical");
+        var c = new Command("zklog", "Read ZooKeeper server logs: connections, ends of stream, refusals and sessions per client IP, and why the log is big");
+        c.Arguments.Add(Files);
+        c.Options.Add(Since);
+        c.Options.Add(Until);
+        c.Options.Add(FailOn);
+        c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
+        return c;
+    }
+
+    private static int Run(ParseResult p, CliIo io)
+    {
+        var window = new ZkLogWindow(Time(p.GetValue(Since), "--since"), Time(p.GetValue(Until), "--until"));
+        var (log, status) = ZkLogReader.Read(p.GetValue(Files)!, window, () => Console.OpenStandardInput());
+        var evidence = new Evidence { Statuses = [status], ZkLog = log, CollectedAt = DateTimeOffset.UtcNow };
+        var report = new ZkLogReport(log, Diagnosis.Run(evidence, new RuleOptions()));
+        if (p.GetValue(GlobalOptions.Json)) ZkLogJsonRenderer.Render(report, io.OutStream);
+        else ZkLogTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
+        var failOn = p.GetValue(FailOn) switch { "warning" => Severity.Warning, "critical" => Severity.Critical, _ => (Severity?)null };
+        return failOn is Severity f && report.Diagnosis.Worst is Severity w && w >= f ? (int)ExitCode.FindingsAtThreshold : (int)ExitCode.Ok;
+    }
+
+    private static DateTime? Time(string? text, string option)
+    {
+        if (text == null) return null;
+        string[] formats = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-ddTHH:mm", "yyyy-MM-dd"];
+        if (DateTime.TryParseExact(text.Trim(), formats, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var t)) return t;
+        throw new UserException($"bad time '{text}' for {option}: use the log's local time, e.g. '2024-01-31 12:00' or 2024-01-31T12:00:00", (int)ExitCode.Usage);
+    }
+}

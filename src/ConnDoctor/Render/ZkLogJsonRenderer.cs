@@ -1,0 +1,91 @@
+using System.Text.Json;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Render;
+
+/// <summary>`zklog --json`: every client, message kind and minute, then rules and findings.</summary>
+public static class ZkLogJsonRenderer
+{
+    public static void Render(ZkLogReport r, Stream output)
+    {
+        var log = r.Log;
+        using var w = JsonCommon.CreateWriter(output);
+        w.WriteStartObject();
+        JsonCommon.WriteHeader(w, "zklog", r.Diagnosis.Host, r.Diagnosis.CollectedAt);
+        JsonCommon.WriteSources(w, r.Diagnosis.Sources);
+        w.WriteStartArray("files");
+        foreach (var f in log.Files) w.WriteStringValue(f);
+        w.WriteEndArray();
+        w.WriteNumber("lines", log.Lines);
+        w.WriteNumber("bytes", log.Bytes);
+        w.WriteNumber("recognisedLines", log.RecognisedLines);
+        w.WriteNumber("unrecognisedLines", log.UnrecognisedLines);
+        w.WriteStartArray("unrecognisedSamples");
+        foreach (var s in log.UnrecognisedSamples) w.WriteStringValue(s);
+        w.WriteEndArray();
+        w.WriteNumber("outsideWindowLines", log.OutsideWindowLines);
+        w.WriteBoolean("acceptsLogged", log.AcceptsLogged);
+        if (log.First is DateTime first) w.WriteString("first", Time(first));
+        if (log.Last is DateTime last) w.WriteString("last", Time(last));
+        w.WriteNumber("endsOfStreamUnattributed", log.EndsOfStreamUnattributed);
+        w.WriteNumber("sessionsExpiredUnattributed", log.SessionsExpiredUnattributed);
+        w.WriteStartArray("clients");
+        foreach (var c in log.Clients)
+        {
+            w.WriteStartObject();
+            w.WriteString("ip", c.Ip.ToString());
+            w.WriteNumber("connections", c.Connections(log.AcceptsLogged));
+            w.WriteNumber("accepted", c.Accepted);
+            w.WriteNumber("endOfStreamNoSession", c.EndOfStreamNoSession);
+            w.WriteNumber("endOfStreamWithSession", c.EndOfStreamWithSession);
+            w.WriteNumber("closedNoSession", c.ClosedNoSession);
+            w.WriteNumber("closedWithSession", c.ClosedWithSession);
+            w.WriteNumber("refused", c.Refused);
+            if (c.RefusedLimit is int max) w.WriteNumber("maxClientCnxns", max);
+            w.WriteNumber("sessionAttempts", c.SessionAttempts);
+            w.WriteNumber("sessionsEstablished", c.SessionsEstablished);
+            w.WriteNumber("sessionsExpired", c.SessionsExpired);
+            w.WriteNumber("fourLetterWords", c.FourLetterWords);
+            w.WriteNumber("peakPerMinute", c.PeakPerMinute);
+            w.WriteNumber("shareWithoutSession", Math.Round(c.ShareWithoutSession, 4));
+            w.WriteString("firstSeen", Time(c.FirstSeen));
+            w.WriteString("lastSeen", Time(c.LastSeen));
+            if (c.FirstRefused is DateTime fr) w.WriteString("firstRefused", Time(fr));
+            if (c.LastRefused is DateTime lr) w.WriteString("lastRefused", Time(lr));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("kinds");
+        foreach (var k in log.Kinds)
+        {
+            w.WriteStartObject();
+            w.WriteString("kind", k.Kind);
+            w.WriteNumber("lines", k.Lines);
+            w.WriteNumber("bytes", k.Bytes);
+            w.WriteNumber("share", log.Bytes == 0 ? 0 : Math.Round((double)k.Bytes / log.Bytes, 4));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("timeline");
+        foreach (var m in log.Timeline)
+        {
+            w.WriteStartObject();
+            w.WriteString("minute", m.Minute.ToString("yyyy-MM-ddTHH:mm"));
+            w.WriteNumber("lines", m.Lines);
+            w.WriteNumber("bytes", m.Bytes);
+            w.WriteNumber("connections", m.Connections);
+            w.WriteNumber("endsOfStream", m.EndsOfStream);
+            w.WriteNumber("refused", m.Refused);
+            w.WriteNumber("sessionsEstablished", m.SessionsEstablished);
+            w.WriteNumber("sessionsExpired", m.SessionsExpired);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        DiagnoseJsonRenderer.WriteRulesAndFindings(w, r.Diagnosis);
+        w.WriteEndObject();
+        w.Flush();
+    }
+
+    // The log's local time, as written in the log (no zone: ZooKeeper does not print one).
+    private static string Time(DateTime t) => t.ToString("yyyy-MM-ddTHH:mm:ss");
+}
