@@ -11,6 +11,9 @@ command -v ss >/dev/null || need+=(iproute2)
 command -v gcc >/dev/null || need+=(build-essential)  # NativeAOT links with the system toolchain
 [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v netstat >/dev/null || need+=(net-tools)    # netstat, for the benchmark's comparison
+[ -e /usr/share/java/zookeeper.jar ] || need+=(zookeeper)            # a real ZooKeeper 3.8 for the zklog/zk tests
+[ -e /usr/share/java/slf4j-log4j12.jar ] || need+=(libslf4j-java)    # its logging binding (the tests start it with log4j)
+[ -d /usr/lib/python3/dist-packages/kazoo ] || need+=(python3-kazoo) # a real third-party ZooKeeper client
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -1,0 +1,183 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using ConnDoctor.Sources.ZkLog;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.ZkLog;
+
+/// <summary>Whole files: the fixtures' totals, any split into regions giving the same answer, and bad input.</summary>
+public class ZkLogReaderTests
+{
+    private static string Fixture(string name) => Path.Combine(Fixtures.Dir("zklog"), name);
+    private static readonly ZkLogWindow All = new(null, null);
+
+    [Fact]
+    public void Version34LogJoinsEndsOfStreamToTheCloseAfterThem()
+    {
+        var (log, status) = ZkLogReader.Read([Fixture("zk34.log")], All);
+        Assert.Equal(ConnDoctor.Model.SourceState.Ok, status.State);
+        Assert.True(log.AcceptsLogged);
+        var storm = log.Clients.Single(c => c.Ip.ToString() == "10.0.20.141");
+        Assert.Equal((1, 1, 1), (storm.Accepted, storm.EndOfStreamNoSession, storm.ClosedNoSession));
+        var normal = log.Clients.Single(c => c.Ip.ToString() == "10.0.20.7");
+        Assert.Equal((1, 1, 1, 1, 1, 1), (normal.Accepted, normal.SessionAttempts, normal.SessionsEstablished, normal.EndOfStreamWithSession, normal.ClosedWithSession, normal.SessionsExpired));
+        Assert.Equal((1L, 60), (log.Clients.Single(c => c.Ip.ToString() == "10.0.20.9").Refused, log.Clients.Single(c => c.Ip.ToString() == "10.0.20.9").RefusedLimit ?? 0));
+        Assert.Equal(1, log.Clients.Single(c => c.Ip.ToString() == "10.0.20.200").FourLetterWords);
+        Assert.Equal(0, log.UnrecognisedLines);
+        Assert.Equal(0, log.EndsOfStreamUnattributed);
+        Assert.Equal(File.ReadAllBytes(Fixture("zk34.log")).Length, log.Bytes);
+    }
+
+    [Fact]
+    public void Version38InfoLogCountsRateLimitedRefusalsAndStackTraceBytes()
+    {
+        var (log, _) = ZkLogReader.Read([Fixture("zk38-info.log")], All);
+        var c = log.Clients.Single(x => x.Ip.ToString() == "127.0.0.1");
+        Assert.Equal(3, c.Refused);  // "Message:... Value:null" + "[2 times] Message: ..."
+        Assert.Equal(File.ReadAllLines(Fixture("zk38-info.log")).Count(l => l.StartsWith("EndOfStreamException")), c.EndsOfStream);
+        Assert.Equal(1, c.SessionsExpired); // joined through the session id of an end of stream
+        var eos = log.Kinds.Single(k => k.Kind == "end-of-stream");
+        Assert.Equal(File.ReadAllLines(Fixture("zk38-info.log")).Where(IsEosMessageOrItsTrace).Sum(l => (long)l.Length + 1), eos.Bytes);
+    }
+
+    private static bool IsEosMessageOrItsTrace(string l) => l.Contains("Unexpected exception") || l.StartsWith("EndOfStreamException") || l.StartsWith("\tat ");
+
+    private static string BigLog()
+    {
+        // Real lines of both versions, rewritten with many clients and minutes: about 20 MB.
+        var path = Path.Combine(Path.GetTempPath(), $"cd-zk-big-{Environment.ProcessId}.log");
+        if (File.Exists(path)) return path;
+        var v34 = File.ReadAllLines(Fixture("zk34.log"));
+        var sb = new StringBuilder();
+        using var w = new StreamWriter(path);
+        var t = new DateTime(2016, 9, 19, 0, 0, 0);
+        for (int i = 0; i < 12000; i++)
+        {
+            t = t.AddMilliseconds(737);
+            string ts = t.ToString("yyyy-MM-dd HH:mm:ss,fff");
+            foreach (var line in v34)
+            {
+                var l = line.Replace("10.0.20.141", $"10.0.{i % 7}.{i % 200}").Replace("10.0.20.7:", $"10.1.0.{i % 50}:")
+                            .Replace("0x157434bfd9a0001", $"0x1574{i:x10}");
+                w.WriteLine(l.Length > 23 && char.IsDigit(l[0]) ? ts + l[23..] : l);
+            }
+        }
+        return path;
+    }
+
+    private static string Canonical(ConnDoctor.Model.ZkLogEvidence log) => JsonSerializer.Serialize(new
+    {
+        log.Lines, log.Bytes, log.RecognisedLines, log.UnrecognisedLines, log.EndsOfStreamUnattributed, log.SessionsExpiredUnattributed,
+        Clients = log.Clients.Select(c => $"{c.Ip} {c.Accepted} {c.EndOfStreamNoSession} {c.EndOfStreamWithSession} {c.ClosedNoSession} {c.ClosedWithSession} {c.Refused} {c.SessionAttempts} {c.SessionsEstablished} {c.SessionsExpired} {c.FourLetterWords} {c.PeakPerMinute} {c.FirstSeen:O} {c.LastSeen:O}").ToList(),
+        Kinds = log.Kinds.Select(k => $"{k.Kind} {k.Lines} {k.Bytes}").ToList(),
+        Timeline = log.Timeline.Select(m => $"{m.Minute:O} {m.Lines} {m.Bytes} {m.Connections} {m.EndsOfStream} {m.Refused} {m.SessionsEstablished} {m.SessionsExpired}").ToList(),
+    });
+
+    [Fact]
+    public void AnySplitIntoRegionsGivesTheSameAnswerAsOnePass()
+    {
+        var path = BigLog();
+        var one = Canonical(ZkLogReader.Read([path], All, parts: 1).Evidence);
+        foreach (int parts in new[] { 2, 3, 7, 64 })
+            Assert.Equal(one, Canonical(ZkLogReader.Read([path], All, parts: parts).Evidence));
+        var (log, _) = ZkLogReader.Read([path], All, parts: 1);
+        Assert.Equal(0, log.EndsOfStreamUnattributed);
+        Assert.Equal(12000 * 2, log.Clients.Sum(c => c.Accepted));
+    }
+
+    [Fact]
+    public void GzipStdinAndARotatedSetGiveTheSameAnswerAsThePlainFile()
+    {
+        var path = BigLog();
+        var plain = Canonical(ZkLogReader.Read([path], All).Evidence);
+        var gz = path + ".gz";
+        using (var o = File.Create(gz)) using (var z = new GZipStream(o, CompressionLevel.Fastest)) using (var i = File.OpenRead(path)) i.CopyTo(z);
+        Assert.Equal(plain, Canonical(ZkLogReader.Read([gz], All).Evidence));
+        Assert.Equal(plain, Canonical(ZkLogReader.Read(["-"], All, () => File.OpenRead(path)).Evidence));
+
+        // Rotated: the newer half named first, the older half compressed; read in time order all the same.
+        var lines = File.ReadAllLines(path);
+        int cut = Array.FindIndex(lines, lines.Length / 2, l => char.IsDigit(l[0]));
+        var older = path + ".1.gz";
+        var newer = path + ".current";
+        using (var o = File.Create(older)) using (var z = new GZipStream(o, CompressionLevel.Fastest)) using (var sw = new StreamWriter(z)) foreach (var l in lines[..cut]) sw.WriteLine(l);
+        File.WriteAllLines(newer, lines[cut..]);
+        var rotated = ZkLogReader.Read([newer, older], All).Evidence;
+        Assert.Equal([older, newer], rotated.Files);
+        Assert.Equal(plain.Replace(path, ""), Canonical(rotated));
+    }
+
+    [Fact]
+    public void SinceAndUntilKeepOnlyTheWindow()
+    {
+        var (log, _) = ZkLogReader.Read([Fixture("zk34.log")], new ZkLogWindow(new DateTime(2016, 9, 19, 22, 48, 55), new DateTime(2016, 9, 19, 22, 50, 0)));
+        Assert.Equal(["10.0.20.7", "10.0.20.9"], log.Clients.Select(c => c.Ip.ToString()).Order());
+        Assert.True(log.OutsideWindowLines > 0);
+    }
+
+    [Fact]
+    public void TruncatedGzipGivesAPartialResultThatSaysSo()
+    {
+        var path = BigLog();
+        var gz = Path.Combine(Path.GetTempPath(), $"cd-zk-trunc-{Environment.ProcessId}.gz");
+        using (var o = File.Create(gz)) using (var z = new GZipStream(o, CompressionLevel.Fastest)) using (var i = File.OpenRead(path)) i.CopyTo(z);
+        var bytes = File.ReadAllBytes(gz);
+        File.WriteAllBytes(gz, bytes[..(bytes.Length / 3)]);
+        var r = CliRunner.Run("zklog", "--json", gz);
+        Assert.True(r.Code == 0, r.Stderr);
+        using var doc = r.Json();
+        var src = doc.RootElement.GetProperty("sources")[0];
+        Assert.Equal("partial", src.GetProperty("state").GetString());
+        Assert.Contains("corrupt or truncated", src.GetProperty("reason").GetString());
+        Assert.True(doc.RootElement.GetProperty("lines").GetInt64() > 0);
+    }
+
+    [Fact]
+    public void GarbageAndOtherProgramsLogsAreOneLineErrors()
+    {
+        var garbage = Path.Combine(Path.GetTempPath(), $"cd-garbage-{Environment.ProcessId}");
+        var rnd = new Random(7);
+        var data = new byte[3 << 20];
+        rnd.NextBytes(data);
+        File.WriteAllBytes(garbage, data);
+        var r = CliRunner.Run("zklog", garbage);
+        Assert.Equal(1, r.Code);
+        Assert.Single(r.Stderr.TrimEnd().Split('\n'));
+        Assert.Contains("does not look like a ZooKeeper server log", r.Stderr);
+
+        var nginx = Path.Combine(Path.GetTempPath(), $"cd-nginx-{Environment.ProcessId}.log");
+        File.WriteAllLines(nginx, Enumerable.Repeat("127.0.0.1 - - [19/Sep/2016:22:48:54 +0000] \"GET / HTTP/1.1\" 200 612 \"-\" \"curl/7.88\"", 50));
+        r = CliRunner.Run("zklog", nginx);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("none of its 50 line(s)", r.Stderr);
+
+        r = CliRunner.Run("zklog", "/nonexistent/zookeeper.log");
+        Assert.Equal("conndoctor: cannot read /nonexistent/zookeeper.log: no such file\n", r.Stderr);
+        Assert.Equal(1, r.Code);
+        r = CliRunner.Run("zklog", "--since", "yesterday", Fixture("zk34.log"));
+        Assert.Equal(2, r.Code);
+    }
+
+    [Fact]
+    public void EmptyFileIsAnEmptySummary()
+    {
+        var empty = Path.Combine(Path.GetTempPath(), $"cd-empty-{Environment.ProcessId}.log");
+        File.WriteAllText(empty, "");
+        var r = CliRunner.Run("zklog", empty);
+        Assert.Equal(0, r.Code);
+        Assert.Contains("The log is empty.", r.Stdout);
+    }
+
+    [Fact]
+    public void MixedInputCountsAndShowsUnrecognisedLines()
+    {
+        var mixed = Path.Combine(Path.GetTempPath(), $"cd-mixed-{Environment.ProcessId}.log");
+        File.WriteAllLines(mixed, ["some banner printed by a wrapper script", .. File.ReadAllLines(Fixture("zk34.log")), "2016-09-19 23:00:00,000 stray line of another format"]);
+        var (log, status) = ZkLogReader.Read([mixed], All);
+        Assert.Equal(2, log.UnrecognisedLines);
+        Assert.Equal(2, log.UnrecognisedSamples.Count);
+        Assert.Contains("some banner", log.UnrecognisedSamples[0]);
+        Assert.Equal(ConnDoctor.Model.SourceState.Partial, status.State);
+    }
+}
