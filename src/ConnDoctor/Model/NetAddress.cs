@@ -32,6 +32,9 @@ public readonly struct NetAddress : IEquatable<NetAddress>
 
     public static NetAddress FromIPAddress(IPAddress ip) => new(ip.GetAddressBytes());
 
+    /// <summary>An IPv4 address from its 32-bit value in host order (10.0.0.1 = 0x0A000001).</summary>
+    public static NetAddress FromIPv4(uint value) => new((ulong)value << 32, 0, false);
+
     public static bool TryParse(string text, out NetAddress address)
     {
         var t = text.Trim();

@@ -116,3 +116,33 @@ internal static unsafe partial class LibcStat
         return fstat(fd, buf) == 0 ? *(ulong*)(buf + 8) : 0;
     }
 }
+
+/// <summary>mmap of a window of a file, read-only; unmapped on Dispose so resident memory stays the window's size.</summary>
+internal unsafe sealed partial class MappedWindow : IDisposable
+{
+    private const int PROT_READ = 1, MAP_PRIVATE = 2, MAP_POPULATE = 0x8000;
+    private byte* _addr;
+    private readonly nint _length;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial void* mmap(void* addr, nint length, int prot, int flags, int fd, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int munmap(void* addr, nint length);
+
+    /// <param name="offset">Must be a multiple of the page size.</param>
+    public MappedWindow(int fd, long offset, int length)
+    {
+        _length = length;
+        // MAP_POPULATE maps the window's pages up front: one call instead of a fault per page.
+        _addr = (byte*)mmap(null, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, offset);
+        if (_addr == (byte*)-1) { _addr = null; throw new IOException($"mmap failed: {Libc.ErrorText(Libc.Errno)}"); }
+    }
+
+    public ReadOnlySpan<byte> Span => new(_addr, (int)_length);
+
+    public void Dispose()
+    {
+        if (_addr != null) { munmap(_addr, _length); _addr = null; }
+    }
+}

@@ -183,17 +183,38 @@ public static class ZkLogLine
         int slash = s.IndexOf((byte)'/');
         if (slash < 0 || slash > 255) return false;
         s = s[(slash + 1)..];
+        // Hot path, one pass: four decimal octets, then the end or ":port".
+        uint v = 0, octet = 0;
+        int i = 0, dots = 0, digits = 0;
+        for (; i < s.Length; i++)
+        {
+            uint d = (uint)(s[i] - '0');
+            if (d <= 9)
+            {
+                octet = octet * 10 + d;
+                if (++digits > 3 || octet > 255) break;
+            }
+            else if (s[i] == '.' && digits > 0 && dots < 3) { v = (v << 8) | octet; octet = 0; digits = 0; dots++; }
+            else break;
+        }
+        if (dots == 3 && digits > 0 && (i == s.Length || s[i] != '.' && !IsHex(s[i])))
+        {
+            ip = NetAddress.FromIPv4((v << 8) | octet);
+            return true;
+        }
+        return TryIPv6(s, out ip);
+    }
+
+    // IPv6 as Java prints it: eight groups, then ":port" unless it is a bare InetAddress; an optional %scope.
+    private static bool TryIPv6(ReadOnlySpan<byte> s, out NetAddress ip)
+    {
+        ip = default;
         int end = 0;
         while (end < s.Length && (IsHex(s[end]) || s[end] is (byte)'.' or (byte)':' or (byte)'%')) end++;
         s = s[..end];
-        if (s.IndexOf((byte)':') < 0 || IsDottedQuadThenPort(s))
-        {
-            int colon = s.IndexOf((byte)':');
-            return TryIPv4(colon >= 0 ? s[..colon] : s, out ip);
-        }
-        // IPv6: eight groups, then ":port" unless it is a bare InetAddress (eight groups only).
         int groups = 1;
         foreach (var c in s) if (c == ':') groups++;
+        if (groups < 3) return false;
         if (groups > 8) s = s[..s.LastIndexOf((byte)':')];
         int pct = s.IndexOf((byte)'%');
         if (pct >= 0) s = s[..pct];
@@ -201,28 +222,6 @@ public static class ZkLogLine
         for (int i = 0; i < s.Length; i++) chars[i] = (char)s[i];
         if (!IPAddress.TryParse(chars, out var addr)) return false;
         ip = NetAddress.FromIPAddress(addr).Unmapped;
-        return true;
-    }
-
-    private static bool IsDottedQuadThenPort(ReadOnlySpan<byte> s)
-    {
-        int colon = s.IndexOf((byte)':');
-        return colon > 0 && s[..colon].IndexOf((byte)'.') > 0 && s[(colon + 1)..].IndexOf((byte)':') < 0;
-    }
-
-    private static bool TryIPv4(ReadOnlySpan<byte> s, out NetAddress ip)
-    {
-        ip = default;
-        Span<byte> b = stackalloc byte[4];
-        for (int i = 0; i < 4; i++)
-        {
-            if (!Utf8Parser.TryParse(s, out byte part, out int used) || used == 0) return false;
-            b[i] = part;
-            s = s[used..];
-            if (i < 3) { if (s.Length == 0 || s[0] != '.') return false; s = s[1..]; }
-        }
-        if (s.Length != 0) return false;
-        ip = new NetAddress(b);
         return true;
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Compression;
+using ConnDoctor.Native;
 using ConnDoctor.Model;
 using Microsoft.Win32.SafeHandles;
 
@@ -111,27 +112,50 @@ public static class ZkLogReader
         bounds[parts] = length;
         for (int i = 1; i < parts; i++) bounds[i] = NextMessageStart(h, length, length * i / parts);
         var accs = new ZkLogAccumulator[parts];
+        int fd = (int)h.DangerousGetHandle();
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, i =>
         {
             var acc = accs[i] = new ZkLogAccumulator(window);
-            var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
-            try
-            {
-                long pos = bounds[i], end = Math.Max(bounds[i], bounds[i + 1]);
-                var feeder = new LineFeeder(acc, name, pos);
-                while (pos < end)
-                {
-                    int want = (int)Math.Min(buf.Length - feeder.Carry, end - pos);
-                    int n = RandomAccess.Read(h, buf.AsSpan(feeder.Carry, want), pos);
-                    if (n <= 0) break;
-                    pos += n;
-                    feeder.Feed(buf, n, last: pos >= end);
-                }
-                acc.Finish();
-            }
-            finally { ArrayPool<byte>.Shared.Return(buf); }
+            ReadRegionMapped(fd, bounds[i], Math.Max(bounds[i], bounds[i + 1]), acc, name);
+            acc.Finish();
         });
         return accs.ToList();
+    }
+
+    private const int WindowSize = 16 << 20;   // per thread: what counts as resident while it is mapped
+
+    /// <summary>
+    /// Reads [start, end) through successive mapped windows: the page cache is read in place (no copy into a
+    /// buffer) and each window is unmapped before the next, so resident memory stays two windows at most.
+    /// </summary>
+    private static void ReadRegionMapped(int fd, long start, long end, ZkLogAccumulator acc, string name)
+    {
+        long pos = start;
+        while (pos < end)
+        {
+            long mapAt = pos & ~4095L;
+            int skip = (int)(pos - mapAt);
+            int length = (int)Math.Min(WindowSize, end - mapAt);
+            using var window = new MappedWindow(fd, mapAt, length);
+            var data = window.Span[skip..];
+            bool last = mapAt + length >= end;
+            long lineAt = pos;
+            while (true)
+            {
+                int nl = data.IndexOf((byte)'\n');
+                if (nl < 0) break;
+                acc.Line(data[..nl], name, lineAt);
+                lineAt += nl + 1;
+                data = data[(nl + 1)..];
+            }
+            if (data.Length > 0 && (last || lineAt == pos))
+            {
+                // The region's last line without a newline, or a "line" longer than a window (binary data).
+                acc.Line(data, name, lineAt);
+                lineAt += data.Length;
+            }
+            pos = lineAt;
+        }
     }
 
     /// <summary>
