@@ -18,6 +18,8 @@ public sealed class TestNetns : IDisposable
         Name = $"cdt-{tag}-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
         Shell.Run("ip", "netns", "add", Name);
         Shell.Run("ip", "-n", Name, "link", "set", "lo", "up");
+        // The default (2) lets loopback connects reuse TIME_WAIT ports, so counts would depend on timing.
+        Shell.Run("ip", "netns", "exec", Name, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=0");
     }
 
     public string Exec(params string[] args) => Shell.Run("ip", ["netns", "exec", Name, .. args]);

@@ -10,9 +10,9 @@ namespace ConnDoctor.Tests.Infra;
 /// </summary>
 public sealed class ZooKeeperServer : IDisposable
 {
-    private readonly Process _java;
-    public string Dir { get; }
-    public int Port { get; }
+    private readonly Process _java = null!;
+    public string Dir { get; private set; } = "";
+    public int Port { get; private set; }
     public string InfoLog => Path.Combine(Dir, "info.log");
     public string DebugLog => Path.Combine(Dir, "debug.log");
     public string Address => $"127.0.0.1:{Port}";
@@ -20,8 +20,17 @@ public sealed class ZooKeeperServer : IDisposable
     public ZooKeeperServer(int maxClientCnxns = 60)
     {
         Assert.True(File.Exists("/usr/share/java/zookeeper.jar"), "Debian's zookeeper package is missing: run scripts/setup.sh");
-        Dir = Directory.CreateTempSubdirectory("cd-zk").FullName;
-        Port = FreePort();
+        for (int attempt = 1; ; attempt++)
+        {
+            Dir = Directory.CreateTempSubdirectory("cd-zk").FullName;
+            Port = FreePort();
+            try { _java = Start(maxClientCnxns); return; }
+            catch (InvalidOperationException) when (attempt < 3) { Cleanup(); } // a port taken between our check and Java's bind
+        }
+    }
+
+    private Process Start(int maxClientCnxns)
+    {
         Directory.CreateDirectory(Path.Combine(Dir, "data"));
         File.WriteAllText(Path.Combine(Dir, "zoo.cfg"), $"""
             tickTime=2000
@@ -53,17 +62,24 @@ public sealed class ZooKeeperServer : IDisposable
                      "-cp", "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar",
                      $"-Dlog4j.configuration=file:{Dir}/log4j.properties", "org.apache.zookeeper.server.quorum.QuorumPeerMain", $"{Dir}/zoo.cfg"])
             psi.ArgumentList.Add(a);
-        _java = Process.Start(psi)!;
-        _java.OutputDataReceived += (_, _) => { };
-        _java.ErrorDataReceived += (_, _) => { };
-        _java.BeginOutputReadLine();
-        _java.BeginErrorReadLine();
+        var java = Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
+        java.OutputDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
+        java.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
+        java.BeginOutputReadLine();
+        java.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (FourLetter("ruok") != "imok")
         {
-            if (_java.HasExited || DateTime.UtcNow > deadline) { Dispose(); throw new InvalidOperationException("ZooKeeper did not start"); }
+            if (java.HasExited || DateTime.UtcNow > deadline)
+            {
+                try { java.Kill(true); } catch (InvalidOperationException) { }
+                string log = File.Exists(InfoLog) ? string.Join('\n', File.ReadLines(InfoLog).TakeLast(5)) : "";
+                throw new InvalidOperationException($"ZooKeeper did not start on port {Port}: {stderr} {log}");
+            }
             Thread.Sleep(200);
         }
+        return java;
     }
 
     public string? FourLetter(string word)
@@ -88,19 +104,33 @@ public sealed class ZooKeeperServer : IDisposable
         Shell.RunFull("/usr/bin/python3", [script, .. args, "--server", Address], timeoutMs: 120_000);
     }
 
+    /// <summary>A free port below the ephemeral range (32768+), so no outgoing connection takes it before Java binds it.</summary>
     private static int FreePort()
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
+        for (int i = 0; i < 200; i++)
+        {
+            int port = Random.Shared.Next(20000, 32000);
+            try
+            {
+                var l = new TcpListener(IPAddress.Any, port);
+                l.Start();
+                l.Stop();
+                return port;
+            }
+            catch (SocketException) { }
+        }
+        throw new InvalidOperationException("no free port in 20000-32000");
     }
 
     public void Dispose()
     {
         try { if (!_java.HasExited) { _java.Kill(true); _java.WaitForExit(10_000); } } catch (InvalidOperationException) { }
         _java.Dispose();
+        Cleanup();
+    }
+
+    private void Cleanup()
+    {
         try { Directory.Delete(Dir, true); } catch (IOException) { }
     }
 }

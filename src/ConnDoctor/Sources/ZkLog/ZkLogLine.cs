@@ -227,9 +227,15 @@ public static class ZkLogLine
 
     private static bool TryHex(ReadOnlySpan<byte> s, out ulong v)
     {
+        v = 0;
         int n = 0;
-        while (n < s.Length && n < 16 && IsHex(s[n])) n++;
-        return Utf8Parser.TryParse(s[..n], out v, out _, 'x');
+        for (; n < s.Length && n < 16; n++)
+        {
+            uint c = s[n], d = c - '0';
+            if (d > 9) { d = (c | 0x20) - 'a'; if (d > 5) break; d += 10; }
+            v = (v << 4) | d;
+        }
+        return n > 0;
     }
 
     private static bool IsHex(byte c) => (uint)(c - '0') <= 9 || (uint)((c | 0x20) - 'a') <= 5;
