@@ -33,10 +33,11 @@ public sealed class ReconnectStormRule : IRule
                 : c.PeakPerMinute >= LogWarnPerMinute ? Severity.Warning : Severity.Info;
             var span = c.LastSeen - c.FirstSeen;
             double avgPerMin = conns / Math.Max(1.0, span.TotalMinutes);
+            // An average over a few minutes says nothing the busiest calendar minute does not say better.
             var evidence = new List<string>
             {
                 $"{conns} connection(s) from {c.Ip} between {c.FirstSeen:yyyy-MM-dd HH:mm:ss} and {c.LastSeen:HH:mm:ss} ({Format.Duration(span)}), " +
-                $"{avgPerMin:0.#}/min on average, {c.PeakPerMinute}/min at the peak",
+                (span.TotalMinutes >= 5 ? $"{avgPerMin:0.#}/min on average, " : "") + $"{c.PeakPerMinute} in its busiest minute",
             };
             if (log.AcceptsLogged) evidence.Add($"{c.Accepted} accepted socket connection line(s)");
             evidence.Add($"{c.EndsOfStream} end(s) of stream: {c.EndOfStreamNoSession} with session 0x0 (no session), {c.EndOfStreamWithSession} with a session");

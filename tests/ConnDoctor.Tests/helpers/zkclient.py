@@ -3,6 +3,8 @@
 
   nosession --server H:P --source IP --count N      N TCP connections that close before any session exists
   sessions  --server H:P --source IP --count N      N real sessions (kazoo), each creates an ephemeral node, then closes
+  abandon   --server H:P --source IP --count N      N sessions with an ephemeral node each, then exit without close():
+                                                     the server expires them after the session timeout
   hold      --server H:P --source IP --count N        N raw connections held open (to reach maxClientCnxns)
              [--extra K --gap S]                     then K more connections, one every S seconds (refused at the limit),
                                                      then all are closed
@@ -22,7 +24,7 @@ def bind_source(ip):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["nosession", "sessions", "hold"])
+    p.add_argument("mode", choices=["nosession", "sessions", "abandon", "hold"])
     p.add_argument("--server", required=True)
     p.add_argument("--source", required=True)
     p.add_argument("--count", type=int, required=True)
@@ -45,6 +47,17 @@ def main():
             zk.create(f"/cd-test-{a.source}-{i}", ephemeral=True)
             zk.stop()
             zk.close()
+    elif a.mode == "abandon":
+        import os
+        from kazoo.client import KazooClient
+        clients = []
+        for i in range(a.count):
+            zk = KazooClient(hosts=a.server, timeout=4)
+            zk.start(timeout=10)
+            zk.create(f"/cd-task-{a.source}-{i}", ephemeral=True)
+            clients.append(zk)
+        print("done", flush=True)
+        os._exit(0)  # the leak: no close(), the sockets die with the process
     else:
         held = [socket.create_connection(server, 5) for _ in range(a.count)]
         time.sleep(0.5)
