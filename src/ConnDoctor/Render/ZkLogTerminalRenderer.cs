@@ -28,15 +28,27 @@ public static class ZkLogTerminalRenderer
         if (clients.Count > 0)
         {
             c.WriteLine();
+            // 80 columns hold the counts; --wide adds accepts, closes with a session and first/last seen.
+            bool wide = o.Width >= 140;
             var t = new Table().Border(TableBorder.Simple);
             t.AddColumn(new TableColumn("CLIENT").NoWrap().Padding(0, 0, 1, 0));
-            foreach (var h in new[] { "CONNS", "PEAK/M", "EOS-0X0", "EOS-SES", "NO-SES", "REFUSED", "SESS", "EXPIRED" })
-                t.AddColumn(new TableColumn(h).RightAligned().Padding(1, 0, 0, 0));
+            string[] headers = wide
+                ? ["CONNS", "ACCEPTED", "PEAK/M", "EOS-0X0", "EOS-SES", "NO-SES", "CL-SES", "REFUSED", "SESS", "EXPIRED", "FIRST SEEN", "LAST SEEN"]
+                : ["CONNS", "PEAK/M", "EOS-0X0", "EOS-SES", "NO-SES", "REFUSED", "SESS", "EXPIRED"];
+            foreach (var h in headers) t.AddColumn(new TableColumn(h).RightAligned().Padding(1, 0, 0, 0));
             foreach (var x in clients.Take(MaxClients))
-                t.AddRow(x.Ip.ToString(), N(x.Connections(log.AcceptsLogged)), N(x.PeakPerMinute), N(x.EndOfStreamNoSession), N(x.EndOfStreamWithSession),
-                    N(x.ClosedNoSession), N(x.Refused), N(x.SessionsEstablished), N(x.SessionsExpired));
+            {
+                var row = new List<string> { x.Ip.ToString(), N(x.Connections(log.AcceptsLogged)) };
+                if (wide) row.Add(N(x.Accepted));
+                row.AddRange([N(x.PeakPerMinute), N(x.EndOfStreamNoSession), N(x.EndOfStreamWithSession), N(x.ClosedNoSession)]);
+                if (wide) row.Add(N(x.ClosedWithSession));
+                row.AddRange([N(x.Refused), N(x.SessionsEstablished), N(x.SessionsExpired)]);
+                if (wide) row.AddRange([$"{x.FirstSeen:yyyy-MM-dd HH:mm:ss}", $"{x.LastSeen:yyyy-MM-dd HH:mm:ss}"]);
+                t.AddRow(row.ToArray());
+            }
             c.Write(t);
             if (clients.Count > MaxClients) c.WriteLine($"... and {clients.Count - MaxClients} more client(s) (--json lists all)");
+            if (!wide) c.WriteLine("(--wide adds accepts, closes with a session, first and last seen)");
         }
         var monitors = log.Clients.Where(x => x.FourLetterWords > 0).ToDictionary(x => x.Ip.ToString(), x => (int)Math.Min(int.MaxValue, x.FourLetterWords));
         if (monitors.Count > 0) c.WriteLine($"monitoring (four-letter words, never blamed): {Format.Top(monitors, 4, k => k)}");
