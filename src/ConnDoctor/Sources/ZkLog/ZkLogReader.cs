@@ -137,17 +137,9 @@ public static class ZkLogReader
             int skip = (int)(pos - mapAt);
             int length = (int)Math.Min(WindowSize, end - mapAt);
             using var window = new MappedWindow(fd, mapAt, length);
-            var data = window.Span[skip..];
             bool last = mapAt + length >= end;
             long lineAt = pos;
-            while (true)
-            {
-                int nl = data.IndexOf((byte)'\n');
-                if (nl < 0) break;
-                acc.Line(data[..nl], name, lineAt);
-                lineAt += nl + 1;
-                data = data[(nl + 1)..];
-            }
+            var data = FeedLines(window.Span[skip..], acc, name, ref lineAt);
             if (data.Length > 0 && (last || lineAt == pos))
             {
                 // The region's last line without a newline, or a "line" longer than a window (binary data).
@@ -220,6 +212,19 @@ public static class ZkLogReader
         return acc;
     }
 
+    /// <summary>Hands every complete line to the accumulator; returns what is left after the last newline.</summary>
+    private static ReadOnlySpan<byte> FeedLines(ReadOnlySpan<byte> data, ZkLogAccumulator acc, string name, ref long offset)
+    {
+        while (true)
+        {
+            int nl = data.IndexOf((byte)'\n');
+            if (nl < 0) return data;
+            acc.Line(data[..nl], name, offset);
+            offset += nl + 1;
+            data = data[(nl + 1)..];
+        }
+    }
+
     /// <summary>Cuts a buffer into lines, keeps the incomplete last line for the next read.</summary>
     private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset)
     {
@@ -228,15 +233,7 @@ public static class ZkLogReader
 
         public void Feed(byte[] buf, int n, bool last)
         {
-            var data = buf.AsSpan(0, Carry + n);
-            while (true)
-            {
-                int nl = data.IndexOf((byte)'\n');
-                if (nl < 0) break;
-                acc.Line(data[..nl], name, _offset);
-                _offset += nl + 1;
-                data = data[(nl + 1)..];
-            }
+            var data = FeedLines(buf.AsSpan(0, Carry + n), acc, name, ref _offset);
             if (last || data.Length == buf.Length)
             {
                 // End of input, or a "line" longer than the buffer (binary data): take it as it is.
