@@ -15,8 +15,19 @@ public static class DiagnoseJsonRenderer
         w.WriteNumber("socketsExamined", r.SocketsExamined);
         JsonCommon.WriteSources(w, r.Sources);
         JsonCommon.WriteNamespaces(w, r.Namespaces);
+        WriteRules(w, r.Rules);
+        WriteSeverityCounts(w, r.Findings);
+        w.WriteStartArray("findings");
+        foreach (var f in r.Findings) WriteFinding(w, f);
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.Flush();
+    }
+
+    public static void WriteRules(Utf8JsonWriter w, IEnumerable<RuleOutcome> rules)
+    {
         w.WriteStartArray("rules");
-        foreach (var o in r.Rules)
+        foreach (var o in rules)
         {
             w.WriteStartObject();
             w.WriteString("id", o.RuleId);
@@ -26,15 +37,15 @@ public static class DiagnoseJsonRenderer
             w.WriteEndObject();
         }
         w.WriteEndArray();
+    }
+
+    /// <summary>"summary": findings per severity.</summary>
+    public static void WriteSeverityCounts(Utf8JsonWriter w, IReadOnlyList<Finding> findings)
+    {
         w.WriteStartObject("summary");
         foreach (var sev in new[] { Severity.Critical, Severity.Warning, Severity.Info })
-            w.WriteNumber(SeverityName(sev), r.Findings.Count(f => f.Severity == sev));
+            w.WriteNumber(SeverityName(sev), findings.Count(f => f.Severity == sev));
         w.WriteEndObject();
-        w.WriteStartArray("findings");
-        foreach (var f in r.Findings) WriteFinding(w, f);
-        w.WriteEndArray();
-        w.WriteEndObject();
-        w.Flush();
     }
 
     public static void WriteFinding(Utf8JsonWriter w, Finding f)

@@ -23,7 +23,13 @@ public static class DiagnoseTerminalRenderer
             c.WriteLine("No problems found.");
             return;
         }
-        foreach (var f in r.Findings)
+        WriteFindings(c, r.Findings, o.Width);
+    }
+
+    /// <summary>Each finding with its evidence, cause and remedy, then the count per severity. Shared with `pcap`.</summary>
+    public static void WriteFindings(IAnsiConsole c, IReadOnlyList<Finding> findings, int width)
+    {
+        foreach (var f in findings)
         {
             c.WriteLine();
             var (label, style) = f.Severity switch
@@ -33,18 +39,18 @@ public static class DiagnoseTerminalRenderer
                 _ => ("INFO", "bold blue"),
             };
             c.MarkupLine($"[{style}]{label}[/] [bold]{Markup.Escape(f.RuleId)}[/]  {Markup.Escape(f.Subject.ToString())}");
-            Wrapped(c, f.Summary, o.Width, 2, 2);
+            Wrapped(c, f.Summary, width, 2, 2);
             c.WriteLine("  evidence:");
-            foreach (var line in f.Evidence) Wrapped(c, "- " + line, o.Width, 4, 6);
+            foreach (var line in f.Evidence) Wrapped(c, "- " + line, width, 4, 6);
             c.WriteLine("  cause:");
-            Wrapped(c, f.Cause, o.Width, 4, 4);
+            Wrapped(c, f.Cause, width, 4, 4);
             c.WriteLine("  remedy:");
-            Wrapped(c, f.Remedy, o.Width, 4, 4);
+            Wrapped(c, f.Remedy, width, 4, 4);
         }
         c.WriteLine();
-        c.WriteLine($"{r.Findings.Count} finding(s): " + string.Join(", ",
+        c.WriteLine($"{findings.Count} finding(s): " + string.Join(", ",
             new[] { Severity.Critical, Severity.Warning, Severity.Info }
-                .Select(s => (s, n: r.Findings.Count(f => f.Severity == s))).Where(x => x.n > 0)
+                .Select(s => (s, n: findings.Count(f => f.Severity == s))).Where(x => x.n > 0)
                 .Select(x => $"{x.n} {DiagnoseJsonRenderer.SeverityName(x.s)}")));
     }
 

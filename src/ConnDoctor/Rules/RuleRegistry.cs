@@ -9,6 +9,9 @@ public static class RuleRegistry
         new TimeWaitPressureRule(),
         new HalfOpenSuspectRule(),
         new ReconnectStormRule(),
+        new UnreadDataResetRule(),
+        new RefusedStormRule(),
+        new RetransmissionHeavyRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);

@@ -1,0 +1,102 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Pcap;
+
+/// <summary>Which packets to keep, like a BPF "host ADDR and port PORT" but applied after reading.</summary>
+public sealed record CaptureFilter
+{
+    public NetAddress? Host { get; init; }
+    public ushort? Port { get; init; }
+
+    public override string? ToString() =>
+        Host is null && Port is null ? null : string.Join(" and ", new[] { Host is { } h ? $"host {h}" : null, Port is { } p ? $"port {p}" : null }.OfType<string>());
+}
+
+/// <summary>Reads a capture file into evidence: reader -> decoder -> tracker -> summaries.</summary>
+public static class CaptureSource
+{
+    public const string SourceName = "capture";
+
+    public static Evidence Collect(string path, CaptureFilter filter)
+    {
+        var sw = Stopwatch.StartNew();
+        Stream stream;
+        try
+        {
+            stream = path == "-" ? Console.OpenStandardInput() : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new UserException($"cannot read {path}: {ex.Message}");
+        }
+        using var reader = new PcapReader(stream, path);
+        var unknownLinks = reader.LinkTypes.Where(l => !PacketDecoder.IsKnownLink(l)).ToList();
+        if (reader.LinkTypes.Count > 0 && unknownLinks.Count == reader.LinkTypes.Count)
+            throw new UserException($"{path}: unsupported link type {string.Join(", ", unknownLinks)} (supported: Ethernet, Linux cooked SLL/SLL2, raw IP, loopback); capture with tcpdump -i ANY_INTERFACE");
+
+        var tracker = new TcpTracker();
+        var skipped = new long[Enum.GetValues<DecodeResult>().Length + 1];
+        int filteredOut = skipped.Length - 1;
+        long tcp = 0, first = long.MaxValue, last = long.MinValue;
+        var seg = new TcpSegment();
+        (ulong Hi, ulong Lo) host = default;
+        if (filter.Host is NetAddress h)
+        {
+            Span<byte> b = stackalloc byte[16];
+            h.WriteBytes(b);
+            host = (BinaryPrimitives.ReadUInt64BigEndian(b), h.IsV6 ? BinaryPrimitives.ReadUInt64BigEndian(b[8..]) : 0);
+        }
+        while (reader.Next(out var raw))
+        {
+            var r = PacketDecoder.Decode(raw.LinkType, raw.Data, ref seg);
+            if (r != DecodeResult.Tcp) { skipped[(int)r]++; continue; }
+            if ((filter.Port is ushort port && seg.SrcPort != port && seg.DstPort != port) ||
+                (filter.Host is NetAddress ha && (seg.V6 != ha.IsV6 || ((seg.SrcHi, seg.SrcLo) != host && (seg.DstHi, seg.DstLo) != host))))
+            {
+                skipped[filteredOut]++;
+                continue;
+            }
+            seg.TimeNs = raw.TimeNs;
+            if (raw.TimeNs < first) first = raw.TimeNs;
+            if (raw.TimeNs > last) last = raw.TimeNs;
+            tcp++;
+            tracker.Add(seg);
+        }
+        var conns = tracker.Finish();
+        if (tcp == 0) first = last = 0;
+        var skippedByName = new Dictionary<string, long>();
+        void Skip(string name, long n) { if (n > 0) skippedByName[name] = n; }
+        Skip("not IP", skipped[(int)DecodeResult.NotIp]);
+        Skip("not TCP", skipped[(int)DecodeResult.NotTcp]);
+        Skip("IP fragments", skipped[(int)DecodeResult.Fragment]);
+        Skip("cut before the TCP header", skipped[(int)DecodeResult.Truncated]);
+        Skip("unknown link type", skipped[(int)DecodeResult.UnknownLink]);
+        Skip("filtered out", skipped[filteredOut]);
+
+        var capture = new CaptureEvidence
+        {
+            File = path,
+            Format = reader.Format,
+            LinkTypes = reader.LinkTypes.Select(PacketDecoder.LinkName).ToList(),
+            Interfaces = reader.Interfaces,
+            Packets = reader.Packets,
+            TcpPackets = tcp,
+            RstPackets = tracker.RstPackets,
+            Skipped = skippedByName,
+            StoppedAt = reader.StoppedAt,
+            Filter = filter.ToString(),
+            FirstNs = first,
+            LastNs = last,
+            Connections = conns,
+            Pairs = CaptureSummary.Pairs(conns),
+            Timeline = CaptureSummary.Timeline(conns, first, last),
+        };
+        var status = reader.StoppedAt != null
+            ? new SourceStatus(SourceName, SourceState.Partial, $"read {reader.Packets} packet(s), then stopped at {reader.StoppedAt}", conns.Length, sw.Elapsed)
+            : new SourceStatus(SourceName, SourceState.Ok, $"{reader.Packets} packet(s), {conns.Length} connection(s)", conns.Length, sw.Elapsed);
+        return new Evidence { Capture = capture, Statuses = [status], CollectedAt = DateTimeOffset.UtcNow };
+    }
+}
