@@ -9,59 +9,80 @@ public static class CaptureSummary
     private static readonly long[] Steps = [1, 10, 100, 1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000, 21_600_000, 86_400_000];
     public const int MaxSteps = 12;
 
-    public static IReadOnlyList<PairSummary> Pairs(IReadOnlyList<TcpConnection> conns)
+    public static IReadOnlyList<PairSummary> Pairs(TcpConnection[] conns)
     {
         var groups = new Dictionary<(NetAddress, NetEndpoint), List<int>>();
-        for (int i = 0; i < conns.Count; i++)
+        for (int i = 0; i < conns.Length; i++)
         {
             var key = (conns[i].Client.Address, conns[i].Server);
             if (!groups.TryGetValue(key, out var list)) groups[key] = list = new List<int>();
             list.Add(i);
         }
-        return groups.Select(g => Summarize(g.Key.Item1, g.Key.Item2, g.Value.Select(i => conns[i]).ToList()))
+        return groups.Select(g => Summarize(g.Key.Item1, g.Key.Item2, conns, g.Value.ToArray()))
             .OrderByDescending(p => p.Connections).ThenByDescending(p => p.TotalResets)
             .ThenBy(p => p.Server.ToString(), StringComparer.Ordinal).ThenBy(p => p.Client.ToString(), StringComparer.Ordinal)
             .ToList();
     }
 
-    private static PairSummary Summarize(NetAddress client, NetEndpoint server, List<TcpConnection> cs)
+    /// <summary>One pass over the pair's connections (a storm can put 100k in one pair).</summary>
+    private static PairSummary Summarize(NetAddress client, NetEndpoint server, TcpConnection[] all, int[] index)
     {
         int[] resets = new int[ResetClasses.All.Length + 1], byClient = new int[resets.Length];
-        foreach (var c in cs)
+        var lifetimes = new List<long>(index.Length);
+        var rtts = new List<long>(index.Length);
+        int opened = 0, open = 0, byC = 0, byS = 0, rst = 0, rejected = 0, synRetrans = 0, unanswered = 0;
+        long toServer = 0, toClient = 0, segments = 0, retrans = 0, zeroWin = 0, first = long.MaxValue, last = long.MinValue;
+        foreach (int i in index)
         {
-            resets[(int)c.Reset]++;
-            if (c.ResetByClient) byClient[(int)c.Reset]++;
+            ref readonly var c = ref all[i];
+            if (c.Reset != ResetClass.None) { resets[(int)c.Reset]++; if (c.ResetByClient) byClient[(int)c.Reset]++; }
+            if (c.OpenSeen) opened++;
+            if (c.Closed) lifetimes.Add(c.LifetimeNs); else open++;
+            if (c.FirstClose != CloseKind.None) { if (c.ClientClosedFirst) byC++; else byS++; }
+            if (c.FirstClose == CloseKind.Rst) rst++;
+            if (c.RejectedAtOnce) rejected++;
+            if (c.HandshakeRttNs > 0) rtts.Add(c.HandshakeRttNs);
+            if (c.UnansweredAtEnd > 0) unanswered++;
+            toServer += c.BytesToServer;
+            toClient += c.BytesToClient;
+            segments += c.SegmentsToServer + c.SegmentsToClient;
+            retrans += c.RetransToServer + c.RetransToClient;
+            synRetrans += c.SynRetrans;
+            zeroWin += c.ZeroWindowFromClient + c.ZeroWindowFromServer;
+            first = Math.Min(first, c.StartNs);
+            last = Math.Max(last, c.EndNs);
         }
-        resets[0] = byClient[0] = 0;
-        var lifetimes = cs.Where(c => c.Closed).Select(c => c.LifetimeNs).Order().ToArray();
-        var rtts = cs.Where(c => c.HandshakeRttNs > 0).Select(c => c.HandshakeRttNs).Order().ToArray();
+        lifetimes.Sort();
+        rtts.Sort();
+        var lt = lifetimes.ToArray();
         return new PairSummary
         {
             Client = client,
             Server = server,
-            Connections = cs.Count,
-            Opened = cs.Count(c => c.OpenSeen),
-            StillOpen = cs.Count(c => !c.Closed),
-            ClosedFirstByClient = cs.Count(c => c.FirstClose != CloseKind.None && c.ClientClosedFirst),
-            ClosedFirstByServer = cs.Count(c => c.FirstClose != CloseKind.None && !c.ClientClosedFirst),
-            ClosedByRst = cs.Count(c => c.FirstClose == CloseKind.Rst),
-            RejectedAtOnce = cs.Count(c => c.RejectedAtOnce),
-            Short = lifetimes.Count(l => l < ShortNs),
+            ConnectionIndexes = index,
+            Connections = index.Length,
+            Opened = opened,
+            StillOpen = open,
+            ClosedFirstByClient = byC,
+            ClosedFirstByServer = byS,
+            ClosedByRst = rst,
+            RejectedAtOnce = rejected,
+            Short = lt.Count(l => l < ShortNs),
             Resets = resets,
             ResetsByClient = byClient,
-            LifetimeP50Ns = Percentile(lifetimes, 0.50),
-            LifetimeP90Ns = Percentile(lifetimes, 0.90),
-            LifetimeMaxNs = lifetimes.Length > 0 ? lifetimes[^1] : 0,
-            HandshakeRttP50Ns = Percentile(rtts, 0.50),
-            BytesToServer = cs.Sum(c => c.BytesToServer),
-            BytesToClient = cs.Sum(c => c.BytesToClient),
-            Segments = cs.Sum(c => (long)c.SegmentsToServer + c.SegmentsToClient),
-            Retransmissions = cs.Sum(c => (long)c.RetransToServer + c.RetransToClient),
-            SynRetransmissions = cs.Sum(c => c.SynRetrans),
-            ZeroWindows = cs.Sum(c => (long)c.ZeroWindowFromClient + c.ZeroWindowFromServer),
-            UnansweredAtEnd = cs.Count(c => c.UnansweredAtEnd > 0),
-            FirstNs = cs.Min(c => c.StartNs),
-            LastNs = cs.Max(c => c.EndNs),
+            LifetimeP50Ns = Percentile(lt, 0.50),
+            LifetimeP90Ns = Percentile(lt, 0.90),
+            LifetimeMaxNs = lt.Length > 0 ? lt[^1] : 0,
+            HandshakeRttP50Ns = Percentile(rtts.ToArray(), 0.50),
+            BytesToServer = toServer,
+            BytesToClient = toClient,
+            Segments = segments,
+            Retransmissions = retrans,
+            SynRetransmissions = synRetrans,
+            ZeroWindows = zeroWin,
+            UnansweredAtEnd = unanswered,
+            FirstNs = first,
+            LastNs = last,
         };
     }
 
@@ -78,7 +99,7 @@ public static class CaptureSummary
         sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 
     /// <summary>At most <see cref="MaxSteps"/> steps of a round length (1 ms ... 1 day) covering the capture.</summary>
-    public static CaptureTimeline Timeline(IReadOnlyList<TcpConnection> conns, long firstNs, long lastNs)
+    public static CaptureTimeline Timeline(TcpConnection[] conns, long firstNs, long lastNs)
     {
         long span = Math.Max(1, lastNs - firstNs);
         long step = Steps.Select(ms => ms * 1_000_000L).FirstOrDefault(s => span / s < MaxSteps - 1, 86_400_000_000_000L * ((span / 86_400_000_000_000L / MaxSteps) + 1));
@@ -90,7 +111,7 @@ public static class CaptureSummary
         var resets = new int[n][];
         for (int i = 0; i < n; i++) resets[i] = new int[ResetClasses.All.Length + 1];
         int At(long ns) => (int)Math.Clamp((ns - start) / step, 0, n - 1);
-        foreach (var c in conns)
+        foreach (ref readonly var c in conns.AsSpan())
         {
             if (c.OpenSeen) opened[At(c.StartNs)]++;
             if (c.Closed) closed[At(c.EndNs)]++;

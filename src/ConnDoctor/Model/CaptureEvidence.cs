@@ -24,6 +24,9 @@ public sealed class CaptureEvidence
     public required IReadOnlyList<PairSummary> Pairs { get; init; }
     public required CaptureTimeline Timeline { get; init; }
 
+    /// <summary>The connections of one client -> server pair.</summary>
+    public IEnumerable<TcpConnection> ConnectionsOf(PairSummary p) => p.ConnectionIndexes.Select(i => Connections[i]);
+
     public TimeSpan Duration => TimeSpan.FromTicks(Math.Max(0, LastNs - FirstNs) / 100);
 }
 
@@ -32,6 +35,8 @@ public sealed record PairSummary
 {
     public required NetAddress Client { get; init; }
     public required NetEndpoint Server { get; init; }
+    /// <summary>Where this pair's connections are in <see cref="CaptureEvidence.Connections"/>.</summary>
+    public required int[] ConnectionIndexes { get; init; }
     public int Connections { get; init; }
     /// <summary>Connections whose SYN is in the capture (the others were already open when it began).</summary>
     public int Opened { get; init; }

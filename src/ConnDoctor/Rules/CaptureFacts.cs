@@ -31,8 +31,4 @@ internal static class CaptureFacts
         foreach (var c in conns.Take(MaxExamples)) yield return describe(c);
         if (total > MaxExamples) yield return $"... and {total - MaxExamples} more";
     }
-
-    /// <summary>The connections of one client address to one server endpoint that match.</summary>
-    public static IEnumerable<IGrouping<(NetAddress Client, NetEndpoint Server), TcpConnection>> ByPair(CaptureEvidence cap, Func<TcpConnection, bool> match) =>
-        cap.Connections.Where(match).GroupBy(c => (c.Client.Address, c.Server));
 }

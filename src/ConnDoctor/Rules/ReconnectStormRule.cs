@@ -27,9 +27,8 @@ public sealed class ReconnectStormRule : IRule
         foreach (var p in cap.Pairs)
         {
             if (p.Short < CaptureInfoCount) continue;
-            var shortOnes = cap.Connections.Where(c => c.Client.Address == p.Client && c.Server == p.Server && c.Closed && c.LifetimeNs < Analysis.CaptureSummary.ShortNs)
-                .OrderBy(c => c.StartNs).ToList();
-            double rate = CaptureFacts.Rate(shortOnes.Count, shortOnes[0].StartNs, shortOnes[^1].StartNs);
+            var shortOnes = ShortConnections(cap, p);
+            double rate = CaptureFacts.Rate(shortOnes.Count, shortOnes.FirstNs, shortOnes.LastNs);
             bool rejected = p.RejectedAtOnce >= CaptureRejectedCount && p.RejectedAtOnce * 2 >= shortOnes.Count;
             if (rate < CaptureInfoRate && !rejected) continue;
             var sev = shortOnes.Count >= CaptureCriticalCount && rate >= CaptureCriticalRate ? Severity.Critical
@@ -42,15 +41,39 @@ public sealed class ReconnectStormRule : IRule
     private const int CaptureInfoCount = 50, CaptureWarnCount = 200, CaptureCriticalCount = 5000, CaptureRejectedCount = 20;
     private const double CaptureInfoRate = 2, CaptureWarnRate = 10, CaptureCriticalRate = 100; // short connections per second
 
-    private Finding CaptureFinding(PairSummary p, List<TcpConnection> shortOnes, double rate, Severity sev)
+    /// <summary>The pair's closed connections that lived under a second, summed up in one pass (a storm can hold 100k).</summary>
+    private sealed record ShortStats(int Count, long FirstNs, long LastNs, int ByClient, long[] Lifetimes, long[] Bytes);
+
+    private static ShortStats ShortConnections(CaptureEvidence cap, PairSummary p)
+    {
+        var lifetimes = new List<long>(p.Short);
+        var bytes = new List<long>(p.Short);
+        long first = long.MaxValue, last = long.MinValue;
+        int byClient = 0;
+        foreach (int i in p.ConnectionIndexes)
+        {
+            var c = cap.Connections[i];
+            if (!c.Closed || c.LifetimeNs >= Analysis.CaptureSummary.ShortNs) continue;
+            lifetimes.Add(c.LifetimeNs);
+            bytes.Add(c.BytesToServer + c.BytesToClient);
+            first = Math.Min(first, c.StartNs);
+            last = Math.Max(last, c.StartNs);
+            if (c.ClientClosedFirst) byClient++;
+        }
+        lifetimes.Sort();
+        bytes.Sort();
+        return new ShortStats(lifetimes.Count, first, last, byClient, lifetimes.ToArray(), bytes.ToArray());
+    }
+
+    private Finding CaptureFinding(PairSummary p, ShortStats shortOnes, double rate, Severity sev)
     {
         string clientText = Analysis.SocketGrouper.FormatHost(p.Client), serverText = Analysis.SocketGrouper.FormatEndpoint(p.Server);
-        int byClient = shortOnes.Count(c => c.ClientClosedFirst), byServer = shortOnes.Count - byClient;
-        var lifetimes = shortOnes.Select(c => c.LifetimeNs).Order().ToArray();
-        var bytes = shortOnes.Select(c => c.BytesToServer + c.BytesToClient).Order().ToArray();
+        int byClient = shortOnes.ByClient, byServer = shortOnes.Count - byClient;
+        var lifetimes = shortOnes.Lifetimes;
+        var bytes = shortOnes.Bytes;
         var evidence = new List<string>
         {
-            $"{shortOnes.Count} connection(s) from {clientText} to {serverText} lived under a second, between {CaptureFacts.At(shortOnes[0].StartNs)} and {CaptureFacts.At(shortOnes[^1].StartNs)}: about {rate:0.#}/s",
+            $"{shortOnes.Count} connection(s) from {clientText} to {serverText} lived under a second, between {CaptureFacts.At(shortOnes.FirstNs)} and {CaptureFacts.At(shortOnes.LastNs)}: about {rate:0.#}/s",
             $"median lifetime {Analysis.CaptureSummary.Duration(Analysis.CaptureSummary.Percentile(lifetimes, 0.5))}, median {CaptureFacts.Bytes(Analysis.CaptureSummary.Percentile(bytes, 0.5))} exchanged per connection",
             $"closed first by the client {byClient} time(s), by the server {byServer} time(s)",
         };

@@ -15,19 +15,19 @@ public sealed class RefusedStormRule : IRule
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         if (ctx.Evidence.Capture is not { } cap) yield break;
-        foreach (var g in ByPair(cap, c => c.Reset == ResetClass.Refused))
+        foreach (var p in cap.Pairs.Where(p => p.ResetCount(ResetClass.Refused) > 0))
         {
-            var list = g.OrderBy(c => c.StartNs).ToList();
-            var (client, server) = g.Key;
+            var list = cap.ConnectionsOf(p).Where(c => c.Reset == ResetClass.Refused).OrderBy(c => c.StartNs).ToList();
+            var (client, server) = (p.Client, p.Server);
             string serverText = Analysis.SocketGrouper.FormatEndpoint(server);
             double rate = Rate(list.Count, list[0].StartNs, list[^1].StartNs);
-            int accepted = cap.Connections.Count(c => c.Server == server && c.Accepted);
+            int accepted = cap.Pairs.Where(x => x.Server == server).Sum(x => x.Connections - x.ResetCount(ResetClass.Refused));
             var evidence = new List<string>
             {
                 $"{list.Count} SYN(s) from {Analysis.SocketGrouper.FormatHost(client)} to {serverText} answered with RST between {At(list[0].StartNs)} and {At(list[^1].StartNs)}" +
                 (list.Count > 1 ? $", about {rate:0.#}/s" : ""),
                 accepted > 0
-                    ? $"the same port accepted {accepted} other connection(s) in this capture: it was not always closed"
+                    ? $"the same port had {accepted} other connection(s) in this capture: it was not always closed"
                     : $"no connection to {serverText} was accepted in this capture",
             };
             evidence.AddRange(Examples(list, list.Count, c => $"{Conn(c)} at {At(c.StartNs)}: refused"));

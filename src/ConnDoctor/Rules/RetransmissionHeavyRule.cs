@@ -26,7 +26,7 @@ public sealed class RetransmissionHeavyRule : IRule
                 : (data && p.Retransmissions >= WarnRetrans && share >= WarnShare) || syn ? Severity.Warning
                 : Severity.Info;
             string serverText = Analysis.SocketGrouper.FormatEndpoint(p.Server);
-            var conns = cap.Connections.Where(c => c.Client.Address == p.Client && c.Server == p.Server && (c.RetransToClient + c.RetransToServer + c.SynRetrans) > 0)
+            var conns = cap.ConnectionsOf(p).Where(c => (c.RetransToClient + c.RetransToServer + c.SynRetrans) > 0)
                 .OrderByDescending(c => c.RetransToClient + c.RetransToServer + c.SynRetrans).ToList();
             var evidence = new List<string>();
             if (data)

@@ -25,7 +25,7 @@ public sealed class UnreadDataResetRule : IRule
             string clientText = Analysis.SocketGrouper.FormatHost(client), serverText = Analysis.SocketGrouper.FormatEndpoint(server);
             string who = byClient ? $"client {clientText}" : $"server {serverText}";
             string peer = byClient ? $"server {serverText}" : $"client {clientText}";
-            int all = cap.Connections.Count(c => c.Client.Address == client && c.Server == server);
+            int all = cap.Pairs.First(p => p.Client == client && p.Server == server).Connections;
             var evidence = new List<string>
             {
                 $"{list.Count} of {all} connection(s) from {clientText} to {serverText} ended with a RST from the {(byClient ? "client" : "server")} while data from the {(byClient ? "server" : "client")} was unread",

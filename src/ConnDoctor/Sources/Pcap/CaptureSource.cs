@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using ConnDoctor.Analysis;
 using ConnDoctor.Model;
@@ -19,6 +20,7 @@ public sealed record CaptureFilter
 public static class CaptureSource
 {
     public const string SourceName = "capture";
+    private const int BatchSize = 4096;
 
     public static Evidence Collect(string path, CaptureFilter filter)
     {
@@ -37,11 +39,9 @@ public static class CaptureSource
         if (reader.LinkTypes.Count > 0 && unknownLinks.Count == reader.LinkTypes.Count)
             throw new UserException($"{path}: unsupported link type {string.Join(", ", unknownLinks)} (supported: Ethernet, Linux cooked SLL/SLL2, raw IP, loopback); capture with tcpdump -i ANY_INTERFACE");
 
-        var tracker = new TcpTracker();
         var skipped = new long[Enum.GetValues<DecodeResult>().Length + 1];
         int filteredOut = skipped.Length - 1;
         long tcp = 0, first = long.MaxValue, last = long.MinValue;
-        var seg = new TcpSegment();
         (ulong Hi, ulong Lo) host = default;
         if (filter.Host is NetAddress h)
         {
@@ -49,23 +49,38 @@ public static class CaptureSource
             h.WriteBytes(b);
             host = (BinaryPrimitives.ReadUInt64BigEndian(b), h.IsV6 ? BinaryPrimitives.ReadUInt64BigEndian(b[8..]) : 0);
         }
-        while (reader.Next(out var raw))
+        // Reading and decoding is cheap; following connections is not. This thread reads and decodes, and
+        // hands batches to one tracker per core, each owning the flows whose hash falls to it.
+        var lanes = Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount, 1, 4)).Select(_ => new Lane()).ToArray();
+        try
         {
-            var r = PacketDecoder.Decode(raw.LinkType, raw.Data, ref seg);
-            if (r != DecodeResult.Tcp) { skipped[(int)r]++; continue; }
-            if ((filter.Port is ushort port && seg.SrcPort != port && seg.DstPort != port) ||
-                (filter.Host is NetAddress ha && (seg.V6 != ha.IsV6 || ((seg.SrcHi, seg.SrcLo) != host && (seg.DstHi, seg.DstLo) != host))))
+            while (reader.Next(out var raw))
             {
-                skipped[filteredOut]++;
-                continue;
+                var seg = new TcpSegment();
+                var r = PacketDecoder.Decode(raw.LinkType, raw.Data, ref seg);
+                if (r != DecodeResult.Tcp) { skipped[(int)r]++; continue; }
+                if ((filter.Port is ushort port && seg.SrcPort != port && seg.DstPort != port) ||
+                    (filter.Host is NetAddress ha && (seg.V6 != ha.IsV6 || ((seg.SrcHi, seg.SrcLo) != host && (seg.DstHi, seg.DstLo) != host))))
+                {
+                    skipped[filteredOut]++;
+                    continue;
+                }
+                seg.TimeNs = raw.TimeNs;
+                if (raw.TimeNs < first) first = raw.TimeNs;
+                if (raw.TimeNs > last) last = raw.TimeNs;
+                tcp++;
+                // Symmetric in the two endpoints, so both directions of a flow reach the same lane.
+                uint mix = (uint)(seg.SrcPort ^ seg.DstPort) ^ (uint)((seg.SrcHi ^ seg.DstHi ^ seg.SrcLo ^ seg.DstLo) >> 32);
+                lanes[(int)((mix * 0x9E3779B1u) >> 16) % lanes.Length].Add(seg);
             }
-            seg.TimeNs = raw.TimeNs;
-            if (raw.TimeNs < first) first = raw.TimeNs;
-            if (raw.TimeNs > last) last = raw.TimeNs;
-            tcp++;
-            tracker.Add(seg);
         }
-        var conns = tracker.Finish();
+        finally
+        {
+            foreach (var lane in lanes) lane.Complete();
+        }
+        // Concatenated, not sorted: consumers group and order what they show.
+        var conns = lanes.Length == 1 ? lanes[0].Tracker.Finish() : lanes.SelectMany(l => l.Tracker.Finish()).ToArray();
+        long rsts = lanes.Sum(l => l.Tracker.RstPackets);
         if (tcp == 0) first = last = 0;
         var skippedByName = new Dictionary<string, long>();
         void Skip(string name, long n) { if (n > 0) skippedByName[name] = n; }
@@ -84,7 +99,7 @@ public static class CaptureSource
             Interfaces = reader.Interfaces,
             Packets = reader.Packets,
             TcpPackets = tcp,
-            RstPackets = tracker.RstPackets,
+            RstPackets = rsts,
             Skipped = skippedByName,
             StoppedAt = reader.StoppedAt,
             Filter = filter.ToString(),
@@ -98,5 +113,45 @@ public static class CaptureSource
             ? new SourceStatus(SourceName, SourceState.Partial, $"read {reader.Packets} packet(s), then stopped at {reader.StoppedAt}", conns.Length, sw.Elapsed)
             : new SourceStatus(SourceName, SourceState.Ok, $"{reader.Packets} packet(s), {conns.Length} connection(s)", conns.Length, sw.Elapsed);
         return new Evidence { Capture = capture, Statuses = [status], CollectedAt = DateTimeOffset.UtcNow };
+    }
+
+    /// <summary>A tracker on its own thread, fed in batches; batch arrays are recycled, so nothing is allocated per packet.</summary>
+    private sealed class Lane
+    {
+        public readonly TcpTracker Tracker = new();
+        private readonly BlockingCollection<(TcpSegment[] Items, int Count)> _full = new(boundedCapacity: 4);
+        private readonly BlockingCollection<TcpSegment[]> _free = new();
+        private readonly Task _task;
+        private TcpSegment[] _batch = new TcpSegment[BatchSize];
+        private int _n;
+
+        public Lane()
+        {
+            for (int i = 0; i < 5; i++) _free.Add(new TcpSegment[BatchSize]);
+            _task = Task.Factory.StartNew(() =>
+            {
+                foreach (var (items, count) in _full.GetConsumingEnumerable())
+                {
+                    for (int i = 0; i < count; i++) Tracker.Add(items[i]);
+                    _free.Add(items);
+                }
+            }, TaskCreationOptions.LongRunning);
+        }
+
+        public void Add(in TcpSegment s)
+        {
+            _batch[_n++] = s;
+            if (_n < BatchSize) return;
+            _full.Add((_batch, _n));
+            _batch = _free.Take();
+            _n = 0;
+        }
+
+        public void Complete()
+        {
+            _full.Add((_batch, _n));
+            _full.CompleteAdding();
+            _task.Wait();
+        }
     }
 }

@@ -12,9 +12,13 @@ namespace ConnDoctor.Sources.Pcap;
 /// </summary>
 public sealed class TcpTracker
 {
+    // Connections live in fixed chunks: growing never copies or re-touches the ones already tracked.
+    private const int ChunkBits = 12;
     private readonly Dictionary<FlowKey, int> _index = new(1024);
-    private Conn[] _conns = new Conn[1024];
+    private readonly List<Conn[]> _chunks = new();
     private int _count;
+
+    private ref Conn At(int i) => ref _chunks[i >> ChunkBits][i & ((1 << ChunkBits) - 1)];
 
     public int Connections => _count;
     public long RstPackets { get; private set; }
@@ -23,8 +27,8 @@ public sealed class TcpTracker
     {
         var key = FlowKey.Of(s, out int d);
         ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_index, key, out bool exists);
-        if (!exists || IsNewIncarnation(ref _conns[slot], s, d)) slot = Start(key, s, d);
-        Update(ref _conns[slot], s, d);
+        if (!exists || IsNewIncarnation(ref At(slot), s, d)) slot = Start(key, s, d);
+        Update(ref At(slot), s, d);
     }
 
     /// <summary>A SYN on a tuple whose connection is over, or a SYN with a new initial sequence number: the port was reused.</summary>
@@ -37,9 +41,9 @@ public sealed class TcpTracker
 
     private int Start(in FlowKey key, in TcpSegment s, int d)
     {
-        if (_count == _conns.Length) Array.Resize(ref _conns, _count * 2);
+        if (_count == _chunks.Count << ChunkBits) _chunks.Add(new Conn[1 << ChunkBits]);
         bool syn = s.Has(TcpSegment.Syn), ack = s.Has(TcpSegment.AckFlag);
-        _conns[_count] = new Conn
+        At(_count) = new Conn
         {
             Key = key,
             FirstNs = s.TimeNs,
@@ -91,7 +95,7 @@ public sealed class TcpTracker
             {
                 long fresh = Math.Min(s.PayloadLength, ahead);
                 me.Bytes += fresh;
-                if (fresh > 0) me.Segments++;
+                if (fresh > 0) { me.Segments++; me.LastDataNs = t; }
                 if (peer.FinSent) me.BytesAfterPeerFin += fresh;
                 me.MaxEnd = end;
             }
@@ -131,6 +135,8 @@ public sealed class TcpTracker
             // Bytes the peer had sent that this RST does not acknowledge: they were on their way in.
             InFlight = s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(peer.MaxEnd - s.Ack) > 0 ? (int)(peer.MaxEnd - s.Ack) : 0,
             AfterZeroWindow = me.LastWindowZero,
+            // The peer was in the middle of sending (its data came last, no FIN yet) when this side reset.
+            CutPeerTransfer = peer.LastDataNs > 0 && peer.LastDataNs >= me.LastDataNs && !peer.FinSent && s.TimeNs - peer.LastDataNs <= ResetClassifier.MidTransferNs,
             PeerBytesAfterOwnFin = me.FinSent ? peer.BytesAfterPeerFin : 0,
         };
     }
@@ -139,7 +145,7 @@ public sealed class TcpTracker
     public TcpConnection[] Finish()
     {
         var result = new TcpConnection[_count];
-        for (int i = 0; i < _count; i++) result[i] = ToConnection(ref _conns[i]);
+        for (int i = 0; i < _count; i++) result[i] = ToConnection(ref At(i));
         return result;
     }
 
@@ -188,7 +194,7 @@ public sealed class TcpTracker
     {
         public uint Isn, MaxEnd;
         public bool HasBase, SynSent, SynAck, FinSent, LastWindowZero;
-        public long Bytes, BytesAfterPeerFin;
+        public long Bytes, BytesAfterPeerFin, LastDataNs;
         public int Segments, Retrans, TrailingRetrans, ZeroWindows;
     }
 
