@@ -86,6 +86,12 @@ public static class CaptureSummary
         };
     }
 
+    /// <summary>A packet time as UTC in the given format; a corrupt timestamp outside the calendar prints as its raw value.</summary>
+    public static string Time(long ns, string format) =>
+        ns >= 0 && ns / 100 <= DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks
+            ? DateTime.UnixEpoch.AddTicks(ns / 100).ToString(format, System.Globalization.CultureInfo.InvariantCulture)
+            : $"{ns}ns";
+
     /// <summary>Durations from nanoseconds, down to microseconds: handshakes on a LAN take tens of them.</summary>
     public static string Duration(long ns) => ns switch
     {

@@ -51,7 +51,7 @@ public static class PcapJsonRenderer
         w.Flush();
     }
 
-    private static string Iso(long ns) => DateTimeOffset.FromUnixTimeMilliseconds(0).AddTicks(ns / 100).ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ");
+    private static string Iso(long ns) => CaptureSummary.Time(ns, "yyyy-MM-ddTHH:mm:ss.ffffffZ");
 
     private static double Ms(long ns) => Math.Round(ns / 1e6, 3);
 

@@ -14,8 +14,7 @@ public sealed record PcapReport(CaptureEvidence Capture, DiagnoseReport Diagnosi
         resets.Sum() == 0 ? "-" : string.Join(", ", ResetClasses.All.Where(c => resets[(int)c] > 0)
             .Select(c => $"{resets[(int)c]} {(shortNames ? ResetClasses.ShortName(c) : ResetClasses.Name(c))}"));
 
-    public static string Time(long ns) =>
-        DateTimeOffset.FromUnixTimeMilliseconds(ns / 1_000_000).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff") + " UTC";
+    public static string Time(long ns) => Analysis.CaptureSummary.Time(ns, "yyyy-MM-dd HH:mm:ss.fff") + " UTC";
 
     public static string Ns(long ns) => Analysis.CaptureSummary.Duration(ns);
 }

@@ -11,7 +11,7 @@ internal static class CaptureFacts
     public static string Conn(in TcpConnection c) => $"{SocketGrouper.FormatEndpoint(c.Client)} -> {SocketGrouper.FormatEndpoint(c.Server)}";
 
     /// <summary>Time of day with milliseconds, as an investigator finds it in tcpdump -r or a log.</summary>
-    public static string At(long ns) => DateTimeOffset.FromUnixTimeMilliseconds(ns / 1_000_000).UtcDateTime.ToString("HH:mm:ss.fff");
+    public static string At(long ns) => CaptureSummary.Time(ns, "HH:mm:ss.fff");
 
     public static string Bytes(long b) => b switch
     {

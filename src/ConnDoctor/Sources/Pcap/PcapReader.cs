@@ -29,6 +29,7 @@ public sealed class PcapReader : IDisposable
     private int _pos, _end;
     private long _fileOffset; // file offset of _buf[0]
     private bool _eof;
+    private long _lastNs;
 
     private readonly bool _ng;
     private bool _bigEndian;
@@ -158,29 +159,30 @@ public sealed class PcapReader : IDisposable
                 case NgEnhancedPacket or NgObsoletePacket:
                 {
                     if (body.Length < 20) return Stop("packet block too short (corrupt)");
-                    int iface = type == NgEnhancedPacket ? (int)U32(body) : U16(body);
+                    uint iface = type == NgEnhancedPacket ? U32(body) : U16(body);
                     uint caplen = U32(body[12..]), orig = U32(body[16..]);
-                    if (iface >= _ifaces.Count) return Stop($"packet on interface {iface}, which was never described (corrupt)");
+                    if (iface >= (uint)_ifaces.Count) return Stop($"packet on interface {iface}, which was never described (corrupt)");
                     if (caplen > body.Length - 20) return Stop($"packet claims {caplen} bytes in a {len}-byte block (corrupt)");
                     ulong ts = ((ulong)U32(body[4..]) << 32) | U32(body[8..]);
-                    var f = _ifaces[iface];
+                    var f = _ifaces[(int)iface];
                     p.Data = body.Slice(20, (int)caplen);
                     p.LinkType = f.LinkType;
-                    p.TimeNs = ToNs(ts, f.Mul, f.Div, f.Pow2);
+                    p.TimeNs = _lastNs = ToNs(ts, f.Mul, f.Div, f.Pow2);
                     p.OriginalLength = (int)Math.Min(orig, int.MaxValue);
                     Packets++;
                     return true;
                 }
                 case NgSimplePacket:
                 {
-                    // No timestamp and no interface id: always interface 0, captured length = min(original, snaplen).
+                    // No timestamp and no interface id: interface 0, captured length = min(original, snaplen), and
+                    // the time of the packet before it (the best guess; 0 would put it in 1970).
                     if (body.Length < 4 || _ifaces.Count == 0) return Stop("simple packet block without an interface (corrupt)");
                     uint orig = U32(body);
                     var f = _ifaces[0];
                     int cap = (int)Math.Min(Math.Min(orig, f.SnapLen == 0 ? uint.MaxValue : (uint)f.SnapLen), (uint)(body.Length - 4));
                     p.Data = body.Slice(4, cap);
                     p.LinkType = f.LinkType;
-                    p.TimeNs = 0;
+                    p.TimeNs = _lastNs;
                     p.OriginalLength = (int)Math.Min(orig, int.MaxValue);
                     Packets++;
                     return true;
