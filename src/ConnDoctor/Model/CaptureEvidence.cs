@@ -1,7 +1,7 @@
 namespace ConnDoctor.Model;
 
 /// <summary>What a packet capture showed (conndoctor pcap): the file, what was skipped, every TCP connection, and the views rules and renderers share.</summary>
-public sealed class CaptureEvidence
+public sealed record CaptureEvidence
 {
     public required string File { get; init; }
     /// <summary>"pcap (us, little-endian)", "pcapng (little-endian)".</summary>

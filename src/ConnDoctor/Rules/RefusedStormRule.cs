@@ -24,8 +24,8 @@ public sealed class RefusedStormRule : IRule
             int accepted = cap.Pairs.Where(x => x.Server == server).Sum(x => x.Connections - x.ResetCount(ResetClass.Refused));
             var evidence = new List<string>
             {
-                $"{list.Count} SYN(s) from {Analysis.SocketGrouper.FormatHost(client)} to {serverText} answered with RST between {At(list[0].StartNs)} and {At(list[^1].StartNs)}" +
-                (list.Count > 1 ? $", about {rate:0.#}/s" : ""),
+                $"{list.Count} SYN(s) from {Analysis.SocketGrouper.FormatHost(client)} to {serverText} answered with RST " +
+                (list.Count > 1 ? $"between {At(list[0].StartNs)} and {At(list[^1].StartNs)}, about {rate:0.#}/s" : $"at {At(list[0].StartNs)}"),
                 accepted > 0
                     ? $"the same port had {accepted} other connection(s) in this capture: it was not always closed"
                     : $"no connection to {serverText} was accepted in this capture",

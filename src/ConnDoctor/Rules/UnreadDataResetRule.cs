@@ -32,7 +32,7 @@ public sealed class UnreadDataResetRule : IRule
             };
             evidence.AddRange(Examples(list, list.Count, c =>
                 $"{Conn(c)} at {At(c.ResetNs)}: {(byClient ? "client" : "server")} reset after receiving {Bytes(byClient ? c.BytesToClient : c.BytesToServer)}; " +
-                $"{Bytes(c.UnreadBytes)} more were in flight or kept arriving"));
+                (c.UnreadBytes > 0 ? $"{Bytes(c.UnreadBytes)} more were in flight or kept arriving" : $"the {(byClient ? "server" : "client")} was still sending")));
             evidence.Add($"the {peer} sees each of these as ECONNRESET, 'Connection reset by peer', on its next read or write");
             yield return new Finding
             {

@@ -75,8 +75,8 @@ public sealed class TcpTracker
                 me.SynSent = me.HasBase = true;
                 me.Isn = s.Seq;
                 me.MaxEnd = s.Seq + 1;
-                if (ack) { me.SynAck = true; c.SynAckNs = t; }
-                else c.SynNs = t;
+                me.SynAck = ack;
+                if (!ack) c.SynNs = t;
             }
             else if (s.Seq == me.Isn)
             {
@@ -85,7 +85,7 @@ public sealed class TcpTracker
             return;
         }
         if (!me.HasBase) { me.HasBase = true; me.MaxEnd = s.Seq; } // joined mid-connection
-        if (ack && d == c.ClientSide && c.SynAckNs != 0 && c.HandshakeRttNs == 0 && c.SynNs != 0) c.HandshakeRttNs = Math.Max(1, t - c.SynNs);
+        if (ack && d == c.ClientSide && c.OpenSeen && peer.SynAck && c.HandshakeRttNs == 0) c.HandshakeRttNs = Math.Max(1, t - c.SynNs);
 
         if (s.PayloadLength > 0 || fin)
         {
@@ -202,7 +202,7 @@ public sealed class TcpTracker
     {
         public FlowKey Key;
         public Dir D0, D1;
-        public long FirstNs, LastNs, SynNs, SynAckNs, HandshakeRttNs, RstNs, PeerBytesAfterRst;
+        public long FirstNs, LastNs, SynNs, HandshakeRttNs, RstNs, PeerBytesAfterRst;
         public int Packets, SynRetrans, RstPackets, ClientSide, CloseSide, RstSide;
         public bool OpenSeen, CloseByRst;
         public ResetFacts Facts;
