@@ -11,6 +11,8 @@ command -v ss >/dev/null || need+=(iproute2)
 command -v gcc >/dev/null || need+=(build-essential)  # NativeAOT links with the system toolchain
 [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v netstat >/dev/null || need+=(net-tools)    # netstat, for the benchmark's comparison
+command -v tcpdump >/dev/null || need+=(tcpdump)      # the pcap tests record their own captures
+command -v tshark >/dev/null || need+=(tshark)        # the pcap tests' oracle (and its editcap, capinfos)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
