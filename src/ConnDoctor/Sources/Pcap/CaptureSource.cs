@@ -79,7 +79,12 @@ public static class CaptureSource
             foreach (var lane in lanes) lane.Complete();
         }
         // Concatenated, not sorted: consumers group and order what they show.
-        var conns = lanes.Length == 1 ? lanes[0].Tracker.Finish() : lanes.SelectMany(l => l.Tracker.Finish()).ToArray();
+        var conns = lanes.Length == 1 ? lanes[0].Connections : new TcpConnection[lanes.Sum(l => l.Connections.Length)];
+        if (lanes.Length > 1)
+        {
+            int at = 0;
+            foreach (var lane in lanes) { lane.Connections.CopyTo(conns, at); at += lane.Connections.Length; }
+        }
         long rsts = lanes.Sum(l => l.Tracker.RstPackets);
         if (tcp == 0) first = last = 0;
         var skippedByName = new Dictionary<string, long>();
@@ -119,6 +124,7 @@ public static class CaptureSource
     private sealed class Lane
     {
         public readonly TcpTracker Tracker = new();
+        public TcpConnection[] Connections { get; private set; } = [];
         private readonly BlockingCollection<(TcpSegment[] Items, int Count)> _full = new(boundedCapacity: 4);
         private readonly BlockingCollection<TcpSegment[]> _free = new();
         private readonly Task _task;
@@ -135,6 +141,7 @@ public static class CaptureSource
                     for (int i = 0; i < count; i++) Tracker.Add(items[i]);
                     _free.Add(items);
                 }
+                Connections = Tracker.Finish(); // on this lane's thread too
             }, TaskCreationOptions.LongRunning);
         }
 
