@@ -35,10 +35,13 @@ time_of() { local s e; s=$(date +%s.%N); "$@" 2>/dev/null | cat > /dev/null; e=$
 cd_t=$(for _ in 1 2 3; do time_of "$bin" pcap --json "$file"; done | sort -n | head -1)
 ts_t=$(time_of tshark -q -z conv,tcp -r "$file")
 td_t=$(time_of tcpdump -nr "$file")
+bpf_t=$(time_of tcpdump -nr "$file" 'tcp[tcpflags] & tcp-rst != 0')
+cat_t=$(time_of cat "$file")
 conv_cd=$("$bin" pcap --json "$file" | python3 -c 'import json,sys; d=json.load(sys.stdin)["capture"]; print(d["connections"], d["rstPackets"])')
 conv_ts=$(tshark -q -z conv,tcp -r "$file" 2>/dev/null | grep -c '<->' || true)
 
-printf '%-34s %8s s\n' "conndoctor pcap --json (best of 3)" "$cd_t" "tshark -q -z conv,tcp" "$ts_t" "tcpdump -nr" "$td_t"
+printf '%-34s %8s s\n' "conndoctor pcap --json (best of 3)" "$cd_t" "tshark -q -z conv,tcp" "$ts_t" "tcpdump -nr" "$td_t" \
+  "tcpdump -nr, BPF: RSTs only" "$bpf_t" "cat" "$cat_t"
 echo "tshark / conndoctor:  $(echo "scale=1; $ts_t / $cd_t" | bc)x"
 echo "tcpdump / conndoctor: $(echo "scale=1; $td_t / $cd_t" | bc)x"
 echo "connections, RST packets (conndoctor): $conv_cd; TCP conversations (tshark): $conv_ts"
