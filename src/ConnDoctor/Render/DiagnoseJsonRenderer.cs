@@ -15,19 +15,16 @@ public static class DiagnoseJsonRenderer
         w.WriteNumber("socketsExamined", r.SocketsExamined);
         JsonCommon.WriteSources(w, r.Sources);
         JsonCommon.WriteNamespaces(w, r.Namespaces);
-        WriteRules(w, r.Rules);
-        WriteSeverityCounts(w, r.Findings);
-        w.WriteStartArray("findings");
-        foreach (var f in r.Findings) WriteFinding(w, f);
-        w.WriteEndArray();
+        WriteRulesAndFindings(w, r);
         w.WriteEndObject();
         w.Flush();
     }
 
-    public static void WriteRules(Utf8JsonWriter w, IEnumerable<RuleOutcome> rules)
+    /// <summary>rules[], summary and findings[]: the part every report shares.</summary>
+    public static void WriteRulesAndFindings(Utf8JsonWriter w, DiagnoseReport r)
     {
         w.WriteStartArray("rules");
-        foreach (var o in rules)
+        foreach (var o in r.Rules)
         {
             w.WriteStartObject();
             w.WriteString("id", o.RuleId);
@@ -37,15 +34,13 @@ public static class DiagnoseJsonRenderer
             w.WriteEndObject();
         }
         w.WriteEndArray();
-    }
-
-    /// <summary>"summary": findings per severity.</summary>
-    public static void WriteSeverityCounts(Utf8JsonWriter w, IReadOnlyList<Finding> findings)
-    {
         w.WriteStartObject("summary");
         foreach (var sev in new[] { Severity.Critical, Severity.Warning, Severity.Info })
-            w.WriteNumber(SeverityName(sev), findings.Count(f => f.Severity == sev));
+            w.WriteNumber(SeverityName(sev), r.Findings.Count(f => f.Severity == sev));
         w.WriteEndObject();
+        w.WriteStartArray("findings");
+        foreach (var f in r.Findings) WriteFinding(w, f);
+        w.WriteEndArray();
     }
 
     public static void WriteFinding(Utf8JsonWriter w, Finding f)

@@ -15,6 +15,12 @@ public static class DiagnoseTerminalRenderer
                     $"{r.Rules.Count} rule(s), {r.Findings.Count} finding(s)");
         c.WriteLine("sources: " + string.Join(", ", r.Sources.Select(s => $"{s.Source} {SourceStatus.StateName(s.State)}")));
         SocketsTerminalRenderer.WriteStatusNotes(c, r.Sources);
+        WriteFindings(c, r, o.Width);
+    }
+
+    /// <summary>Rule notes, then each finding with its evidence, cause and remedy, then a count. Shared by every report.</summary>
+    public static void WriteFindings(IAnsiConsole c, DiagnoseReport r, int width)
+    {
         foreach (var rule in r.Rules.Where(x => x.State != RuleState.Ran))
             c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
         if (r.Findings.Count == 0)
@@ -23,13 +29,7 @@ public static class DiagnoseTerminalRenderer
             c.WriteLine("No problems found.");
             return;
         }
-        WriteFindings(c, r.Findings, o.Width);
-    }
-
-    /// <summary>Each finding with its evidence, cause and remedy, then the count per severity. Shared with `pcap`.</summary>
-    public static void WriteFindings(IAnsiConsole c, IReadOnlyList<Finding> findings, int width)
-    {
-        foreach (var f in findings)
+        foreach (var f in r.Findings)
         {
             c.WriteLine();
             var (label, style) = f.Severity switch
@@ -48,9 +48,9 @@ public static class DiagnoseTerminalRenderer
             Wrapped(c, f.Remedy, width, 4, 4);
         }
         c.WriteLine();
-        c.WriteLine($"{findings.Count} finding(s): " + string.Join(", ",
+        c.WriteLine($"{r.Findings.Count} finding(s): " + string.Join(", ",
             new[] { Severity.Critical, Severity.Warning, Severity.Info }
-                .Select(s => (s, n: findings.Count(f => f.Severity == s))).Where(x => x.n > 0)
+                .Select(s => (s, n: r.Findings.Count(f => f.Severity == s))).Where(x => x.n > 0)
                 .Select(x => $"{x.n} {DiagnoseJsonRenderer.SeverityName(x.s)}")));
     }
 
@@ -74,7 +74,7 @@ public static class DiagnoseTerminalRenderer
         if (!empty) yield return line.ToString();
     }
 
-    private static void Wrapped(IAnsiConsole c, string text, int width, int first, int rest)
+    internal static void Wrapped(IAnsiConsole c, string text, int width, int first, int rest)
     {
         foreach (var l in Wrap(text, width, first, rest)) c.WriteLine(l);
     }

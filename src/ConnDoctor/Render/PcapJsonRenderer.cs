@@ -38,15 +38,11 @@ public static class PcapJsonRenderer
         w.WriteEndObject();
         w.WriteEndObject();
         JsonCommon.WriteSources(w, d.Sources);
-        DiagnoseJsonRenderer.WriteRules(w, d.Rules);
-        DiagnoseJsonRenderer.WriteSeverityCounts(w, d.Findings);
         w.WriteStartArray("pairs");
         foreach (var p in cap.Pairs) WritePair(w, p);
         w.WriteEndArray();
         WriteTimeline(w, cap.Timeline);
-        w.WriteStartArray("findings");
-        foreach (var f in d.Findings) DiagnoseJsonRenderer.WriteFinding(w, f);
-        w.WriteEndArray();
+        DiagnoseJsonRenderer.WriteRulesAndFindings(w, d);
         w.WriteEndObject();
         w.Flush();
     }

@@ -33,12 +33,7 @@ public static class PcapTerminalRenderer
         var tl = cap.Timeline;
         c.WriteLine($"timeline, {PcapReport.Ns(tl.StepNs)} steps from {PcapReport.Time(tl.StartNs)}:");
         c.Write(TimelineTable(tl));
-        if (r.Diagnosis.Findings.Count == 0)
-        {
-            c.WriteLine();
-            c.WriteLine("No problems found.");
-        }
-        else DiagnoseTerminalRenderer.WriteFindings(c, r.Diagnosis.Findings, o.Width);
+        DiagnoseTerminalRenderer.WriteFindings(c, r.Diagnosis, o.Width);
     }
 
     private static TableColumn Num(string header) => new TableColumn(header).RightAligned().Padding(1, 0, 0, 0);
