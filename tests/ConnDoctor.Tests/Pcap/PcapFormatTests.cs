@@ -106,7 +106,7 @@ public class PcapFormatTests
             Assert.Contains("truncated file", capture.GetProperty("stoppedAt").GetString());
             Assert.True(capture.GetProperty("connections").GetInt32() > 0);
             Assert.Equal("partial", d.RootElement.GetProperty("sources")[0].GetProperty("state").GetString());
-            Assert.Contains("note: capture partial: read", CliRunner.Run("pcap", path).Stdout);
+            Assert.Contains("note: capture partial: stopped at byte ", CliRunner.Run("pcap", path).Stdout);
         }
         finally { File.Delete(path); }
     }
@@ -163,7 +163,21 @@ public class PcapFormatTests
         finally { File.Delete(path); }
     }
 
-    [Fact] public void AMissingFileIsOneLine() => AssertOneLineError(CliRunner.Run("pcap", "/nonexistent/x.pcap"), "cannot read /nonexistent/x.pcap");
+    [Fact]
+    public void APcapngWhoseInterfacesAreAllUnknownIsOneLine()
+    {
+        var bytes = File.ReadAllBytes(F("multi-if.pcapng"));
+        // Both interface blocks follow the 28-byte section header; their link type is the first field of the body.
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(28 + 8), 147);
+        int second = 28 + (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28 + 4));
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(second + 8), 148);
+        var path = Temp(bytes);
+        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147, 148 on every interface"); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact] public void AMissingFileIsOneLine() => AssertOneLineError(CliRunner.Run("pcap", "/nonexistent/x.pcap"), "cannot read /nonexistent/x.pcap: no such file");
+    [Fact] public void ADirectoryIsOneLine() => AssertOneLineError(CliRunner.Run("pcap", Path.GetTempPath()), "is a directory");
 
     [Fact]
     public void BadFiltersAreUsageErrors()

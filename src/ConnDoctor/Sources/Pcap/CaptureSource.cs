@@ -25,6 +25,9 @@ public static class CaptureSource
     public static Evidence Collect(string path, CaptureFilter filter)
     {
         var sw = Stopwatch.StartNew();
+        // Checked first: the NativeAOT binary carries no exception message texts, only their resource keys.
+        if (path != "-" && Directory.Exists(path)) throw new UserException($"{path} is a directory, not a capture file");
+        if (path != "-" && !File.Exists(path)) throw new UserException($"cannot read {path}: no such file");
         Stream stream;
         try
         {
@@ -32,7 +35,7 @@ public static class CaptureSource
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new UserException($"cannot read {path}: {ex.Message}");
+            throw new UserException($"cannot read {path}: {(ex is UnauthorizedAccessException ? "permission denied" : ex.Message)}");
         }
         using var reader = new PcapReader(stream, path);
         var unknownLinks = reader.LinkTypes.Where(l => !PacketDecoder.IsKnownLink(l)).ToList();
@@ -86,6 +89,8 @@ public static class CaptureSource
             foreach (var lane in lanes) { lane.Connections.CopyTo(conns, at); at += lane.Connections.Length; }
         }
         long rsts = lanes.Sum(l => l.Tracker.RstPackets);
+        if (reader.Packets > 0 && skipped[(int)DecodeResult.UnknownLink] == reader.Packets) // a pcapng whose every interface is of a kind we cannot decode
+            throw new UserException($"{path}: unsupported link type {string.Join(", ", reader.LinkTypes.Where(l => !PacketDecoder.IsKnownLink(l)))} on every interface (supported: Ethernet, Linux cooked SLL/SLL2, raw IP, loopback)");
         if (tcp == 0) first = last = 0;
         var skippedByName = new Dictionary<string, long>();
         void Skip(string name, long n) { if (n > 0) skippedByName[name] = n; }
@@ -115,7 +120,7 @@ public static class CaptureSource
             Timeline = CaptureSummary.Timeline(conns, first, last),
         };
         var status = reader.StoppedAt != null
-            ? new SourceStatus(SourceName, SourceState.Partial, $"read {reader.Packets} packet(s), then stopped at {reader.StoppedAt}", conns.Length, sw.Elapsed)
+            ? new SourceStatus(SourceName, SourceState.Partial, $"stopped at {reader.StoppedAt}; what came before was read", conns.Length, sw.Elapsed)
             : new SourceStatus(SourceName, SourceState.Ok, $"{reader.Packets} packet(s), {conns.Length} connection(s)", conns.Length, sw.Elapsed);
         return new Evidence { Capture = capture, Statuses = [status], CollectedAt = DateTimeOffset.UtcNow };
     }
