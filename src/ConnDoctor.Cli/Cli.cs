@@ -15,6 +15,7 @@ public static class Cli
         root.Subcommands.Add(SocketsCommand.Create(io));
         root.Subcommands.Add(DiagnoseCommand.Create(io));
         root.Subcommands.Add(ZkLogCommand.Create(io));
+        root.Subcommands.Add(PcapCommand.Create(io));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -103,6 +103,25 @@ public static class FilterOptions
         (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
 
+/// <summary>--fail-on, shared by the commands that report findings.</summary>
+public static class FailOnOption
+{
+    public static readonly Option<string?> Option = new("--fail-on")
+    { Description = "Exit with code 3 when a finding is at or above this severity", HelpName = "warning|critical" };
+
+    public static void AddTo(Command c)
+    {
+        Option.AcceptOnlyFromAmong("warning", "critical");
+        c.Options.Add(Option);
+    }
+
+    public static int ExitCodeFor(ParseResult p, Severity? worst)
+    {
+        var failOn = p.GetValue(Option) switch { "warning" => Severity.Warning, "critical" => Severity.Critical, _ => (Severity?)null };
+        return failOn is Severity f && worst is Severity w && w >= f ? (int)ExitCode.FindingsAtThreshold : (int)ExitCode.Ok;
+    }
+}
+
 public static class OutputFor
 {
     public static OutputOptions Read(ParseResult p, CliIo io) => new()

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using ConnDoctor.Model;
 using ConnDoctor.Render;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources;
@@ -9,8 +8,6 @@ namespace ConnDoctor.Cli.Commands;
 /// <summary>`conndoctor diagnose`: every available source, every rule, findings worst first.</summary>
 public static class DiagnoseCommand
 {
-    private static readonly Option<string?> FailOn = new("--fail-on")
-    { Description = "Exit with code 3 when a finding is at or above this severity", HelpName = "warning|critical" };
     private static readonly Option<string[]> Rule = new("--rule")
     { Description = "Run only these rules: " + string.Join(", ", RuleRegistry.All.Select(r => r.Id)), HelpName = "ID" };
     private static readonly Option<string> Idle = new("--idle")
@@ -18,9 +15,8 @@ public static class DiagnoseCommand
 
     public static Command Create(CliIo io)
     {
-        FailOn.AcceptOnlyFromAmong("warning", "critical");
         var c = new Command("diagnose", "Read the socket table, join it to processes and report what is wrong, who does it and what to do");
-        c.Options.Add(FailOn);
+        FailOnOption.AddTo(c);
         c.Options.Add(Rule);
         c.Options.Add(Idle);
         SourceOptions.AddTo(c);
@@ -38,7 +34,6 @@ public static class DiagnoseCommand
         var report = Diagnosis.Run(evidence, options, rules);
         if (p.GetValue(GlobalOptions.Json)) DiagnoseJsonRenderer.Render(report, io.OutStream);
         else DiagnoseTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
-        var failOn = p.GetValue(FailOn) switch { "warning" => Severity.Warning, "critical" => Severity.Critical, _ => (Severity?)null };
-        return failOn is Severity f && report.Worst is Severity w && w >= f ? (int)ExitCode.FindingsAtThreshold : (int)ExitCode.Ok;
+        return FailOnOption.ExitCodeFor(p, report.Worst);
     }
 }

@@ -13,16 +13,14 @@ public static class ZkLogCommand
     { Description = "ZooKeeper server log files: plain, .gz, a rotated set (read in time order), or - for stdin", Arity = ArgumentArity.OneOrMore };
     private static readonly Option<string?> Since = new("--since") { Description = "Only lines at or after this time (log's local time: '2024-01-31 12:00' or '2024-01-31T12:00:00')", HelpName = "TIME" };
     private static readonly Option<string?> Until = new("--until") { Description = "Only lines at or before this time", HelpName = "TIME" };
-    private static readonly Option<string?> FailOn = new("--fail-on") { Description = "Exit with code 3 when a finding is at or above this severity", HelpName = "warning|critical" };
 
     public static Command Create(CliIo io)
     {
-        FailOn.AcceptOnlyFromAmong("warning", "critical");
         var c = new Command("zklog", "Read ZooKeeper server logs: connections, ends of stream, refusals and sessions per client IP, and why the log is big");
         c.Arguments.Add(Files);
         c.Options.Add(Since);
         c.Options.Add(Until);
-        c.Options.Add(FailOn);
+        FailOnOption.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
         return c;
     }
@@ -35,8 +33,7 @@ public static class ZkLogCommand
         var report = new ZkLogReport(log, Diagnosis.Run(evidence, new RuleOptions()));
         if (p.GetValue(GlobalOptions.Json)) ZkLogJsonRenderer.Render(report, io.OutStream);
         else ZkLogTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
-        var failOn = p.GetValue(FailOn) switch { "warning" => Severity.Warning, "critical" => Severity.Critical, _ => (Severity?)null };
-        return failOn is Severity f && report.Diagnosis.Worst is Severity w && w >= f ? (int)ExitCode.FindingsAtThreshold : (int)ExitCode.Ok;
+        return FailOnOption.ExitCodeFor(p, report.Diagnosis.Worst);
     }
 
     private static DateTime? Time(string? text, string option)

@@ -11,6 +11,8 @@ public sealed class Evidence
     public IReadOnlyList<SocketRecord> Sockets { get; init; } = [];
     public IReadOnlyDictionary<int, ProcessRecord> Processes { get; init; } = new Dictionary<int, ProcessRecord>();
     public IReadOnlyList<NetnsInfo> Namespaces { get; init; } = [];
+    /// <summary>A packet capture (conndoctor pcap); null when none was read.</summary>
+    public CaptureEvidence? Capture { get; init; }
     public required IReadOnlyList<SourceStatus> Statuses { get; init; }
 
     /// <summary>A ZooKeeper server log, analysed (zklog).</summary>

@@ -20,9 +20,11 @@ public sealed class HalfOpenSuspectRule : IRule
 
     private enum Kind { Retransmitting, Probing, Silent }
 
-    public bool Reads(Evidence e) => e.Namespaces.Count > 0; // a socket table was read
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0 || e.Capture != null; // a socket table or a capture
 
-    public IEnumerable<Finding> Evaluate(RuleContext ctx)
+    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromSockets(ctx).Concat(FromCapture(ctx));
+
+    private IEnumerable<Finding> FromSockets(RuleContext ctx)
     {
         var e = ctx.Evidence;
         var est = e.Sockets.Where(s => s.State == TcpState.Established).ToList();
@@ -95,6 +97,60 @@ public sealed class HalfOpenSuspectRule : IRule
                          $"\"ss -K 'dst {peer} and {PortExpr("dport")}'\" as root (needs kernel CONFIG_INET_DIAG_DESTROY) or by restarting {who}. " +
                          "Prevent it: enable SO_KEEPALIVE on these sockets and lower " +
                          "net.ipv4.tcp_keepalive_time (7200 s by default: a dead peer is found only after more than two hours), or use an application heartbeat.",
+            };
+        }
+    }
+
+    /// <summary>
+    /// From a capture: a side that answers its peer's segments with a bare RST no longer has the connection (the
+    /// peer held it half-open), and retransmissions that nothing answers until the capture ends point at a vanished peer.
+    /// </summary>
+    private IEnumerable<Finding> FromCapture(RuleContext ctx)
+    {
+        if (ctx.Evidence.Capture is not { } cap) yield break;
+        foreach (var g in cap.Connections.Where(c => c.Reset == ResetClass.Stale).GroupBy(c => (Gone: c.ResetBy.Address, Holder: c.ResetPeer)))
+        {
+            var list = g.OrderBy(c => c.ResetNs).ToList();
+            string gone = SocketGrouper.FormatHost(g.Key.Gone), holder = SocketGrouper.FormatEndpoint(g.Key.Holder);
+            var evidence = list.Take(CaptureFacts.MaxExamples).Select(c =>
+                $"{CaptureFacts.Conn(c)} at {CaptureFacts.At(c.ResetNs)}: {gone} answered with a bare RST (no ACK: no socket for it), " +
+                (c.OpenSeen ? "after the connection had been quiet" : "a connection already open when the capture began")).ToList();
+            if (list.Count > CaptureFacts.MaxExamples) evidence.Add($"... and {list.Count - CaptureFacts.MaxExamples} more");
+            yield return new Finding
+            {
+                RuleId = Id,
+                Severity = Severity.Warning,
+                Subject = new FindingSubject { LocalEndpoint = holder, RemoteEndpoint = gone },
+                Summary = $"{gone} no longer knew {list.Count} connection(s) that {holder} still used: they were half-open",
+                Evidence = evidence,
+                Cause = $"{gone} answered segments of these connections with a RST carrying no ACK, which is what a host sends for a connection it has no socket for: " +
+                        "it crashed or rebooted, its process was killed while the network was cut, or a NAT or firewall between them lost the flow. " +
+                        $"Until this RST, {holder} held the connection open (for ZooKeeper, a slot in maxClientCnxns for that client IP).",
+                Remedy = "Enable TCP keepalive on these sockets (SO_KEEPALIVE with a net.ipv4.tcp_keepalive_time far below the 7200 s default) or an " +
+                         "application heartbeat, so that a vanished peer is found in minutes instead of when the next write happens. Check why the other " +
+                         "host lost its state (a reboot, a crash, a NAT or conntrack timeout shorter than the idle time).",
+            };
+        }
+        foreach (var g in cap.Connections.Where(c => c.UnansweredAtEnd > 0).GroupBy(c => (Sender: c.UnansweredByServer ? c.Server.Address : c.Client.Address,
+                     Silent: c.UnansweredByServer ? c.Client : c.Server)))
+        {
+            var list = g.ToList();
+            string silent = SocketGrouper.FormatEndpoint(g.Key.Silent), sender = SocketGrouper.FormatHost(g.Key.Sender);
+            var evidence = list.Take(CaptureFacts.MaxExamples).Select(c =>
+                $"{CaptureFacts.Conn(c)}: {c.UnansweredAtEnd} retransmission(s) at the end with no answer, last packet at {CaptureFacts.At(c.EndNs)}").ToList();
+            if (list.Count > CaptureFacts.MaxExamples) evidence.Add($"... and {list.Count - CaptureFacts.MaxExamples} more");
+            bool strong = list.Max(c => c.UnansweredAtEnd) >= RetransmitsStrong;
+            yield return new Finding
+            {
+                RuleId = Id,
+                Severity = strong ? Severity.Warning : Severity.Info,
+                Subject = new FindingSubject { LocalEndpoint = sender, RemoteEndpoint = silent },
+                Summary = $"{sender} retransmitted to {silent} on {list.Count} connection(s) and got no answer before the capture ended",
+                Evidence = evidence,
+                Cause = $"Segments sent to {silent} were sent again and nothing came back until the end of the capture: the peer host is down or unreachable, " +
+                        "or it no longer knows the connection and its RSTs are lost. A capture that ends just after a single retransmission proves little.",
+                Remedy = $"Check whether {silent} is reachable and still has these connections (ss -tn on that host); capture longer to see whether the " +
+                         "sender gives up (net.ipv4.tcp_retries2, about 15 min) or the peer answers.",
             };
         }
     }

@@ -12,6 +12,9 @@ public static class RuleRegistry
         new ConnectionLimitRule(),
         new SessionExpiryStormRule(),
         new LogFloodRule(),
+        new UnreadDataResetRule(),
+        new RefusedStormRule(),
+        new RetransmissionHeavyRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);

@@ -5,7 +5,7 @@ namespace ConnDoctor.Tests.Cli;
 /// <summary>The published NativeAOT binary, artifacts/conndoctor, as users run it (scripts/test.sh builds it first).</summary>
 public class BinarySmokeTests
 {
-    private static string Binary()
+    internal static string Binary()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir != null && !File.Exists(Path.Combine(dir.FullName, "ConnDoctor.slnx"))) dir = dir.Parent;

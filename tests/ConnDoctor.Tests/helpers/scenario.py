@@ -13,6 +13,12 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
            [--wait-eof]                       ... or M cycles that wait for the server to close first
   stuck    --connect HOST:PORT                one plain connection and one with fast keepalive; on a
            [--send-after S]                   "go" line on stdin (or after S seconds), sends data on the plain one
+  bulk     --listen HOST:PORT --bytes N       sends N bytes to every client, then closes (resets from clients are fine)
+  peek     --connect HOST:PORT --read K       reads the first K bytes and closes with the rest unread (the kernel sends RST)
+           [--count N]
+  refused  --connect HOST:PORT [--count N]    connects N times to a port nobody listens on (each gets RST)
+  chat     --connect HOST:PORT --count N      N connections to an echo server, --cycles request/response rounds each,
+           --cycles M                         then a clean close after reading every answer
 """
 import argparse, os, select, socket, sys, time
 
@@ -143,9 +149,83 @@ def run_stuck(args):
     hold(args.lifetime, [], None, on_stdin)
 
 
+def run_bulk(args):
+    import threading
+    host, port = parse_ep(args.listen[0])
+    ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(128)
+    chunk = b"z" * 65536
+
+    def serve(c):
+        try:
+            left = args.bytes
+            while left > 0:
+                left -= c.send(chunk[:min(left, len(chunk))])
+        except OSError:
+            pass  # the client went away: that is the point of the scenario
+        c.close()
+
+    ready()
+    ls.settimeout(1.0)
+    deadline = time.time() + args.lifetime
+    while time.time() < deadline:
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+
+def run_peek(args):
+    host, port = parse_ep(args.connect)
+    for _ in range(args.count):
+        c = socket.create_connection((host, port))
+        got = 0
+        while got < args.read:
+            data = c.recv(args.read - got)
+            if not data:
+                break
+            got += len(data)
+        c.close()
+    ready()
+    hold(args.lifetime, [])
+
+
+def run_refused(args):
+    host, port = parse_ep(args.connect)
+    for _ in range(args.count):
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+            sys.exit(f"{args.connect} accepted a connection: the port must be closed")
+        except ConnectionRefusedError:
+            pass
+    ready()
+    hold(args.lifetime, [])
+
+
+def run_chat(args):
+    host, port = parse_ep(args.connect)
+    for _ in range(args.count):
+        c = socket.create_connection((host, port))
+        for i in range(args.cycles):
+            msg = f"request {i}\n".encode()
+            c.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                data = c.recv(len(msg) - len(got))
+                if not data:
+                    break
+                got += data
+        c.close()
+    ready()
+    hold(args.lifetime, [])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["server", "leaky", "good", "stuck"])
+    p.add_argument("mode", choices=["server", "leaky", "good", "stuck", "bulk", "peek", "refused", "chat"])
     p.add_argument("--listen", action="append", default=[])
     p.add_argument("--connect")
     p.add_argument("--count", type=int, default=1)
@@ -154,8 +234,11 @@ def main():
     p.add_argument("--wait-eof", action="store_true")
     p.add_argument("--send-after", type=float, default=0)
     p.add_argument("--lifetime", type=float, default=300)
+    p.add_argument("--bytes", type=int, default=8 << 20)
+    p.add_argument("--read", type=int, default=100)
     args = p.parse_args()
-    {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck}[args.mode](args)
+    {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck,
+     "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat}[args.mode](args)
 
 
 if __name__ == "__main__":

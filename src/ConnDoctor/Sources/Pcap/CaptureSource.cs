@@ -1,0 +1,169 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Pcap;
+
+/// <summary>Which packets to keep, like a BPF "host ADDR and port PORT" but applied after reading.</summary>
+public sealed record CaptureFilter
+{
+    public NetAddress? Host { get; init; }
+    public ushort? Port { get; init; }
+
+    public override string? ToString() =>
+        Host is null && Port is null ? null : string.Join(" and ", new[] { Host is { } h ? $"host {h}" : null, Port is { } p ? $"port {p}" : null }.OfType<string>());
+}
+
+/// <summary>Reads a capture file into evidence: reader -> decoder -> tracker -> summaries.</summary>
+public static class CaptureSource
+{
+    public const string SourceName = "capture";
+    private const int BatchSize = 4096;
+
+    public static Evidence Collect(string path, CaptureFilter filter)
+    {
+        var sw = Stopwatch.StartNew();
+        // Checked first: the NativeAOT binary carries no exception message texts, only their resource keys.
+        if (path != "-" && Directory.Exists(path)) throw new UserException($"{path} is a directory, not a capture file");
+        if (path != "-" && !File.Exists(path)) throw new UserException($"cannot read {path}: no such file");
+        Stream stream;
+        try
+        {
+            stream = path == "-" ? Console.OpenStandardInput() : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new UserException($"cannot read {path}: {(ex is UnauthorizedAccessException ? "permission denied" : ex.Message)}");
+        }
+        using var reader = new PcapReader(stream, path);
+        var unknownLinks = reader.LinkTypes.Where(l => !PacketDecoder.IsKnownLink(l)).ToList();
+        if (reader.LinkTypes.Count > 0 && unknownLinks.Count == reader.LinkTypes.Count)
+            throw new UserException($"{path}: unsupported link type {string.Join(", ", unknownLinks)} (supported: Ethernet, Linux cooked SLL/SLL2, raw IP, loopback); capture with tcpdump -i ANY_INTERFACE");
+
+        var skipped = new long[Enum.GetValues<DecodeResult>().Length + 1];
+        int filteredOut = skipped.Length - 1;
+        long tcp = 0, first = long.MaxValue, last = long.MinValue;
+        (ulong Hi, ulong Lo) host = default;
+        if (filter.Host is NetAddress h)
+        {
+            Span<byte> b = stackalloc byte[16];
+            h.WriteBytes(b);
+            host = (BinaryPrimitives.ReadUInt64BigEndian(b), h.IsV6 ? BinaryPrimitives.ReadUInt64BigEndian(b[8..]) : 0);
+        }
+        // Reading and decoding is cheap; following connections is not. This thread reads and decodes, and
+        // hands batches to one tracker per core, each owning the flows whose hash falls to it.
+        var lanes = Enumerable.Range(0, Math.Clamp(Environment.ProcessorCount, 1, 4)).Select(_ => new Lane()).ToArray();
+        try
+        {
+            while (reader.Next(out var raw))
+            {
+                var seg = new TcpSegment();
+                var r = PacketDecoder.Decode(raw.LinkType, raw.Data, ref seg);
+                if (r != DecodeResult.Tcp) { skipped[(int)r]++; continue; }
+                if ((filter.Port is ushort port && seg.SrcPort != port && seg.DstPort != port) ||
+                    (filter.Host is NetAddress ha && (seg.V6 != ha.IsV6 || ((seg.SrcHi, seg.SrcLo) != host && (seg.DstHi, seg.DstLo) != host))))
+                {
+                    skipped[filteredOut]++;
+                    continue;
+                }
+                seg.TimeNs = raw.TimeNs;
+                if (raw.TimeNs < first) first = raw.TimeNs;
+                if (raw.TimeNs > last) last = raw.TimeNs;
+                tcp++;
+                // Symmetric in the two endpoints, so both directions of a flow reach the same lane.
+                uint mix = (uint)(seg.SrcPort ^ seg.DstPort) ^ (uint)((seg.SrcHi ^ seg.DstHi ^ seg.SrcLo ^ seg.DstLo) >> 32);
+                lanes[(int)((mix * 0x9E3779B1u) >> 16) % lanes.Length].Add(seg);
+            }
+        }
+        finally
+        {
+            foreach (var lane in lanes) lane.Complete();
+        }
+        // Concatenated, not sorted: consumers group and order what they show.
+        var conns = lanes.Length == 1 ? lanes[0].Connections : new TcpConnection[lanes.Sum(l => l.Connections.Length)];
+        if (lanes.Length > 1)
+        {
+            int at = 0;
+            foreach (var lane in lanes) { lane.Connections.CopyTo(conns, at); at += lane.Connections.Length; }
+        }
+        long rsts = lanes.Sum(l => l.Tracker.RstPackets);
+        if (reader.Packets > 0 && skipped[(int)DecodeResult.UnknownLink] == reader.Packets) // a pcapng whose every interface is of a kind we cannot decode
+            throw new UserException($"{path}: unsupported link type {string.Join(", ", reader.LinkTypes.Where(l => !PacketDecoder.IsKnownLink(l)))} on every interface (supported: Ethernet, Linux cooked SLL/SLL2, raw IP, loopback)");
+        if (tcp == 0) first = last = 0;
+        var skippedByName = new Dictionary<string, long>();
+        void Skip(string name, long n) { if (n > 0) skippedByName[name] = n; }
+        Skip("not IP", skipped[(int)DecodeResult.NotIp]);
+        Skip("not TCP", skipped[(int)DecodeResult.NotTcp]);
+        Skip("IP fragments", skipped[(int)DecodeResult.Fragment]);
+        Skip("cut before the TCP header", skipped[(int)DecodeResult.Truncated]);
+        Skip("unknown link type", skipped[(int)DecodeResult.UnknownLink]);
+        Skip("filtered out", skipped[filteredOut]);
+
+        var capture = new CaptureEvidence
+        {
+            File = path,
+            Format = reader.Format,
+            LinkTypes = reader.LinkTypes.Select(PacketDecoder.LinkName).ToList(),
+            Interfaces = reader.Interfaces,
+            Packets = reader.Packets,
+            TcpPackets = tcp,
+            RstPackets = rsts,
+            Skipped = skippedByName,
+            StoppedAt = reader.StoppedAt,
+            Filter = filter.ToString(),
+            FirstNs = first,
+            LastNs = last,
+            Connections = conns,
+            Pairs = CaptureSummary.Pairs(conns),
+            Timeline = CaptureSummary.Timeline(conns, first, last),
+        };
+        var status = reader.StoppedAt != null
+            ? new SourceStatus(SourceName, SourceState.Partial, $"stopped at {reader.StoppedAt}; what came before was read", conns.Length, sw.Elapsed)
+            : new SourceStatus(SourceName, SourceState.Ok, $"{reader.Packets} packet(s), {conns.Length} connection(s)", conns.Length, sw.Elapsed);
+        return new Evidence { Capture = capture, Statuses = [status], CollectedAt = DateTimeOffset.UtcNow };
+    }
+
+    /// <summary>A tracker on its own thread, fed in batches; batch arrays are recycled, so nothing is allocated per packet.</summary>
+    private sealed class Lane
+    {
+        public readonly TcpTracker Tracker = new();
+        public TcpConnection[] Connections { get; private set; } = [];
+        private readonly BlockingCollection<(TcpSegment[] Items, int Count)> _full = new(boundedCapacity: 4);
+        private readonly BlockingCollection<TcpSegment[]> _free = new();
+        private readonly Task _task;
+        private TcpSegment[] _batch = new TcpSegment[BatchSize];
+        private int _n;
+
+        public Lane()
+        {
+            for (int i = 0; i < 5; i++) _free.Add(new TcpSegment[BatchSize]);
+            _task = Task.Factory.StartNew(() =>
+            {
+                foreach (var (items, count) in _full.GetConsumingEnumerable())
+                {
+                    for (int i = 0; i < count; i++) Tracker.Add(items[i]);
+                    _free.Add(items);
+                }
+                Connections = Tracker.Finish(); // on this lane's thread too
+            }, TaskCreationOptions.LongRunning);
+        }
+
+        public void Add(in TcpSegment s)
+        {
+            _batch[_n++] = s;
+            if (_n < BatchSize) return;
+            _full.Add((_batch, _n));
+            _batch = _free.Take();
+            _n = 0;
+        }
+
+        public void Complete()
+        {
+            _full.Add((_batch, _n));
+            _full.CompleteAdding();
+            _task.Wait();
+        }
+    }
+}

@@ -1,0 +1,214 @@
+using System.Buffers.Binary;
+using ConnDoctor.Model;
+using ConnDoctor.Sources.Pcap;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.Pcap;
+
+/// <summary>
+/// The same conversation (fixtures/pcap/make-fixtures.sh: IPv4 and IPv6 request/response, an unread-data reset,
+/// a refused connect) in every file layout the reader supports, and files that are cut, corrupt or no capture.
+/// </summary>
+public class PcapFormatTests
+{
+    private static string F(string name) => Path.Combine(Fixtures.Dir("pcap"), name);
+
+    public static TheoryData<string, string> Layouts => new()
+    {
+        { "eth.pcap", "pcap (us, little-endian)" },
+        { "eth-nsec.pcap", "pcap (ns, little-endian)" },
+        { "eth-be.pcap", "pcap (us, big-endian)" },
+        { "vlan.pcap", "pcap (us, little-endian)" },
+        { "sll.pcap", "pcap (us, little-endian)" },
+        { "sll2.pcap", "pcap (us, little-endian)" },
+        { "raw-ip.pcap", "pcap (us, little-endian)" },
+        { "null.pcap", "pcap (us, little-endian)" },
+        { "loop.pcap", "pcap (us, little-endian)" },
+        { "multi-if.pcapng", "pcapng (little-endian)" },
+        { "snaplen80.pcap", "pcap (us, little-endian)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Layouts))]
+    public void EveryLayoutGivesTheSameConnections(string file, string format)
+    {
+        var cap = CaptureSource.Collect(F(file), new CaptureFilter()).Capture!;
+        Assert.Equal(format, cap.Format);
+        Assert.Null(cap.StoppedAt);
+        Assert.Equal(5, cap.Connections.Count);
+        Assert.Equal(2, cap.RstPackets);
+        Assert.Single(cap.Connections, c => c.Client.Address.IsV6);
+        var unread = Assert.Single(cap.Connections, c => c.Reset == ResetClass.UnreadData);
+        Assert.True(unread.ResetByClient);
+        Assert.Equal(9200, unread.Server.Port);
+        var refused = Assert.Single(cap.Connections, c => c.Reset == ResetClass.Refused);
+        Assert.False(refused.ResetByClient);
+        // Bytes come from the IP lengths, so a snap length of 80 still counts every byte.
+        Assert.Equal(Reference.Connections.Sum(c => c.BytesToClient), cap.Connections.Sum(c => c.BytesToClient));
+        // The same starts, within the microseconds by which tcpdumps running side by side stamp one packet.
+        Assert.All(Reference.Connections.Select(c => c.StartNs).Order().Zip(cap.Connections.Select(c => c.StartNs).Order()),
+            t => Assert.InRange(t.Second - t.First, -1_000_000, 1_000_000));
+    }
+
+    private static readonly CaptureEvidence Reference = CaptureSource.Collect(F("eth.pcap"), new CaptureFilter()).Capture!;
+
+    [Theory]
+    [InlineData("eth.pcap")]
+    [InlineData("sll2.pcap")]
+    [InlineData("multi-if.pcapng")]
+    [InlineData("eth-be.pcap")]
+    public void TsharkAgrees(string file)
+    {
+        var cap = CaptureSource.Collect(F(file), new CaptureFilter()).Capture!;
+        Assert.Equal(TsharkOracle.Conversations(F(file)), cap.Connections.Count);
+        Assert.Equal(TsharkOracle.Resets(F(file)), cap.RstPackets);
+    }
+
+    [Fact]
+    public void FiltersKeepOnlyMatchingPackets()
+    {
+        var byPort = CaptureSource.Collect(F("eth.pcap"), new CaptureFilter { Port = 9200 }).Capture!;
+        Assert.Single(byPort.Connections);
+        Assert.Equal("port 9200", byPort.Filter);
+        Assert.True(byPort.Skipped["filtered out"] > 0);
+        NetAddress.TryParse("fd00:77::2", out var v6);
+        var byHost = CaptureSource.Collect(F("eth.pcap"), new CaptureFilter { Host = v6 }).Capture!;
+        Assert.Single(byHost.Connections);
+    }
+
+    private static string Temp(byte[] content)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cd-pcap-{Guid.NewGuid():N}.pcap");
+        File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    private static void AssertOneLineError(CliRunner.Result r, string contains)
+    {
+        Assert.Equal(1, r.Code);
+        var line = Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+        Assert.StartsWith("conndoctor: ", line);
+        Assert.Contains(contains, line);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void ATruncatedFileGivesAPartialResultThatSaysWhereItStopped()
+    {
+        var bytes = File.ReadAllBytes(F("eth.pcap"));
+        var path = Temp(bytes[..(bytes.Length * 2 / 3)]);
+        try
+        {
+            var r = CliRunner.Run("pcap", path, "--json");
+            Assert.Equal(0, r.Code);
+            using var d = r.Json();
+            var capture = d.RootElement.GetProperty("capture");
+            Assert.Contains("truncated file", capture.GetProperty("stoppedAt").GetString());
+            Assert.True(capture.GetProperty("connections").GetInt32() > 0);
+            Assert.Equal("partial", d.RootElement.GetProperty("sources")[0].GetProperty("state").GetString());
+            Assert.Contains("note: capture partial: stopped at byte ", CliRunner.Run("pcap", path).Stdout);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void ACorruptRecordLengthStopsThere()
+    {
+        var bytes = File.ReadAllBytes(F("eth.pcap"));
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(24 + 8), 0x7FFFFFFF); // first record's captured length
+        var path = Temp(bytes);
+        try
+        {
+            var cap = CaptureSource.Collect(path, new CaptureFilter()).Capture!;
+            Assert.Equal("byte 24 after 0 packet(s): record claims 2147483647 bytes (corrupt)", cap.StoppedAt);
+            Assert.Empty(cap.Connections);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void ACorruptPcapngBlockStopsThere()
+    {
+        var bytes = File.ReadAllBytes(F("multi-if.pcapng"));
+        bytes[^1] ^= 0xFF; // the last block's trailing length no longer matches
+        var path = Temp(bytes);
+        try
+        {
+            var cap = CaptureSource.Collect(path, new CaptureFilter()).Capture!;
+            Assert.Contains("differs from", cap.StoppedAt);
+            Assert.Equal(5, cap.Connections.Count);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Theory]
+    [InlineData(new byte[0], "empty file")]
+    [InlineData(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2F, 0x20, 0x48, 0x54, 0x54, 0x50 }, "not a pcap or pcapng capture")]
+    [InlineData(new byte[] { 0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0 }, "pcap file header cut short")]
+    [InlineData(new byte[] { 0x0A, 0x0D, 0x0D, 0x0A, 28, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0 }, "not a valid pcapng file (bad byte-order magic")]
+    public void NotACaptureIsOneLine(byte[] content, string message)
+    {
+        var path = Temp(content);
+        try { AssertOneLineError(CliRunner.Run("pcap", path), message); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void AnUnknownLinkTypeIsOneLine()
+    {
+        var bytes = File.ReadAllBytes(F("eth.pcap"));
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(20), 147); // LINKTYPE_USER0
+        var path = Temp(bytes);
+        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147"); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void APcapngWhoseInterfacesAreAllUnknownIsOneLine()
+    {
+        var bytes = File.ReadAllBytes(F("multi-if.pcapng"));
+        // Both interface blocks follow the 28-byte section header; their link type is the first field of the body.
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(28 + 8), 147);
+        int second = 28 + (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28 + 4));
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(second + 8), 148);
+        var path = Temp(bytes);
+        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147, 148 on every interface"); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact] public void AMissingFileIsOneLine() => AssertOneLineError(CliRunner.Run("pcap", "/nonexistent/x.pcap"), "cannot read /nonexistent/x.pcap: no such file");
+    [Fact] public void ADirectoryIsOneLine() => AssertOneLineError(CliRunner.Run("pcap", Path.GetTempPath()), "is a directory");
+
+    [Fact]
+    public void BadFiltersAreUsageErrors()
+    {
+        Assert.Equal(2, CliRunner.Run("pcap", F("eth.pcap"), "--host", "10.0.0.300").Code);
+        Assert.Equal(2, CliRunner.Run("pcap", F("eth.pcap"), "--port", "0").Code);
+    }
+
+    [Fact]
+    public void FailOnWarningIsExitCode3()
+    {
+        // eth.pcap holds infos only (one refused connect, one unread-data reset).
+        Assert.Equal(0, CliRunner.Run("pcap", F("eth.pcap"), "--fail-on", "warning").Code);
+    }
+
+    [Fact]
+    public void RandomGarbageAfterAValidHeaderNeverCrashes()
+    {
+        var rng = new Random(7);
+        foreach (var bytes in new[] { File.ReadAllBytes(F("multi-if.pcapng")), File.ReadAllBytes(F("eth.pcap")) })
+        for (int round = 0; round < 150; round++)
+        {
+            var copy = (byte[])bytes.Clone();
+            for (int i = 0; i < 8; i++) copy[rng.Next(28, copy.Length)] = (byte)rng.Next(256);
+            var path = Temp(copy);
+            try
+            {
+                var r = CliRunner.Run("pcap", path, "--json", "--verbose");
+                Assert.True(r.Code == 0 || (r.Code == 1 && !r.Stderr.Contains("internal error")), r.Stderr);
+            }
+            finally { File.Delete(path); }
+        }
+    }
+}

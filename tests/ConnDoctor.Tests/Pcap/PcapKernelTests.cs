@@ -1,0 +1,99 @@
+using System.Text.Json;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.Pcap;
+
+/// <summary>
+/// Captures made here with tcpdump, between two test-made namespaces joined by a veth pair (client 10.214.0.1,
+/// server 10.214.0.2), read back with conndoctor pcap and checked against what happened and against tshark.
+/// </summary>
+public class PcapKernelTests
+{
+    private const string Client = "10.214.0.1", Server = "10.214.0.2";
+
+    private static (TestNetns Client, TestNetns Server) Hosts(string tag)
+    {
+        var c = new TestNetns(tag + "c");
+        var s = new TestNetns(tag + "s");
+        string va = $"pa{Environment.ProcessId % 100000}{tag}", vb = $"pb{Environment.ProcessId % 100000}{tag}";
+        Shell.Run("ip", "link", "add", va, "netns", c.Name, "type", "veth", "peer", "name", vb, "netns", s.Name);
+        Shell.Run("ip", "-n", c.Name, "addr", "add", Client + "/24", "dev", va);
+        Shell.Run("ip", "-n", s.Name, "addr", "add", Server + "/24", "dev", vb);
+        Shell.Run("ip", "-n", c.Name, "link", "set", va, "up");
+        Shell.Run("ip", "-n", s.Name, "link", "set", vb, "up");
+        return (c, s);
+    }
+
+    private static string Veth(TestNetns ns) => ns.Exec("ip", "-o", "link", "show", "type", "veth").Split(':')[1].Trim().Split('@')[0];
+
+    private static JsonElement Pair(JsonDocument d, string server) =>
+        d.RootElement.GetProperty("pairs").EnumerateArray().Single(p => p.GetProperty("server").GetString() == server);
+
+    [Fact]
+    public void UnreadDataRefusedAndStormAreNamedAndNormalTrafficIsQuiet()
+    {
+        var (client, server) = Hosts("pk");
+        using var _c = client;
+        using var _s = server;
+        using var cap = new Tcpdump(client, Veth(client), "-s", "200");
+        server.StartScenario("server", "--listen", $"{Server}:8080:hold", "--listen", $"{Server}:9003:drain");
+        server.StartScenario("bulk", "--listen", $"{Server}:9200", "--bytes", (8 << 20).ToString());
+        client.StartScenario("chat", "--connect", $"{Server}:8080", "--count", "3", "--cycles", "20");
+        client.StartScenario("peek", "--connect", $"{Server}:9200", "--read", "100");
+        client.StartScenario("refused", "--connect", $"{Server}:9300");
+        client.StartScenario("good", "--connect", $"{Server}:8080", "--count", "1", "--churn", $"{Server}:9003", "--cycles", "300");
+        var file = cap.Stop();
+
+        var r = CliRunner.Run("pcap", file, "--json");
+        Assert.True(r.Code == 0, r.Stderr);
+        using var d = r.Json();
+        var findings = d.RootElement.GetProperty("findings").EnumerateArray().ToList();
+        JsonElement Finding(string rule, string server) => findings.Single(f => f.GetProperty("ruleId").GetString() == rule &&
+            f.GetProperty("subject").GetProperty("remoteEndpoint").GetString() == server);
+
+        // 8 MB offered, 100 bytes read, then close(): the client's kernel resets, and the client is named as the sender.
+        var unread = Finding("unread-data-reset", $"{Server}:9200");
+        Assert.Equal(Client, unread.GetProperty("subject").GetProperty("clientIp").GetString());
+        Assert.StartsWith($"client {Client} reset 1 connection(s)", unread.GetProperty("summary").GetString());
+        Assert.Equal(1, Pair(d, $"{Server}:9200").GetProperty("resetsByClient").GetProperty("unread-data").GetInt32());
+
+        Assert.Equal(1, Pair(d, $"{Server}:9300").GetProperty("resets").GetProperty("refused").GetInt32());
+        Finding("refused-storm", $"{Server}:9300");
+
+        var storm = Finding("reconnect-storm", $"{Server}:9003");
+        Assert.True(storm.GetProperty("severity").GetString() == "warning", storm.ToString());
+        Assert.True(Pair(d, $"{Server}:9003").GetProperty("closedFirstBy").GetProperty("client").GetInt32() >= 290);
+
+        // The request/response connections beside them: counted, never reset, nothing at warning or above about them.
+        var chat = Pair(d, $"{Server}:8080");
+        Assert.Equal(4, chat.GetProperty("connections").GetInt32());
+        Assert.All(chat.GetProperty("resets").EnumerateObject(), kv => Assert.Equal(0, kv.Value.GetInt32()));
+        Assert.DoesNotContain(findings, f => f.GetProperty("severity").GetString() != "info" && f.GetProperty("ruleId").GetString() != "reconnect-storm");
+
+        // tshark as the oracle: the same TCP conversations and RST packets.
+        var capture = d.RootElement.GetProperty("capture");
+        Assert.Equal(TsharkOracle.Conversations(file), capture.GetProperty("connections").GetInt32());
+        Assert.Equal(TsharkOracle.Resets(file), capture.GetProperty("rstPackets").GetInt32());
+    }
+
+    [Fact]
+    public void NormalTrafficAloneRaisesNothing()
+    {
+        using var ns = new TestNetns("pn");
+        using var cap = new Tcpdump(ns, "lo");
+        ns.StartScenario("server", "--listen", "127.0.0.1:8080:hold", "--listen", "[::1]:8080:hold");
+        ns.StartScenario("chat", "--connect", "127.0.0.1:8080", "--count", "20", "--cycles", "10");
+        ns.StartScenario("chat", "--connect", "[::1]:8080", "--count", "5", "--cycles", "10");
+        var file = cap.Stop();
+
+        var r = CliRunner.Run("pcap", file, "--json", "--fail-on", "warning");
+        Assert.True(r.Code == 0, r.Stdout + r.Stderr);
+        using var d = r.Json();
+        Assert.Empty(d.RootElement.GetProperty("findings").EnumerateArray());
+        Assert.Equal(0, d.RootElement.GetProperty("capture").GetProperty("rstPackets").GetInt32());
+        Assert.Equal(TsharkOracle.Conversations(file), d.RootElement.GetProperty("capture").GetProperty("connections").GetInt32());
+        var text = CliRunner.Run("pcap", file).Stdout;
+        Assert.True(text.Contains("No problems found."), text);
+        Assert.All(text.Split('\n'), l => Assert.True(l.Length <= 80, $"line over 80 columns: {l}"));
+    }
+}
