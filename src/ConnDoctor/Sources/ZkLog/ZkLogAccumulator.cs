@@ -102,7 +102,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     public readonly Dictionary<long, MinuteAcc> Minutes = new();
     public readonly long[] KindLines = new long[(int)ZkMessageKind.Count], KindBytes = new long[(int)ZkMessageKind.Count];
     public readonly Dictionary<string, (long Lines, long Bytes)> OtherByLocation = new();
-    public readonly Dictionary<ulong, NetAddress> SessionIps = new();
+    public readonly SessionMap SessionIps = new();
     public readonly List<ulong> UnresolvedExpiries = new();
     public long UnattributedEnds;
 
@@ -211,7 +211,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             case ZkMessageKind.ClosedWithSession:
                 if (c == null) break;
                 if (kind == ZkMessageKind.ClosedNoSession) c.ClosedNo++; else c.ClosedWith++;
-                if (_cur.HasSession && _cur.Session != 0) SessionIps[_cur.Session] = c.Ip;
+                if (_cur.HasSession && _cur.Session != 0) SessionIps.Set(_cur.Session, c.Ip);
                 if (PendingEnd.Set)
                 {
                     End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
@@ -235,12 +235,12 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 break;
             case ZkMessageKind.SessionEstablished:
                 m.Established++;
-                if (c != null) { c.Established++; if (_cur.HasSession) SessionIps[_cur.Session] = c.Ip; }
+                if (c != null) { c.Established++; if (_cur.HasSession) SessionIps.Set(_cur.Session, c.Ip); }
                 break;
             case ZkMessageKind.SessionExpired:
                 m.Expired++;
                 if (!_cur.HasSession) break;
-                if (SessionIps.TryGetValue(_cur.Session, out var ip)) Client(ip).Expired++;
+                if (SessionIps.TryGet(_cur.Session, out var ip)) { Client(ip).Expired++; SessionIps.Remove(_cur.Session); }
                 else UnresolvedExpiries.Add(_cur.Session);
                 break;
             case ZkMessageKind.FourLetterWord:
@@ -251,7 +251,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
 
     private void End(ClientAcc c, bool withSession, ulong session, long minute, MinuteAcc m)
     {
-        if (withSession) { c.EosWith++; SessionIps[session] = c.Ip; } else c.EosNo++;
+        if (withSession) { c.EosWith++; SessionIps.Set(session, c.Ip); } else c.EosNo++;
         c.ByEnds.Add(minute, 1);
         m.Ends++;
     }

@@ -65,7 +65,7 @@ public static class ZkLogLine
         p += 2;
         while (p < l.Length && l[p] != '[') p++;               // level, padded
         if (p >= l.Length) return false;
-        int end = l[p..].IndexOf("] - "u8);
+        int end = LocationEnd(l[p..]);
         if (end < 0) return false;
         var bracket = l.Slice(p + 1, end - 1);                  // thread:Class@line
         int colon = bracket.LastIndexOf((byte)':');
@@ -73,6 +73,22 @@ public static class ZkLogLine
         locLen = bracket.Length - colon - 1;
         msgStart = p + end + 4;
         return true;
+    }
+
+    /// <summary>
+    /// Index of "] - " closing "[thread:Class@line]". The location always has "@digits]", so a one-byte search
+    /// for '@' is tried first (thread names seldom hold an '@'); otherwise the plain substring search.
+    /// </summary>
+    private static int LocationEnd(ReadOnlySpan<byte> b)
+    {
+        int at = b.IndexOf((byte)'@');
+        if (at > 0)
+        {
+            int i = at + 1;
+            while (i < b.Length && (uint)(b[i] - '0') <= 9) i++;
+            if (i > at + 1 && i + 4 <= b.Length && b[i] == ']' && b[i + 1] == ' ' && b[i + 2] == '-' && b[i + 3] == ' ') return i;
+        }
+        return b.IndexOf("] - "u8);
     }
 
     private static void Classify(ReadOnlySpan<byte> m, ref ZkLine r)

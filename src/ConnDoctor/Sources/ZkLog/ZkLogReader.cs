@@ -259,7 +259,7 @@ public static class ZkLogReader
                 if (i + 1 < regions.Count && regions[i + 1].FirstCloseWithoutPending is NetAddress ip)
                 {
                     if (!r.Clients.TryGetValue(ip, out var c)) r.Clients[ip] = c = new ClientAcc { Ip = ip };
-                    if (r.PendingEnd.WithSession) { c.EosWith++; r.SessionIps[r.PendingEnd.Session] = ip; } else c.EosNo++;
+                    if (r.PendingEnd.WithSession) { c.EosWith++; r.SessionIps.Set(r.PendingEnd.Session, ip); } else c.EosNo++;
                     c.ByEnds.Add(r.PendingEnd.Minute, 1);
                     c.Seen(r.PendingEnd.Time);
                     if (r.Minutes.TryGetValue(r.PendingEnd.Minute, out var m)) m.Ends++;
@@ -289,15 +289,15 @@ public static class ZkLogReader
                 var t = total.OtherByLocation.GetValueOrDefault(loc);
                 total.OtherByLocation[loc] = (t.Lines + v.Lines, t.Bytes + v.Bytes);
             }
-            foreach (var (session, ip) in r.SessionIps) total.SessionIps[session] = ip;
-            total.UnresolvedExpiries.AddRange(r.UnresolvedExpiries);
+            // Expiries this region could not join may belong to sessions an earlier region saw.
+            foreach (var session in r.UnresolvedExpiries)
+            {
+                if (total.SessionIps.TryGet(session, out var ip)) { total.Clients[ip].Expired++; total.SessionIps.Remove(session); }
+                else total.UnresolvedExpiries.Add(session);
+            }
+            foreach (var (session, ip) in r.SessionIps.Entries) total.SessionIps.Set(session, ip);
         }
-        long unattributedExpiries = 0;
-        foreach (var session in total.UnresolvedExpiries)
-        {
-            if (total.SessionIps.TryGetValue(session, out var ip)) total.Clients[ip].Expired++;
-            else unattributedExpiries++;
-        }
+        long unattributedExpiries = total.UnresolvedExpiries.Count;
 
         bool accepts = total.AcceptsLogged;
         var kinds = new List<ZkKindStats>();
