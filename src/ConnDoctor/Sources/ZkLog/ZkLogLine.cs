@@ -106,8 +106,9 @@ public static class ZkLogLine
                 if (m.StartsWith("Closed socket connection for client "u8))
                 {
                     r.HasIp = TryAddress(m[36..], out r.Ip);
-                    int s = m.IndexOf("which had sessionid 0x"u8);
-                    if (s >= 0) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = TryHex(m[(s + 22)..], out r.Session); }
+                    int sp = m[36..].IndexOf((byte)' ');
+                    var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
+                    if (tail.StartsWith("which had sessionid 0x"u8)) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = TryHex(tail[22..], out r.Session); }
                     else r.Kind = ZkMessageKind.ClosedNoSession;
                 }
                 else if (m.StartsWith("Client attempting to establish new session"u8))
@@ -167,14 +168,17 @@ public static class ZkLogLine
         if (max >= 0) Utf8Parser.TryParse(m[(max + 10)..], out r.Limit, out _);
     }
 
+    private static ReadOnlySpan<byte> Unable => "Unable to read additional data from client"u8;
+
     /// <summary>
     /// "EndOfStreamException: Unable to read additional data from client sessionid 0x0, likely client has closed socket" (3.4)
     /// or "... from client, it probably closed the socket: address = /IP:PORT, session = 0x0" (3.5+).
     /// </summary>
     public static bool TryEndOfStream(ReadOnlySpan<byte> line, ref ZkLine r)
     {
-        int u = line.IndexOf("Unable to read additional data from client"u8);
-        if (u < 0 || u > 64) return false;
+        // Almost always the exception's own line; a prefixed form (a wrapped logger) is searched for.
+        int u = line.StartsWith("EndOfStreamException: "u8) && line[23..].StartsWith(Unable) ? 23 : line[..Math.Min(line.Length, 64 + Unable.Length)].IndexOf(Unable);
+        if (u < 0) return false;
         EndOfStream(line[u..], ref r);
         return true;
     }
@@ -182,11 +186,13 @@ public static class ZkLogLine
     private static void EndOfStream(ReadOnlySpan<byte> m, ref ZkLine r)
     {
         r.Kind = ZkMessageKind.EndOfStream;
-        int a = m.IndexOf("address = "u8);
-        if (a >= 0) r.HasIp = TryAddress(m[(a + 10)..], out r.Ip);
-        int s = m.IndexOf("session = 0x"u8);
-        if (s >= 0) r.HasSession = TryHex(m[(s + 12)..], out r.Session);
-        else if ((s = m.IndexOf("sessionid 0x"u8)) >= 0) r.HasSession = TryHex(m[(s + 12)..], out r.Session);
+        var rest = m[Unable.Length..];
+        if (rest.StartsWith(" sessionid 0x"u8)) { r.HasSession = TryHex(rest[13..], out r.Session); return; }   // 3.4
+        int a = rest.IndexOf("address = "u8);                                                               // 3.5+
+        if (a < 0) return;
+        r.HasIp = TryAddress(rest[(a + 10)..], out r.Ip);
+        int s = rest[a..].IndexOf("session = 0x"u8);
+        if (s >= 0) r.HasSession = TryHex(rest[(a + s + 12)..], out r.Session);
     }
 
     /// <summary>
