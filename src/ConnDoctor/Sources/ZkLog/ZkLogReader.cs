@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.IO.Compression;
 using ConnDoctor.Native;
 using ConnDoctor.Model;
@@ -212,17 +215,40 @@ public static class ZkLogReader
         return acc;
     }
 
-    /// <summary>Hands every complete line to the accumulator; returns what is left after the last newline.</summary>
+    /// <summary>
+    /// Hands every complete line to the accumulator; returns what is left after the last newline. Newlines are
+    /// found 32 bytes at a time as a bit mask: for lines of ~130 bytes a call to IndexOf per line costs more in
+    /// setup than in scanning.
+    /// </summary>
     private static ReadOnlySpan<byte> FeedLines(ReadOnlySpan<byte> data, ZkLogAccumulator acc, string name, ref long offset)
     {
+        int start = 0, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref byte first = ref MemoryMarshal.GetReference(data);
+            var newline = Vector256.Create((byte)'\n');
+            for (; i + 32 <= data.Length; i += 32)
+            {
+                uint mask = Vector256.Equals(Vector256.LoadUnsafe(ref first, (nuint)i), newline).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int nl = i + BitOperations.TrailingZeroCount(mask);
+                    acc.Line(data[start..nl], name, offset + start);
+                    start = nl + 1;
+                    mask &= mask - 1;
+                }
+            }
+        }
         while (true)
         {
-            int nl = data.IndexOf((byte)'\n');
-            if (nl < 0) return data;
-            acc.Line(data[..nl], name, offset);
-            offset += nl + 1;
-            data = data[(nl + 1)..];
+            int nl = data[Math.Max(start, i)..].IndexOf((byte)'\n');
+            if (nl < 0) break;
+            nl += Math.Max(start, i);
+            acc.Line(data[start..nl], name, offset + start);
+            start = nl + 1;
         }
+        offset += start;
+        return data[start..];
     }
 
     /// <summary>Cuts a buffer into lines, keeps the incomplete last line for the next read.</summary>
