@@ -88,6 +88,8 @@ public sealed record WatchEvidence
     /// <summary>Events the kernel dropped because we read too slowly (ring buffer overrun); null when unknown.</summary>
     public long? EventsLost { get; init; }
     public int MalformedLines { get; init; }
+    /// <summary>Connections whose owner is a best guess: several processes connected to one destination at once and the join ran in softirq.</summary>
+    public int GuessedOwners { get; init; }
     /// <summary>Share of the connections that could be given an owner process (0..1).</summary>
     public double AttributedShare { get; init; }
     public bool AllNetns { get; init; }

@@ -23,6 +23,8 @@ public static class WatchJsonRenderer
         j.WriteNumber("eventsRead", w.EventsRead);
         if (w.EventsLost is long lost) j.WriteNumber("eventsLost", lost); else j.WriteNull("eventsLost");
         j.WriteNumber("attributedShare", Math.Round(w.AttributedShare, 4));
+        j.WriteNumber("guessedOwners", w.GuessedOwners);
+        j.WriteNumber("malformedLines", w.MalformedLines);
         j.WriteStartArray("rows");
         foreach (var x in w.Rows)
         {

@@ -80,7 +80,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         var key = (ev.Src, ev.Dst);
         if (ev.OldState == TcpState.SynSent)
         {
-            var p = TakePending(ev);
+            var (p, ambiguous) = TakePending(ev);
             if (p == null || !p.Watched || p.Owner == null) { if (ev.NewState != TcpState.Close) _ignored.Add(key); return; }
             var o = p.Owner;
             var c = new WatchConnection
@@ -89,6 +89,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
                 Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = p.Ms, FirstSeenMs = p.Ms, State = ev.NewState,
             };
             if (!Admit(c, key)) return;
+            if (ambiguous) { Guessed++; if (ev.NewState != TcpState.Close) _ambiguous.Add(c); }
             if (ev.NewState == TcpState.Close) { c.ClosedBy = ClosedBy.PeerReset; c.State = TcpState.SynSent; Finish(key, c, ms); }
             else _live[key] = c;
             return;
@@ -148,18 +149,50 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         return true;
     }
 
-    private Pending? TakePending(in TraceEvent ev)
+    /// <summary>
+    /// The connect() this transition belongs to. With one pending connect to that destination it is certain; with
+    /// several from different processes, the printed pid decides in process context (the socket was owned by its
+    /// task); in softirq context it is a guess (the printed pid, else the source address, else the oldest), which
+    /// <see cref="Verify"/> corrects from the socket table for connections still open at the next refresh.
+    /// </summary>
+    private (Pending?, bool Ambiguous) TakePending(in TraceEvent ev)
     {
-        if (!_pending.TryGetValue(ev.Dst, out var list) || list.Count == 0) return null;
-        int pick = -1, pid = ev.Pid;
+        if (!_pending.TryGetValue(ev.Dst, out var list) || list.Count == 0) return (null, false);
+        int pid = ev.Pid;
         var src = ev.Src.Address;
-        if (!ev.InInterrupt) pick = list.FindIndex(p => p.Owner?.Pid == pid);
-        if (pick < 0) pick = list.FindIndex(p => p.Source == src);
+        int firstPid = list[0].Owner?.Pid ?? 0;
+        bool several = list.Exists(p => (p.Owner?.Pid ?? 0) != firstPid);
+        int pick = list.FindIndex(p => p.Owner?.Pid == pid);
+        bool ambiguous = several && (ev.InInterrupt || pick < 0);
+        if (pick < 0) pick = list.FindIndex(p => p.Source == src && !p.Source.IsAny);
         if (pick < 0) pick = 0;
         var chosen = list[pick];
         list.RemoveAt(pick);
         if (list.Count == 0) _pending.Remove(ev.Dst);
-        return chosen;
+        return (chosen, ambiguous);
+    }
+
+    private readonly HashSet<WatchConnection> _ambiguous = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Connections whose owner was a guess (concurrent connects to one destination, joined in softirq).</summary>
+    public int Guessed { get; private set; }
+    /// <summary>Guesses corrected from the socket table.</summary>
+    public int Corrected { get; private set; }
+    public bool HasUnverified => _ambiguous.Count > 0;
+
+    /// <summary>Checks guessed owners of connections still open against the socket table (local, remote) -> owner.</summary>
+    public void Verify(Func<NetEndpoint, NetEndpoint, TaskInfo?> owner)
+    {
+        foreach (var c in _ambiguous.ToList())
+        {
+            _ambiguous.Remove(c);
+            if (c.ClosedMs != null) continue;
+            if (owner(c.Local, c.Remote) is { Pid: > 0 } t && t.Pid != c.Pid)
+            {
+                book.Reattribute(c, t.Pid, t.Comm);
+                Corrected++;
+            }
+        }
     }
 
     private void Finish((NetEndpoint, NetEndpoint) key, WatchConnection c, double ms)

@@ -29,14 +29,13 @@ public static class WatchSource
     {
         var statuses = new List<SourceStatus>();
         var world = new LiveWorld(o.Collect);
-        var start = world.Refresh(full: true); // listeners, existing connections, CLOSE_WAIT at start
         var startedAt = DateTimeOffset.UtcNow;
         var book = new WatchBook();
         var filter = o.Filter with { States = [] };
         WatchMode mode;
         string? reason = null;
         long events = 0, lost = 0;
-        int malformed = 0;
+        int malformed = 0, guessed = 0, corrected = 0;
         var sw = Stopwatch.StartNew();
 
         TracefsSession? session = null;
@@ -48,11 +47,15 @@ public static class WatchSource
         }
         else reason = "snapshot mode asked for (--mode snapshot)";
         mode = session != null ? WatchMode.Trace : WatchMode.Snapshot;
+        // After tracing is on: a connection is either in this table or its events are traced.
+        Evidence start;
+        try { start = world.Refresh(full: true); } // listeners, existing connections, CLOSE_WAIT at start
+        catch { session?.Dispose(); throw; }
 
         try
         {
             if (session != null)
-                (events, lost, malformed) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
+                (events, lost, malformed, guessed, corrected) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
             else
                 RunSnapshots(world, book, filter, o, onTick, cancel, sw);
         }
@@ -65,7 +68,8 @@ public static class WatchSource
         statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
             mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
             mode == WatchMode.Trace
-                ? $"{events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost")
+                ? $"{events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
+                  (guessed > 0 ? $"; {guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {corrected} corrected from the socket table" : "")
                 : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds);
@@ -82,6 +86,7 @@ public static class WatchSource
             EventsRead = events,
             EventsLost = mode == WatchMode.Trace ? lost : null,
             MalformedLines = malformed,
+            GuessedOwners = guessed - corrected,
             AttributedShare = book.AttributedShare,
             AllNetns = o.Collect.AllNetns,
         };
@@ -97,7 +102,7 @@ public static class WatchSource
         };
     }
 
-    private static (long Events, long Lost, int Malformed) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
+    private static (long Events, long Lost, int Malformed, int Guessed, int Corrected) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
         WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw)
     {
         var tracker = new ConnectionTracker(world, book) { Filter = filter.IsEmpty ? null : filter.Matches, StartOffsetMs = 0 };
@@ -139,6 +144,7 @@ public static class WatchSource
             if (now >= nextRefresh) { world.Refresh(full: false); nextRefresh = now + Math.Max(5, o.Interval.TotalSeconds); }
             if (now >= nextTick)
             {
+                if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
                 book.Tick();
                 tracker.Prune(now * 1000);
                 onTick?.Invoke(new WatchTick(WatchMode.Trace, now, book.Rows(now * 1000, now, true, o.Interval.TotalSeconds), session.LostEvents() - lostAtStart));
@@ -162,7 +168,8 @@ public static class WatchSource
             have -= consumed;
             if (have == buf.Length) have = 0;
         }
-        return (tracker.Events, session.LostEvents() - lostAtStart, malformed);
+        if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
+        return (tracker.Events, session.LostEvents() - lostAtStart, malformed, tracker.Guessed, tracker.Corrected);
     }
 
     /// <summary>
