@@ -30,7 +30,7 @@ public class TraceParserTests
         Assert.True(TraceLineParser.TryParse(line, out var ev));
         Assert.Equal(TraceEventKind.SetState, ev.Kind);
         Assert.Equal(29338, ev.Pid);
-        Assert.Equal("python3", ev.Comm);
+        Assert.Equal("", ev.Comm); // only connect() and reset events carry the command as a string
         Assert.False(ev.InInterrupt);
         Assert.Equal(5210.323711, ev.TimestampSec, 6);
         Assert.Equal("127.0.0.1:55804", ev.Src.ToString());
@@ -38,6 +38,23 @@ public class TraceParserTests
         Assert.Equal(TcpState.SynSent, ev.OldState);
         Assert.Equal(TcpState.Established, ev.NewState);
     }
+
+    [Fact]
+    public void ConnectLineCarriesTheCommand()
+    {
+        Assert.True(TraceLineParser.TryParse("         python3-29338   [000] .....  5210.324381: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=0 dport=5555 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:127.0.0.1 oldstate=TCP_CLOSE newstate=TCP_SYN_SENT"u8, out var ev));
+        Assert.Equal("python3", ev.Comm);
+        Assert.Equal(0, ev.Src.Port);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1", true)]
+    [InlineData("255.255.255.255", true)]
+    [InlineData("256.0.0.1", false)]
+    [InlineData("1.2.3", false)]
+    [InlineData("1.2.3.4.5", false)]
+    [InlineData("::ffff:127.0.0.1", true)]
+    public void AddressesParse(string text, bool ok) => Assert.Equal(ok, TraceLineParser.TryAddress(System.Text.Encoding.ASCII.GetBytes(text), out _));
 
     [Fact]
     public void SoftirqFlagIsSeen()

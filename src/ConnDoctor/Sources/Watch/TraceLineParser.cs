@@ -48,14 +48,18 @@ public static class TraceLineParser
         else return false;
         int tagLen = kind switch { TraceEventKind.SetState => SetStateTag.Length, TraceEventKind.SendReset => SendResetTag.Length, _ => ReceiveResetTag.Length };
         ev.Kind = kind;
-        if (!ParseHead(line[..tag], ref ev)) return false;
+        if (!ParseHead(line[..tag], ref ev, out var task)) return false;
         var fields = line[(tag + tagLen)..];
-        return kind == TraceEventKind.SendReset ? ParseSendReset(fields, ref ev) : ParseFamilyFields(fields, ref ev, kind == TraceEventKind.SetState);
+        bool ok = kind == TraceEventKind.SendReset ? ParseSendReset(fields, ref ev) : ParseFamilyFields(fields, ref ev, kind == TraceEventKind.SetState);
+        // The command is a string only where someone reads it (connect() and resets): most events never need one.
+        ev.Comm = ok && (kind != TraceEventKind.SetState || ev.NewState == TcpState.SynSent) ? Encoding.UTF8.GetString(task) : "";
+        return ok;
     }
 
     /// <summary>"          python3-29338   [001] .Ns2.  5210.323721"</summary>
-    private static bool ParseHead(ReadOnlySpan<byte> head, ref TraceEvent ev)
+    private static bool ParseHead(ReadOnlySpan<byte> head, ref TraceEvent ev, out ReadOnlySpan<byte> comm)
     {
+        comm = default;
         head = head.TrimEnd((byte)' ');
         int sp = head.LastIndexOf((byte)' ');
         if (sp < 0 || !Utf8Parser.TryParse(head[(sp + 1)..], out double ts, out int used) || used != head.Length - sp - 1) return false;
@@ -72,7 +76,7 @@ public static class TraceLineParser
         int dash = task.LastIndexOf((byte)'-');
         if (dash < 0 || !Utf8Parser.TryParse(task[(dash + 1)..], out int pid, out _)) return false;
         ev.Pid = pid;
-        ev.Comm = Encoding.UTF8.GetString(task[..dash]);
+        comm = task[..dash];
         return true;
     }
 
@@ -151,6 +155,21 @@ public static class TraceLineParser
     {
         address = default;
         if (text.Length == 0 || text.Length > 64) return false;
+        if (text.Length <= 15 && text.IndexOf((byte)':') < 0)
+        {
+            uint v = 0;
+            var rest = text;
+            for (int i = 0; i < 4; i++)
+            {
+                if (!Utf8Parser.TryParse(rest, out byte b, out int used) || used == 0) return false;
+                v = (v << 8) | b;
+                rest = rest[used..];
+                if (i < 3) { if (rest.Length == 0 || rest[0] != (byte)'.') return false; rest = rest[1..]; }
+            }
+            if (rest.Length != 0) return false;
+            address = NetAddress.FromIPv4(v);
+            return true;
+        }
         Span<char> chars = stackalloc char[text.Length];
         for (int i = 0; i < text.Length; i++) chars[i] = (char)text[i];
         if (!IPAddress.TryParse(chars, out var ip)) return false;

@@ -18,11 +18,14 @@ public sealed class WatchBook(int keepConnections = 50_000)
         public readonly HashSet<WatchConnection> Live = new(ReferenceEqualityComparer.Instance);
         public readonly Queue<double> LocalCloses = new(); // for TIME_WAIT now (last 60 s)
         public int LastOpensPerTick, LastClosesPerTick;
+        public long LifetimesSeen;
     }
 
     private readonly Dictionary<(int?, ulong, bool, NetAddress, int), Acc> _rows = new();
     private readonly Dictionary<WatchConnection, Acc> _accOf = new(ReferenceEqualityComparer.Instance);
     private readonly Queue<WatchConnection> _recent = new();
+    private const int MaxLifetimes = 100_000;
+    private readonly Random _random = new(1);
     public int Total { get; private set; }
     public int Attributed { get; private set; }
 
@@ -71,7 +74,13 @@ public sealed class WatchBook(int keepConnections = 50_000)
         acc.Closes++;
         if (double.IsNaN(acc.FirstClose)) acc.FirstClose = ms;
         acc.LastClose = ms;
-        if (c.LifetimeMs is double l && c.OpenedMs != null) acc.Lifetimes.Add((float)l);
+        if (c.LifetimeMs is double l && c.OpenedMs != null)
+        {
+            // A uniform sample of at most MaxLifetimes per row (reservoir): percentiles stay honest on a watch of hours.
+            acc.LifetimesSeen++;
+            if (acc.Lifetimes.Count < MaxLifetimes) acc.Lifetimes.Add((float)l);
+            else if (_random.NextInt64(acc.LifetimesSeen) is var j && j < MaxLifetimes) acc.Lifetimes[(int)j] = (float)l;
+        }
         if (c.ClosedBy is ClosedBy.Local) { acc.ClosedLocal++; acc.LocalCloses.Enqueue(ms); }
         else if (c.ClosedBy is ClosedBy.Peer or ClosedBy.PeerReset) acc.ClosedPeer++;
         else if (c.ClosedBy is ClosedBy.LocalReset) acc.ClosedLocal++;
