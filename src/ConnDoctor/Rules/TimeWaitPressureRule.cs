@@ -64,7 +64,7 @@ public sealed class TimeWaitPressureRule : IRule
         var nsLabel = e.Namespaces[ns].Label;
         var producers = (e.Watch?.Rows ?? []).Where(r => !r.Passive && r.ClosedByLocal > 0 && r.Pid != null && r.Endpoint == remoteText
                                                          && (r.Netns == null || r.Netns == nsLabel)).OrderByDescending(r => r.ClosedByLocal).ToList();
-        if (producers.Count > 0) suspects = new Dictionary<int, int> { [producers[0].Pid!.Value] = producers[0].ClosedByLocal };
+
         var evidence = new List<string>
         {
             $"{count} TIME_WAIT from {local} to {remoteText}" + (WellKnownPorts.NameOf(remote.Port) is { } n ? $" ({n})" : ""),
@@ -85,8 +85,10 @@ public sealed class TimeWaitPressureRule : IRule
         {
             RuleId = Id,
             Severity = sev,
-            Subject = ctx.SubjectFor(ns, suspects.Count == 1 ? suspects.Keys.First() : null) with { LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText },
-            Summary = $"{count} TIME_WAIT towards {remoteText}: this host opened and closed connections to it at about {rate:0.#}/s",
+            Subject = producers.Count > 0
+                ? ctx.SubjectFor(ns, producers[0].Pid) with { Process = producers[0].Process, LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText }
+                : ctx.SubjectFor(ns, suspects.Count == 1 ? suspects.Keys.First() : null) with { LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText },
+            Summary = (producers.Count > 0 ? $"{WatchFacts.Who(producers[0])} produces them: " : "") + $"{count} TIME_WAIT towards {remoteText}: this host opened and closed connections to it at about {rate:0.#}/s",
             Evidence = evidence,
             Cause = "This host closed these connections first, so it holds their TIME_WAIT for a fixed 60 s (a kernel constant). " +
                     "Each one parks a local port for that 4-tuple; when they fill the ephemeral range, connect() to that endpoint fails " +

@@ -163,7 +163,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         int firstPid = list[0].Owner?.Pid ?? 0;
         bool several = list.Exists(p => (p.Owner?.Pid ?? 0) != firstPid);
         int pick = list.FindIndex(p => p.Owner?.Pid == pid);
-        bool ambiguous = several && (ev.InInterrupt || pick < 0);
+        bool ambiguous = several; // even in process context the task may be another socket's (softirq work done on its way out)
         if (pick < 0) pick = list.FindIndex(p => p.Source == src && !p.Source.IsAny);
         if (pick < 0) pick = 0;
         var chosen = list[pick];

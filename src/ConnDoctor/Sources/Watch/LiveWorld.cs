@@ -58,7 +58,22 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         return info;
     }
 
+    private long _lastListenerRefresh;
+
     public TaskInfo? Listener(NetEndpoint local)
+    {
+        var found = FindListener(local);
+        // A server that started listening after the last table read: read the listeners again (at most once a second).
+        if (found == null && Environment.TickCount64 - _lastListenerRefresh > 1000)
+        {
+            _lastListenerRefresh = Environment.TickCount64;
+            Refresh(full: false);
+            found = FindListener(local);
+        }
+        return found;
+    }
+
+    private TaskInfo? FindListener(NetEndpoint local)
     {
         // Tracepoints carry no namespace: a listener on this port in a watched namespace is the owner.
         foreach (var ino in _watched)
