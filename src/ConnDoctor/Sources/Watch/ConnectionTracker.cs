@@ -102,7 +102,9 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             var c = new WatchConnection
             {
                 Local = ev.Src, Remote = ev.Dst, Passive = true, Pid = o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
-                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = ms, FirstSeenMs = ms, State = ev.NewState,
+                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = ms, FirstSeenMs = ms,
+                // The child socket is made when the handshake completes: ESTABLISHED follows at once (that event is filtered out).
+                State = TcpState.Established,
             };
             if (!Admit(c, key)) return;
             _live[key] = c;
