@@ -54,6 +54,14 @@ public sealed class WatchTraceFixture : IDisposable
     public void Dispose() => Ns.Dispose();
 }
 
+/// <summary>
+/// The watch tests run alone: their churn (and the tracing) would load the CPU under other kernel tests'
+/// timing-sensitive scenarios, and other tests' load would blur the measured rates.
+/// </summary>
+[CollectionDefinition("watch", DisableParallelization = true)]
+public sealed class WatchCollection;
+
+[Collection("watch")]
 public class WatchKernelTests(WatchTraceFixture f) : IClassFixture<WatchTraceFixture>
 {
     private JsonElement Root => JsonDocument.Parse(f.Result.Stdout).RootElement;
@@ -133,6 +141,7 @@ public class WatchKernelTests(WatchTraceFixture f) : IClassFixture<WatchTraceFix
 }
 
 /// <summary>Snapshot mode, forced: connections that outlive the interval are still named.</summary>
+[Collection("watch")]
 public class WatchSnapshotTests
 {
     [Fact]
