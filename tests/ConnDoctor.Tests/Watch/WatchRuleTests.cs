@@ -70,4 +70,23 @@ public class WatchRuleTests
         var r = Diagnosis.Run(e, new RuleOptions());
         Assert.Contains(r.Rules, o => o.RuleId == "rst-storm" && o.State == RuleState.NotEnoughEvidence);
     }
+
+    [Fact]
+    public void CloseWaitLeakGainsItsGrowthRate()
+    {
+        var b = new Infra.EvidenceBuilder().Process(55, "leaky");
+        for (int i = 0; i < 5; i++) b.Socket(TcpState.CloseWait, $"10.0.0.1:{40000 + i}", "10.0.0.2:9001", 55);
+        var e = b.Build();
+        e = new Evidence
+        {
+            Sockets = e.Sockets, Processes = e.Processes, Namespaces = e.Namespaces, Statuses = e.Statuses, CollectedAt = e.CollectedAt,
+            Watch = new WatchEvidence
+            {
+                Mode = WatchMode.Trace, StartedAt = e.CollectedAt, Seconds = 60, IntervalSeconds = 1,
+                CloseWait = [new CloseWaitTrend(55, "leaky", "host", 0, 5, 60)],
+            },
+        };
+        var f = Assert.Single(Diagnosis.Run(e, new RuleOptions()).Findings, x => x.RuleId == "close-wait-leak");
+        Assert.Contains(f.Evidence, line => line.Contains("0 -> 5 in CLOSE_WAIT, growing by about 5/min"));
+    }
 }
