@@ -49,5 +49,16 @@ public sealed record SocketFilter
         return true;
     }
 
+    /// <summary>For `watch`: the same filters over a connection seen live (its last state, its owner).</summary>
+    public bool Matches(WatchConnection c)
+    {
+        if (States.Count > 0 && !States.Contains(TcpStates.Normalize(c.State))) return false;
+        if (Ports.Count > 0 && !Ports.Contains(c.Local.Port) && !Ports.Contains(c.Remote.Port)) return false;
+        if (Remotes.Count > 0 && !Remotes.Any(r => (r.AnyAddress || r.Endpoint.Address.Unmapped == c.Remote.Address.Unmapped) && (r.Endpoint.Port == 0 || r.Endpoint.Port == c.Remote.Port)))
+            return false;
+        if (Pids.Count > 0 && (c.Pid is not int pid || !Pids.Contains(pid))) return false;
+        return true;
+    }
+
     public IEnumerable<SocketRecord> Apply(IEnumerable<SocketRecord> sockets) => IsEmpty ? sockets : sockets.Where(Matches);
 }

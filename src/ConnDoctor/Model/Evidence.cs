@@ -13,6 +13,8 @@ public sealed class Evidence
     public IReadOnlyList<NetnsInfo> Namespaces { get; init; } = [];
     /// <summary>A packet capture (conndoctor pcap); null when none was read.</summary>
     public CaptureEvidence? Capture { get; init; }
+    /// <summary>Connections followed over time, with their owners (conndoctor watch); null when no watch ran.</summary>
+    public WatchEvidence? Watch { get; init; }
     public required IReadOnlyList<SourceStatus> Statuses { get; init; }
 
     /// <summary>A ZooKeeper server log, analysed (zklog).</summary>

@@ -15,7 +15,7 @@ public sealed class CloseWaitLeakRule : IRule
     private const int WarnCount = 10, CriticalCount = 100;
     private static readonly TimeSpan WarnAge = TimeSpan.FromSeconds(60), CriticalAge = TimeSpan.FromMinutes(10);
 
-    public bool Reads(Evidence e) => e.Namespaces.Count > 0; // a socket table was read
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0 || e.Watch != null; // a socket table was read (watch: at its start and end)
 
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
@@ -54,6 +54,14 @@ public sealed class CloseWaitLeakRule : IRule
             // The kernel's receive queue counts the peer's FIN as one sequence number: subtract it.
             long unread = sockets.Sum(s => (long)Math.Max(0, (long)s.RecvQueue - 1));
             if (unread > 0) evidence.Add($"{unread} byte(s) the process never read are still queued on them");
+            // conndoctor watch: the same process's CLOSE_WAIT at the start and the end of the watch.
+            var trend = e.Watch?.CloseWait.FirstOrDefault(t => t.Pid == pid && t.Netns == e.Namespaces[g.Key.NetnsIndex].Label);
+            if (trend != null)
+            {
+                evidence.Add($"over the {trend.Seconds:0.#} s watch: {trend.AtStart} -> {trend.AtEnd} in CLOSE_WAIT" +
+                             (trend.AtEnd > trend.AtStart ? $", growing by about {trend.PerMinute:0.#}/min" : trend.AtEnd < trend.AtStart ? " (some were closed)" : " (not growing)"));
+                if (trend.AtEnd - trend.AtStart >= WarnCount && severity == Severity.Info) severity = Severity.Warning;
+            }
             if (pid is int p2 && e.Processes.TryGetValue(p2, out var proc) && proc.CommandLine.Length > 0)
                 evidence.Add($"command: {Truncate(proc.CommandLine, 100)}");
 

@@ -13,9 +13,9 @@ public sealed class ReconnectStormRule : IRule
     public string Id => "reconnect-storm";
     public string Description => "a client opens and closes many short connections to one server endpoint (a reconnect loop)";
 
-    public bool Reads(Evidence e) => e.ZkLog != null || e.Capture != null;
+    public bool Reads(Evidence e) => e.ZkLog != null || e.Capture != null || e.Watch != null;
 
-    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromServerLog(ctx).Concat(FromCapture(ctx));
+    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromServerLog(ctx).Concat(FromCapture(ctx)).Concat(FromWatch(ctx));
 
     // A healthy ZooKeeper client connects once and keeps its session for hours; these are per client IP.
     private const long LogWarnPerMinute = 60, LogCriticalPerMinute = 600, LogInfoPerMinute = 20, LogMinConnections = 50;
@@ -156,5 +156,57 @@ public sealed class ReconnectStormRule : IRule
                      "and why it reconnects: its log, its connection pool settings. Make it reuse connections and back off between attempts. " +
                      (serverRejects ? "On the server, look in its log for why it closes these connections before raising any limit: a higher limit hides a leak. " : ""),
         };
+    }
+    // Short connections per second from one process to one endpoint while they happen (watch).
+    private const int WatchInfoCount = 20, WatchWarnCount = 100, WatchCriticalCount = 1000;
+    private const double WatchInfoRate = 2, WatchWarnRate = 10, WatchCriticalRate = 100, WatchShortMs = 1000;
+
+    /// <summary>From live connections with their owners (conndoctor watch): names the process.</summary>
+    private IEnumerable<Finding> FromWatch(RuleContext ctx)
+    {
+        if (ctx.Evidence.Watch is not { } w) yield break;
+        foreach (var r in w.Rows)
+        {
+            if (r.Passive || r.Closes < WatchInfoCount || r.MedianLifetimeMs is not double median || median >= WatchShortMs) continue;
+            double rate = r.OpensPerSec;
+            if (rate < WatchInfoRate) continue;
+            var sev = r.Closes >= WatchCriticalCount && rate >= WatchCriticalRate ? Severity.Critical
+                : r.Closes >= WatchWarnCount && rate >= WatchWarnRate ? Severity.Warning : Severity.Info;
+            string who = WatchFacts.Who(r);
+            int byLocal = r.ClosedByLocal, byPeer = r.ClosedByPeer;
+            var evidence = new List<string>
+            {
+                $"{WatchFacts.ModeLine(w)}: {who} opened {r.Opens} and closed {r.Closes} connection(s) to {r.Endpoint}, about {rate:0.#} new/s and {r.ClosesPerSec:0.#} closed/s",
+                $"lifetime median {WatchFacts.Ms(r.MedianLifetimeMs)}, p99 {WatchFacts.Ms(r.P99LifetimeMs)}",
+                $"closed first by {who} {byLocal} time(s), by the server {byPeer} time(s)" + (r.ResetsSent == 0 && byLocal > 0 ? " (each close by this side leaves a TIME_WAIT here for 60 s)" : ""),
+            };
+            if (r.ResetsSent + r.ResetsReceived > 0) evidence.Add($"{r.ResetsSent} reset by this side, {r.ResetsReceived} by the server");
+            if (r.Pod != null || r.Container != null) evidence.Add(r.Pod != null ? $"in Kubernetes pod {r.Pod}" : $"in container {r.Container}");
+            if (w.Mode == WatchMode.Snapshot) evidence.Add("snapshot mode counts only connections that lived across a snapshot: the real rate is at least this");
+            bool serverCloses = byPeer > byLocal;
+            string zk = r.RemotePort == 2181
+                ? " For ZooKeeper (:2181) this is a client stuck in a reconnect loop: its session setup fails and it reconnects at once (in one incident " +
+                  "a client thread left running after its web application failed and was undeployed hit NoClassDefFoundError on every attempt and " +
+                  "reconnected forever, filling the server log with 'caught end of stream exception')."
+                : "";
+            yield return new Finding
+            {
+                RuleId = Id,
+                Severity = sev,
+                Subject = WatchFacts.Subject(r, w.AllNetns),
+                Summary = $"{who} opens and closes connections to {r.Endpoint} at about {rate:0.#}/s, each living {WatchFacts.Ms(median)} (median)" +
+                          (serverCloses ? ": the server closes them first" : ""),
+                Evidence = evidence,
+                Cause = (serverCloses
+                            ? "The server ends each connection soon after it opens and the client reconnects at once: the server is rejecting this " +
+                              "client (a connection limit, a protocol or authentication error, a server not ready)."
+                            : "The process opens a new connection for every request, or reconnects in a loop after a failure, instead of keeping one " +
+                              "connection open. Each one costs a handshake and leaves a TIME_WAIT on the side that closed first (60 s).") + zk,
+                Remedy = $"Look at what {who} does with {r.Endpoint}: its log for the error it retries on (for a ZooKeeper client, the exception before " +
+                         "each reconnect), its connection pool settings. Make it reuse connections and back off between attempts; a thread left running " +
+                         "after its application failed is stopped by restarting the process. A health check should use a protocol-level probe " +
+                         "(ZooKeeper 'ruok', an HTTP endpoint with keep-alive) instead of a bare TCP connect.",
+            };
+        }
     }
 }

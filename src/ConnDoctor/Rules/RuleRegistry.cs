@@ -15,6 +15,7 @@ public static class RuleRegistry
         new UnreadDataResetRule(),
         new RefusedStormRule(),
         new RetransmissionHeavyRule(),
+        new RstStormRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);

@@ -17,7 +17,7 @@ public sealed class TimeWaitPressureRule : IRule
     private const double WarnShare = 0.10, CriticalShare = 0.50;
     private const int ClientWarnCount = 1000, ServerInfoCount = 200, ServerWarnCount = 1000, ServerCriticalCount = 5000, InfoCount = 200;
 
-    public bool Reads(Evidence e) => e.Namespaces.Count > 0; // a socket table was read
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0 || e.Watch != null; // a socket table was read (watch reads one at the end)
 
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
@@ -60,6 +60,11 @@ public sealed class TimeWaitPressureRule : IRule
                         && s.Remote.Address.Unmapped == remote.Address.Unmapped && s.Owners.Length > 0)
             .GroupBy(s => s.Owners[0].Pid).ToDictionary(x => x.Key, x => x.Count());
         var (rate, rateLine) = Rate(sockets);
+        // conndoctor watch saw who closed connections to this endpoint first: that process produced the TIME_WAIT.
+        var nsLabel = e.Namespaces[ns].Label;
+        var producers = (e.Watch?.Rows ?? []).Where(r => !r.Passive && r.ClosedByLocal > 0 && r.Pid != null && r.Endpoint == remoteText
+                                                         && (r.Netns == null || r.Netns == nsLabel)).OrderByDescending(r => r.ClosedByLocal).ToList();
+
         var evidence = new List<string>
         {
             $"{count} TIME_WAIT from {local} to {remoteText}" + (WellKnownPorts.NameOf(remote.Port) is { } n ? $" ({n})" : ""),
@@ -70,6 +75,9 @@ public sealed class TimeWaitPressureRule : IRule
                 : $"no process holds a live connection to {remoteText} right now (the culprit connects and closes quickly)",
             SysctlLine(sys),
         };
+        if (producers.Count > 0)
+            evidence.Insert(3, $"watch saw who closed them: " + string.Join(", ", producers.Take(3).Select(r =>
+                $"{WatchFacts.Who(r)} closed {r.ClosedByLocal} connection(s) to {remoteText} first in {e.Watch!.Seconds:0.#} s ({r.ClosesPerSec:0.#}/s)")));
         string zkHint = remote.Port == 2181
             ? " For ZooKeeper (:2181) this is the classic reconnect loop: a client whose session setup keeps failing (in one incident a client thread left running after its web application was undeployed, failing with NoClassDefFoundError) connects, fails and reconnects every few milliseconds."
             : "";
@@ -77,8 +85,10 @@ public sealed class TimeWaitPressureRule : IRule
         {
             RuleId = Id,
             Severity = sev,
-            Subject = ctx.SubjectFor(ns, suspects.Count == 1 ? suspects.Keys.First() : null) with { LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText },
-            Summary = $"{count} TIME_WAIT towards {remoteText}: this host opened and closed connections to it at about {rate:0.#}/s",
+            Subject = producers.Count > 0
+                ? ctx.SubjectFor(ns, producers[0].Pid) with { Process = producers[0].Process, LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText }
+                : ctx.SubjectFor(ns, suspects.Count == 1 ? suspects.Keys.First() : null) with { LocalEndpoint = local.ToString(), RemoteEndpoint = remoteText },
+            Summary = (producers.Count > 0 ? $"{WatchFacts.Who(producers[0])} produces them: " : "") + $"{count} TIME_WAIT towards {remoteText}: this host opened and closed connections to it at about {rate:0.#}/s",
             Evidence = evidence,
             Cause = "This host closed these connections first, so it holds their TIME_WAIT for a fixed 60 s (a kernel constant). " +
                     "Each one parks a local port for that 4-tuple; when they fill the ephemeral range, connect() to that endpoint fails " +

@@ -19,6 +19,10 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
   refused  --connect HOST:PORT [--count N]    connects N times to a port nobody listens on (each gets RST)
   chat     --connect HOST:PORT --count N      N connections to an echo server, --cycles request/response rounds each,
            --cycles M                         then a clean close after reading every answer
+  pace     --connect HOST:PORT --rate R       after "ready", on a "go" line on stdin (or after --start-after S), for
+           --seconds T [--peek K] [--hold MS] --seconds: R connections per second, each sending one byte (or reading
+           [--keep]                           K bytes and closing with the rest unread), held MS ms, closed by this side;
+                                              --keep: one connection that sends R bytes per second instead (well-behaved)
 """
 import argparse, os, select, socket, sys, time
 
@@ -223,9 +227,47 @@ def run_chat(args):
     hold(args.lifetime, [])
 
 
+def run_pace(args):
+    host, port = parse_ep(args.connect)
+    ready()
+    if args.start_after:
+        time.sleep(args.start_after)
+    else:
+        sys.stdin.readline()
+    step = 1.0 / args.rate
+    start = time.time()
+    end = start + args.seconds
+    keep = socket.create_connection((host, port)) if args.keep else None
+    i = 0
+    while True:
+        due = start + i * step
+        if due >= end:
+            break
+        time.sleep(max(0.0, due - time.time()))
+        i += 1
+        if keep:
+            keep.sendall(b"k")
+            continue
+        c = socket.create_connection((host, port))
+        if args.peek:
+            got = 0
+            while got < args.peek:
+                data = c.recv(args.peek - got)
+                if not data:
+                    break
+                got += len(data)
+        else:
+            c.sendall(b"x")
+        if args.hold:
+            time.sleep(args.hold / 1000.0)
+        c.close()
+    print(f"done {i}", flush=True)
+    hold(args.lifetime, [keep] if keep else [])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["server", "leaky", "good", "stuck", "bulk", "peek", "refused", "chat"])
+    p.add_argument("mode", choices=["server", "leaky", "good", "stuck", "bulk", "peek", "refused", "chat", "pace"])
     p.add_argument("--listen", action="append", default=[])
     p.add_argument("--connect")
     p.add_argument("--count", type=int, default=1)
@@ -236,9 +278,15 @@ def main():
     p.add_argument("--lifetime", type=float, default=300)
     p.add_argument("--bytes", type=int, default=8 << 20)
     p.add_argument("--read", type=int, default=100)
+    p.add_argument("--rate", type=float, default=10)
+    p.add_argument("--seconds", type=float, default=3)
+    p.add_argument("--hold", type=float, default=0)
+    p.add_argument("--keep", action="store_true")
+    p.add_argument("--peek", type=int, default=0)
+    p.add_argument("--start-after", type=float, default=0)
     args = p.parse_args()
     {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck,
-     "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat}[args.mode](args)
+     "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat, "pace": run_pace}[args.mode](args)
 
 
 if __name__ == "__main__":

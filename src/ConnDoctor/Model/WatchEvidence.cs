@@ -1,0 +1,96 @@
+namespace ConnDoctor.Model;
+
+public enum WatchMode { Trace, Snapshot }
+
+/// <summary>Which side ended a connection first (the side that closes first holds the TIME_WAIT).</summary>
+public enum ClosedBy : byte { Unknown, Local, Peer, LocalReset, PeerReset }
+
+/// <summary>Why the kernel sent a reset, as far as the tracepoint (or the sequence of states) tells.</summary>
+public enum ResetCause : byte { None, UnreadData, NoSocket, Other }
+
+/// <summary>
+/// One connection seen during a watch, from the side of the process that owns it. Times are milliseconds
+/// from the start of the watch; Opened is null for a connection that was already open when the watch began.
+/// </summary>
+public sealed class WatchConnection
+{
+    public required NetEndpoint Local { get; init; }
+    public required NetEndpoint Remote { get; init; }
+    /// <summary>Accepted from a listener (server side) rather than connect()ed.</summary>
+    public bool Passive { get; init; }
+    public int? Pid { get; set; }
+    public string? Comm { get; set; }
+    public uint? Uid { get; set; }
+    public ulong NetnsInode { get; set; }
+    public string? Netns { get; set; }
+    public string? Container { get; set; }
+    public string? Pod { get; set; }
+    public double? OpenedMs { get; set; }
+    public double FirstSeenMs { get; set; }
+    public double? ClosedMs { get; set; }
+    public ClosedBy ClosedBy { get; set; }
+    public TcpState State { get; set; }
+    public int ResetsSent { get; set; }
+    public int ResetsReceived { get; set; }
+    public ResetCause ResetCause { get; set; }
+    /// <summary>Bytes queued unread when a snapshot last saw it (snapshot mode) .</summary>
+    public uint LastRecvQueue { get; set; }
+
+    public double? LifetimeMs => ClosedMs is double c ? c - (OpenedMs ?? FirstSeenMs) : null;
+}
+
+/// <summary>Churn of one process towards one remote endpoint (or, for a server, from one client address to one local port).</summary>
+public sealed record WatchRow
+{
+    public int? Pid { get; init; }
+    public string? Process { get; init; }
+    public uint? Uid { get; init; }
+    public string? Netns { get; init; }
+    public string? Container { get; init; }
+    public string? Pod { get; init; }
+    public bool Passive { get; init; }
+    /// <summary>"10.0.0.5:2181" for a client row; ":2181 <- 10.0.0.9" for a server row (the clients' address).</summary>
+    public required string Endpoint { get; init; }
+    public int RemotePort { get; init; }
+    public int LocalPort { get; init; }
+    public int Opens { get; init; }
+    public int Closes { get; init; }
+    public double OpensPerSec { get; init; }
+    public double ClosesPerSec { get; init; }
+    public double? MedianLifetimeMs { get; init; }
+    public double? P99LifetimeMs { get; init; }
+    public int ClosedByLocal { get; init; }
+    public int ClosedByPeer { get; init; }
+    public int ResetsSent { get; init; }
+    public int ResetsReceived { get; init; }
+    public int UnreadDataResets { get; init; }
+    public IReadOnlyDictionary<TcpState, int> StatesNow { get; init; } = new Dictionary<TcpState, int>();
+}
+
+/// <summary>CLOSE_WAIT held by one process at the start and the end of the watch.</summary>
+public sealed record CloseWaitTrend(int? Pid, string? Process, string? Netns, int AtStart, int AtEnd, double Seconds)
+{
+    public double PerMinute => Seconds > 0 ? (AtEnd - AtStart) * 60.0 / Seconds : 0;
+}
+
+/// <summary>What `conndoctor watch` saw: connections with their owners, per-process aggregates, resets, and how well it could see.</summary>
+public sealed record WatchEvidence
+{
+    public required WatchMode Mode { get; init; }
+    public string? ModeReason { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public required double Seconds { get; init; }
+    public required double IntervalSeconds { get; init; }
+    public IReadOnlyList<WatchConnection> Connections { get; init; } = [];
+    public IReadOnlyList<WatchRow> Rows { get; init; } = [];
+    public IReadOnlyList<CloseWaitTrend> CloseWait { get; init; } = [];
+    public long EventsRead { get; init; }
+    /// <summary>Events the kernel dropped because we read too slowly (ring buffer overrun); null when unknown.</summary>
+    public long? EventsLost { get; init; }
+    public int MalformedLines { get; init; }
+    /// <summary>Connections whose owner is a best guess: several processes connected to one destination at once and the join ran in softirq.</summary>
+    public int GuessedOwners { get; init; }
+    /// <summary>Share of the connections that could be given an owner process (0..1).</summary>
+    public double AttributedShare { get; init; }
+    public bool AllNetns { get; init; }
+}

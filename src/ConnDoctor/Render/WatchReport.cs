@@ -1,0 +1,31 @@
+using ConnDoctor.Model;
+using ConnDoctor.Rules;
+
+namespace ConnDoctor.Render;
+
+/// <summary>What `watch` prints at the end: the watch evidence, how the sources fared, and the findings.</summary>
+public sealed record WatchReport(WatchEvidence Watch, DiagnoseReport Diagnosis)
+{
+    public static WatchReport Build(Evidence e, RuleOptions options) => new(e.Watch!, Rules.Diagnosis.Run(e, options));
+
+    public static string StatesText(IReadOnlyDictionary<TcpState, int> states) =>
+        states.Count == 0 ? "-" : string.Join(' ', states.OrderBy(kv => kv.Key).Select(kv => $"{TcpStates.Name(kv.Key)}:{kv.Value}"));
+
+    public static string Closer(WatchRow r)
+    {
+        int n = r.ClosedByLocal + r.ClosedByPeer;
+        if (n == 0) return "-";
+        return r.ClosedByLocal >= r.ClosedByPeer ? $"{(r.Passive ? "server" : "client")} {r.ClosedByLocal * 100 / n}%" : $"{(r.Passive ? "client" : "server")} {r.ClosedByPeer * 100 / n}%";
+    }
+
+    public static string Owner(WatchRow r) =>
+        r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"uid {u}" : "(no owner)";
+
+    public static string Ms(double? ms) => ms switch
+    {
+        null => "-",
+        < 1 => $"{ms * 1000:0}us",
+        < 1000 => $"{ms:0.#}ms",
+        _ => $"{ms / 1000:0.#}s",
+    };
+}

@@ -1,0 +1,247 @@
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Watch;
+
+/// <summary>Who a task is, read from /proc at the moment it connects (before it can exit).</summary>
+public sealed record TaskInfo(int Pid, string? Comm, uint? Uid, ulong NetnsInode, string? Netns, string? Container, string? Pod);
+
+/// <summary>What the tracker needs from the world; the live source reads /proc and the socket table, tests pass fakes.</summary>
+public interface IWatchWorld
+{
+    /// <summary>The connecting task, or null if it is already gone.</summary>
+    TaskInfo? Task(int pid, string printedComm);
+    /// <summary>The owner of a listening socket on this local endpoint in a watched namespace; null when none is watched.</summary>
+    TaskInfo? Listener(NetEndpoint local);
+    /// <summary>The owner of an existing connection (seen in the socket table at start) in a watched namespace.</summary>
+    TaskInfo? Existing(NetEndpoint local, NetEndpoint remote);
+    /// <summary>Whether events of this namespace are kept.</summary>
+    bool Watched(ulong netnsInode);
+}
+
+/// <summary>
+/// Turns tracepoint events into owned connections. The owner is taken when connect() runs (CLOSE -> SYN_SENT,
+/// in the caller's context); the source port is not chosen yet then, so the first transition out of SYN_SENT
+/// (which carries it) is matched to the pending connect by destination, preferring the same pid when that
+/// transition ran in process context. Passive connections belong to the listener's owner: the pid printed in
+/// softirq context is whatever task was on the CPU.
+/// </summary>
+public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
+{
+    private sealed class Pending
+    {
+        public required TaskInfo? Owner;
+        public required NetAddress Source;
+        public required double Ms;
+        public bool Watched;
+    }
+
+    private readonly Dictionary<NetEndpoint, List<Pending>> _pending = new();
+    private readonly Dictionary<(NetEndpoint, NetEndpoint), WatchConnection> _live = new();
+    private readonly Dictionary<(NetEndpoint, NetEndpoint), WatchConnection> _closed = new();
+    private readonly HashSet<(NetEndpoint, NetEndpoint)> _ignored = new();
+    private double _originSec = double.NaN;
+    public long Events { get; private set; }
+
+    /// <summary>Milliseconds since the first event (the trace clock is seconds since boot).</summary>
+    private double Ms(double sec)
+    {
+        if (double.IsNaN(_originSec)) _originSec = sec - StartOffsetMs / 1000.0;
+        return (sec - _originSec) * 1000.0;
+    }
+
+    /// <summary>How far into the watch the first event came (set by the source so that times start at the watch).</summary>
+    public double StartOffsetMs { get; set; }
+
+    public double NowMs(double traceSec) => Ms(traceSec);
+
+    public void Handle(in TraceEvent ev)
+    {
+        Events++;
+        double ms = Ms(ev.TimestampSec);
+        switch (ev.Kind)
+        {
+            case TraceEventKind.SetState: SetState(ev, ms); break;
+            case TraceEventKind.SendReset: SendReset(ev); break;
+            case TraceEventKind.ReceiveReset: ReceiveReset(ev); break;
+        }
+    }
+
+    private void SetState(in TraceEvent ev, double ms)
+    {
+        if (ev.OldState == TcpState.Close && ev.NewState == TcpState.SynSent)
+        {
+            var owner = world.Task(ev.Pid, ev.Comm);
+            var p = new Pending { Owner = owner, Source = ev.Src.Address, Ms = ms, Watched = owner != null && world.Watched(owner.NetnsInode) };
+            if (!_pending.TryGetValue(ev.Dst, out var list)) _pending[ev.Dst] = list = new List<Pending>(2);
+            list.Add(p);
+            return;
+        }
+        if (ev.NewState == TcpState.Listen || ev.OldState == TcpState.Listen && ev.NewState == TcpState.Close) return;
+        var key = (ev.Src, ev.Dst);
+        if (ev.OldState == TcpState.SynSent)
+        {
+            var (p, ambiguous) = TakePending(ev);
+            if (p == null || !p.Watched || p.Owner == null) { if (ev.NewState != TcpState.Close) _ignored.Add(key); return; }
+            var o = p.Owner;
+            var c = new WatchConnection
+            {
+                Local = ev.Src, Remote = ev.Dst, Passive = false, Pid = o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
+                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = p.Ms, FirstSeenMs = p.Ms, State = ev.NewState,
+            };
+            if (!Admit(c, key)) return;
+            if (ambiguous) { Guessed++; if (ev.NewState != TcpState.Close) _ambiguous.Add(c); }
+            if (ev.NewState == TcpState.Close) { c.ClosedBy = ClosedBy.PeerReset; c.State = TcpState.SynSent; Finish(key, c, ms); }
+            else _live[key] = c;
+            return;
+        }
+        if (ev.OldState == TcpState.Listen && ev.NewState is TcpState.SynRecv or TcpState.NewSynRecv)
+        {
+            var o = world.Listener(ev.Src);
+            if (o == null) { _ignored.Add(key); return; }
+            _ignored.Remove(key);
+            var c = new WatchConnection
+            {
+                Local = ev.Src, Remote = ev.Dst, Passive = true, Pid = o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
+                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = ms, FirstSeenMs = ms,
+                // The child socket is made when the handshake completes: ESTABLISHED follows at once (that event is filtered out).
+                State = TcpState.Established,
+            };
+            if (!Admit(c, key)) return;
+            _live[key] = c;
+            return;
+        }
+        if (!_live.TryGetValue(key, out var conn))
+        {
+            if (_ignored.Contains(key))
+            {
+                if (ev.NewState == TcpState.Close) _ignored.Remove(key);
+                return;
+            }
+            var o = world.Existing(ev.Src, ev.Dst);
+            if (o == null) { if (ev.NewState != TcpState.Close) _ignored.Add(key); return; }
+            conn = new WatchConnection
+            {
+                Local = ev.Src, Remote = ev.Dst, Passive = false, Pid = o.Pid == 0 ? null : o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
+                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = null, FirstSeenMs = ms, State = ev.OldState,
+            };
+            if (!Admit(conn, key)) return;
+            _live[key] = conn;
+        }
+        if (ev.OldState is TcpState.Established or TcpState.SynRecv && ev.NewState == TcpState.FinWait1 && conn.ClosedBy == ClosedBy.Unknown) conn.ClosedBy = ClosedBy.Local;
+        if (ev.NewState == TcpState.CloseWait && conn.ClosedBy == ClosedBy.Unknown) conn.ClosedBy = ClosedBy.Peer;
+        if (ev.NewState == TcpState.Close)
+        {
+            // FIN_WAIT2/CLOSING -> CLOSE: the socket became a TIME_WAIT mini-socket (no transition of its own is traced).
+            if (ev.OldState is TcpState.FinWait2 or TcpState.Closing or TcpState.TimeWait) conn.State = TcpState.TimeWait;
+            else if (ev.OldState is TcpState.Established or TcpState.CloseWait && conn.ClosedBy == ClosedBy.Unknown)
+                conn.ClosedBy = ClosedBy.LocalReset; // aborted by its own side (a received reset was counted before): the RST event follows
+            Finish(key, conn, ms);
+            return;
+        }
+        conn.State = ev.NewState;
+    }
+
+    /// <summary>The user's filters (--port, --remote, --pid): a connection that does not match is not followed.</summary>
+    public Func<WatchConnection, bool>? Filter { get; init; }
+
+    private bool Admit(WatchConnection c, (NetEndpoint, NetEndpoint) key)
+    {
+        if (Filter != null && !Filter(c)) { if (c.ClosedMs == null) _ignored.Add(key); return false; }
+        book.Open(c);
+        return true;
+    }
+
+    /// <summary>
+    /// The connect() this transition belongs to. With one pending connect to that destination it is certain; with
+    /// several from different processes, the printed pid decides in process context (the socket was owned by its
+    /// task); in softirq context it is a guess (the printed pid, else the source address, else the oldest), which
+    /// <see cref="Verify"/> corrects from the socket table for connections still open at the next refresh.
+    /// </summary>
+    private (Pending?, bool Ambiguous) TakePending(in TraceEvent ev)
+    {
+        if (!_pending.TryGetValue(ev.Dst, out var list) || list.Count == 0) return (null, false);
+        int pid = ev.Pid;
+        var src = ev.Src.Address;
+        int firstPid = list[0].Owner?.Pid ?? 0;
+        bool several = list.Exists(p => (p.Owner?.Pid ?? 0) != firstPid);
+        int pick = list.FindIndex(p => p.Owner?.Pid == pid);
+        bool ambiguous = several; // even in process context the task may be another socket's (softirq work done on its way out)
+        if (pick < 0) pick = list.FindIndex(p => p.Source == src && !p.Source.IsAny);
+        if (pick < 0) pick = 0;
+        var chosen = list[pick];
+        list.RemoveAt(pick);
+        if (list.Count == 0) _pending.Remove(ev.Dst);
+        return (chosen, ambiguous);
+    }
+
+    private readonly HashSet<WatchConnection> _ambiguous = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Connections whose owner was a guess (concurrent connects to one destination, joined in softirq).</summary>
+    public int Guessed { get; private set; }
+    /// <summary>Guesses corrected from the socket table.</summary>
+    public int Corrected { get; private set; }
+    public bool HasUnverified => _ambiguous.Count > 0;
+
+    /// <summary>Checks guessed owners of connections still open against the socket table (local, remote) -> owner.</summary>
+    public void Verify(Func<NetEndpoint, NetEndpoint, TaskInfo?> owner)
+    {
+        foreach (var c in _ambiguous.ToList())
+        {
+            _ambiguous.Remove(c);
+            if (c.ClosedMs != null) continue;
+            if (owner(c.Local, c.Remote) is { Pid: > 0 } t && t.Pid != c.Pid)
+            {
+                book.Reattribute(c, t.Pid, t.Comm);
+                Corrected++;
+            }
+        }
+    }
+
+    private void Finish((NetEndpoint, NetEndpoint) key, WatchConnection c, double ms)
+    {
+        _live.Remove(key);
+        _closed[key] = c;
+        book.Close(c, ms);
+    }
+
+    private void SendReset(in TraceEvent ev)
+    {
+        var key = (ev.Src, ev.Dst);
+        if (!_live.TryGetValue(key, out var c) && !_closed.TryGetValue(key, out c)) return;
+        ResetCause cause = ev.Reason switch
+        {
+            "TCP_ABORT_ON_CLOSE" => ResetCause.UnreadData,
+            "NO_SOCKET" => ResetCause.NoSocket,
+            null when ev.NewState == TcpState.Close && c.ClosedMs != null && c.ClosedBy == ClosedBy.LocalReset && c.ResetsSent == 0
+                => ResetCause.UnreadData, // kernels without the reason field: closed straight from ESTABLISHED with a reset
+            _ => ResetCause.Other,
+        };
+        // A reset after close (NO_SOCKET) answers data the peer kept sending to a socket closed with data unread: same cause.
+        if (cause == ResetCause.NoSocket && c.ResetCause == ResetCause.UnreadData) cause = ResetCause.UnreadData;
+        if (c.ClosedBy == ClosedBy.Unknown) c.ClosedBy = ClosedBy.LocalReset;
+        book.ResetSent(c, cause);
+    }
+
+    private void ReceiveReset(in TraceEvent ev)
+    {
+        var key = (ev.Src, ev.Dst);
+        if (!_live.TryGetValue(key, out var c) && !_closed.TryGetValue(key, out c)) return;
+        if (c.ClosedBy == ClosedBy.Unknown) c.ClosedBy = ClosedBy.PeerReset;
+        book.ResetReceived(c);
+    }
+
+    /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
+    public void Prune(double nowMs, double horizonMs = 10_000)
+    {
+        if (_closed.Count > 0)
+            foreach (var k in _closed.Where(kv => kv.Value.ClosedMs < nowMs - horizonMs).Select(kv => kv.Key).ToList()) _closed.Remove(k);
+        foreach (var (dst, list) in _pending.ToList())
+        {
+            list.RemoveAll(p => p.Ms < nowMs - 120_000);
+            if (list.Count == 0) _pending.Remove(dst);
+        }
+        if (_ignored.Count > 200_000) _ignored.Clear();
+    }
+
+    public IEnumerable<WatchConnection> Live => _live.Values;
+}

@@ -1,0 +1,86 @@
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Watch;
+
+/// <summary>
+/// The tracker's view of the live system: which namespaces are watched, who a task is (read from /proc at once),
+/// and who owns the listening sockets and the connections that existed when the watch began (the socket table).
+/// </summary>
+internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
+{
+    private readonly Dictionary<int, (TaskInfo? Info, long At)> _tasks = new();
+    private Dictionary<(ulong, int), TaskInfo> _listeners = new();
+    private Dictionary<(NetEndpoint, NetEndpoint), TaskInfo> _existing = new();
+    private Dictionary<ulong, NetnsInfo> _namespaces = new();
+    private HashSet<ulong> _watched = new();
+
+    public Evidence Refresh(bool full)
+    {
+        var ev = SocketCollector.Collect(collect with { StateMask = full ? TcpStates.AllMask : TcpStates.MaskOf(TcpState.Listen) });
+        _namespaces = ev.Namespaces.ToDictionary(n => n.Inode, n => n);
+        _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
+        var listeners = new Dictionary<(ulong, int), TaskInfo>();
+        var existing = full ? new Dictionary<(NetEndpoint, NetEndpoint), TaskInfo>() : _existing;
+        foreach (var s in ev.Sockets)
+        {
+            var ns = ev.Namespaces[s.NetnsIndex];
+            var p = ev.OwnerOf(s);
+            var info = new TaskInfo(p?.Pid ?? 0, p?.Name, s.State == TcpState.TimeWait ? null : s.Uid, ns.Inode, ns.Label,
+                p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid);
+            if (s.State == TcpState.Listen) { if (p != null) listeners.TryAdd((ns.Inode, s.Local.Port), info); }
+            else if (full) existing.TryAdd((s.Local, s.Remote), info);
+        }
+        _listeners = listeners;
+        _existing = existing;
+        return ev;
+    }
+
+    public bool IsListening(ulong netns, int port) => _listeners.ContainsKey((netns, port));
+
+    public bool Watched(ulong netnsInode) => _watched.Contains(netnsInode) || (collect.AllNetns && netnsInode != 0);
+
+    public TaskInfo? Task(int pid, string printedComm)
+    {
+        long now = Environment.TickCount64;
+        if (_tasks.TryGetValue(pid, out var t) && now - t.At < 2000) return t.Info;
+        TaskInfo? info = null;
+        ulong ino = NetnsScope.InodeFromLink("/proc", pid);
+        if (ino != 0)
+        {
+            bool watched = Watched(ino);
+            // The full record (cgroup: container, pod) only for tasks we keep.
+            var p = watched ? ProcessReader.Read("/proc", pid) : null;
+            string? label = _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]";
+            info = new TaskInfo(pid, p?.Name ?? (printedComm == "<...>" ? null : printedComm), p?.Uid, ino, label, p?.ContainerId, p?.PodUid);
+        }
+        _tasks[pid] = (info, now);
+        if (_tasks.Count > 10_000) _tasks.Clear();
+        return info;
+    }
+
+    private long _lastListenerRefresh;
+
+    public TaskInfo? Listener(NetEndpoint local)
+    {
+        var found = FindListener(local);
+        // A server that started listening after the last table read: read the listeners again (at most once a second).
+        if (found == null && Environment.TickCount64 - _lastListenerRefresh > 1000)
+        {
+            _lastListenerRefresh = Environment.TickCount64;
+            Refresh(full: false);
+            found = FindListener(local);
+        }
+        return found;
+    }
+
+    private TaskInfo? FindListener(NetEndpoint local)
+    {
+        // Tracepoints carry no namespace: a listener on this port in a watched namespace is the owner.
+        foreach (var ino in _watched)
+            if (_listeners.TryGetValue((ino, local.Port), out var t)) return t;
+        if (collect.AllNetns) foreach (var kv in _listeners) if (kv.Key.Item2 == local.Port) return kv.Value;
+        return null;
+    }
+
+    public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => _existing.GetValueOrDefault((local, remote));
+}

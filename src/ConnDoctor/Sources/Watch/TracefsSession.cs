@@ -1,0 +1,178 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using ConnDoctor.Native;
+
+namespace ConnDoctor.Sources.Watch;
+
+/// <summary>
+/// A trace instance of our own (instances/conndoctor-PID) with only the three TCP events enabled, read as text
+/// from its trace_pipe. Mounts tracefs if nobody has, and undoes everything it did on Dispose: the instance is
+/// removed (also after Ctrl-C or an error, as the caller disposes in a finally) and tracefs unmounted if we mounted it.
+/// </summary>
+public sealed partial class TracefsSession : IDisposable
+{
+    public static readonly string[] Events = ["sock/inet_sock_set_state", "tcp/tcp_send_reset", "tcp/tcp_receive_reset"];
+
+    public string Root { get; }
+    public string InstanceDir { get; }
+    public bool MountedByUs { get; }
+    private int _pipe = -1;
+    private bool _disposed;
+
+    private TracefsSession(string root, bool mounted, string instance)
+    {
+        Root = root;
+        MountedByUs = mounted;
+        InstanceDir = instance;
+    }
+
+    /// <summary>Opens a session or throws SourceException with the reason tracefs cannot be used.</summary>
+    public static TracefsSession Open(int bufferKbPerCpu = 4096)
+    {
+        if (Libc.geteuid() != 0) throw new SourceException("tracefs needs root", Libc.EPERM);
+        var (root, mounted) = FindOrMount();
+        TracefsSession? s = null;
+        try
+        {
+            foreach (var e in Events)
+                if (!File.Exists(Path.Combine(root, "events", e, "format")))
+                    throw new SourceException($"this kernel has no tracepoint {e}");
+            RemoveStaleInstances(root);
+            string inst = Path.Combine(root, "instances", $"conndoctor-{Environment.ProcessId}");
+            if (Directory.Exists(inst)) Rmdir(inst);
+            Directory.CreateDirectory(inst);
+            s = new TracefsSession(root, mounted, inst);
+            mounted = false; // the session owns the unmount now
+            TryWrite(Path.Combine(inst, "buffer_size_kb"), bufferKbPerCpu.ToString());
+            // Only the transitions the tracker uses, filtered in the kernel: the text formatting of each event is paid
+            // by our read(), and skipping SYN_RECV->ESTABLISHED, FIN_WAIT1->FIN_WAIT2, CLOSE_WAIT->LAST_ACK and LISTEN
+            // changes saves about a third of them. A kernel that refuses the filter gets every event (the tracker copes).
+            TryWrite(Path.Combine(inst, "events", Events[0], "filter"), SetStateFilter);
+            foreach (var e in Events) File.WriteAllText(Path.Combine(inst, "events", e, "enable"), "1");
+            s._pipe = Libc.Open(Path.Combine(inst, "trace_pipe"), Libc.O_RDONLY | O_NONBLOCK | Libc.O_CLOEXEC);
+            if (s._pipe < 0) throw new SourceException($"cannot open {inst}/trace_pipe: {Libc.ErrorText(Libc.Errno)}", Libc.Errno);
+            return s;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            s?.Dispose();
+            if (mounted) Umount(root);
+            throw new SourceException($"tracefs: {ex.Message}", Libc.EACCES);
+        }
+        catch
+        {
+            s?.Dispose();
+            if (mounted) Umount(root);
+            throw;
+        }
+    }
+
+    private const int O_NONBLOCK = 0x800, EAGAIN = 11;
+
+    /// <summary>TCP only; connect (CLOSE->SYN_SENT), its outcome (SYN_SENT->*), passive open (LISTEN->SYN_RECV), who closes first (ESTABLISHED->FIN_WAIT1 or CLOSE_WAIT), the end (*->CLOSE but a listener's).</summary>
+    public const string SetStateFilter =
+        "protocol == 6 && ((oldstate == 7 && newstate == 2) || oldstate == 2 || (oldstate == 10 && newstate == 3) || " +
+        "(oldstate == 1 && (newstate == 4 || newstate == 8)) || (newstate == 7 && oldstate != 10))";
+
+    /// <summary>Reads what is there into buffer; 0 when nothing is waiting.</summary>
+    public unsafe int Read(Span<byte> buffer)
+    {
+        fixed (byte* b = buffer)
+        {
+            nint n = Libc.read(_pipe, b, buffer.Length);
+            if (n >= 0) return (int)n;
+            int e = Libc.Errno;
+            if (e is EAGAIN or Libc.EINTR) return 0;
+            throw new SourceException($"reading trace_pipe: {Libc.ErrorText(e)}", e);
+        }
+    }
+
+    /// <summary>Events the kernel could not store because the buffer was full (overrun) or dropped, summed over the CPUs.</summary>
+    public long LostEvents()
+    {
+        long lost = 0;
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories(Path.Combine(InstanceDir, "per_cpu")))
+            {
+                string stats;
+                try { stats = File.ReadAllText(Path.Combine(dir, "stats")); } catch (IOException) { continue; }
+                lost += StatValue(stats, "overrun:") + StatValue(stats, "dropped events:");
+            }
+        }
+        catch (IOException) { }
+        return lost;
+    }
+
+    internal static long StatValue(string stats, string key)
+    {
+        foreach (var line in stats.Split('\n'))
+            if (line.StartsWith(key) && long.TryParse(line[key.Length..].Trim(), out long v)) return v;
+        return 0;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_pipe >= 0) { Libc.close(_pipe); _pipe = -1; }
+        foreach (var e in Events) TryWrite(Path.Combine(InstanceDir, "events", e, "enable"), "0");
+        Rmdir(InstanceDir);
+        if (MountedByUs) Umount(Root);
+    }
+
+    private static (string Root, bool Mounted) FindOrMount()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/mounts"))
+            {
+                var f = line.Split(' ');
+                if (f.Length > 2 && f[2] == "tracefs" && Directory.Exists(Path.Combine(f[1], "instances"))) return (f[1].Replace("\\040", " "), false);
+            }
+        }
+        catch (IOException) { }
+        string target = Directory.Exists("/sys/kernel/tracing") ? "/sys/kernel/tracing" : Directory.CreateTempSubdirectory("conndoctor-tracefs-").FullName;
+        if (mount("nodev", target, "tracefs", 0, 0) != 0)
+            throw new SourceException($"tracefs is not mounted and mounting it on {target} failed: {Libc.ErrorText(Marshal.GetLastPInvokeError())}", Marshal.GetLastPInvokeError());
+        return (target, true);
+    }
+
+    private static void Umount(string root)
+    {
+        umount2(root, 0);
+        if (root.Contains("conndoctor-tracefs-")) { try { Directory.Delete(root); } catch (IOException) { } }
+    }
+
+    /// <summary>Instances left by a conndoctor that was killed (-9): their pid is gone.</summary>
+    private static void RemoveStaleInstances(string root)
+    {
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories(Path.Combine(root, "instances"), "conndoctor-*"))
+                if (int.TryParse(Path.GetFileName(dir)["conndoctor-".Length..], out int pid) && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+                    Rmdir(dir);
+        }
+        catch (IOException) { }
+    }
+
+    private static void Rmdir(string dir)
+    {
+        // An instance directory is removed with rmdir(2) while its files still "exist": Directory.Delete would recurse.
+        rmdir(dir);
+    }
+
+    private static void TryWrite(string path, string text)
+    {
+        try { File.WriteAllText(path, text); } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+    }
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int mount(string source, string target, string fstype, ulong flags, nint data);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int umount2(string target, int flags);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int rmdir(string path);
+}

@@ -1,0 +1,186 @@
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Watch;
+
+/// <summary>
+/// The running account of a watch, shared by both event sources: connections (the most recent kept in full),
+/// and per process -> endpoint accumulators that survive any number of connections.
+/// </summary>
+public sealed class WatchBook(int keepConnections = 50_000)
+{
+    private sealed class Acc
+    {
+        public required WatchRow Key;
+        public int Opens, Closes, ClosedLocal, ClosedPeer, ResetConns, ResetsReceived, Unread, OpensAtTick, ClosesAtTick;
+        public double FirstOpen = double.NaN, LastOpen, FirstClose = double.NaN, LastClose;
+        public readonly List<float> Lifetimes = new();
+        public readonly HashSet<WatchConnection> Live = new(ReferenceEqualityComparer.Instance);
+        public readonly Queue<double> LocalCloses = new(); // for TIME_WAIT now (last 60 s)
+        public int LastOpensPerTick, LastClosesPerTick;
+        public long LifetimesSeen;
+    }
+
+    private readonly Dictionary<(int?, ulong, bool, NetAddress, int), Acc> _rows = new();
+    private readonly Dictionary<WatchConnection, Acc> _accOf = new(ReferenceEqualityComparer.Instance);
+    private readonly Queue<WatchConnection> _recent = new();
+    private const int MaxLifetimes = 100_000;
+    private readonly Random _random = new(1);
+    public int Total { get; private set; }
+    public int Attributed { get; private set; }
+
+    public void Open(WatchConnection c)
+    {
+        Total++;
+        if (c.Pid != null) Attributed++;
+        var acc = AccFor(c);
+        _accOf[c] = acc;
+        acc.Live.Add(c);
+        if (c.OpenedMs is double t)
+        {
+            acc.Opens++;
+            if (double.IsNaN(acc.FirstOpen)) acc.FirstOpen = t;
+            acc.LastOpen = t;
+        }
+        _recent.Enqueue(c);
+        while (_recent.Count > keepConnections) _recent.Dequeue();
+    }
+
+    /// <summary>An owner found later (snapshot mode: the socket table named it after the first sighting).</summary>
+    public void Reattribute(WatchConnection c, int pid, string? comm)
+    {
+        if (c.Pid == pid || !_accOf.TryGetValue(c, out var old)) return;
+        if (c.Pid == null) Attributed++;
+        old.Live.Remove(c);
+        if (c.OpenedMs != null) old.Opens--;
+        c.Pid = pid;
+        c.Comm = comm;
+        var acc = AccFor(c);
+        _accOf[c] = acc;
+        acc.Live.Add(c);
+        if (c.OpenedMs is double t)
+        {
+            acc.Opens++;
+            if (double.IsNaN(acc.FirstOpen)) acc.FirstOpen = t;
+            acc.LastOpen = Math.Max(acc.LastOpen, t);
+        }
+    }
+
+    public void Close(WatchConnection c, double ms)
+    {
+        if (c.ClosedMs != null || !_accOf.TryGetValue(c, out var acc)) return;
+        c.ClosedMs = ms;
+        acc.Live.Remove(c);
+        acc.Closes++;
+        if (double.IsNaN(acc.FirstClose)) acc.FirstClose = ms;
+        acc.LastClose = ms;
+        if (c.LifetimeMs is double l && c.OpenedMs != null)
+        {
+            // A uniform sample of at most MaxLifetimes per row (reservoir): percentiles stay honest on a watch of hours.
+            acc.LifetimesSeen++;
+            if (acc.Lifetimes.Count < MaxLifetimes) acc.Lifetimes.Add((float)l);
+            else if (_random.NextInt64(acc.LifetimesSeen) is var j && j < MaxLifetimes) acc.Lifetimes[(int)j] = (float)l;
+        }
+        if (c.ClosedBy is ClosedBy.Local) { acc.ClosedLocal++; acc.LocalCloses.Enqueue(ms); }
+        else if (c.ClosedBy is ClosedBy.Peer or ClosedBy.PeerReset) acc.ClosedPeer++;
+        else if (c.ClosedBy is ClosedBy.LocalReset) acc.ClosedLocal++;
+    }
+
+    public void ResetSent(WatchConnection c, ResetCause cause)
+    {
+        if (!_accOf.TryGetValue(c, out var acc)) return;
+        if (c.ResetsSent == 0) acc.ResetConns++;
+        c.ResetsSent++;
+        if (cause == ResetCause.UnreadData && c.ResetCause != ResetCause.UnreadData) acc.Unread++;
+        if (c.ResetCause == ResetCause.None || cause == ResetCause.UnreadData) c.ResetCause = cause;
+    }
+
+    public void ResetReceived(WatchConnection c)
+    {
+        if (!_accOf.TryGetValue(c, out var acc)) return;
+        if (c.ResetsReceived == 0) acc.ResetsReceived++;
+        c.ResetsReceived++;
+    }
+
+    private Acc AccFor(WatchConnection c)
+    {
+        var key = (c.Pid, c.NetnsInode, c.Passive, c.Passive ? c.Remote.Address.Unmapped : c.Remote.Address.Unmapped, c.Passive ? c.Local.Port : c.Remote.Port);
+        if (!_rows.TryGetValue(key, out var acc))
+        {
+            string ep = c.Passive
+                ? $":{c.Local.Port} <- {SocketGrouper.FormatHost(c.Remote.Address)}"
+                : SocketGrouper.FormatEndpoint(c.Remote);
+            acc = new Acc
+            {
+                Key = new WatchRow
+                {
+                    Pid = c.Pid, Process = c.Comm, Uid = c.Uid, Netns = c.Netns, Container = c.Container, Pod = c.Pod, Passive = c.Passive,
+                    Endpoint = ep, RemotePort = c.Remote.Port, LocalPort = c.Local.Port,
+                },
+            };
+            _rows[key] = acc;
+        }
+        return acc;
+    }
+
+    /// <summary>Marks the end of an interval: the per-interval counts of the live view restart.</summary>
+    public void Tick()
+    {
+        foreach (var a in _rows.Values)
+        {
+            a.LastOpensPerTick = a.Opens - a.OpensAtTick;
+            a.LastClosesPerTick = a.Closes - a.ClosesAtTick;
+            a.OpensAtTick = a.Opens;
+            a.ClosesAtTick = a.Closes;
+        }
+    }
+
+    /// <summary>The rows as they stand at <paramref name="nowMs"/>, busiest first.</summary>
+    public List<WatchRow> Rows(double nowMs, double watchSeconds, bool perInterval = false, double intervalSeconds = 1)
+    {
+        var list = new List<WatchRow>(_rows.Count);
+        foreach (var a in _rows.Values)
+        {
+            while (a.LocalCloses.Count > 0 && a.LocalCloses.Peek() < nowMs - 60_000) a.LocalCloses.Dequeue();
+            var states = new Dictionary<TcpState, int>();
+            foreach (var c in a.Live)
+            {
+                var s = TcpStates.Normalize(c.State);
+                states[s] = states.GetValueOrDefault(s) + 1;
+            }
+            if (a.LocalCloses.Count > 0) states[TcpState.TimeWait] = states.GetValueOrDefault(TcpState.TimeWait) + a.LocalCloses.Count;
+            if (a.Opens == 0 && a.Closes == 0 && a.Live.Count == 0 && a.LocalCloses.Count == 0) continue;
+            float[] lt = a.Lifetimes.ToArray();
+            Array.Sort(lt);
+            list.Add(a.Key with
+            {
+                Opens = a.Opens,
+                Closes = a.Closes,
+                OpensPerSec = perInterval ? a.LastOpensPerTick / intervalSeconds : Rate(a.Opens, a.FirstOpen, a.LastOpen, watchSeconds),
+                ClosesPerSec = perInterval ? a.LastClosesPerTick / intervalSeconds : Rate(a.Closes, a.FirstClose, a.LastClose, watchSeconds),
+                MedianLifetimeMs = lt.Length > 0 ? Percentile(lt, 0.5) : null,
+                P99LifetimeMs = lt.Length > 0 ? Percentile(lt, 0.99) : null,
+                ClosedByLocal = a.ClosedLocal,
+                ClosedByPeer = a.ClosedPeer,
+                ResetsSent = a.ResetConns,
+                ResetsReceived = a.ResetsReceived,
+                UnreadDataResets = a.Unread,
+                StatesNow = states,
+            });
+        }
+        return list.OrderByDescending(r => r.Opens + r.Closes).ThenBy(r => r.Endpoint, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Events per second while they were happening: n-1 gaps between the first and the last; over the whole watch when they are too few.</summary>
+    internal static double Rate(int n, double firstMs, double lastMs, double watchSeconds)
+    {
+        if (n == 0) return 0;
+        double span = (lastMs - firstMs) / 1000.0;
+        return n >= 10 && span >= 0.5 ? (n - 1) / span : n / Math.Max(1.0, watchSeconds);
+    }
+
+    internal static double Percentile(float[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1 < 0 ? 0 : (int)Math.Ceiling(p * sorted.Length) - 1)];
+
+    public IReadOnlyList<WatchConnection> RecentConnections => _recent.ToList();
+    public double AttributedShare => Total == 0 ? 1.0 : (double)Attributed / Total;
+}

@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using ConnDoctor.Analysis;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Watch;
+
+public enum WatchModeChoice { Auto, Trace, Snapshot }
+
+public sealed record WatchOptions
+{
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Null: until cancelled.</summary>
+    public TimeSpan? Duration { get; init; }
+    public WatchModeChoice Mode { get; init; } = WatchModeChoice.Auto;
+    public CollectOptions Collect { get; init; } = new();
+    public SocketFilter Filter { get; init; } = new();
+}
+
+/// <summary>What the live view gets at the end of each interval.</summary>
+public sealed record WatchTick(WatchMode Mode, double ElapsedSeconds, IReadOnlyList<WatchRow> Rows, long EventsLost);
+
+/// <summary>
+/// `conndoctor watch`: follows connections as they open and close for a while and returns the watch evidence
+/// plus the socket table at the end. Tracepoints through tracefs when possible, else socket-table snapshots.
+/// </summary>
+public static class WatchSource
+{
+    public static Evidence Run(WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel)
+    {
+        var statuses = new List<SourceStatus>();
+        var world = new LiveWorld(o.Collect);
+        var startedAt = DateTimeOffset.UtcNow;
+        var book = new WatchBook();
+        var filter = o.Filter with { States = [] };
+        WatchMode mode;
+        string? reason = null;
+        long events = 0, lost = 0;
+        int malformed = 0, guessed = 0, corrected = 0;
+        var sw = Stopwatch.StartNew();
+
+        TracefsSession? session = null;
+        if (o.Mode != WatchModeChoice.Snapshot)
+        {
+            try { session = TracefsSession.Open(); }
+            catch (SourceException ex) when (o.Mode == WatchModeChoice.Auto) { reason = $"tracepoints unavailable ({ex.Message}): socket-table snapshots every {Format.Duration(o.Interval)}"; }
+            catch (SourceException ex) { throw new UserException($"--mode trace: {ex.Message}"); }
+        }
+        else reason = "snapshot mode asked for (--mode snapshot)";
+        mode = session != null ? WatchMode.Trace : WatchMode.Snapshot;
+        // After tracing is on: a connection is either in this table or its events are traced.
+        Evidence start;
+        try { start = world.Refresh(full: true); } // listeners, existing connections, CLOSE_WAIT at start
+        catch { session?.Dispose(); throw; }
+
+        try
+        {
+            if (session != null)
+                (events, lost, malformed, guessed, corrected) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
+            else
+                RunSnapshots(world, book, filter, o, onTick, cancel, sw);
+        }
+        finally
+        {
+            session?.Dispose();
+        }
+        double seconds = sw.Elapsed.TotalSeconds;
+        var end = world.Refresh(full: true);
+        statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
+            mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
+            mode == WatchMode.Trace
+                ? $"{events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
+                  (guessed > 0 ? $"; {guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {corrected} corrected from the socket table" : "")
+                : reason, book.Total, sw.Elapsed));
+        statuses.AddRange(end.Statuses);
+        var trends = CloseWaitTrends(start, end, seconds);
+        var watch = new WatchEvidence
+        {
+            Mode = mode,
+            ModeReason = reason,
+            StartedAt = startedAt,
+            Seconds = seconds,
+            IntervalSeconds = o.Interval.TotalSeconds,
+            Connections = book.RecentConnections,
+            Rows = book.Rows(seconds * 1000, seconds),
+            CloseWait = trends,
+            EventsRead = events,
+            EventsLost = mode == WatchMode.Trace ? lost : null,
+            MalformedLines = malformed,
+            GuessedOwners = guessed - corrected,
+            AttributedShare = book.AttributedShare,
+            AllNetns = o.Collect.AllNetns,
+        };
+        return new Evidence
+        {
+            Sockets = end.Sockets,
+            Processes = end.Processes,
+            Namespaces = end.Namespaces,
+            Statuses = statuses,
+            CollectedAt = DateTimeOffset.UtcNow,
+            OwnersIncomplete = end.OwnersIncomplete,
+            Watch = watch,
+        };
+    }
+
+    private static (long Events, long Lost, int Malformed, int Guessed, int Corrected) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
+        WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw)
+    {
+        var tracker = new ConnectionTracker(world, book) { Filter = filter.IsEmpty ? null : filter.Matches, StartOffsetMs = 0 };
+        var buf = new byte[1 << 20];
+        int have = 0, malformed = 0;
+        double nextTick = o.Interval.TotalSeconds, nextRefresh = Math.Max(5, o.Interval.TotalSeconds);
+        double? firstTrace = null;
+        long lostAtStart = session.LostEvents();
+        while (!cancel.IsCancellationRequested && (o.Duration is not TimeSpan d || sw.Elapsed < d))
+        {
+            int n = session.Read(buf.AsSpan(have));
+            if (n == 0)
+            {
+                if (have == buf.Length) have = 0; // a line longer than the buffer: drop it
+                cancel.WaitHandle.WaitOne(20);
+            }
+            else
+            {
+                have += n;
+                int consumed = 0;
+                var span = buf.AsSpan(0, have);
+                while (true)
+                {
+                    int nl = span[consumed..].IndexOf((byte)'\n');
+                    if (nl < 0) break;
+                    var line = span.Slice(consumed, nl);
+                    consumed += nl + 1;
+                    if (TraceLineParser.TryParse(line, out var ev))
+                    {
+                        if (firstTrace == null) { firstTrace = ev.TimestampSec; tracker.StartOffsetMs = sw.Elapsed.TotalMilliseconds; }
+                        tracker.Handle(ev);
+                    }
+                    else if (line.Length > 0) malformed++;
+                }
+                span[consumed..].CopyTo(buf);
+                have -= consumed;
+            }
+            double now = sw.Elapsed.TotalSeconds;
+            if (now >= nextRefresh) { world.Refresh(full: false); nextRefresh = now + Math.Max(5, o.Interval.TotalSeconds); }
+            if (now >= nextTick)
+            {
+                if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
+                book.Tick();
+                tracker.Prune(now * 1000);
+                onTick?.Invoke(new WatchTick(WatchMode.Trace, now, book.Rows(now * 1000, now, true, o.Interval.TotalSeconds), session.LostEvents() - lostAtStart));
+                nextTick += o.Interval.TotalSeconds;
+            }
+        }
+        // Drain what is already in the buffer so the last events count.
+        int m;
+        while ((m = session.Read(buf.AsSpan(have))) > 0)
+        {
+            have += m;
+            int consumed = 0;
+            while (true)
+            {
+                int nl = buf.AsSpan(consumed, have - consumed).IndexOf((byte)'\n');
+                if (nl < 0) break;
+                if (TraceLineParser.TryParse(buf.AsSpan(consumed, nl), out var ev)) tracker.Handle(ev);
+                consumed += nl + 1;
+            }
+            buf.AsSpan(consumed, have - consumed).CopyTo(buf);
+            have -= consumed;
+            if (have == buf.Length) have = 0;
+        }
+        if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
+        return (tracker.Events, session.LostEvents() - lostAtStart, malformed, tracker.Guessed, tracker.Corrected);
+    }
+
+    /// <summary>
+    /// Snapshot diffing: a socket seen for the first time is an open, one that disappeared is a close. A TIME_WAIT
+    /// socket (no inode, no owner) is given the owner seen for its 4-tuple while it was ESTABLISHED, else its uid.
+    /// </summary>
+    private static void RunSnapshots(LiveWorld world, WatchBook book, SocketFilter filter, WatchOptions o, Action<WatchTick>? onTick,
+        CancellationToken cancel, Stopwatch sw)
+    {
+        var live = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
+        bool first = true;
+        while (true)
+        {
+            var snap = world.Refresh(full: true);
+            double ms = sw.Elapsed.TotalMilliseconds;
+            var seen = new HashSet<(ulong, NetEndpoint, NetEndpoint)>();
+            foreach (var s in snap.Sockets)
+            {
+                if (s.State is TcpState.Listen or TcpState.Close) continue;
+                var ns = snap.Namespaces[s.NetnsIndex];
+                var key = (ns.Inode, s.Local, s.Remote);
+                seen.Add(key);
+                var owner = s.Owners.Length > 0 ? s.Owners[0].Pid : (int?)null;
+                if (!live.TryGetValue(key, out var c))
+                {
+                    var p = owner is int pid && snap.Processes.TryGetValue(pid, out var pr) ? pr : null;
+                    bool passive = world.IsListening(ns.Inode, s.Local.Port);
+                    c = new WatchConnection
+                    {
+                        Local = s.Local, Remote = s.Remote, Passive = passive, Pid = owner, Comm = p?.Name,
+                        Uid = s.State == TcpState.TimeWait ? null : s.Uid, NetnsInode = ns.Inode, Netns = ns.Label,
+                        Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
+                        OpenedMs = first ? null : ms, FirstSeenMs = ms, State = s.State,
+                    };
+                    if (!filter.IsEmpty && !filter.Matches(c)) continue;
+                    book.Open(c);
+                    live[key] = c;
+                }
+                else if (c.Pid == null && owner is int pid2)
+                    book.Reattribute(c, pid2, snap.Processes.TryGetValue(pid2, out var pr2) ? pr2.Name : null);
+                if (c.ClosedBy == ClosedBy.Unknown)
+                    c.ClosedBy = s.State switch
+                    {
+                        TcpState.FinWait1 or TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closing => ClosedBy.Local,
+                        TcpState.CloseWait or TcpState.LastAck => ClosedBy.Peer,
+                        _ => ClosedBy.Unknown,
+                    };
+                c.State = s.State;
+                c.LastRecvQueue = s.RecvQueue;
+            }
+            foreach (var (key, c) in live.Where(kv => !seen.Contains(kv.Key)).ToList())
+            {
+                live.Remove(key);
+                book.Close(c, ms);
+            }
+            first = false;
+            double now = sw.Elapsed.TotalSeconds;
+            book.Tick();
+            onTick?.Invoke(new WatchTick(WatchMode.Snapshot, now, book.Rows(now * 1000, now, true, o.Interval.TotalSeconds), 0));
+            if (o.Duration is TimeSpan d && sw.Elapsed >= d) break;
+            var wait = o.Interval;
+            if (o.Duration is TimeSpan d2 && sw.Elapsed + wait > d2) wait = d2 - sw.Elapsed;
+            if (cancel.WaitHandle.WaitOne(wait < TimeSpan.Zero ? TimeSpan.Zero : wait)) break;
+        }
+    }
+
+    private static List<CloseWaitTrend> CloseWaitTrends(Evidence start, Evidence end, double seconds)
+    {
+        static Dictionary<(string, int?), (int Count, string? Name)> Count(Evidence e) =>
+            e.Sockets.Where(s => s.State == TcpState.CloseWait)
+                .GroupBy(s => (e.NetnsOf(s).Label, Pid: s.Owners.Length > 0 ? s.Owners[0].Pid : (int?)null))
+                .ToDictionary(g => g.Key, g => (g.Count(), g.Key.Pid is int p && e.Processes.TryGetValue(p, out var pr) ? pr.Name : null));
+        var a = Count(start);
+        var b = Count(end);
+        return a.Keys.Union(b.Keys)
+            .Select(k => new CloseWaitTrend(k.Item2, b.GetValueOrDefault(k).Name ?? a.GetValueOrDefault(k).Name, k.Item1,
+                a.GetValueOrDefault(k).Count, b.GetValueOrDefault(k).Count, seconds))
+            .ToList();
+    }
+}
