@@ -94,8 +94,8 @@ public sealed class TimeWaitPressureRule : IRule
                     "Each one parks a local port for that 4-tuple; when they fill the ephemeral range, connect() to that endpoint fails " +
                     "with EADDRNOTAVAIL. Their number measures how fast connections to that endpoint are opened and closed." + zkHint,
             Remedy = "Reuse connections instead of opening one per request (pooling, HTTP keep-alive, one ZooKeeper client per process) and " +
-                     "find the loop that reconnects (conndoctor watch names the process once it exists; until then the processes listed above " +
-                     "are the suspects). Kernel settings only treat the symptom: net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse a " +
+                     $"find the loop that reconnects: 'conndoctor watch --remote {remoteText}' names the process even when its connections last " +
+                     "milliseconds (the processes listed above are only suspects). Kernel settings only treat the symptom: net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse a " +
                      "TIME_WAIT port (it needs TCP timestamps and helps this client side only); widening net.ipv4.ip_local_port_range buys room. " +
                      "tcp_fin_timeout does not shorten TIME_WAIT (it governs FIN_WAIT_2), and tcp_tw_recycle was removed in Linux 4.12 " +
                      "after breaking clients behind NAT: ignore advice that names it.",
