@@ -22,5 +22,23 @@ public static class Format
         return ordered.Count > max ? $"{shown}, +{ordered.Count - max} more" : shown;
     }
 
+    /// <summary>Bytes in IEC units: exact below 10,000, then KiB, MiB, GiB with one decimal at most.</summary>
+    public static string Bytes(long b) => b switch
+    {
+        < 10_000 => $"{b} B",
+        < 10_000_000 => $"{b / 1024.0:0.#} KiB",
+        < 10_000_000_000 => $"{b / 1048576.0:0.#} MiB",
+        _ => $"{b / 1073741824.0:0.#} GiB",
+    };
+
+    /// <summary>A lifetime in milliseconds, compact for tables and text: 140us, 3.4ms, 12.5ms, 1.2s; "-" when unknown.</summary>
+    public static string Millis(double? ms) => ms switch
+    {
+        null => "-",
+        < 1 => $"{ms * 1000:0}us",
+        < 1000 => $"{ms:0.#}ms",
+        _ => $"{ms / 1000:0.#}s",
+    };
+
     public static string Percent(double ratio) => ratio >= 0.1 ? $"{ratio * 100:0}%" : $"{ratio * 100:0.0}%";
 }

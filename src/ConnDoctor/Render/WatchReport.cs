@@ -21,11 +21,4 @@ public sealed record WatchReport(WatchEvidence Watch, DiagnoseReport Diagnosis)
     public static string Owner(WatchRow r) =>
         r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"uid {u}" : "(no owner)";
 
-    public static string Ms(double? ms) => ms switch
-    {
-        null => "-",
-        < 1 => $"{ms * 1000:0}us",
-        < 1000 => $"{ms:0.#}ms",
-        _ => $"{ms / 1000:0.#}s",
-    };
 }

@@ -1,3 +1,4 @@
+using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 using ConnDoctor.Sources.Watch;
 using Spectre.Console;
@@ -33,7 +34,7 @@ public static class WatchTerminalRenderer
 
     private static string Row(WatchRow r) =>
         $"{WatchReport.Owner(r)} {(r.Passive ? "" : "-> ")}{r.Endpoint}{(r.Netns != null && r.Netns != "host" ? $" [{r.Netns}]" : "")} " +
-        $"new {r.OpensPerSec:0.#}/s closed {r.ClosesPerSec:0.#}/s life p50 {WatchReport.Ms(r.MedianLifetimeMs)} p99 {WatchReport.Ms(r.P99LifetimeMs)} " +
+        $"new {r.OpensPerSec:0.#}/s closed {r.ClosesPerSec:0.#}/s life p50 {Format.Millis(r.MedianLifetimeMs)} p99 {Format.Millis(r.P99LifetimeMs)} " +
         $"first-close {WatchReport.Closer(r)} now {WatchReport.StatesText(r.StatesNow)}";
 
     /// <summary>A plain fixed-width table: fits 80 columns, wider with --wide (the endpoint column grows).</summary>
@@ -46,7 +47,7 @@ public static class WatchTerminalRenderer
             string ns = r.Netns != null && r.Netns != "host" && r.Netns.Length < 16 ? r.Netns : "";
             w.WriteLine($"{Cut(WatchReport.Owner(r), 16),-16} {Cut(r.Endpoint, ep).PadRight(ep)} " +
                         $"{(perInterval ? r.OpensPerSec.ToString("0.#") : r.Opens.ToString()),6} {(perInterval ? r.ClosesPerSec.ToString("0.#") : r.Closes.ToString()),6} " +
-                        $"{WatchReport.Ms(r.MedianLifetimeMs),6} {WatchReport.Ms(r.P99LifetimeMs),6} {Cut(WatchReport.Closer(r), 11),-11}");
+                        $"{Format.Millis(r.MedianLifetimeMs),6} {Format.Millis(r.P99LifetimeMs),6} {Cut(WatchReport.Closer(r), 11),-11}");
             string extra = $"now {WatchReport.StatesText(r.StatesNow)}" + (r.ResetsSent + r.ResetsReceived > 0 ? $"; resets by it {r.ResetsSent}, by peer {r.ResetsReceived}" + (r.UnreadDataResets > 0 ? $" ({r.UnreadDataResets} with data unread)" : "") : "") + (ns.Length > 0 ? $"; netns {ns}" : "");
             w.WriteLine($"{"",16} {Cut(extra, width - 17)}");
         }

@@ -15,7 +15,7 @@ public static class ZkLogTerminalRenderer
         var log = r.Log;
         var c = ConsoleFactory.Create(output, o);
         string period = log.First is DateTime f && log.Last is DateTime l ? $", {f:yyyy-MM-dd HH:mm:ss} to {l:yyyy-MM-dd HH:mm:ss}" : "";
-        c.WriteLine($"conndoctor zklog: {log.Files.Count} file(s), {log.Lines} line(s), {Size(log.Bytes)}{period}");
+        c.WriteLine($"conndoctor zklog: {log.Files.Count} file(s), {log.Lines} line(s), {Format.Bytes(log.Bytes)}{period}");
         c.WriteLine("sources: " + string.Join(", ", r.Diagnosis.Sources.Select(s => $"{s.Source} {SourceStatus.StateName(s.State)}")));
         SocketsTerminalRenderer.WriteStatusNotes(c, r.Diagnosis.Sources);
         if (log.Lines == 0) { c.WriteLine("The log is empty."); return; }
@@ -68,7 +68,7 @@ public static class ZkLogTerminalRenderer
         k.AddColumn(new TableColumn("MESSAGE KIND").NoWrap().Padding(0, 0, 1, 0));
         foreach (var h in new[] { "LINES", "BYTES", "SHARE" }) k.AddColumn(new TableColumn(h).RightAligned().Padding(1, 0, 0, 0));
         foreach (var kind in log.Kinds.Take(8))
-            k.AddRow(Markup.Escape(kind.Kind.Length > 40 ? kind.Kind[..40] : kind.Kind), N(kind.Lines), kind.Kind == "unrecognised" ? "-" : Size(kind.Bytes),
+            k.AddRow(Markup.Escape(kind.Kind.Length > 40 ? kind.Kind[..40] : kind.Kind), N(kind.Lines), kind.Kind == "unrecognised" ? "-" : Format.Bytes(kind.Bytes),
                 kind.Kind == "unrecognised" ? "-" : Format.Percent((double)kind.Bytes / log.Bytes));
         c.Write(k);
         if (log.UnrecognisedLines > 0)
@@ -98,5 +98,4 @@ public static class ZkLogTerminalRenderer
 
     private static string N(long v) => v == 0 ? "-" : v.ToString();
 
-    internal static string Size(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):0.0} GiB" : b >= 1L << 20 ? $"{b / (double)(1L << 20):0.0} MiB" : b >= 1024 ? $"{b / 1024.0:0.0} KiB" : $"{b} B";
 }

@@ -13,13 +13,6 @@ internal static class CaptureFacts
     /// <summary>Time of day with milliseconds, as an investigator finds it in tcpdump -r or a log.</summary>
     public static string At(long ns) => CaptureSummary.Time(ns, "HH:mm:ss.fff");
 
-    public static string Bytes(long b) => b switch
-    {
-        < 10_000 => $"{b} B",
-        < 10_000_000 => $"{b / 1024.0:0.#} KiB",
-        _ => $"{b / 1048576.0:0.#} MiB",
-    };
-
     public static FindingSubject Subject(NetAddress client, NetEndpoint server) =>
         new() { ClientIp = SocketGrouper.FormatHost(client), RemoteEndpoint = SocketGrouper.FormatEndpoint(server) };
 

@@ -35,10 +35,10 @@ public sealed class LogFloodRule : IRule
             RuleId = Id,
             Severity = perDay >= WarnBytesPerDay ? Severity.Warning : Severity.Info,
             Subject = new FindingSubject { Process = "zookeeper log" },
-            Summary = $"'{top.Kind}' messages are {Format.Percent(share)} of the log: {Bytes(top.Bytes)} of {Bytes(log.Bytes)}, about {Bytes((long)perDay)} a day",
+            Summary = $"'{top.Kind}' messages are {Format.Percent(share)} of the log: {Format.Bytes(top.Bytes)} of {Format.Bytes(log.Bytes)}, about {Format.Bytes((long)perDay)} a day",
             Evidence =
             [
-                $"{top.Lines} line(s) of '{top.Kind}' (stack traces included) in {Bytes(log.Bytes)} over {Format.Duration(TimeSpan.FromMinutes(minutes))}",
+                $"{top.Lines} line(s) of '{top.Kind}' (stack traces included) in {Format.Bytes(log.Bytes)} over {Format.Duration(TimeSpan.FromMinutes(minutes))}",
                 "next largest: " + string.Join(", ", log.Kinds.Where(k => k != top && k.Bytes > 0).Take(3).Select(k => $"{k.Kind} {Format.Percent((double)k.Bytes / log.Bytes)}")),
             ],
             Cause = "The log grows with one message, written for each event of one kind" + (blamed != null ? $": the events the {blamed} finding describes." : ".") +
@@ -50,5 +50,4 @@ public sealed class LogFloodRule : IRule
         };
     }
 
-    private static string Bytes(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):0.#} GiB" : b >= 1L << 20 ? $"{b / (double)(1L << 20):0.#} MiB" : $"{b / 1024.0:0.#} KiB";
 }

@@ -124,7 +124,7 @@ public sealed class ReconnectStormRule : IRule
         var evidence = new List<string>
         {
             $"{shortOnes.Count} connection(s) from {clientText} to {serverText} lived under a second, between {CaptureFacts.At(shortOnes.FirstNs)} and {CaptureFacts.At(shortOnes.LastNs)}: about {rate:0.#}/s",
-            $"median lifetime {Analysis.CaptureSummary.Duration(Analysis.CaptureSummary.Percentile(lifetimes, 0.5))}, median {CaptureFacts.Bytes(Analysis.CaptureSummary.Percentile(bytes, 0.5))} exchanged per connection",
+            $"median lifetime {Analysis.CaptureSummary.Duration(Analysis.CaptureSummary.Percentile(lifetimes, 0.5))}, median {Format.Bytes(Analysis.CaptureSummary.Percentile(bytes, 0.5))} exchanged per connection",
             $"closed first by the client {byClient} time(s), by the server {byServer} time(s)",
         };
         if (p.RejectedAtOnce > 0)
@@ -177,7 +177,7 @@ public sealed class ReconnectStormRule : IRule
             var evidence = new List<string>
             {
                 $"{WatchFacts.ModeLine(w)}: {who} opened {r.Opens} and closed {r.Closes} connection(s) to {r.Endpoint}, about {rate:0.#} new/s and {r.ClosesPerSec:0.#} closed/s",
-                $"lifetime median {WatchFacts.Ms(r.MedianLifetimeMs)}, p99 {WatchFacts.Ms(r.P99LifetimeMs)}",
+                $"lifetime median {Format.Millis(r.MedianLifetimeMs)}, p99 {Format.Millis(r.P99LifetimeMs)}",
                 $"closed first by {who} {byLocal} time(s), by the server {byPeer} time(s)" + (r.ResetsSent == 0 && byLocal > 0 ? " (each close by this side leaves a TIME_WAIT here for 60 s)" : ""),
             };
             if (r.ResetsSent + r.ResetsReceived > 0) evidence.Add($"{r.ResetsSent} reset by this side, {r.ResetsReceived} by the server");
@@ -194,7 +194,7 @@ public sealed class ReconnectStormRule : IRule
                 RuleId = Id,
                 Severity = sev,
                 Subject = WatchFacts.Subject(r, w.AllNetns),
-                Summary = $"{who} opens and closes connections to {r.Endpoint} at about {rate:0.#}/s, each living {WatchFacts.Ms(median)} (median)" +
+                Summary = $"{who} opens and closes connections to {r.Endpoint} at about {rate:0.#}/s, each living {Format.Millis(median)} (median)" +
                           (serverCloses ? ": the server closes them first" : ""),
                 Evidence = evidence,
                 Cause = (serverCloses

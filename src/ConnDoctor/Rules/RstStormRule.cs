@@ -1,3 +1,4 @@
+using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 
 namespace ConnDoctor.Rules;
@@ -44,7 +45,7 @@ public sealed class RstStormRule : IRule
             if (r.UnreadDataResets > 0)
                 evidence.Add($"{r.UnreadDataResets} of those resets were sent because {who} closed the socket with received data it never read " +
                              "(tcp_send_reset reason TCP_ABORT_ON_CLOSE: tcp_close() found unread bytes in the receive queue)");
-            evidence.Add($"median lifetime {WatchFacts.Ms(r.MedianLifetimeMs)}, p99 {WatchFacts.Ms(r.P99LifetimeMs)}");
+            evidence.Add($"median lifetime {Format.Millis(r.MedianLifetimeMs)}, p99 {Format.Millis(r.P99LifetimeMs)}");
             string cause = unread
                 ? $"{who} closes its connections while data from {peer} is still unread. Linux then does not send a FIN: it discards the unread " +
                   "data and sends RST (RFC 2525 section 2.17), and every segment the peer still sends gets another RST. The peer sees " +

@@ -1,3 +1,4 @@
+using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 using static ConnDoctor.Rules.CaptureFacts;
 
@@ -33,8 +34,8 @@ public sealed class UnreadDataResetRule : IRule
                 $"{list.Count} of {all} connection(s) from {clientText} to {serverText} ended with a RST from the {(byClient ? "client" : "server")} while data from the {(byClient ? "server" : "client")} was unread",
             };
             evidence.AddRange(Examples(list, list.Count, c =>
-                $"{Conn(c)} at {At(c.ResetNs)}: {(byClient ? "client" : "server")} reset after receiving {Bytes(byClient ? c.BytesToClient : c.BytesToServer)}; " +
-                (c.UnreadBytes > 0 ? $"{Bytes(c.UnreadBytes)} more were in flight or kept arriving" : $"the {(byClient ? "server" : "client")} was still sending")));
+                $"{Conn(c)} at {At(c.ResetNs)}: {(byClient ? "client" : "server")} reset after receiving {Format.Bytes(byClient ? c.BytesToClient : c.BytesToServer)}; " +
+                (c.UnreadBytes > 0 ? $"{Format.Bytes(c.UnreadBytes)} more were in flight or kept arriving" : $"the {(byClient ? "server" : "client")} was still sending")));
             evidence.Add($"the {peer} sees each of these as ECONNRESET, 'Connection reset by peer', on its next read or write");
             yield return new Finding
             {

@@ -19,14 +19,6 @@ internal static class WatchFacts
     public static string Who(WatchRow r) =>
         r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"a process of uid {u}" : "an unidentified process";
 
-    public static string Ms(double? ms) => ms switch
-    {
-        null => "?",
-        < 1 => $"{ms * 1000:0} µs",
-        < 1000 => $"{ms:0.#} ms",
-        _ => $"{ms / 1000:0.##} s",
-    };
-
     public static string ModeLine(WatchEvidence w) =>
         w.Mode == WatchMode.Trace
             ? $"seen live through kernel tracepoints over {w.Seconds:0.#} s" + (w.EventsLost > 0 ? $" ({w.EventsLost} events lost: counts are lower bounds)" : "")
