@@ -13,8 +13,7 @@ public static class DiagnoseTerminalRenderer
         int ns = r.Namespaces.Count;
         c.WriteLine($"conndoctor diagnose on {r.Host}: {r.SocketsExamined} socket(s){(ns > 1 ? $" in {ns} network namespaces" : "")}, " +
                     $"{r.Rules.Count} rule(s), {r.Findings.Count} finding(s)");
-        c.WriteLine("sources: " + string.Join(", ", r.Sources.Select(s => $"{s.Source} {SourceStatus.StateName(s.State)}")));
-        SocketsTerminalRenderer.WriteStatusNotes(c, r.Sources);
+        SourceNotes.Write(c, r.Sources);
         WriteFindings(c, r, o.Width);
     }
 

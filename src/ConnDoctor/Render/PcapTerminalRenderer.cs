@@ -18,7 +18,7 @@ public static class PcapTerminalRenderer
         c.WriteLine($"{cap.Packets} packet(s), {cap.TcpPackets} TCP in {cap.Connections.Count} connection(s), {cap.RstPackets} RST");
         if (cap.Filter != null) c.WriteLine($"filter: {cap.Filter}");
         if (cap.Skipped.Count > 0) c.WriteLine("skipped: " + string.Join(", ", cap.Skipped.Select(kv => $"{kv.Value} {kv.Key}")));
-        SocketsTerminalRenderer.WriteStatusNotes(c, r.Diagnosis.Sources);
+        SourceNotes.Write(c, r.Diagnosis.Sources, summary: false);
         if (cap.Pairs.Count == 0)
         {
             c.WriteLine();

@@ -30,7 +30,7 @@ public static class SocketsTerminalRenderer
             }
         }
         console.WriteLine(Footer(r));
-        WriteStatusNotes(console, r.Evidence.Statuses);
+        SourceNotes.Write(console, r.Evidence.Statuses, summary: false);
     }
 
     private static Table GroupTable(SocketsReport r, IReadOnlyList<SocketGroup> groups)
@@ -79,12 +79,6 @@ public static class SocketsTerminalRenderer
         return $"{r.Sockets.Count} socket(s) in {r.Groups.Count} row(s){(ns > 1 ? $", {ns} network namespaces" : "")}" + (counts.Length > 0 ? $": {counts}" : "");
     }
 
-    public static void WriteStatusNotes(IAnsiConsole console, IEnumerable<SourceStatus> statuses)
-    {
-        foreach (var s in statuses.Where(s => s.State is not (SourceState.Ok or SourceState.Skipped)))
-            console.WriteLine($"note: {s.Source} {SourceStatus.StateName(s.State)}: {s.Reason}");
-    }
-
     private static void RenderSockets(SocketsReport r, TextWriter output, OutputOptions o)
     {
         var e = r.Evidence;
@@ -121,7 +115,6 @@ public static class SocketsTerminalRenderer
             output.WriteLine(sb.ToString());
         }
         output.WriteLine($"{r.Sockets.Count} socket(s): " + string.Join(", ", r.StateCounts().Select(c => $"{c.Count} {TcpStates.Name(c.State)}")));
-        foreach (var s in e.Statuses.Where(s => s.State is not (SourceState.Ok or SourceState.Skipped)))
-            output.WriteLine($"note: {s.Source} {SourceStatus.StateName(s.State)}: {s.Reason}");
+        foreach (var line in SourceNotes.Problems(e.Statuses)) output.WriteLine(line);
     }
 }

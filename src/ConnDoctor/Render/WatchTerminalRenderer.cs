@@ -65,7 +65,7 @@ public static class WatchTerminalRenderer
               (w.EventsLost > 0 ? $"{w.EventsLost} LOST (buffer overrun: counts are lower bounds)" : "none lost")
             : $"mode: socket-table snapshots every {w.IntervalSeconds:0.##} s ({w.ModeReason}); connections shorter than that are not seen");
         c.WriteLine($"owner found for {Analysis.Format.Percent(w.AttributedShare)} of the connections");
-        SocketsTerminalRenderer.WriteStatusNotes(c, r.Diagnosis.Sources);
+        SourceNotes.Write(c, r.Diagnosis.Sources, summary: false);
         var rows = w.Rows.Take(MaxRows).ToList();
         if (rows.Count > 0)
         {

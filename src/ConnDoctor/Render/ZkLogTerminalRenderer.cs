@@ -16,8 +16,7 @@ public static class ZkLogTerminalRenderer
         var c = ConsoleFactory.Create(output, o);
         string period = log.First is DateTime f && log.Last is DateTime l ? $", {f:yyyy-MM-dd HH:mm:ss} to {l:yyyy-MM-dd HH:mm:ss}" : "";
         c.WriteLine($"conndoctor zklog: {log.Files.Count} file(s), {log.Lines} line(s), {Format.Bytes(log.Bytes)}{period}");
-        c.WriteLine("sources: " + string.Join(", ", r.Diagnosis.Sources.Select(s => $"{s.Source} {SourceStatus.StateName(s.State)}")));
-        SocketsTerminalRenderer.WriteStatusNotes(c, r.Diagnosis.Sources);
+        SourceNotes.Write(c, r.Diagnosis.Sources);
         if (log.Lines == 0) { c.WriteLine("The log is empty."); return; }
         c.WriteLine(log.AcceptsLogged
             ? "accept and close lines are logged (3.4, or 3.5+ at DEBUG): connections are counted from accepts"
