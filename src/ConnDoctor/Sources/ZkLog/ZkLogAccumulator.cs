@@ -117,7 +117,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private DateTime _curTime;
     private byte[] _curLocation = new byte[64];
     private int _curLocationLength;
-    private readonly byte[] _lastPrefix = new byte[19];
+    private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
+    private int _bracketHint;
     private DateTime _lastTime;
     private long _lastMinute;
     private MinuteAcc? _minuteAcc;
@@ -132,29 +133,33 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         if (ZkLogLine.IsTimestamp(line))
         {
             Finish();
-            if (!line[..19].SequenceEqual(_lastPrefix))
+            // "yyyy-MM-dd HH:mm:ss" as two overlapping 8-byte words and a third: most lines share the second before.
+            ulong a = MemoryMarshal.Read<ulong>(line), b = MemoryMarshal.Read<ulong>(line[8..]), c = MemoryMarshal.Read<ulong>(line[11..]);
+            if (a != _lastPrefixA || b != _lastPrefixB || c != _lastPrefixC)
             {
-                line[..19].CopyTo(_lastPrefix);
+                (_lastPrefixA, _lastPrefixB, _lastPrefixC) = (a, b, c);
                 _lastTime = ZkLogLine.Time(line);
                 _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
             }
             _inMessage = true;
             if (window.Excludes(line)) { _skip = true; Outside++; return; }
             _skip = false;
-            var z = ZkLogLine.Parse(line);
-            if (z.Malformed || _lastTime == default)
+            ZkLogLine.Parse(line, ref _cur, ref _bracketHint);
+            if (_cur.Malformed || _lastTime == default)
             {
                 _inMessage = false;
                 Unrecognise(line, file, offset);
                 return;
             }
-            _cur = z;
             _curBytes = line.Length + 1;
             _curLines = 1;
             _curTime = _lastTime;
             _curMinute = _lastMinute;
-            _curLocationLength = Math.Min(z.LocationLength, _curLocation.Length);
-            if (z.Kind == ZkMessageKind.Other) line.Slice(z.LocationStart, _curLocationLength).CopyTo(_curLocation);
+            if (_cur.Kind == ZkMessageKind.Other)
+            {
+                _curLocationLength = Math.Min(_cur.LocationLength, _curLocation.Length);
+                line.Slice(_cur.LocationStart, _curLocationLength).CopyTo(_curLocation);
+            }
             if (_curTime < First) First = _curTime;
             if (_curTime > Last) Last = _curTime;
             return;
@@ -211,7 +216,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             case ZkMessageKind.ClosedWithSession:
                 if (c == null) break;
                 if (kind == ZkMessageKind.ClosedNoSession) c.ClosedNo++; else c.ClosedWith++;
-                if (_cur.HasSession && _cur.Session != 0) SessionIps.Set(_cur.Session, c.Ip);
+                if (_cur.HasSession) SessionIps.Set(_cur.Session, c);
                 if (PendingEnd.Set)
                 {
                     End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
@@ -235,12 +240,12 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 break;
             case ZkMessageKind.SessionEstablished:
                 m.Established++;
-                if (c != null) { c.Established++; if (_cur.HasSession) SessionIps.Set(_cur.Session, c.Ip); }
+                if (c != null) { c.Established++; if (_cur.HasSession) SessionIps.Set(_cur.Session, c); }
                 break;
             case ZkMessageKind.SessionExpired:
                 m.Expired++;
                 if (!_cur.HasSession) break;
-                if (SessionIps.TryGet(_cur.Session, out var ip)) { Client(ip).Expired++; SessionIps.Remove(_cur.Session); }
+                if (SessionIps.TryGet(_cur.Session, out var owner)) { owner.Expired++; SessionIps.Remove(_cur.Session); }
                 else UnresolvedExpiries.Add(_cur.Session);
                 break;
             case ZkMessageKind.FourLetterWord:
@@ -251,7 +256,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
 
     private void End(ClientAcc c, bool withSession, ulong session, long minute, MinuteAcc m)
     {
-        if (withSession) { c.EosWith++; SessionIps.Set(session, c.Ip); } else c.EosNo++;
+        if (withSession) { c.EosWith++; SessionIps.Set(session, c); } else c.EosNo++;
         c.ByEnds.Add(minute, 1);
         m.Ends++;
     }

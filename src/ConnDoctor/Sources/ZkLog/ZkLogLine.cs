@@ -34,45 +34,61 @@ public static class ZkLogLine
 
     public static ZkLine Parse(ReadOnlySpan<byte> line)
     {
-        var r = new ZkLine { Count = 1 };
-        if (!IsTimestamp(line)) return r;
-        r.Timestamped = true;
-        if (!TryMessage(line, out int msgStart, out int locStart, out int locLen))
-        {
-            r.Malformed = true;
-            return r;
-        }
-        r.LocationStart = locStart;
-        r.LocationLength = locLen;
-        Classify(line[msgStart..], ref r);
+        var r = new ZkLine();
+        int hint = 0;
+        Parse(line, ref r, ref hint);
         return r;
     }
 
-    // "<ts> [myid:1] - WARN  [thread:Class@123] - message" or "<ts> - WARN  [thread:Class@123] - message"
-    private static bool TryMessage(ReadOnlySpan<byte> l, out int msgStart, out int locStart, out int locLen)
+    /// <summary>
+    /// Decodes a line into <paramref name="r"/> (reset first). <paramref name="bracketHint"/> carries, from one line
+    /// of a file to the next, where the "[thread:Class@line]" part starts: the layout before it is fixed within
+    /// a file, so it is checked in place instead of searched for.
+    /// </summary>
+    public static void Parse(ReadOnlySpan<byte> line, ref ZkLine r, ref int bracketHint)
     {
-        msgStart = locStart = locLen = 0;
+        r = new ZkLine { Count = 1 };
+        if (!IsTimestamp(line)) return;
+        r.Timestamped = true;
+        int p = bracketHint;
+        if (!(p > TimestampLength + 3 && p < line.Length && line[p] == '[' && line[p - 1] == ' ' && IsLevelDash(line, p)))
+        {
+            p = ThreadBracket(line);
+            if (p < 0) { r.Malformed = true; return; }
+            bracketHint = p;
+        }
+        int end = LocationEnd(line[p..]);
+        if (end < 0) { r.Malformed = true; return; }
+        Classify(line[(p + end + 4)..], ref r);
+        if (r.Kind == ZkMessageKind.Other)
+        {
+            var bracket = line.Slice(p + 1, end - 1);                  // thread:Class@line
+            int colon = bracket.LastIndexOf((byte)':');
+            r.LocationStart = p + 1 + colon + 1;
+            r.LocationLength = bracket.Length - colon - 1;
+        }
+    }
+
+    // "- LEVEL [" right before the hinted bracket: the level is padded to 5 (%-5p), so "- " sits 8 bytes before it.
+    private static bool IsLevelDash(ReadOnlySpan<byte> l, int p) => l[p - 8] == '-' && l[p - 7] == ' ' && l[p - 6] != ' ';
+
+    // "<ts> [myid:1] - WARN  [thread:Class@123] - message" or "<ts> - WARN  [thread:Class@123] - message":
+    // the index of the '[' that opens the thread and location.
+    private static int ThreadBracket(ReadOnlySpan<byte> l)
+    {
         int p = TimestampLength;
         while (p < l.Length && l[p] == ' ') p++;
         if (p < l.Length && l[p] == '[')                      // [myid:N]
         {
             int close = l[p..].IndexOf((byte)']');
-            if (close < 0) return false;
+            if (close < 0) return -1;
             p += close + 1;
             while (p < l.Length && l[p] == ' ') p++;
         }
-        if (p + 2 > l.Length || l[p] != '-' || l[p + 1] != ' ') return false;
+        if (p + 2 > l.Length || l[p] != '-' || l[p + 1] != ' ') return -1;
         p += 2;
         while (p < l.Length && l[p] != '[') p++;               // level, padded
-        if (p >= l.Length) return false;
-        int end = LocationEnd(l[p..]);
-        if (end < 0) return false;
-        var bracket = l.Slice(p + 1, end - 1);                  // thread:Class@line
-        int colon = bracket.LastIndexOf((byte)':');
-        locStart = p + 1 + colon + 1;
-        locLen = bracket.Length - colon - 1;
-        msgStart = p + end + 4;
-        return true;
+        return p < l.Length ? p : -1;
     }
 
     /// <summary>
