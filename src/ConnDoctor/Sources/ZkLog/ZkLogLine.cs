@@ -49,7 +49,13 @@ public static class ZkLogLine
     {
         r = new ZkLine { Count = 1 };
         if (!IsTimestamp(line)) return;
-        r.Timestamped = true;
+        ParseTimestamped(line, ref r, ref bracketHint);
+    }
+
+    /// <summary><see cref="Parse(ReadOnlySpan{byte}, ref ZkLine, ref int)"/> for a line already known to start with a timestamp.</summary>
+    internal static void ParseTimestamped(ReadOnlySpan<byte> line, ref ZkLine r, ref int bracketHint)
+    {
+        r = new ZkLine { Count = 1, Timestamped = true };
         int p = bracketHint;
         if (!(p > TimestampLength + 3 && p < line.Length && line[p] == '[' && line[p - 1] == ' ' && IsLevelDash(line, p)))
         {
@@ -218,7 +224,7 @@ public static class ZkLogLine
     public static bool TryAddress(ReadOnlySpan<byte> s, out NetAddress ip)
     {
         ip = default;
-        int slash = s.IndexOf((byte)'/');
+        int slash = s.Length > 0 && s[0] == '/' ? 0 : s.IndexOf((byte)'/');   // usually the first byte
         if (slash < 0 || slash > 255) return false;
         s = s[(slash + 1)..];
         // Hot path, one pass: four decimal octets, then the end or ":port".
