@@ -84,7 +84,7 @@ public class ZkClientBadServerTests
         {
             var ex = BadServers.Within(() => Connect(closes.Port));
             Assert.Equal(ZkErrorCode.ConnectionLoss, ex.Code);
-            Assert.Contains("without answering the ConnectRequest (at its maxClientCnxns limit", ex.Message);
+            Assert.Contains("(at its maxClientCnxns limit for our address, or not serving yet", ex.Message);
         }
         using var refuses = new BadServers(s =>
         {
