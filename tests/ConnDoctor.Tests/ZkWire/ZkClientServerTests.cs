@@ -7,7 +7,7 @@ namespace ConnDoctor.Tests.ZkWire;
 /// <summary>Our wire client against a real ZooKeeper 3.8, with kazoo (a real third-party client) as the other side.</summary>
 public class ZkClientServerTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);   // a bound, generous for a loaded machine
 
     private static ZkClient Connect(ZooKeeperServer zk)
     {

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using ConnDoctor.Analysis;
@@ -19,7 +18,6 @@ public sealed class ZkClient : IDisposable
     private readonly Socket _socket;
     private readonly TimeSpan _timeout;
     private readonly JuteWriter _writer = new();
-    private readonly byte[] _prefix = new byte[4];
     private readonly Lock _gate = new();
     private int _nextXid = 1;
     private bool _closed;
@@ -427,6 +425,5 @@ public sealed class ZkClient : IDisposable
             handshake ? $"the server dropped the connection ({ex.Message}) without answering the ConnectRequest ({WhyRefused})"
             : ex.SocketErrorCode == SocketError.ConnectionReset ? $"connection reset by the server while {doing}"
             : $"{ex.Message} while {doing}");
-
     }
 }
