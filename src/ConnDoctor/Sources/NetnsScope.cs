@@ -75,7 +75,7 @@ public static class NetnsScope
 }
 
 /// <summary>A source could not read what it wanted; carries errno so callers can tell denied from failed.</summary>
-public sealed class SourceException(string message, int errno = 0) : Exception(message)
+public class SourceException(string message, int errno = 0) : Exception(message)
 {
     public int Errno { get; } = errno;
     public bool IsDenied => Errno is Libc.EPERM or Libc.EACCES;

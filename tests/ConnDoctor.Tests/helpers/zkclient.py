@@ -8,9 +8,14 @@
   hold      --server H:P --source IP --count N        N raw connections held open (to reach maxClientCnxns)
              [--extra K --gap S]                     then K more connections, one every S seconds (refused at the limit),
                                                      then all are closed
+  tree      --server H:P --path P --count N         one kazoo session creates N ephemeral nodes P/eph-i and
+             [--persistent M --data D --hold S]      M persistent nodes P/per-i (data D), under P and P/sub;
+                                                     prints one JSON line (session id, nodes), then holds the
+                                                     session until stdin closes (at most S seconds) and closes it
+  list      --server H:P --path P                   prints one JSON line: P's children with ephemeralOwner and data
 Everything is bounded: short timeouts, fixed counts.
 """
-import argparse, socket, sys, time
+import argparse, json, select, socket, sys, time
 
 _orig = socket.create_connection
 
@@ -24,16 +29,27 @@ def bind_source(ip):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["nosession", "sessions", "abandon", "hold"])
+    p.add_argument("mode", choices=["nosession", "sessions", "abandon", "hold", "tree", "list"])
     p.add_argument("--server", required=True)
-    p.add_argument("--source", required=True)
-    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--source")
+    p.add_argument("--count", type=int, default=0)
+    p.add_argument("--path", default="/cd-tree")
+    p.add_argument("--persistent", type=int, default=0)
+    p.add_argument("--data", default="")
+    p.add_argument("--hold", type=float, default=30)
     p.add_argument("--extra", type=int, default=0)
     p.add_argument("--gap", type=float, default=0.3)
     a = p.parse_args()
     host, port = a.server.rsplit(":", 1)
     server = (host, int(port))
-    bind_source(a.source)
+    if a.source:
+        bind_source(a.source)
+    if a.mode == "tree":
+        tree(a)
+        return
+    if a.mode == "list":
+        listing(a)
+        return
     if a.mode == "nosession":
         for _ in range(a.count):
             s = socket.create_connection(server, 5)
@@ -73,6 +89,38 @@ def main():
         for s in held:
             s.close()
     print("done", flush=True)
+
+
+def tree(a):
+    from kazoo.client import KazooClient
+    zk = KazooClient(hosts=a.server, timeout=4)
+    zk.start(timeout=10)
+    data = a.data.encode()
+    nodes = []
+    for parent in (a.path, a.path + "/sub"):
+        zk.ensure_path(parent)
+        for i in range(a.count):
+            nodes.append(zk.create(f"{parent}/eph-{i}", data, ephemeral=True))
+        for i in range(a.persistent):
+            nodes.append(zk.create(f"{parent}/per-{i}", data))
+    print(json.dumps({"session": zk.client_id[0], "nodes": nodes}), flush=True)
+    select.select([sys.stdin], [], [], a.hold)   # until the test closes our stdin
+    zk.stop()
+    zk.close()
+
+
+def listing(a):
+    from kazoo.client import KazooClient
+    zk = KazooClient(hosts=a.server, timeout=4)
+    zk.start(timeout=10)
+    children = []
+    for name in sorted(zk.get_children(a.path)):
+        data, stat = zk.get(f"{a.path.rstrip('/')}/{name}")
+        children.append({"name": name, "ephemeralOwner": stat.ephemeralOwner, "data": data.hex(),
+                         "numChildren": stat.numChildren})
+    print(json.dumps({"session": zk.client_id[0], "children": children}), flush=True)
+    zk.stop()
+    zk.close()
 
 
 if __name__ == "__main__":
