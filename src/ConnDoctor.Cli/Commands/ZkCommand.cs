@@ -24,7 +24,7 @@ public static class ZkCommand
     private static readonly Option<string> Interval = new("--interval")
     { Description = "Time between polls of a --watch", DefaultValueFactory = _ => "5s", HelpName = "DURATION" };
     private static readonly Option<string?> PathOption = new("--path")
-    { Description = "List the ephemeral nodes under this path (and its children) with conndoctor's own ZooKeeper client, with their owning session and client address", HelpName = "ZNODE" };
+    { Description = "List the ephemeral nodes directly under this path with conndoctor's own ZooKeeper client (a short session of its own), with their owning session and client address; works on followers too", HelpName = "ZNODE" };
 
     public static Command Create(CliIo io)
     {

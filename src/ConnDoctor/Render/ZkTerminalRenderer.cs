@@ -81,7 +81,7 @@ public static class ZkTerminalRenderer
 
     private static void WriteServers(TextWriter w, IReadOnlyList<ZkServerInfo> servers, int width)
     {
-        int m = Math.Max(21, width - 80 + 21);
+        int m = Math.Clamp(width - 80 + 21, 21, 45);
         w.WriteLine($"{"SERVER".PadRight(m)} {"MODE",-10} {"VERSION",-7} {"CONNS",5} {"MAXCNXNS",8} {"SESSION-TO",-11} {"VIA",-9}");
         foreach (var s in servers)
         {
@@ -123,10 +123,10 @@ public static class ZkTerminalRenderer
 
     private static void WritePathNodes(TextWriter w, IReadOnlyList<ZkPathNode> nodes, int width)
     {
-        int p = Math.Max(24, width - 80 + 24);
-        w.WriteLine($"{"PATH".PadRight(p)} {"OWNER SESSION",-18} {"CLIENT",-21} {"SERVER",-14}");
+        int p = Math.Clamp(width - 80 + 22, 22, 70);
+        w.WriteLine($"{"PATH".PadRight(p)} {"OWNER SESSION",-18} {"CLIENT",-21} {"SERVER",-15}");
         foreach (var n in nodes.Take(MaxRows))
-            w.WriteLine($"{Cut(n.Path, p).PadRight(p)} {$"0x{n.Owner:x}",-18} {(n.Client?.ToString() ?? "(not connected)"),-21} {Cut(n.Member ?? "-", 14),-14}");
+            w.WriteLine($"{Cut(n.Path, p).PadRight(p)} {$"0x{n.Owner:x}",-18} {(n.Client?.ToString() ?? "(not connected)"),-21} {Cut(n.Member ?? "-", 15),-15}");
         if (nodes.Count > MaxRows) w.WriteLine($"... {nodes.Count - MaxRows} more (--json has them all)");
     }
 

@@ -26,9 +26,6 @@ public sealed record ZkTick(double ElapsedSeconds, int Polls, IReadOnlyList<ZkSe
 /// </summary>
 public static class ZkEnsembleSource
 {
-    /// <summary>Lists ephemeral nodes under a path with our own ZooKeeper client; set by whoever provides the wire client.</summary>
-    public static Func<ZkOptions, IReadOnlyList<ZkServerInfo>, (List<ZkPathNode> Nodes, SourceStatus Status)>? PathLister { get; set; }
-
     public static Evidence Run(ZkOptions o, Action<ZkTick>? onTick, CancellationToken cancel)
     {
         var sw = Stopwatch.StartNew();
@@ -58,13 +55,9 @@ public static class ZkEnsembleSource
         List<ZkPathNode> nodes = [];
         if (o.Path != null)
         {
-            if (PathLister == null) statuses.Add(new SourceStatus("zk:path", SourceState.Skipped, "this build has no ZooKeeper client for --path"));
-            else
-            {
-                var (found, status) = PathLister(o, servers);
-                nodes = found;
-                statuses.Add(status);
-            }
+            var (found, status) = ZkPathLister.List(o, servers);
+            nodes = found;
+            statuses.Add(status);
         }
         if (tracker.SkippedSteps > 0)
             statuses.Add(new SourceStatus("zk:watch", SourceState.Partial,
