@@ -137,11 +137,14 @@ public sealed class ZooKeeperServer : IDisposable
         catch (ConnDoctor.Sources.SourceException) { return false; }
     }
 
-    public string? FourLetter(string word)
+    public string? FourLetter(string word) => FourLetterFrom(null, word);
+
+    /// <summary>A four-letter word sent from a chosen loopback source address (another "host"); null when the connection fails.</summary>
+    public string? FourLetterFrom(string? source, string word)
     {
         try
         {
-            using var c = new TcpClient();
+            using var c = source == null ? new TcpClient() : new TcpClient(new IPEndPoint(IPAddress.Parse(source), 0));
             c.Connect(IPAddress.Parse(Host), Port);
             using var s = c.GetStream();
             s.ReadTimeout = 2000;

@@ -143,6 +143,9 @@ def leak(a, nodes):
         print(json.dumps({"task": i, "t": time.time(), "session": zk.client_id[0]}), flush=True)
     print("done", flush=True)
     select.select([sys.stdin], [], [], a.hold)
+    for zk in clients:       # the test is over: leave the server clean
+        zk.stop()
+        zk.close()
 
 
 def listing(a):
