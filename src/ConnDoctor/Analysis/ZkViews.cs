@@ -5,7 +5,7 @@ namespace ConnDoctor.Analysis;
 /// <summary>Joins what the members of an ensemble listed: sessions to client addresses, ephemeral nodes to sessions, per client IP.</summary>
 public static class ZkViews
 {
-    /// <summary>Ephemeral paths per session from every member that answered `dump` (only a leader or standalone server lists them).</summary>
+    /// <summary>Ephemeral paths per session from every member that answered `dump` (3.8 members all list every session's; older followers may list none).</summary>
     public static Dictionary<long, IReadOnlyList<string>> EphemeralsBySession(IEnumerable<ZkServerInfo> servers)
     {
         var all = new Dictionary<long, IReadOnlyList<string>>();

@@ -76,7 +76,7 @@ public sealed record ZkServerInfo
     public long? ServerId { get; init; }
     /// <summary>Null when neither `cons` nor /commands/connections could be read.</summary>
     public IReadOnlyList<ZkConnection>? Connections { get; init; }
-    /// <summary>Ephemeral node paths per owning session (`dump`; only the leader or a standalone server has them). Null when unread.</summary>
+    /// <summary>Ephemeral node paths per owning session (`dump`; every 3.8 member lists them all, some older followers none). Null when unread.</summary>
     public IReadOnlyDictionary<long, IReadOnlyList<string>>? Ephemerals { get; init; }
     /// <summary>Watches per session (`wchc`). Null when unread.</summary>
     public IReadOnlyDictionary<long, int>? WatchesBySession { get; init; }
@@ -178,6 +178,6 @@ public sealed record ZkEnsembleEvidence
     /// <summary>--path: the path listed with our own client, and what was found.</summary>
     public string? Path { get; init; }
     public IReadOnlyList<ZkPathNode> PathNodes { get; init; } = [];
-    /// <summary>True when some server's ephemeral dump was read (a leader or standalone answered `dump`).</summary>
+    /// <summary>True when some member's ephemeral dump was read (`dump` or /commands/dump answered).</summary>
     public bool EphemeralsKnown { get; init; }
 }

@@ -39,7 +39,7 @@ public static class ZkTerminalRenderer
             c.Write(new Text(sw.ToString()));
             if (clients.Count > MaxRows) c.WriteLine($"... {clients.Count - MaxRows} more row(s) (--json has them all)");
             if (!zk.EphemeralsKnown && zk.Servers.Any(s => s.Reachable))
-                c.WriteLine("ephemeral nodes: no leader or standalone server answered 'dump' (followers list none); --path lists them with our own client");
+                c.WriteLine("ephemeral nodes: no member answered 'dump'; --path lists them with our own client");
         }
         else if (answered > 0) c.WriteLine("no client connections");
 

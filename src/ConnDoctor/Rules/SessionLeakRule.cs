@@ -59,7 +59,7 @@ public sealed class SessionLeakRule : IRule
                 $"connections {g.ConnectionsAtStart} -> {g.ConnectionsAtEnd} ({g.ConnectionsOpened} opened, {g.ConnectionsClosed} closed)",
             };
             if (g.OldestSessionAgeMs is long age) evidence.Add($"oldest session from {g.Ip} is {Format.Ms(age)} old");
-            if (!zk.EphemeralsKnown) evidence.Add("no leader or standalone server answered 'dump': ephemeral nodes are not counted");
+            if (!zk.EphemeralsKnown) evidence.Add("no member answered 'dump': ephemeral nodes are not counted");
             // When each session holds its own connection, the per-IP limit is where this ends.
             string? reach = null;
             if (g.ConnectionsAtEnd > g.ConnectionsAtStart && limits.Count > 0 && g.SessionsPerMinute > 0)

@@ -163,3 +163,97 @@ public class ZkParserTests
     [InlineData("/cache", "/cache")]
     public void EphemeralPathPatterns(string path, string pattern) => Assert.Equal(pattern, ZkViews.PathPattern(path));
 }
+
+/// <summary>The command line of `zk`: bad input is one line and exit 2; members nobody answers are one line and exit 1.</summary>
+public class ZkCliTests
+{
+    [Theory]
+    [InlineData("zk1:notaport")]
+    [InlineData("zk1:70000")]
+    [InlineData("[fd00::1")]
+    public void ABadMemberIsAUsageError(string member)
+    {
+        var r = CliRunner.Run("zk", member);
+        Assert.Equal(2, r.Code);
+        Assert.StartsWith($"conndoctor: bad member '{member}'", r.Stderr);
+        Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
+    public void SeveralMembersNeedOneAdminUrlEachOrATemplate()
+    {
+        var r = CliRunner.Run("zk", "127.0.0.1:1,127.0.0.2:1", "--admin-url", "http://127.0.0.1:8080/commands");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("{host}", r.Stderr);
+    }
+
+    [Fact]
+    public void NoMemberAnsweringIsOneLineAndExitOne()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s");
+        Assert.Equal(1, r.Code);
+        Assert.Equal($"conndoctor: no member of the ensemble answered: 127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: connection refused (nothing listens there)\n", r.Stderr);
+        Assert.Contains("failed", r.Stdout); // the report still says which member and why
+    }
+
+    [Fact]
+    public void AServerSpeakingGarbageIsPartialDataNotACrash()
+    {
+        // Answers every connection with bytes that are no ZooKeeper reply, then closes.
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        using var cts = new CancellationTokenSource();
+        var serve = Task.Run(async () =>
+        {
+            try
+            {
+                while (!cts.IsCancellationRequested)
+                {
+                    using var c = await l.AcceptTcpClientAsync(cts.Token);
+                    var s = c.GetStream();
+                    await s.ReadAsync(new byte[4], cts.Token);
+                    await s.WriteAsync("\x01garbage\n /not-an-address[1](x)\n\xff\xfe"u8.ToArray(), cts.Token);
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (System.Net.Sockets.SocketException) { }
+        });
+        var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s", "--json");
+        cts.Cancel();
+        Assert.True(r.Code == 0, r.Stderr);
+        using var d = r.Json();
+        var s = d.RootElement.GetProperty("servers")[0];
+        Assert.Equal("partial", s.GetProperty("state").GetString());
+        Assert.Equal("unknown", s.GetProperty("mode").GetString());
+        Assert.True(s.GetProperty("malformedLines").GetInt32() > 0);
+        Assert.Contains("not understood", s.GetProperty("reason").GetString());
+    }
+}
+
+/// <summary>Replies of a real 3-member 3.8 ensemble on loopback (a follower with a kazoo session that owns one ephemeral node, and the leader).</summary>
+public class ZkEnsembleParserTests
+{
+    private static byte[] F(string name) => File.ReadAllBytes(Path.Combine(Fixtures.Dir("zk"), name));
+
+    [Fact]
+    public void FollowerAndLeaderRepliesParse()
+    {
+        Assert.Equal(ZkServerMode.Follower, FourLetterParser.ParseSrvr(F("ensemble-follower-srvr.txt")).Mode);
+        Assert.Equal(ZkServerMode.Leader, FourLetterParser.ParseSrvr(F("ensemble-leader-srvr.txt")).Mode);
+        Assert.Equal(1L, FourLetterParser.ParseConf(F("ensemble-follower-conf.txt")).ServerId);
+        var session = Assert.Single(FourLetterParser.ParseCons(F("ensemble-follower-cons.txt"), out int bad), c => c.HasSession);
+        Assert.Equal(0, bad);
+        // The follower's dump ("Global Sessions" form) and the leader's ("Session Sets" form) list the same node.
+        foreach (var dump in new[] { "ensemble-follower-dump.txt", "ensemble-leader-dump.txt" })
+        {
+            var e = FourLetterParser.ParseDumpEphemerals(F(dump), out bad);
+            Assert.Equal(0, bad);
+            Assert.Equal(["/followers/task-0"], e[session.SessionId]);
+        }
+    }
+}

@@ -89,6 +89,16 @@ public class ZkLimitTests(LimitServerFixture f) : IClassFixture<LimitServerFixtu
             server.GetProperty("connections").EnumerateArray().Select(c => (c.GetProperty("client").GetString(), c.GetProperty("sessionId").GetString())).ToHashSet();
         Assert.Equal(Sessions(ZkJson.Server(w, zk.Address)), Sessions(admin));
         Assert.Equal(2, ZkJson.Client(a, "127.0.0.4")!.Value.GetProperty("withSession").GetInt32());
+
+        // The NativeAOT binary asks the same way (HTTP and JSON without reflection) and fails the same way.
+        var (code, stdout, stderr) = Shell.RunFull(ConnDoctor.Tests.Cli.BinarySmokeTests.Binary(), ["zk", zk.Address, "--admin-url", zk.AdminUrl, "--json"], check: false);
+        Assert.True(code == 0, stderr);
+        using var b = JsonDocument.Parse(stdout);
+        Assert.Equal("admin", ZkJson.Server(b, zk.Address).GetProperty("via").GetString());
+        Assert.Equal(2, ZkJson.Client(b, "127.0.0.4")!.Value.GetProperty("withSession").GetInt32());
+        var bad = Shell.RunFull(ConnDoctor.Tests.Cli.BinarySmokeTests.Binary(), ["zk", "127.0.0.1:1", "--timeout", "1s"], check: false);
+        Assert.Equal(1, bad.Code);
+        Assert.Equal("conndoctor: no member of the ensemble answered: 127.0.0.1:1: cannot connect to 127.0.0.1:1: connection refused (nothing listens there)\n", bad.Stderr);
     }
 }
 

@@ -76,7 +76,7 @@ public static class ZkEnsembleSource
             MemberChurn = o.Watch != null ? tracker.MemberChurn() : [],
             Path = o.Path,
             PathNodes = nodes,
-            EphemeralsKnown = servers.Any(s => s.Ephemerals != null && s.Mode is ZkServerMode.Leader or ZkServerMode.Standalone),
+            EphemeralsKnown = servers.Any(s => s.Ephemerals != null),
         };
         return new Evidence { Statuses = statuses, CollectedAt = DateTimeOffset.UtcNow, Zk = ensemble };
     }

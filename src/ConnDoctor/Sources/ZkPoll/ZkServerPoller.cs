@@ -113,6 +113,7 @@ public static class ZkServerPoller
                            $"did not stand in ({adminFailure ?? "no answer"}): add '{WhitelistLine}' to zoo.cfg and restart the server, or pass --admin-url");
         }
         if (p.NotServing) p.Problems.Insert(0, "the server is up but not serving requests (no quorum, or still starting)");
+        if (p.Malformed > 0) p.Problems.Add($"{p.Malformed} reply line(s) not understood and skipped (not a ZooKeeper 3.x server, or a format this version does not know)");
 
         var connections = p.Connections is { } cs ? WithAges(cs, ip, p.ConnectionsReadAtMs) : null;
         var state = connections != null && p.Problems.Count == 0 ? SourceState.Ok : SourceState.Partial;
