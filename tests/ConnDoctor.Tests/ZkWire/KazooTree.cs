@@ -16,12 +16,15 @@ public sealed class KazooTree : IDisposable
     public IReadOnlyList<string> Nodes { get; }
 
     public KazooTree(ZooKeeperServer zk, string path, int ephemerals, int persistents, string data)
+        : this(zk.Address, path, ephemerals, persistents, data) { }
+
+    public KazooTree(string address, string path, int ephemerals, int persistents, string data)
     {
         var psi = new ProcessStartInfo(Shell.Python)
         {
             UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
         };
-        foreach (var a in (string[])[Script, "tree", "--server", zk.Address, "--path", path, "--count", ephemerals.ToString(),
+        foreach (var a in (string[])[Script, "tree", "--server", address, "--path", path, "--count", ephemerals.ToString(),
                      "--persistent", persistents.ToString(), "--data", data, "--hold", "60"])
             psi.ArgumentList.Add(a);
         _python = Process.Start(psi)!;

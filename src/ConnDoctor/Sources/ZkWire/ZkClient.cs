@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using ConnDoctor.Analysis;
@@ -19,7 +18,6 @@ public sealed class ZkClient : IDisposable
     private readonly Socket _socket;
     private readonly TimeSpan _timeout;
     private readonly JuteWriter _writer = new();
-    private readonly byte[] _prefix = new byte[4];
     private readonly Lock _gate = new();
     private int _nextXid = 1;
     private bool _closed;
@@ -75,6 +73,16 @@ public sealed class ZkClient : IDisposable
             w.WriteBuffer([]);             // passwd
             w.WriteBool(true);             // readOnly
             var frame = new Wire(socket, server, "connect", null, deadline, timeout).Exchange(w.Frame(), handshake: true);
+            if (frame.Length == ReplyHeaderLength)
+            {
+                // Not a ConnectResponse but an error reply: how a 3.8 member in read-only mode without local
+                // sessions turns down a new session (NotReadOnly).
+                var r = new JuteReader(frame);
+                int err = ReadReplyHeader(ref r).Err;
+                if (err != 0)
+                    throw Error(server, "connect", null, (ZkErrorCode)err, $"the server refused the session with {ZkException.Describe((ZkErrorCode)err)}"
+                        + (err == (int)ZkErrorCode.NotReadOnly ? " (a member in read-only mode that creates no new sessions; localSessionsEnabled=true lets it)" : ""));
+            }
             (int TimeoutMs, long SessionId, bool ReadOnly) session;
             try { session = ParseConnectResponse(frame); }
             catch (ZkException ex) { throw Error(server, "connect", null, ex.Code, NotZooKeeper(ex.Message)); }
@@ -286,7 +294,8 @@ public sealed class ZkClient : IDisposable
     /// <summary>After a failure on the wire the stream is out of step: drop the connection for good.</summary>
     private void Drop(ZkException why)
     {
-        _broken = why.Message;
+        string prefix = $"zookeeper {Server}: ";
+        _broken = why.Message.StartsWith(prefix, StringComparison.Ordinal) ? why.Message[prefix.Length..] : why.Message;
         _socket.Dispose();
     }
 
@@ -336,12 +345,17 @@ public sealed class ZkClient : IDisposable
                     SocketError.HostUnreachable => "host unreachable",
                     SocketError.NetworkUnreachable => "network unreachable",
                     SocketError.TimedOut => "connection timed out",
-                    _ => ex.Message,
+                    // The handshake completed but the server hung up at once (Linux reports EPIPE or ECONNRESET).
+                    SocketError.Shutdown or SocketError.ConnectionReset or SocketError.ConnectionAborted =>
+                        $"the server dropped the connection ({ex.Message}) as soon as it accepted it ({WhyRefused})",
+                    _ => $"{ex.Message} ({ex.SocketErrorCode})",
                 };
             }
         }
         throw Error(server, "connect", null, ZkErrorCode.ConnectionLoss, failure ?? "no address to connect to");
     }
+
+    private const string WhyRefused = "at its maxClientCnxns limit for our address, or not serving yet: starting, or no quorum?";
 
     private static int Remaining(long deadline) => (int)Math.Clamp(deadline - Environment.TickCount64, 1, int.MaxValue);
 
@@ -408,11 +422,8 @@ public sealed class ZkClient : IDisposable
 
         // A server at its per-IP limit closes (or, with data in flight, resets) a connection right after accepting it.
         private ZkException Lost(SocketException ex, bool handshake, string doing) => Error(server, op, path, ZkErrorCode.ConnectionLoss,
-            handshake && ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted
-                ? $"the server dropped the connection without answering the ConnectRequest ({WhyRefused})"
+            handshake ? $"the server dropped the connection ({ex.Message}) without answering the ConnectRequest ({WhyRefused})"
             : ex.SocketErrorCode == SocketError.ConnectionReset ? $"connection reset by the server while {doing}"
             : $"{ex.Message} while {doing}");
-
-        private const string WhyRefused = "at its maxClientCnxns limit for our address, or not serving yet: starting, or no quorum?";
     }
 }

@@ -2,8 +2,9 @@ namespace ConnDoctor.Sources.ZkWire;
 
 /// <summary>
 /// Lists the znodes under a path with their Stat, so that ephemeral nodes and their owning sessions can be
-/// counted per session. Unlike the server's dump (which shows ephemerals only on the leader), this reads the
-/// tree itself and so works on any member, followers and observers included.
+/// counted per session. It reads the tree through an ordinary session, so it needs no four-letter word (dump
+/// is often not whitelisted) and works on any member, followers, observers and read-only members included;
+/// on 3.8 its (owner, path) pairs are exactly dump's "Sessions with Ephemerals" for that subtree.
 /// </summary>
 public static class ZkEphemeralLister
 {
