@@ -216,7 +216,7 @@ public class ZkCliTests
                 {
                     using var c = await l.AcceptTcpClientAsync(cts.Token);
                     var s = c.GetStream();
-                    await s.ReadAsync(new byte[4], cts.Token);
+                    await s.ReadAtLeastAsync(new byte[4], 1, throwOnEndOfStream: false, cts.Token);
                     await s.WriteAsync("\x01garbage\n /not-an-address[1](x)\n\xff\xfe"u8.ToArray(), cts.Token);
                 }
             }
