@@ -19,6 +19,9 @@ public sealed class Evidence
 
     /// <summary>A ZooKeeper server log, analysed (zklog).</summary>
     public ZkLogEvidence? ZkLog { get; init; }
+
+    /// <summary>A live look at a ZooKeeper ensemble's clients, once or over a watch (conndoctor zk); null when not polled.</summary>
+    public ZkEnsembleEvidence? Zk { get; init; }
     public required DateTimeOffset CollectedAt { get; init; }
     public string Host { get; init; } = Environment.MachineName;
 

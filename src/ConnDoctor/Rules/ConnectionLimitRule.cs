@@ -10,14 +10,17 @@ namespace ConnDoctor.Rules;
 public sealed class ConnectionLimitRule : IRule
 {
     public string Id => "connection-limit";
-    public string Description => "a client IP is refused at ZooKeeper's per-IP maxClientCnxns limit";
+    public string Description => "a client IP is refused at, or holds nearly all of, ZooKeeper's per-IP maxClientCnxns limit";
 
     private const long CriticalRefusals = 100;
     private static readonly TimeSpan CriticalSpan = TimeSpan.FromMinutes(10);
 
-    public bool Reads(Evidence e) => e.ZkLog != null;
+    public bool Reads(Evidence e) => e.ZkLog != null || e.Zk != null;
 
-    public IEnumerable<Finding> Evaluate(RuleContext ctx)
+    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromServerLog(ctx).Concat(FromZkPoll(ctx));
+
+    /// <summary>From a ZooKeeper server log (conndoctor zklog): refusals the server wrote.</summary>
+    private IEnumerable<Finding> FromServerLog(RuleContext ctx)
     {
         if (ctx.Evidence.ZkLog is not { } log) yield break;
         foreach (var c in log.Clients.Where(c => c.Refused > 0).OrderByDescending(c => c.Refused))
@@ -46,6 +49,67 @@ public sealed class ConnectionLimitRule : IRule
                 Remedy = $"On the server, see what holds them: 'conndoctor sockets --remote {c.Ip} --port 2181' (idle, half-open?) or 'conndoctor zk' " +
                          "(sessions per connection). Fix the leak on the client host (one ZooKeeper client per process, close() that really closes); " +
                          "clear half-open connections ('ss -K dst " + c.Ip + " sport = :2181' as root). Raising maxClientCnxns hides a leak, it does not fix it.",
+            };
+        }
+    }
+
+    // A client IP this close to the limit has no room for a restart wave or a second instance.
+    private const double NearShare = 0.8;
+
+    /// <summary>From a live poll of the servers (conndoctor zk): connections per client IP against the limit, and what holds them.</summary>
+    private IEnumerable<Finding> FromZkPoll(RuleContext ctx)
+    {
+        if (ctx.Evidence.Zk is not { } zk) yield break;
+        if (zk.Servers.All(s => s.Connections == null || s.MaxClientCnxns == null))
+        {
+            ctx.NotEnoughEvidence("no server gave both its connections (cons) and its maxClientCnxns (conf)");
+            yield break;
+        }
+        var counters = zk.Servers.ToDictionary(s => s.Member, s => s.Counters);
+        foreach (var c in zk.Clients)
+        {
+            if (c.Limit is not int limit || limit <= 0 || c.Connections < limit * NearShare) continue;
+            bool atLimit = c.Connections >= limit;
+            var evidence = new List<string>
+            {
+                $"{c.Connections} connection(s) from {c.Ip} on {c.Member}, maxClientCnxns={limit}: " +
+                (atLimit ? "no room left, the next one is refused" : $"room for {limit - c.Connections} more"),
+                $"{c.WithSession} with a session ({c.Active} active, {c.Idle} idle: not answered for 2/3 of their session timeout), " +
+                $"{c.WithoutSession} without a session ({c.NeverSpoke} never sent a byte)",
+                $"{c.Ephemerals} ephemeral node(s) owned, {c.Watches} watch(es) set through these connections",
+            };
+            if (c.OldestEstablishedUnixMs is long est)
+                evidence.Add($"oldest session connection established {Format.Ms(Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - est))} ago");
+            if (counters.TryGetValue(c.Member, out var k) && k.TryGetValue("connection_rejected", out var rejected) && rejected > 0)
+                evidence.Add($"{c.Member} has refused {rejected} connection(s) since it started (mntr connection_rejected, all client IPs)");
+            var delta = zk.CounterDeltas.FirstOrDefault(d => d.Member == c.Member && d.Name == "connection_rejected");
+            if (delta != null && delta.End > delta.Start) evidence.Add($"{delta.End - delta.Start} refused during the watch");
+            var elsewhere = zk.Clients.Where(o => o.Ip == c.Ip && o.Member != c.Member).ToList();
+            if (elsewhere.Count > 0) evidence.Add("on the other servers: " + string.Join(", ", elsewhere.Select(o => $"{o.Member} {o.Connections}")));
+
+            int silent = c.Idle + c.NeverSpoke;
+            string holds = c.WithoutSession * 2 > c.Connections
+                ? "Most of them never started a session: something connects without speaking the ZooKeeper protocol (a TCP health check, " +
+                  "a port scanner) or a client whose handshake fails and which keeps the socket open."
+                : silent * 2 > c.Connections
+                    ? "Most of them have been silent for most of a session timeout: their client is gone (crashed, cut off, a NAT that forgot the " +
+                      "flow) and the server still counts the connections until it notices, or they belong to sessions nobody uses."
+                    : "They are live sessions: one process opening a client per task instead of one per process, or many processes and " +
+                      "containers sharing one address (NAT, a Kubernetes node).";
+            yield return new Finding
+            {
+                RuleId = Id,
+                Severity = atLimit ? Severity.Critical : Severity.Warning,
+                Subject = new FindingSubject { ClientIp = c.Ip.ToString(), LocalEndpoint = c.Member },
+                Summary = atLimit
+                    ? $"client {c.Ip} holds {c.Connections} of {limit} connections allowed per IP on {c.Member}: every new client from that host is refused"
+                    : $"client {c.Ip} holds {c.Connections} of {limit} connections allowed per IP on {c.Member}",
+                Evidence = evidence,
+                Cause = $"ZooKeeper allows maxClientCnxns={limit} connections per client IP on each server. " + holds,
+                Remedy = $"On {c.Ip}, find who holds them: 'conndoctor sockets --remote {c.Member}' (or --remote :2181). Fix a leak there (one ZooKeeper " +
+                         "client per process, close() that really closes); restart a process whose client threads outlived their application. " +
+                         $"Silent connections of a vanished client: 'ss -K dst {c.Ip}' on the server clears them (root). 'conndoctor zk {c.Member} --watch 5m' " +
+                         "shows whether they keep growing. Raising maxClientCnxns buys time but hides a leak.",
             };
         }
     }

@@ -20,9 +20,9 @@ public sealed class HalfOpenSuspectRule : IRule
 
     private enum Kind { Retransmitting, Probing, Silent }
 
-    public bool Reads(Evidence e) => e.Namespaces.Count > 0 || e.Capture != null; // a socket table or a capture
+    public bool Reads(Evidence e) => e.Namespaces.Count > 0 || e.Capture != null || e.Zk != null; // a socket table, a capture or a ZooKeeper poll
 
-    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromSockets(ctx).Concat(FromCapture(ctx));
+    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromSockets(ctx).Concat(FromCapture(ctx)).Concat(FromZkPoll(ctx));
 
     private IEnumerable<Finding> FromSockets(RuleContext ctx)
     {
@@ -152,6 +152,56 @@ public sealed class HalfOpenSuspectRule : IRule
                 Remedy = $"Check whether {silent} is reachable and still has these connections (ss -tn on that host); capture longer to see whether the " +
                          "sender gives up (net.ipv4.tcp_retries2, about 15 min) or the peer answers.",
             };
+        }
+    }
+
+    /// <summary>
+    /// From a ZooKeeper server's side (conndoctor zk): a client IP whose session connections have not been answered
+    /// for most of their session timeout (a live client pings every third of it) while clients from elsewhere are active.
+    /// </summary>
+    private IEnumerable<Finding> FromZkPoll(RuleContext ctx)
+    {
+        if (ctx.Evidence.Zk is not { } zk) yield break;
+        foreach (var server in zk.Servers.Where(s => s.Connections != null))
+        {
+            var sessions = server.Connections!.Where(c => c.HasSession).ToList();
+            if (sessions.Count == 0) continue;
+            if (sessions.All(c => c.LastResponseAgeMs == null))
+            {
+                ctx.NotEnoughEvidence($"{server.Member} did not list when it last answered each client (lresp)");
+                continue;
+            }
+            foreach (var g in sessions.Where(c => c.Idle).GroupBy(c => c.Client.Address))
+            {
+                var list = g.OrderByDescending(c => c.LastResponseAgeMs).ToList();
+                int activeElsewhere = sessions.Count(c => c.Client.Address != g.Key && Analysis.ZkViews.IsActive(c));
+                int activeSameIp = sessions.Count(c => c.Client.Address == g.Key && Analysis.ZkViews.IsActive(c));
+                var evidence = list.Take(8).Select(c =>
+                    $"{c.Client} session 0x{c.SessionId:x}: last answered {Format.Ms(c.LastResponseAgeMs ?? 0)} ago, session timeout {Format.Ms(c.SessionTimeoutMs ?? 0)}, " +
+                    $"{c.Received} packet(s) received, last operation {c.LastOperation ?? "?"}").ToList();
+                if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
+                evidence.Add($"meanwhile {activeElsewhere} session connection(s) from other addresses are active on {server.Member}" +
+                             (activeSameIp > 0 ? $", and {activeSameIp} from {g.Key} itself" : ""));
+                evidence.Add($"only {g.Key} can prove its end is gone: 'ss -tn dst {server.Member}' there (no socket = half-open)");
+                yield return new Finding
+                {
+                    RuleId = Id,
+                    Severity = activeElsewhere > 0 && activeSameIp == 0 ? Severity.Warning : Severity.Info,
+                    Subject = new FindingSubject { ClientIp = g.Key.ToString(), LocalEndpoint = server.Member },
+                    Summary = $"client {g.Key}: {list.Count} session connection(s) to {server.Member} silent for up to {Format.Ms(list[0].LastResponseAgeMs ?? 0)}, " +
+                              "no pings: the client may be gone",
+                    Evidence = evidence,
+                    Cause = "A live ZooKeeper client pings its server every third of the session timeout. These connections have not been heard " +
+                            "from for two thirds of it: the client process hangs (a long GC pause, a stopped VM), or its host vanished without closing " +
+                            "(crash, power loss, a cut link, a NAT or firewall that forgot the flow). The server keeps counting the connections " +
+                            "against maxClientCnxns for that IP until the session expires; a client behind a connection that is only half-open can " +
+                            "never tell the server it is gone.",
+                    Remedy = $"On {g.Key}, check whether the client still exists ('ss -tnp dst {server.Member}', 'conndoctor sockets --remote {server.Member}'). " +
+                             "A hung process: look for GC pauses or a stopped container. A host that is gone: the sessions expire after their timeout; " +
+                             $"connections that outlive it can be cut on the server with 'ss -K dst {g.Key}' (root). Keep session timeouts short and " +
+                             "enable TCP keepalive across NATs and firewalls with idle timeouts.",
+                };
+            }
         }
     }
 

@@ -13,9 +13,9 @@ public sealed class ReconnectStormRule : IRule
     public string Id => "reconnect-storm";
     public string Description => "a client opens and closes many short connections to one server endpoint (a reconnect loop)";
 
-    public bool Reads(Evidence e) => e.ZkLog != null || e.Capture != null || e.Watch != null;
+    public bool Reads(Evidence e) => e.ZkLog != null || e.Capture != null || e.Watch != null || e.Zk != null;
 
-    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromServerLog(ctx).Concat(FromCapture(ctx)).Concat(FromWatch(ctx));
+    public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromServerLog(ctx).Concat(FromCapture(ctx)).Concat(FromWatch(ctx)).Concat(FromZkPoll(ctx));
 
     // A healthy ZooKeeper client connects once and keeps its session for hours; these are per client IP.
     private const long LogWarnPerMinute = 60, LogCriticalPerMinute = 600, LogInfoPerMinute = 20, LogMinConnections = 50;
@@ -206,6 +206,74 @@ public sealed class ReconnectStormRule : IRule
                          "each reconnect), its connection pool settings. Make it reuse connections and back off between attempts; a thread left running " +
                          "after its application failed is stopped by restarting the process. A health check should use a protocol-level probe " +
                          "(ZooKeeper 'ruok', an HTTP endpoint with keep-alive) instead of a bare TCP connect.",
+            };
+        }
+    }
+
+    // Connections per minute that come and go between polls of the servers (zk --watch); a healthy client keeps one for hours.
+    private const int ZkMinChurn = 10;
+    private const double ZkInfoPerMinute = 6, ZkWarnPerMinute = 60, ZkCriticalPerMinute = 600;
+
+    /// <summary>
+    /// From polls of the ZooKeeper servers (conndoctor zk --watch): per client IP, connections that appeared and went
+    /// between polls; per server, session handshakes counted by the server (mntr connection_request_count, 3.6+) that
+    /// the polls never saw, because they lived shorter than the interval.
+    /// </summary>
+    private IEnumerable<Finding> FromZkPoll(RuleContext ctx)
+    {
+        if (ctx.Evidence.Zk is not { Watched: true } zk) yield break;
+        double minutes = Math.Max(zk.Seconds, 1) / 60;
+        foreach (var g in zk.Growth)
+        {
+            int churn = Math.Min(g.ConnectionsOpened, g.ConnectionsClosed);
+            double perMinute = g.ConnectionsClosed / minutes;
+            if (churn < ZkMinChurn || perMinute < ZkInfoPerMinute) continue;
+            var sev = perMinute >= ZkCriticalPerMinute ? Severity.Critical : perMinute >= ZkWarnPerMinute ? Severity.Warning : Severity.Info;
+            yield return new Finding
+            {
+                RuleId = Id,
+                Severity = sev,
+                Subject = new FindingSubject { ClientIp = g.Ip.ToString() },
+                Summary = $"client {g.Ip} reconnects to ZooKeeper over and over: {g.ConnectionsClosed} connection(s) closed and {g.ConnectionsOpened} opened " +
+                          $"in {Format.Duration(TimeSpan.FromSeconds(zk.Seconds))}, about {perMinute:0.#}/min",
+                Evidence =
+                [
+                    $"{zk.Polls} polls every {zk.IntervalSeconds:0.#} s: connections from {g.Ip} {g.ConnectionsAtStart} -> {g.ConnectionsAtEnd}, " +
+                    $"{g.ConnectionsOpened} appeared and {g.ConnectionsClosed} went between polls",
+                    $"sessions {g.SessionsAtStart} -> {g.SessionsAtEnd}: {g.SessionsOpened} opened, {g.SessionsClosed} closed",
+                    "only connections that lived across a poll are seen: the real rate is at least this",
+                ],
+                Cause = "The client drops its connection and connects again and again: its session setup or a request fails and it retries " +
+                        "(a client thread left running after its application failed, a version or authentication mismatch), or it opens a " +
+                        "client per request instead of keeping one.",
+                Remedy = $"On {g.Ip}, name the process with 'conndoctor watch --remote SERVER:PORT' and read its ZooKeeper client log for the " +
+                         "exception before each reconnect; on the server, 'conndoctor zklog' shows the ends of stream per client IP. Reuse one client per process.",
+            };
+        }
+        foreach (var churn in zk.MemberChurn)
+        {
+            var d = zk.CounterDeltas.FirstOrDefault(x => x.Member == churn.Member && x.Name == "connection_request_count");
+            if (d == null) continue;
+            long handshakes = d.End - d.Start, unseen = handshakes - churn.SessionsOpened;
+            double perMinute = unseen / minutes;
+            if (unseen < ZkMinChurn * 2 || perMinute < ZkWarnPerMinute) continue;
+            yield return new Finding
+            {
+                RuleId = Id,
+                Severity = perMinute >= ZkCriticalPerMinute ? Severity.Critical : Severity.Warning,
+                Subject = new FindingSubject { LocalEndpoint = churn.Member },
+                Summary = $"{churn.Member} accepted {handshakes} session handshake(s) in {Format.Duration(TimeSpan.FromSeconds(zk.Seconds))} but only " +
+                          $"{churn.SessionsOpened} lived across a poll: about {perMinute:0.#} short session(s)/min",
+                Evidence =
+                [
+                    $"mntr connection_request_count {d.Start} -> {d.End} on {churn.Member}",
+                    $"between polls every {zk.IntervalSeconds:0.#} s: {churn.SessionsOpened} session(s) and {churn.ConnectionsOpened} connection(s) appeared, " +
+                    $"{churn.SessionsClosed} and {churn.ConnectionsClosed} went",
+                ],
+                Cause = "Clients connect, establish a session and drop it within seconds, faster than the polls: a reconnect loop or a client per " +
+                        "request. The polls cannot say which client IP; the server's log and a shorter --interval can.",
+                Remedy = $"Run 'conndoctor zklog' on {churn.Member}'s log (connections and ends of stream per client IP) or poll faster " +
+                         $"('conndoctor zk {churn.Member} --watch 1m --interval 1s'); then fix the client as for any reconnect loop.",
             };
         }
     }

@@ -16,6 +16,7 @@ public static class RuleRegistry
         new RefusedStormRule(),
         new RetransmissionHeavyRule(),
         new RstStormRule(),
+        new SessionLeakRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);

@@ -7,42 +7,77 @@ namespace ConnDoctor.Tests.Infra;
 /// <summary>
 /// A real Apache ZooKeeper 3.8 (Debian's zookeeper package) started by the test on loopback with a small heap,
 /// its own data directory and two logs of the same run: info.log (the default level) and debug.log.
+/// Options: the four-letter-word whitelist, the AdminServer on a free port, maxClientCnxns; or one member of a
+/// <see cref="ZooKeeperEnsemble"/> on its own loopback address.
 /// </summary>
 public sealed class ZooKeeperServer : IDisposable
 {
     private readonly Process _java = null!;
     public string Dir { get; private set; } = "";
     public int Port { get; private set; }
+    /// <summary>The address the client port is bound to (127.0.0.1 standalone, 127.0.0.N for ensemble member N).</summary>
+    public string Host { get; } = "127.0.0.1";
+    /// <summary>The AdminServer's port, 0 when it is off.</summary>
+    public int AdminPort { get; private set; }
+    public string AdminUrl => $"http://{Host}:{AdminPort}/commands";
     public string InfoLog => Path.Combine(Dir, "info.log");
     public string DebugLog => Path.Combine(Dir, "debug.log");
-    public string Address => $"127.0.0.1:{Port}";
+    public string Address => $"{Host}:{Port}";
 
-    public ZooKeeperServer(int maxClientCnxns = 60)
+    /// <param name="maxClientCnxns">Connections allowed per client IP (0: no limit).</param>
+    /// <param name="fourLetterWords">4lw.commands.whitelist: "*" for all, "srvr" for 3.5+'s default, "" for none.</param>
+    /// <param name="adminServer">Start the AdminServer (Jetty) on a free port, see <see cref="AdminUrl"/>.</param>
+    public ZooKeeperServer(int maxClientCnxns = 60, string fourLetterWords = "*", bool adminServer = false)
     {
         Assert.True(File.Exists("/usr/share/java/zookeeper.jar"), "Debian's zookeeper package is missing: run scripts/setup.sh");
         for (int attempt = 1; ; attempt++)
         {
             Dir = Directory.CreateTempSubdirectory("cd-zk").FullName;
             Port = FreePort();
-            try { _java = Start(maxClientCnxns); return; }
+            AdminPort = adminServer ? FreePort() : 0;
+            try
+            {
+                _java = Start(Config(maxClientCnxns, fourLetterWords, null));
+                // "imok"; with ruok not whitelisted, a session our own client opens says it serves.
+                WaitReady(_java, TimeSpan.FromSeconds(60), "ruok", r => r == "imok" || (r.Contains("whitelist") && CanOpenSession()));
+                return;
+            }
             catch (InvalidOperationException) when (attempt < 3) { Cleanup(); } // a port taken between our check and Java's bind
         }
     }
 
-    private Process Start(int maxClientCnxns)
+    /// <summary>Member <paramref name="myid"/> of an ensemble: started, not waited for (a member alone has no quorum).</summary>
+    internal ZooKeeperServer(string dir, string host, int port, int myid, string servers)
+    {
+        Dir = dir;
+        Host = host;
+        Port = port;
+        Directory.CreateDirectory(Path.Combine(Dir, "data"));
+        File.WriteAllText(Path.Combine(Dir, "data", "myid"), myid.ToString());
+        _java = Start(Config(60, "*", servers));
+    }
+
+    private string Config(int maxClientCnxns, string fourLetterWords, string? servers) => $"""
+        tickTime=2000
+        initLimit=10
+        syncLimit=5
+        dataDir={Dir}/data
+        clientPort={Port}
+        clientPortAddress={(servers == null ? "0.0.0.0" : Host)}
+        maxClientCnxns={maxClientCnxns}
+        4lw.commands.whitelist={fourLetterWords}
+        admin.enableServer={(AdminPort > 0 ? "true" : "false")}
+        admin.serverAddress={Host}
+        admin.serverPort={(AdminPort > 0 ? AdminPort : 8080)}
+        minSessionTimeout=4000
+        maxSessionTimeout=6000
+        {servers ?? ""}
+        """;
+
+    private Process Start(string config)
     {
         Directory.CreateDirectory(Path.Combine(Dir, "data"));
-        File.WriteAllText(Path.Combine(Dir, "zoo.cfg"), $"""
-            tickTime=2000
-            dataDir={Dir}/data
-            clientPort={Port}
-            clientPortAddress=0.0.0.0
-            maxClientCnxns={maxClientCnxns}
-            4lw.commands.whitelist=*
-            admin.enableServer=false
-            minSessionTimeout=4000
-            maxSessionTimeout=6000
-            """);
+        File.WriteAllText(Path.Combine(Dir, "zoo.cfg"), config);
         // Debian's layout (no [myid]) for both appenders; the same events at two levels.
         File.WriteAllText(Path.Combine(Dir, "log4j.properties"), $"""
             log4j.rootLogger=DEBUG, INFOFILE, DEBUGFILE
@@ -58,36 +93,59 @@ public sealed class ZooKeeperServer : IDisposable
             log4j.appender.DEBUGFILE.layout.ConversionPattern=%d{"{"}ISO8601{"}"} - %-5p [%t:%C{"{"}1{"}"}@%L] - %m%n
             """);
         var psi = new ProcessStartInfo("java") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["-Xmx96m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                     "-cp", "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar",
+        // servlet-api: the AdminServer's Jetty needs it and Debian's zookeeper.jar manifest does not name it.
+        foreach (var a in (string[])["-Xmx96m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
+                     "-cp", "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/usr/share/java/servlet-api.jar",
                      $"-Dlog4j.configuration=file:{Dir}/log4j.properties", "org.apache.zookeeper.server.quorum.QuorumPeerMain", $"{Dir}/zoo.cfg"])
             psi.ArgumentList.Add(a);
         var java = Process.Start(psi)!;
-        var stderr = new System.Text.StringBuilder();
-        java.OutputDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
-        java.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
+        java.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        java.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_stderr) _stderr.AppendLine(e.Data); };
         java.BeginOutputReadLine();
         java.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (FourLetter("ruok") != "imok")
+        return java;
+    }
+
+    private readonly System.Text.StringBuilder _stderr = new();
+
+    /// <summary>Polls a four-letter word until its reply satisfies <paramref name="done"/>; kills the server and throws when it does not in time.</summary>
+    internal void WaitReady(TimeSpan limit, string word, Func<string, bool> done) => WaitReady(_java, limit, word, done);
+
+    private void WaitReady(Process java, TimeSpan limit, string word, Func<string, bool> done)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (FourLetter(word) is not string r || !done(r))
         {
             if (java.HasExited || DateTime.UtcNow > deadline)
             {
                 try { java.Kill(true); } catch (InvalidOperationException) { }
                 string log = File.Exists(InfoLog) ? string.Join('\n', File.ReadLines(InfoLog).TakeLast(5)) : "";
-                throw new InvalidOperationException($"ZooKeeper did not start on port {Port}: {stderr} {log}");
+                throw new InvalidOperationException($"ZooKeeper did not start on {Address}: {_stderr} {log}");
             }
             Thread.Sleep(200);
         }
-        return java;
     }
 
-    public string? FourLetter(string word)
+    private bool CanOpenSession()
     {
         try
         {
-            using var c = new TcpClient();
-            c.Connect(IPAddress.Loopback, Port);
+            using var c = ConnDoctor.Sources.ZkWire.ZkClient.Connect(Host, Port, TimeSpan.FromSeconds(2), 4000);
+            c.Close();
+            return true;
+        }
+        catch (ConnDoctor.Sources.SourceException) { return false; }
+    }
+
+    public string? FourLetter(string word) => FourLetterFrom(null, word);
+
+    /// <summary>A four-letter word sent from a chosen loopback source address (another "host"); null when the connection fails.</summary>
+    public string? FourLetterFrom(string? source, string word)
+    {
+        try
+        {
+            using var c = source == null ? new TcpClient() : new TcpClient(new IPEndPoint(IPAddress.Parse(source), 0));
+            c.Connect(IPAddress.Parse(Host), Port);
             using var s = c.GetStream();
             s.ReadTimeout = 2000;
             s.Write(System.Text.Encoding.ASCII.GetBytes(word));
@@ -100,12 +158,25 @@ public sealed class ZooKeeperServer : IDisposable
     /// <summary>Runs helpers/zkclient.py against this server and waits for it (bounded).</summary>
     public void Client(params string[] args)
     {
-        var script = Path.Combine(AppContext.BaseDirectory, "helpers", "zkclient.py");
-        Shell.RunFull("/usr/bin/python3", [script, .. args, "--server", Address], timeoutMs: 120_000);
+        Shell.RunFull("/usr/bin/python3", [Script, .. args, "--server", Address], timeoutMs: 120_000);
     }
 
+    /// <summary>Starts helpers/zkclient.py in the background (a leaker, a holder); the caller kills it, at the latest on Dispose.</summary>
+    public Process StartClient(params string[] args)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in (string[])[Script, .. args, "--server", Address]) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        lock (_clients) _clients.Add(p);
+        return p;
+    }
+
+    private readonly List<Process> _clients = new();
+
+    private static string Script => Path.Combine(AppContext.BaseDirectory, "helpers", "zkclient.py");
+
     /// <summary>A free port below the ephemeral range (32768+), so no outgoing connection takes it before Java binds it.</summary>
-    private static int FreePort()
+    internal static int FreePort()
     {
         for (int i = 0; i < 200; i++)
         {
@@ -122,9 +193,21 @@ public sealed class ZooKeeperServer : IDisposable
         throw new InvalidOperationException("no free port in 20000-32000");
     }
 
-    public void Dispose()
+    /// <summary>Stops the server (the members of an ensemble one by one, to make one unreachable).</summary>
+    public void Stop()
     {
         try { if (!_java.HasExited) { _java.Kill(true); _java.WaitForExit(10_000); } } catch (InvalidOperationException) { }
+    }
+
+    public void Dispose()
+    {
+        lock (_clients)
+            foreach (var c in _clients)
+            {
+                try { if (!c.HasExited) { c.Kill(true); c.WaitForExit(5000); } } catch (InvalidOperationException) { }
+                c.Dispose();
+            }
+        Stop();
         _java.Dispose();
         Cleanup();
     }
@@ -132,5 +215,42 @@ public sealed class ZooKeeperServer : IDisposable
     private void Cleanup()
     {
         try { Directory.Delete(Dir, true); } catch (IOException) { }
+    }
+}
+
+/// <summary>
+/// Three ZooKeeper 3.8 servers forming a quorum on loopback: member N on 127.0.0.N with its own client, quorum
+/// and election ports and myid N. Started together (small heaps, C1 only), ready when every member's srvr names
+/// its mode. Start it once per test class (IClassFixture): it takes a few seconds.
+/// </summary>
+public sealed class ZooKeeperEnsemble : IDisposable
+{
+    public IReadOnlyList<ZooKeeperServer> Members { get; }
+    public string Connect => string.Join(',', Members.Select(m => m.Address));
+
+    public ZooKeeperEnsemble()
+    {
+        Assert.True(File.Exists("/usr/share/java/zookeeper.jar"), "Debian's zookeeper package is missing: run scripts/setup.sh");
+        var hosts = new[] { "127.0.0.1", "127.0.0.2", "127.0.0.3" };
+        var ports = hosts.Select(_ => (Client: ZooKeeperServer.FreePort(), Quorum: ZooKeeperServer.FreePort(), Election: ZooKeeperServer.FreePort())).ToArray();
+        string servers = string.Join('\n', hosts.Select((h, i) => $"server.{i + 1}={h}:{ports[i].Quorum}:{ports[i].Election}"));
+        var members = new List<ZooKeeperServer>();
+        try
+        {
+            for (int i = 0; i < hosts.Length; i++)
+                members.Add(new ZooKeeperServer(Directory.CreateTempSubdirectory("cd-zke").FullName, hosts[i], ports[i].Client, i + 1, servers));
+            foreach (var m in members) m.WaitReady(TimeSpan.FromSeconds(90), "srvr", r => r.Contains("Mode: leader") || r.Contains("Mode: follower"));
+        }
+        catch
+        {
+            foreach (var m in members) m.Dispose();
+            throw;
+        }
+        Members = members;
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in Members) m.Dispose();
     }
 }

@@ -13,6 +13,12 @@
                                                      prints one JSON line (session id, nodes), then holds the
                                                      session until stdin closes (at most S seconds) and closes it
   list      --server H:P --path P                   prints one JSON line: P's children with ephemeralOwner and data
+  leak      --server H:P --source IP --count N      the session-per-task leak: every 1/R seconds a new kazoo session
+             --rate R [--path P --hold S]            creates one ephemeral node P/task-i and is never closed; prints one
+                                                     JSON line per task ({"task": i, "t": unix time, "session": id}), then
+                                                     "done" and holds every session until stdin closes (at most S seconds)
+  keep      --server H:P --source IP --count N      N kazoo sessions without nodes, held until stdin closes (at most S s)
+             [--hold S]
 Everything is bounded: short timeouts, fixed counts.
 """
 import argparse, json, select, socket, sys, time
@@ -29,7 +35,7 @@ def bind_source(ip):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["nosession", "sessions", "abandon", "hold", "tree", "list"])
+    p.add_argument("mode", choices=["nosession", "sessions", "abandon", "hold", "tree", "list", "leak", "keep"])
     p.add_argument("--server", required=True)
     p.add_argument("--source")
     p.add_argument("--count", type=int, default=0)
@@ -39,6 +45,7 @@ def main():
     p.add_argument("--hold", type=float, default=30)
     p.add_argument("--extra", type=int, default=0)
     p.add_argument("--gap", type=float, default=0.3)
+    p.add_argument("--rate", type=float, default=1.0)
     a = p.parse_args()
     host, port = a.server.rsplit(":", 1)
     server = (host, int(port))
@@ -49,6 +56,9 @@ def main():
         return
     if a.mode == "list":
         listing(a)
+        return
+    if a.mode in ("leak", "keep"):
+        leak(a, nodes=a.mode == "leak")
         return
     if a.mode == "nosession":
         for _ in range(a.count):
@@ -107,6 +117,35 @@ def tree(a):
     select.select([sys.stdin], [], [], a.hold)   # until the test closes our stdin
     zk.stop()
     zk.close()
+
+
+def leak(a, nodes):
+    from kazoo.client import KazooClient
+    clients = []
+    start = time.time()
+    if nodes:
+        setup = KazooClient(hosts=a.server, timeout=4)
+        setup.start(timeout=10)
+        setup.ensure_path(a.path)
+        setup.stop()
+        setup.close()
+    for i in range(a.count):
+        if nodes:
+            # Paced from the start, so the rate holds however long a session setup takes.
+            delay = start + i / a.rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        zk = KazooClient(hosts=a.server, timeout=4)
+        zk.start(timeout=10)
+        if nodes:
+            zk.create(f"{a.path}/task-{i}", b"", ephemeral=True)
+        clients.append(zk)   # the leak: never stopped, never closed
+        print(json.dumps({"task": i, "t": time.time(), "session": zk.client_id[0]}), flush=True)
+    print("done", flush=True)
+    select.select([sys.stdin], [], [], a.hold)
+    for zk in clients:       # the test is over: leave the server clean
+        zk.stop()
+        zk.close()
 
 
 def listing(a):
