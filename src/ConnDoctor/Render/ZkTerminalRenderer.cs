@@ -85,8 +85,8 @@ public static class ZkTerminalRenderer
         w.WriteLine($"{"SERVER".PadRight(m)} {"MODE",-10} {"VERSION",-7} {"CONNS",5} {"MAXCNXNS",8} {"SESSION-TO",-11} {"VIA",-9}");
         foreach (var s in servers)
         {
-            if (!s.Reachable) { w.WriteLine($"{Cut(s.Member, m).PadRight(m)} {"-",-10} {"-",-7} {"-",5} {"-",8} {"-",-11} {SourceStatus.StateName(s.State)}"); continue; }
-            w.WriteLine($"{Cut(s.Member, m).PadRight(m)} {ZkServerModes.Name(s.Mode),-10} {Cut(ZkReport.ShortVersion(s.Version), 7),-7} " +
+            if (!s.Reachable) { w.WriteLine($"{Format.Cut(s.Member, m).PadRight(m)} {"-",-10} {"-",-7} {"-",5} {"-",8} {"-",-11} {SourceStatus.StateName(s.State)}"); continue; }
+            w.WriteLine($"{Format.Cut(s.Member, m).PadRight(m)} {ZkServerModes.Name(s.Mode),-10} {Format.Cut(ZkReport.ShortVersion(s.Version), 7),-7} " +
                         $"{(s.Connections is { } cs ? cs.Count.ToString() : "?"),5} {(s.MaxClientCnxns is int l ? (l == 0 ? "none" : l.ToString()) : "?"),8} " +
                         $"{ZkReport.Timeouts(s),-11} {s.Channel,-9}");
         }
@@ -101,7 +101,7 @@ public static class ZkTerminalRenderer
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         foreach (var r in rows)
         {
-            w.Write($"{Cut(r.Ip.ToString(), 15),-15} {Cut(r.Member, m).PadRight(m)} {r.Connections,5} {(r.Limit is int l && l > 0 ? l.ToString() : "-"),5} " +
+            w.Write($"{Format.Cut(r.Ip.ToString(), 15),-15} {Format.Cut(r.Member, m).PadRight(m)} {r.Connections,5} {(r.Limit is int l && l > 0 ? l.ToString() : "-"),5} " +
                     $"{(r.Headroom is int h ? h.ToString() : "-"),4} {r.WithSession,4} {r.WithoutSession,6} {r.Idle,4} {r.Ephemerals,5} {r.Watches,5}");
             w.WriteLine(wide ? $" {r.Active,6} {r.NeverSpoke,6} {(r.OldestEstablishedUnixMs is long e ? Format.Ms(Math.Max(0, now - e)) : "-"),7}" : "");
         }
@@ -112,12 +112,12 @@ public static class ZkTerminalRenderer
         w.WriteLine($"{"CLIENT IP",-15} {"SESSIONS",-8} {"+NEW",4} {"-GONE",5} {"/MIN",5} {"EPHEMER.",-8} {"/MIN",5} {"CONNS",-8} {"+NEW",4} {"-GONE",5}");
         foreach (var g in rows)
         {
-            w.WriteLine($"{Cut(g.Ip.ToString(), 15),-15} {$"{g.SessionsAtStart}->{g.SessionsAtEnd}",-8} {g.SessionsOpened,4} {g.SessionsClosed,5} {g.SessionsPerMinute,5:0.#} " +
+            w.WriteLine($"{Format.Cut(g.Ip.ToString(), 15),-15} {$"{g.SessionsAtStart}->{g.SessionsAtEnd}",-8} {g.SessionsOpened,4} {g.SessionsClosed,5} {g.SessionsPerMinute,5:0.#} " +
                         $"{$"{g.EphemeralsAtStart}->{g.EphemeralsAtEnd}",-8} {g.EphemeralsPerMinute,5:0.#} {$"{g.ConnectionsAtStart}->{g.ConnectionsAtEnd}",-8} {g.ConnectionsOpened,4} {g.ConnectionsClosed,5}");
             var extra = new List<string>();
             if (g.EphemeralPatterns.Count > 0) extra.Add(ZkViews.PatternsText(g.EphemeralPatterns));
             if (g.OldestSessionAgeMs is long age) extra.Add($"oldest session {Format.Ms(age)}");
-            if (extra.Count > 0) w.WriteLine($"{"",15} {Cut(string.Join("; ", extra), width - 16)}");
+            if (extra.Count > 0) w.WriteLine($"{"",15} {Format.Cut(string.Join("; ", extra), width - 16)}");
         }
     }
 
@@ -126,11 +126,9 @@ public static class ZkTerminalRenderer
         int p = Math.Clamp(width - 80 + 22, 22, 70);
         w.WriteLine($"{"PATH".PadRight(p)} {"OWNER SESSION",-18} {"CLIENT",-21} {"SERVER",-15}");
         foreach (var n in nodes.Take(MaxRows))
-            w.WriteLine($"{Cut(n.Path, p).PadRight(p)} {$"0x{n.Owner:x}",-18} {(n.Client?.ToString() ?? "(not connected)"),-21} {Cut(n.Member ?? "-", 15),-15}");
+            w.WriteLine($"{Format.Cut(n.Path, p).PadRight(p)} {$"0x{n.Owner:x}",-18} {(n.Client?.ToString() ?? "(not connected)"),-21} {Format.Cut(n.Member ?? "-", 15),-15}");
         if (nodes.Count > MaxRows) w.WriteLine($"... {nodes.Count - MaxRows} more (--json has them all)");
     }
-
-    private static string Cut(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "~";
 
     /// <summary>One poll of a --watch: the live table on a terminal, or lines for the client IPs that changed when piped.</summary>
     public static void Tick(ZkTick t, TextWriter output, OutputOptions o, bool terminal)
@@ -143,8 +141,8 @@ public static class ZkTerminalRenderer
             output.WriteLine($"conndoctor zk --watch {t.ElapsedSeconds:0} s, poll {t.Polls}, {answered}/{t.Servers.Count} server(s) answered   Ctrl-C to stop and diagnose");
             foreach (var s in t.Servers)
                 output.WriteLine(s.Reachable
-                    ? $"  {Cut(s.Member, 30)} {ZkServerModes.Name(s.Mode)}, {s.Connections?.Count.ToString() ?? "?"} connection(s)"
-                    : $"  {Cut(s.Member, 30)} {SourceStatus.StateName(s.State)}: {Cut(s.Reason ?? "", Math.Max(10, o.Width - 42))}");
+                    ? $"  {Format.Cut(s.Member, 30)} {ZkServerModes.Name(s.Mode)}, {s.Connections?.Count.ToString() ?? "?"} connection(s)"
+                    : $"  {Format.Cut(s.Member, 30)} {SourceStatus.StateName(s.State)}: {Format.Cut(s.Reason ?? "", Math.Max(10, o.Width - 42))}");
             output.WriteLine();
             if (rows.Count == 0) output.WriteLine("no change per client IP yet");
             else WriteGrowth(output, rows, o.Width);

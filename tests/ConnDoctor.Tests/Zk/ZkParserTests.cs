@@ -190,10 +190,7 @@ public class ZkCliTests
     [Fact]
     public void NoMemberAnsweringIsOneLineAndExitOne()
     {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        int port = Ports.Closed();
         var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s");
         Assert.Equal(1, r.Code);
         Assert.Equal($"conndoctor: no member of the ensemble answered: 127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: connection refused (nothing listens there)\n", r.Stderr);

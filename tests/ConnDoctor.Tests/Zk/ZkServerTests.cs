@@ -217,16 +217,13 @@ public class ZkEnsembleTests(EnsembleFixture f) : IClassFixture<EnsembleFixture>
     {
         var e = f.Ensemble;
         // Oracle: each member's own srvr.
-        var modes = e.Members.ToDictionary(m => m.Address, m => m.FourLetter("srvr")!.Split('\n').Single(l => l.StartsWith("Mode: "))[6..]);
+        var modes = e.Members.ToDictionary(m => m.Address, m => m.Mode());
         Assert.Equal(1, modes.Values.Count(m => m == "leader"));
         var follower = e.Members.First(m => modes[m.Address] == "follower");
         using var client = new ZkClients(follower, "leak", "--source", "127.0.0.4", "--count", "1", "--rate", "10", "--path", "/followers", "--hold", "120");
         client.WaitDone();
 
-        using var refused = new TcpListener(IPAddress.Loopback, 0); // bound, then closed: nothing listens there
-        refused.Start();
-        int deadPort = ((IPEndPoint)refused.LocalEndpoint).Port;
-        refused.Stop();
+        int deadPort = Ports.Closed();
         using var silent = new TcpListener(IPAddress.Loopback, 0); // accepts (backlog) and never answers
         silent.Start();
         int silentPort = ((IPEndPoint)silent.LocalEndpoint).Port;

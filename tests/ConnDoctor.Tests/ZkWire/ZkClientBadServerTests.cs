@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using ConnDoctor.Sources.ZkWire;
+using ConnDoctor.Tests.Infra;
 
 namespace ConnDoctor.Tests.ZkWire;
 
@@ -68,10 +69,7 @@ public class ZkClientBadServerTests
     [Fact]
     public void AClosedPortIsConnectionRefused()
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        int port = Ports.Closed();
         var ex = BadServers.Within(() => Connect(port));
         Assert.Equal(ZkErrorCode.ConnectionLoss, ex.Code);
         Assert.Equal($"zookeeper 127.0.0.1:{port}: connect: connection refused (nothing listens on that port)", ex.Message);

@@ -214,37 +214,38 @@ public class ZkClientServerTests
     [Fact]
     public void AMemberCutOffFromItsQuorumAnswersOurReadOnlySessionAndRefusesWrites()
     {
-        using var member = new QuorumMembers(started: 1, readOnlyMode: true, localSessions: true);
-        int port = member.ClientPorts[0];
-        Assert.Equal("read-only", member.Mode(0));
-        using var client = ZkClient.Connect("127.0.0.1", port, Timeout);   // refused if we had not asked for read-only
+        using var ensemble = new ZooKeeperEnsemble(started: 1, readOnlyMode: true, localSessions: true);
+        var member = ensemble.Members[0];
+        Assert.Equal("read-only", member.Mode());
+        using var client = ZkClient.Connect(member.Host, member.Port, Timeout);   // refused if we had not asked for read-only
         Assert.True(client.IsReadOnly);
         Assert.NotEqual(0, client.SessionId);
         Assert.Contains("zookeeper", client.GetChildren("/"));
         Assert.Equal(0, client.Exists("/zookeeper")!.Value.EphemeralOwner);
         var write = Assert.Throws<ZkException>(() => client.Create("/cd-ro", [], ZkCreateMode.Persistent));
         Assert.Equal(ZkErrorCode.NotReadOnly, write.Code);
-        Assert.Equal($"zookeeper 127.0.0.1:{port}: create /cd-ro: NotReadOnly", write.Message);
+        Assert.Equal($"zookeeper {member.Address}: create /cd-ro: NotReadOnly", write.Message);
         client.Ping();
     }
 
     [Fact]
     public void AReadOnlyMemberThatOpensNoNewSessionsSaysSo()
     {
-        using var member = new QuorumMembers(started: 1, readOnlyMode: true, localSessions: false);
-        int port = member.ClientPorts[0];
-        var ex = BadServers.Within(() => ZkClient.Connect("127.0.0.1", port, Timeout));
+        using var ensemble = new ZooKeeperEnsemble(started: 1, readOnlyMode: true, localSessions: false);
+        var member = ensemble.Members[0];
+        Assert.Equal("read-only", member.Mode());
+        var ex = BadServers.Within(() => ZkClient.Connect(member.Host, member.Port, Timeout));
         Assert.Equal(ZkErrorCode.NotReadOnly, ex.Code);
-        Assert.Equal($"zookeeper 127.0.0.1:{port}: connect: the server refused the session with NotReadOnly (a member in read-only mode that creates no new sessions; localSessionsEnabled=true lets it)", ex.Message);
+        Assert.Equal($"zookeeper {member.Address}: connect: the server refused the session with NotReadOnly (a member in read-only mode that creates no new sessions; localSessionsEnabled=true lets it)", ex.Message);
     }
 
     [Fact]
     public void OnAFollowerTheListerFindsTheSameEphemeralsAndOwnersAsTheServersDump()
     {
-        using var ensemble = new QuorumMembers(started: 3);
-        int leader = ensemble.MemberIn("leader"), follower = ensemble.MemberIn("follower");
-        using var kazoo = new KazooTree($"127.0.0.1:{ensemble.ClientPorts[leader]}", "/cd-clients", ephemerals: 3, persistents: 1, data: "");
-        using var client = ZkClient.Connect("127.0.0.1", ensemble.ClientPorts[follower], Timeout);
+        using var ensemble = new ZooKeeperEnsemble();
+        ZooKeeperServer leader = ensemble.MemberIn("leader"), follower = ensemble.MemberIn("follower");
+        using var kazoo = new KazooTree(leader.Address, "/cd-clients", ephemerals: 3, persistents: 1, data: "");
+        using var client = ZkClient.Connect(follower.Host, follower.Port, Timeout);
         Assert.False(client.IsReadOnly);
 
         // A follower applies the leader's commits a moment later: poll (bounded) until it has all of them.
@@ -257,7 +258,7 @@ public class ZkClientServerTests
         Assert.Equal(["/cd-clients/per-0", "/cd-clients/sub", "/cd-clients/sub/per-0"], nodes.Where(n => !n.Stat.IsEphemeral).Select(n => n.Path));
 
         // The oracle: the follower's own dump ("Sessions with Ephemerals"), which 3.8 fills on followers as well.
-        var dumped = DumpedEphemerals(ensemble.FourLetter(follower, "dump"));
+        var dumped = DumpedEphemerals(follower.FourLetter("dump")!);
         Assert.Equal(dumped.Order(), ephemerals.Select(n => (n.Stat.EphemeralOwner, n.Path)).Order());
     }
 

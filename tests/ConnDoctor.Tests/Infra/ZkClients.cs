@@ -1,22 +1,27 @@
 using System.Diagnostics;
 using System.Text.Json;
-using ConnDoctor.Tests.Infra;
 
-namespace ConnDoctor.Tests.Zk;
+namespace ConnDoctor.Tests.Infra;
 
 /// <summary>
 /// A helpers/zkclient.py process (kazoo, a real third-party client) running in the background: its JSON lines
-/// collected as they come, ended by closing its stdin (it then closes its sessions) or killed on Dispose.
+/// collected as they come, ended by closing its stdin (it then closes its sessions) or killed after a bound.
 /// </summary>
 public sealed class ZkClients : IDisposable
 {
     private readonly Process _p;
     private readonly List<string> _lines = new();
     private readonly System.Text.StringBuilder _stderr = new();
+    private bool _disposed;
 
-    public ZkClients(ZooKeeperServer zk, params string[] args)
+    public ZkClients(ZooKeeperServer zk, params string[] args) : this(zk.Address, args) { }
+
+    /// <param name="server">HOST:PORT of any ZooKeeper server (a member of an ensemble).</param>
+    public ZkClients(string server, params string[] args)
     {
-        _p = zk.StartClient(args);
+        var psi = new ProcessStartInfo(Shell.Python) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in (string[])[ZooKeeperServer.Script, .. args, "--server", server]) psi.ArgumentList.Add(a);
+        _p = Process.Start(psi)!;
         _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_lines) _lines.Add(e.Data); };
         _p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_stderr) _stderr.AppendLine(e.Data); };
         _p.BeginOutputReadLine();
@@ -25,15 +30,18 @@ public sealed class ZkClients : IDisposable
 
     public List<string> Lines { get { lock (_lines) return _lines.ToList(); } }
 
+    /// <summary>The lines that are JSON objects, parsed.</summary>
+    public List<JsonElement> JsonLines => Lines.Where(l => l.StartsWith('{')).Select(l =>
+    {
+        using var d = JsonDocument.Parse(l);
+        return d.RootElement.Clone();
+    }).ToList();
+
     /// <summary>The tasks a leak run reported: (task, unix time, session id).</summary>
     public List<(int Task, double Time, long Session)> Tasks =>
-        Lines.Where(l => l.StartsWith('{')).Select(l =>
-        {
-            using var d = JsonDocument.Parse(l);
-            return (d.RootElement.GetProperty("task").GetInt32(), d.RootElement.GetProperty("t").GetDouble(), d.RootElement.GetProperty("session").GetInt64());
-        }).ToList();
+        JsonLines.Select(d => (d.GetProperty("task").GetInt32(), d.GetProperty("t").GetDouble(), d.GetProperty("session").GetInt64())).ToList();
 
-    /// <summary>Waits (bounded) until a line satisfies the condition.</summary>
+    /// <summary>Waits (bounded) until the lines so far satisfy the condition.</summary>
     public void WaitFor(Func<List<string>, bool> done, int seconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
@@ -47,10 +55,13 @@ public sealed class ZkClients : IDisposable
 
     public void WaitDone(int seconds = 60) => WaitFor(l => l.Contains("done"), seconds);
 
-    /// <summary>Closing stdin makes the helper close its sessions and exit (bounded).</summary>
+    /// <summary>Closing stdin makes the helper close its sessions and exit (bounded, then killed).</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         try { _p.StandardInput.Close(); } catch (IOException) { }
         if (!_p.WaitForExit(15_000)) { try { _p.Kill(true); } catch (InvalidOperationException) { } }
+        _p.Dispose();
     }
 }
