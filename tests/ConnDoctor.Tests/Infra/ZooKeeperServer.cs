@@ -39,8 +39,7 @@ public sealed class ZooKeeperServer : IDisposable
             try
             {
                 _java = Start(Config(maxClientCnxns, fourLetterWords, null));
-                // "imok"; with ruok not whitelisted, a session our own client opens says it serves.
-                WaitReady(_java, TimeSpan.FromSeconds(60), "ruok", r => r == "imok" || (r.Contains("whitelist") && CanOpenSession()));
+                WaitServing(TimeSpan.FromSeconds(60));
                 return;
             }
             catch (InvalidOperationException) when (attempt < 3) { Cleanup(); } // a port taken between our check and Java's bind
@@ -110,22 +109,34 @@ public sealed class ZooKeeperServer : IDisposable
 
     private readonly System.Text.StringBuilder _stderr = new();
 
-    /// <summary>Polls a four-letter word until its reply satisfies <paramref name="done"/>; kills the server and throws when it does not in time.</summary>
-    internal void WaitReady(TimeSpan limit, string word, Func<string, bool> done) => WaitReady(_java, limit, word, done);
-
-    private void WaitReady(Process java, TimeSpan limit, string word, Func<string, bool> done)
+    /// <summary>
+    /// Waits (bounded) until the server serves sessions: its srvr names a mode. ruok's imok is not enough: 3.8
+    /// answers it while it still loads its database and hangs up on a ConnectRequest until it serves. Where srvr
+    /// is not whitelisted, a session our own client opens says it serves. Kills the server and throws when it
+    /// does not serve in time.
+    /// </summary>
+    internal void WaitServing(TimeSpan limit)
     {
         var deadline = DateTime.UtcNow + limit;
-        while (FourLetter(word) is not string r || !done(r))
+        while (FourLetter("srvr") is not string r || !(r.Contains("Mode: ") || (r.Contains("whitelist") && CanOpenSession())))
         {
-            if (java.HasExited || DateTime.UtcNow > deadline)
+            if (_java.HasExited || DateTime.UtcNow > deadline)
             {
-                try { java.Kill(true); } catch (InvalidOperationException) { }
+                try { _java.Kill(true); } catch (InvalidOperationException) { }
                 string log = File.Exists(InfoLog) ? string.Join('\n', File.ReadLines(InfoLog).TakeLast(5)) : "";
-                throw new InvalidOperationException($"ZooKeeper did not start on {Address}: {_stderr} {log}");
+                throw new InvalidOperationException($"ZooKeeper did not serve on {Address} within {limit.TotalSeconds:0}s: {_stderr} {log}");
             }
             Thread.Sleep(200);
         }
+    }
+
+    /// <summary>Polls a four-letter word until its reply satisfies the condition (bounded), returning the last reply ("" when none).</summary>
+    public string AwaitFourLetter(string word, Func<string, bool> done, int seconds = 10)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        string reply;
+        while (!done(reply = FourLetter(word) ?? "") && DateTime.UtcNow < deadline) Thread.Sleep(100);
+        return reply;
     }
 
     private bool CanOpenSession()
@@ -214,7 +225,7 @@ public sealed class ZooKeeperEnsemble : IDisposable
             for (int i = 0; i < started; i++)
                 members.Add(new ZooKeeperServer(Directory.CreateTempSubdirectory("cd-zke").FullName, hosts[i], ports[3 * i], i + 1, servers, readOnlyMode, localSessions));
             // Bounded: 90 s for the JVMs to start and elect (two cores shared with the rest of the suite).
-            foreach (var m in members) m.WaitReady(TimeSpan.FromSeconds(90), "srvr", r => r.Contains("Mode: "));
+            foreach (var m in members) m.WaitServing(TimeSpan.FromSeconds(90));
         }
         catch
         {

@@ -9,30 +9,7 @@ public class ZkClientServerTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);   // a bound, generous for a loaded machine
 
-    private static ZkClient Connect(ZooKeeperServer zk)
-    {
-        AwaitServing(zk);
-        return ZkClient.Connect("127.0.0.1", zk.Port, Timeout, sessionTimeoutMs: 5000);
-    }
-
-    /// <summary>
-    /// The fixture is ready when ruok says imok, which 3.8 answers while it still loads its database; until it
-    /// serves, it hangs up on a ConnectRequest. srvr tells the two apart (bounded: 10 s).
-    /// </summary>
-    internal static void AwaitServing(ZooKeeperServer zk) => AwaitFourLetter(zk, "srvr", s => s.Contains("Mode: "));
-
-    /// <summary>Polls a four-letter word until the condition holds (bounded: 10 s), returning the last output.</summary>
-    private static string AwaitFourLetter(ZooKeeperServer zk, string word, Func<string, bool> done)
-    {
-        string output = "";
-        for (int i = 0; i < 100; i++)
-        {
-            output = zk.FourLetter(word) ?? "";
-            if (done(output)) break;
-            Thread.Sleep(100);
-        }
-        return output;
-    }
+    private static ZkClient Connect(ZooKeeperServer zk) => ZkClient.Connect(zk.Host, zk.Port, Timeout, sessionTimeoutMs: 5000);
 
     [Fact]
     public void ASessionWeOpenIsTheOneTheServerListsWithOurPortAndIsGoneAfterClose()
@@ -57,9 +34,9 @@ public class ZkClientServerTests
         Assert.Contains(sid, zk.FourLetter("dump"));
 
         client.Close();
-        cons = AwaitFourLetter(zk, "cons", c => !c.Contains(us));
+        cons = zk.AwaitFourLetter("cons", c => !c.Contains(us));
         Assert.DoesNotContain(us, cons);
-        var dump = AwaitFourLetter(zk, "dump", d => !d.Contains(sid));
+        var dump = zk.AwaitFourLetter("dump", d => !d.Contains(sid));
         Assert.DoesNotContain(sid, dump);                  // closeSession ended the session, not just the socket
 
         var after = Assert.Throws<ZkException>(client.Ping);
@@ -187,11 +164,10 @@ public class ZkClientServerTests
     public void AServerAtItsMaxClientCnxnsLimitIsAClearErrorNotAHang()
     {
         using var zk = new ZooKeeperServer(maxClientCnxns: 1);
-        AwaitServing(zk);
         using var held = new System.Net.Sockets.TcpClient();
         held.Connect(System.Net.IPAddress.Loopback, zk.Port);
         // The server counts a connection once its selector has registered it: wait until it refuses a four-letter word.
-        AwaitFourLetter(zk, "ruok", r => r != "imok");
+        zk.AwaitFourLetter("ruok", r => r != "imok");
 
         var ex = BadServers.Within(() => ZkClient.Connect("127.0.0.1", zk.Port, TimeSpan.FromSeconds(3)));
         Assert.Equal(ZkErrorCode.ConnectionLoss, ex.Code);
