@@ -30,6 +30,14 @@ public sealed class ZkClients : IDisposable
 
     public List<string> Lines { get { lock (_lines) return _lines.ToList(); } }
 
+    /// <summary>Stops the helper as a hung process would stop (SIGSTOP): its sockets stay open, its sessions stop pinging.</summary>
+    public void Freeze() => Shell.Run("kill", "-STOP", _p.Id.ToString());
+
+    public void Kill()
+    {
+        try { _p.Kill(true); _p.WaitForExit(5000); } catch (InvalidOperationException) { }
+    }
+
     /// <summary>The lines that are JSON objects, parsed.</summary>
     public List<JsonElement> JsonLines => Lines.Where(l => l.StartsWith('{')).Select(l =>
     {

@@ -120,6 +120,8 @@ public class ZkWhitelistTests(RestrictedServerFixture f) : IClassFixture<Restric
         Assert.True(r.Code == 0, r.Stderr);
         Assert.Contains("4lw.commands.whitelist=ruok,srvr,conf,cons,dump,mntr,wchc", r.Stdout);
         Assert.Contains("conf, cons, dump, mntr, wchc refused", r.Stdout.Replace("\n", " ").Replace("  ", " "));
+        Assert.Contains("client connections unknown", r.Stdout);                 // not "no client connections": cons was refused
+        Assert.Contains("Nothing to diagnose: no member listed its client connections.", r.Stdout);
 
         using var d = CliRunner.Run("zk", zk.Address, "--json").Json();
         var s = ZkJson.Server(d, zk.Address);
@@ -200,6 +202,47 @@ public class ZkLeakTests(LeakServerFixture f) : IClassFixture<LeakServerFixture>
         Assert.All(nodes, n => Assert.StartsWith("127.0.0.5:", n.GetProperty("client").GetString()));
         var status = p.RootElement.GetProperty("sources").EnumerateArray().Single(s => s.GetProperty("source").GetString() == "zk:path");
         Assert.Equal("ok", status.GetProperty("state").GetString());
+    }
+}
+
+/// <summary>A hung client (SIGSTOP) and a live one on the same server, seen from the server's side.</summary>
+public class ZkHalfOpenTests(LeakServerFixture f) : IClassFixture<LeakServerFixture>
+{
+    [Fact]
+    public void AClientThatStoppedPingingIsAHalfOpenSuspectWhileAnotherIpPings()
+    {
+        var zk = f.Zk;
+        using var hung = new ZkClients(zk, "keep", "--source", "127.0.0.7", "--count", "2", "--hold", "120");
+        using var live = new ZkClients(zk, "keep", "--source", "127.0.0.8", "--count", "1", "--hold", "120");
+        hung.WaitDone();
+        live.WaitDone();
+        hung.Freeze();
+        try
+        {
+            // kazoo asks for 4 s sessions and pings every third: silent for 2/3 of it (2.7 s) is suspect, the server expires
+            // the sessions at 4-6 s. Poll (bounded) until the window opens; the sessions must still be listed then.
+            JsonElement? finding = null;
+            JsonDocument? seen = null;
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (finding == null && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(250);
+                var r = CliRunner.Run("zk", zk.Address, "--json");
+                Assert.True(r.Code == 0, r.Stderr);
+                seen?.Dispose();
+                seen = r.Json();
+                finding = ZkJson.Findings(seen, "half-open-suspect").Where(x => ZkJson.ClientIp(x) == "127.0.0.7").Select(x => (JsonElement?)x).FirstOrDefault();
+            }
+            using var d = seen!;
+            Assert.True(finding != null, "no half-open-suspect for the stopped client within 15 s");
+            Assert.Equal("warning", finding.Value.GetProperty("severity").GetString());
+            Assert.Contains("2 session connection(s)", finding.Value.GetProperty("summary").GetString());
+            Assert.Contains(finding.Value.GetProperty("evidence").EnumerateArray(), e => e.GetString()!.StartsWith("meanwhile 1 session connection(s) from other addresses are active"));
+            Assert.DoesNotContain(ZkJson.Findings(d, "half-open-suspect"), x => ZkJson.ClientIp(x) == "127.0.0.8");
+            var row = ZkJson.Client(d, "127.0.0.7")!.Value;
+            Assert.Equal((2, 2, 0), (row.GetProperty("withSession").GetInt32(), row.GetProperty("idle").GetInt32(), row.GetProperty("active").GetInt32()));
+        }
+        finally { hung.Kill(); }
     }
 }
 
