@@ -243,3 +243,24 @@ public sealed class ZooKeeperEnsemble : IDisposable
         foreach (var m in Members) m.Dispose();
     }
 }
+
+/// <summary>
+/// One three-server ensemble (127.0.0.1/.2/.3) for every test class in the "zk-ensemble" collection: it takes three
+/// JVMs and seconds to start, so the classes that need one share it (and run one after the other).
+/// </summary>
+public sealed class EnsembleFixture : IDisposable
+{
+    public const string Collection = "zk-ensemble";
+    public ZooKeeperEnsemble Ensemble { get; } = new();
+    public void Dispose() => Ensemble.Dispose();
+}
+
+[CollectionDefinition(EnsembleFixture.Collection)]
+public sealed class EnsembleCollection : ICollectionFixture<EnsembleFixture>;
+
+/// <summary>A standalone server with the defaults, for test classes whose tests can share one (each in its own znodes).</summary>
+public sealed class StandaloneFixture : IDisposable
+{
+    public ZooKeeperServer Zk { get; } = new();
+    public void Dispose() => Zk.Dispose();
+}

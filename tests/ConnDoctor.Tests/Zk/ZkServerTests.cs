@@ -152,7 +152,7 @@ public class ZkWhitelistTests(RestrictedServerFixture f) : IClassFixture<Restric
     }
 }
 
-/// <summary>A standalone server with the defaults, for the session-per-task leak.</summary>
+/// <summary>A standalone server with the defaults, for the session-per-task leak and a hung client.</summary>
 public sealed class LeakServerFixture : IDisposable
 {
     public ZooKeeperServer Zk { get; } = new();
@@ -203,11 +203,7 @@ public class ZkLeakTests(LeakServerFixture f) : IClassFixture<LeakServerFixture>
         var status = p.RootElement.GetProperty("sources").EnumerateArray().Single(s => s.GetProperty("source").GetString() == "zk:path");
         Assert.Equal("ok", status.GetProperty("state").GetString());
     }
-}
 
-/// <summary>A hung client (SIGSTOP) and a live one on the same server, seen from the server's side.</summary>
-public class ZkHalfOpenTests(LeakServerFixture f) : IClassFixture<LeakServerFixture>
-{
     [Fact]
     public void AClientThatStoppedPingingIsAHalfOpenSuspectWhileAnotherIpPings()
     {
@@ -246,14 +242,8 @@ public class ZkHalfOpenTests(LeakServerFixture f) : IClassFixture<LeakServerFixt
     }
 }
 
-/// <summary>Three servers on 127.0.0.1/.2/.3, started once for the class.</summary>
-public sealed class EnsembleFixture : IDisposable
-{
-    public ZooKeeperEnsemble Ensemble { get; } = new();
-    public void Dispose() => Ensemble.Dispose();
-}
-
-public class ZkEnsembleTests(EnsembleFixture f) : IClassFixture<EnsembleFixture>
+[Collection(EnsembleFixture.Collection)]
+public class ZkEnsembleTests(EnsembleFixture f)
 {
     [Fact]
     public void LeaderAndFollowersAreShownAndUnreachableMembersReported()
@@ -272,7 +262,8 @@ public class ZkEnsembleTests(EnsembleFixture f) : IClassFixture<EnsembleFixture>
         int silentPort = ((IPEndPoint)silent.LocalEndpoint).Port;
 
         string dead = $"127.0.0.1:{deadPort}", mute = $"127.0.0.1:{silentPort}";
-        var r = CliRunner.Run("zk", $"{e.Connect},{dead},{mute}", "--timeout", "1s", "--json");
+        // The silent member costs one --timeout; the real ones answer in milliseconds, but the suite shares two cores with JVMs.
+        var r = CliRunner.Run("zk", $"{e.Connect},{dead},{mute}", "--timeout", "2s", "--json");
         Assert.True(r.Code == 0, r.Stderr);
         using var d = r.Json();
         foreach (var m in e.Members)
@@ -286,7 +277,7 @@ public class ZkEnsembleTests(EnsembleFixture f) : IClassFixture<EnsembleFixture>
         Assert.Contains("connection refused", deadStatus.GetProperty("reason").GetString());
         var muteStatus = ZkJson.Server(d, mute);
         Assert.Equal("failed", muteStatus.GetProperty("state").GetString());
-        Assert.Contains("within 1s", muteStatus.GetProperty("reason").GetString());
+        Assert.Contains("within 2s", muteStatus.GetProperty("reason").GetString());
 
         // The kazoo client on a follower: its ephemeral node (in the leader's dump) joined to its connection there.
         var row = d.RootElement.GetProperty("clients").EnumerateArray().Single(c => c.GetProperty("ip").GetString() == "127.0.0.4");
@@ -294,9 +285,9 @@ public class ZkEnsembleTests(EnsembleFixture f) : IClassFixture<EnsembleFixture>
         Assert.Equal(1, row.GetProperty("ephemerals").GetInt32());
         Assert.True(d.RootElement.GetProperty("ephemeralsKnown").GetBoolean());
 
-        var text = CliRunner.Run("zk", $"{e.Connect},{dead}", "--timeout", "1s");
+        var text = CliRunner.Run("zk", $"{e.Connect},{dead}");
         Assert.Equal(1, text.Stdout.Split('\n').Count(l => l.StartsWith(e.Members.First(m => modes[m.Address] == "leader").Address) && l.Contains(" leader ")));
-        Assert.Equal(2, text.Stdout.Split('\n').Count(l => l.Contains(" follower ")));
+        Assert.True(text.Stdout.Split('\n').Count(l => l.Contains(" follower ")) == 2, text.Stdout);
         Assert.Contains($"note: zk:{dead} failed: cannot connect", text.Stdout);
     }
 }

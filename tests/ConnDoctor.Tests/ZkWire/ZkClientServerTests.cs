@@ -4,17 +4,20 @@ using ConnDoctor.Tests.Infra;
 
 namespace ConnDoctor.Tests.ZkWire;
 
-/// <summary>Our wire client against a real ZooKeeper 3.8, with kazoo (a real third-party client) as the other side.</summary>
-public class ZkClientServerTests
+/// <summary>
+/// Our wire client against a real ZooKeeper 3.8, with kazoo (a real third-party client) as the other side. The tests
+/// share one standalone server (each works in its own znodes); those that need another configuration start their own.
+/// </summary>
+public class ZkClientServerTests(StandaloneFixture shared) : IClassFixture<StandaloneFixture>
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);   // a bound, generous for a loaded machine
+    internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);   // a bound, generous for a loaded machine
 
     private static ZkClient Connect(ZooKeeperServer zk) => ZkClient.Connect(zk.Host, zk.Port, Timeout, sessionTimeoutMs: 5000);
 
     [Fact]
     public void ASessionWeOpenIsTheOneTheServerListsWithOurPortAndIsGoneAfterClose()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         var client = Connect(zk);
         string sid = $"0x{client.SessionId:x}";
         string us = $"/127.0.0.1:{client.LocalEndPoint.Port}[";
@@ -51,7 +54,7 @@ public class ZkClientServerTests
     [Fact]
     public void NodesKazooCreatedReadTheSameThroughOurClient()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         using var kazoo = new KazooTree(zk, "/cd-k", ephemerals: 3, persistents: 2, data: "hello kazoo");
         using var client = Connect(zk);
 
@@ -96,7 +99,7 @@ public class ZkClientServerTests
     [Fact]
     public void NodesOurClientCreatesAreSeenByKazooAndOurEphemeralsEndWithOurSession()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         var client = Connect(zk);
         Assert.Equal("/cd-ours", client.Create("/cd-ours", "parent"u8, ZkCreateMode.Persistent));
         Assert.Equal("/cd-ours/keep", client.Create("/cd-ours/keep", [0, 1, 2, 255], ZkCreateMode.Persistent));
@@ -125,7 +128,7 @@ public class ZkClientServerTests
     [Fact]
     public void TheListerNamesEveryNodeWithItsOwnerOnAMixedTree()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         using var kazoo = new KazooTree(zk, "/cd-app", ephemerals: 2, persistents: 1, data: "x");
         using var client = Connect(zk);
         client.Create("/cd-app/ours", [], ZkCreateMode.Ephemeral);
@@ -215,31 +218,8 @@ public class ZkClientServerTests
         Assert.Equal($"zookeeper {member.Address}: connect: the server refused the session with NotReadOnly (a member in read-only mode that creates no new sessions; localSessionsEnabled=true lets it)", ex.Message);
     }
 
-    [Fact]
-    public void OnAFollowerTheListerFindsTheSameEphemeralsAndOwnersAsTheServersDump()
-    {
-        using var ensemble = new ZooKeeperEnsemble();
-        ZooKeeperServer leader = ensemble.MemberIn("leader"), follower = ensemble.MemberIn("follower");
-        using var kazoo = new KazooTree(leader.Address, "/cd-clients", ephemerals: 3, persistents: 1, data: "");
-        using var client = ZkClient.Connect(follower.Host, follower.Port, Timeout);
-        Assert.False(client.IsReadOnly);
-
-        // A follower applies the leader's commits a moment later: poll (bounded) until it has all of them.
-        IReadOnlyList<ZkNodeInfo> nodes = [];
-        for (int i = 0; i < 50 && nodes.Count < 10; i++, Thread.Sleep(100))
-            nodes = ZkEphemeralLister.List(client, "/cd-clients", depth: 2);
-        var ephemerals = nodes.Where(n => n.Stat.IsEphemeral).ToList();
-        Assert.Equal(6, ephemerals.Count);
-        Assert.All(ephemerals, n => Assert.Equal(kazoo.SessionId, n.Stat.EphemeralOwner));
-        Assert.Equal(["/cd-clients/per-0", "/cd-clients/sub", "/cd-clients/sub/per-0"], nodes.Where(n => !n.Stat.IsEphemeral).Select(n => n.Path));
-
-        // The oracle: the follower's own dump ("Sessions with Ephemerals"), which 3.8 fills on followers as well.
-        var dumped = DumpedEphemerals(follower.FourLetter("dump")!);
-        Assert.Equal(dumped.Order(), ephemerals.Select(n => (n.Stat.EphemeralOwner, n.Path)).Order());
-    }
-
     /// <summary>(session, path) pairs from the "Sessions with Ephemerals" section of a dump.</summary>
-    private static List<(long Session, string Path)> DumpedEphemerals(string dump)
+    internal static List<(long Session, string Path)> DumpedEphemerals(string dump)
     {
         var pairs = new List<(long, string)>();
         long session = 0;
@@ -253,5 +233,34 @@ public class ZkClientServerTests
             else if (line.StartsWith("\t/")) pairs.Add((session, line[1..]));
         }
         return pairs;
+    }
+}
+
+/// <summary>Our wire client on a follower of the shared three-server ensemble.</summary>
+[Collection(EnsembleFixture.Collection)]
+public class ZkClientEnsembleTests(EnsembleFixture f)
+{
+    [Fact]
+    public void OnAFollowerTheListerFindsTheSameEphemeralsAndOwnersAsTheServersDump()
+    {
+        var ensemble = f.Ensemble;
+        ZooKeeperServer leader = ensemble.MemberIn("leader"), follower = ensemble.MemberIn("follower");
+        using var kazoo = new KazooTree(leader.Address, "/cd-clients", ephemerals: 3, persistents: 1, data: "");
+        using var client = ZkClient.Connect(follower.Host, follower.Port, ZkClientServerTests.Timeout);
+        Assert.False(client.IsReadOnly);
+
+        // A follower applies the leader's commits a moment later: poll (bounded) until it has all of them.
+        IReadOnlyList<ZkNodeInfo> nodes = [];
+        for (int i = 0; i < 50 && nodes.Count < 10; i++, Thread.Sleep(100))
+            nodes = ZkEphemeralLister.List(client, "/cd-clients", depth: 2);
+        var ephemerals = nodes.Where(n => n.Stat.IsEphemeral).ToList();
+        Assert.Equal(6, ephemerals.Count);
+        Assert.All(ephemerals, n => Assert.Equal(kazoo.SessionId, n.Stat.EphemeralOwner));
+        Assert.Equal(["/cd-clients/per-0", "/cd-clients/sub", "/cd-clients/sub/per-0"], nodes.Where(n => !n.Stat.IsEphemeral).Select(n => n.Path));
+
+        // The oracle: the follower's own dump ("Sessions with Ephemerals"), which 3.8 fills on followers as well; the
+        // ensemble is shared, so only what lies under our path.
+        var dumped = ZkClientServerTests.DumpedEphemerals(follower.FourLetter("dump")!).Where(x => x.Path.StartsWith("/cd-clients/")).ToList();
+        Assert.Equal(dumped.Order(), ephemerals.Select(n => (n.Stat.EphemeralOwner, n.Path)).Order());
     }
 }
