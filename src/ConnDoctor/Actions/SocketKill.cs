@@ -102,8 +102,21 @@ public static class SocketKill
 
         var after = SocketCollector.Collect(collect with { JoinProcesses = false });
         var present = new HashSet<(ulong, ulong)>();
-        foreach (var s in after.Sockets) present.Add((after.NetnsOf(s).Inode, s.Cookie));
-        results = results.Select(r => r with { StillThere = present.Contains((r.Target.Netns.Inode, r.Target.Socket.Cookie)) }).ToList();
+        var tuples = new HashSet<(ulong, NetEndpoint, NetEndpoint)>();
+        foreach (var s in after.Sockets)
+        {
+            present.Add((after.NetnsOf(s).Inode, s.Cookie));
+            tuples.Add((after.NetnsOf(s).Inode, s.Local, s.Remote));
+        }
+        results = results.Select(r =>
+        {
+            var t = r.Target;
+            var updated = r with { StillThere = present.Contains((t.Netns.Inode, t.Socket.Cookie)) };
+            // The kernel answers ENOENT both for a socket that is gone and for a tuple whose cookie no longer matches.
+            if (r.Errno == Libc.ENOENT && tuples.Contains((t.Netns.Inode, t.Socket.Local, t.Socket.Remote)) && !updated.StillThere)
+                updated = updated with { Outcome = KillOutcome.Replaced, Detail = Describe(Libc.ESTALE, t.Socket, plan.KernelRelease) };
+            return updated;
+        }).ToList();
 
         var targetCookies = plan.Targets.Select(t => (t.Netns.Inode, t.Socket.Cookie)).ToHashSet();
         var destroyedTuples = results.Where(r => !r.StillThere)
@@ -153,7 +166,7 @@ public static class SocketKill
     {
         0 => "destroyed",
         Libc.ENOENT => "already gone (closed between the read and the kill)",
-        Libc.ESTALE => "not touched: its 4-tuple now belongs to a new socket (the cookie differs)",
+        Libc.ESTALE => "not touched: its 4-tuple now belongs to another socket (a different cookie)",
         Libc.EOPNOTSUPP when s.State == TcpState.TimeWait =>
             $"not supported: this kernel ({release}) cannot destroy TIME_WAIT sockets (Linux 6.0 and later can); it expires by itself within 60 s",
         Libc.EOPNOTSUPP => $"not supported: this kernel ({release}) lacks CONFIG_INET_DIAG_DESTROY",

@@ -98,7 +98,8 @@ public static class KillCommand
         return TimeSpan.FromSeconds(Math.Floor(t.TotalSeconds));
     }
 
-    private static string IdleText(TimeSpan t) =>
+    /// <summary>A duration as --idle takes it: 10m, 90s, 2h.</summary>
+    public static string IdleText(TimeSpan t) =>
         t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? $"{(long)t.TotalHours}h"
         : t.TotalMinutes >= 1 && t.TotalMinutes == Math.Floor(t.TotalMinutes) ? $"{(long)t.TotalMinutes}m"
         : t.TotalSeconds == Math.Floor(t.TotalSeconds) ? $"{(long)t.TotalSeconds}s"

@@ -47,7 +47,7 @@ public sealed class ConnectionLimitRule : IRule
                 Remedy = $"On the server, see what holds them: 'conndoctor sockets --remote {c.Ip} --port {ZkClientPort}' (idle, half-open?) or 'conndoctor zk' " +
                          "(sessions per connection). Fix the leak on the client host (one ZooKeeper client per process, close() that really closes). " +
                          $"Clear the connections that have no live client: on the ZooKeeper host, \"{KillCommand.ForClient(c.Ip, ZkClientPort, ctx.Options.Idle)}\" " +
-                         $"lists those from {c.Ip} that received nothing for {Format.Duration(ctx.Options.Idle)} (a client with a live session pings " +
+                         $"lists those from {c.Ip} that received nothing for {KillCommand.IdleText(ctx.Options.Idle)} (a client with a live session pings " +
                          $"every third of its session timeout, so silence that long means nobody is behind them); add --yes as root to close them " +
                          $"({ZkClientPort} is ZooKeeper's default clientPort: use yours). Raising maxClientCnxns hides a leak, it does not fix it.",
             };

@@ -135,7 +135,7 @@ public static class SockDiagParser
     /// <summary>
     /// The 72-byte SOCK_DESTROY request for one socket: nlmsghdr (with an ACK asked for, so success is answered
     /// too) + inet_diag_req_v2 naming it exactly: family, TCP, the 4-tuple, the bound interface and the cookie
-    /// from the dump, so the kernel refuses (ESTALE) if the tuple now belongs to another socket.
+    /// from the dump, so the kernel finds nothing (ENOENT) if the tuple now belongs to another socket.
     /// </summary>
     public static void BuildDestroyRequest(Span<byte> req, SocketRecord s, uint seq)
     {

@@ -11,8 +11,8 @@ namespace ConnDoctor.Sources;
 public static unsafe class SocketDestroyer
 {
     /// <summary>
-    /// Returns, per socket, 0 when the kernel destroyed it or the errno it answered (ENOENT: already gone; ESTALE: the
-    /// tuple is another socket now); -1 for those not tried because <paramref name="stopAfter"/> said stop.
+    /// Returns, per socket, 0 when the kernel destroyed it or the errno it answered (ENOENT: already gone, or the tuple
+    /// now belongs to another socket whose cookie differs); -1 for those not tried because <paramref name="stopAfter"/> said stop.
     /// </summary>
     public static int[] Destroy(IReadOnlyList<SocketRecord> sockets, Func<SocketRecord, int, bool>? stopAfter = null)
     {
