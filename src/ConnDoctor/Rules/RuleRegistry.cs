@@ -16,6 +16,11 @@ public static class RuleRegistry
         new RefusedStormRule(),
         new RetransmissionHeavyRule(),
         new RstStormRule(),
+        new EphemeralPortsRule(),
+        new TimeWaitSettingsRule(),
+        new DeadPeerDetectionRule(),
+        new ListenBacklogRule(),
+        new ZooKeeperConfigRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);
