@@ -56,6 +56,17 @@ public static class KillCommand
         Idle = idle,
     }, null);
 
+    /// <summary>
+    /// For connections a ZooKeeper member (HOST:PORT, as `conndoctor zk` names it) holds from one client: to run on that
+    /// member's host, on its client port.
+    /// </summary>
+    public static string ForZkClient(NetAddress client, string member, TimeSpan idle)
+    {
+        int colon = member.LastIndexOf(':');
+        int port = colon > 0 && int.TryParse(member.AsSpan(colon + 1), out int p) && p is > 0 and <= 65535 ? p : 2181;
+        return ForClient(client, port, idle);
+    }
+
     /// <summary>"conndoctor kill --state established --remote 10.0.0.5 --local :2181 --idle 10m [--netns NAME]".</summary>
     public static string Line(SocketFilter f, string? netns) =>
         "conndoctor kill " + string.Join(' ', Arguments(f, netns).Select(Quote));
@@ -90,7 +101,8 @@ public static class KillCommand
     };
 
     /// <summary>Whole hours, minutes or seconds, rounded down so every socket that was that idle still matches.</summary>
-    private static TimeSpan FloorIdle(uint ms)
+    /// <summary>A silence rounded down to a whole second, minute or hour, so a command built from it still selects that socket.</summary>
+    public static TimeSpan FloorIdle(uint ms)
     {
         var t = TimeSpan.FromMilliseconds(ms);
         if (t >= TimeSpan.FromHours(2)) return TimeSpan.FromHours(Math.Floor(t.TotalHours));

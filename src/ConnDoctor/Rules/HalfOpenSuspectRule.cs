@@ -201,7 +201,9 @@ public sealed class HalfOpenSuspectRule : IRule
                             "never tell the server it is gone.",
                     Remedy = $"On {g.Key}, check whether the client still exists ('ss -tnp dst {server.Member}', 'conndoctor sockets --remote {server.Member}'). " +
                              "A hung process: look for GC pauses or a stopped container. A host that is gone: the sessions expire after their timeout; " +
-                             $"connections that outlive it can be cut on the server with 'ss -K dst {g.Key}' (root). Keep session timeouts short and " +
+                             $"connections that outlive it can be cut on {server.Member}'s host: " +
+                             $"\"{KillCommand.ForZkClient(g.Key, server.Member, KillCommand.FloorIdle((uint)Math.Min(uint.MaxValue, list.Min(c => c.LastResponseAgeMs ?? 0))))}\" " +
+                             "lists them (a dry run; --yes as root destroys them). Keep session timeouts short and " +
                              "enable TCP keepalive across NATs and firewalls with idle timeouts.",
                 };
             }
