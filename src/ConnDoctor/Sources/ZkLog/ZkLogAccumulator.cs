@@ -118,6 +118,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private byte[] _curLocation = new byte[64];
     private int _curLocationLength;
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
+    private bool _lastInWindow;          // --since/--until, decided once per second of log time
     private int _bracketHint;
     private readonly ZkAddressMemo _addresses = new();
     private DateTime _lastTime;
@@ -140,9 +141,15 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 (_lastPrefixA, _lastPrefixB, _lastPrefixC) = (a, b, c);
                 _lastTime = ZkLogLine.Time(line);
                 _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
+                _lastInWindow = !window.Excludes(line);
+                if (_lastInWindow && _lastTime != default)
+                {
+                    if (_lastTime < First) First = _lastTime;
+                    if (_lastTime > Last) Last = _lastTime;
+                }
             }
             _inMessage = true;
-            if (window.Excludes(line)) { _skip = true; Outside++; return; }
+            if (!_lastInWindow) { _skip = true; Outside++; return; }
             _skip = false;
             ZkLogLine.ParseTimestamped(line, ref _cur, ref _bracketHint, _addresses);
             if (_cur.Malformed || _lastTime == default)
@@ -160,8 +167,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 _curLocationLength = Math.Min(_cur.LocationLength, _curLocation.Length);
                 line.Slice(_cur.LocationStart, _curLocationLength).CopyTo(_curLocation);
             }
-            if (_curTime < First) First = _curTime;
-            if (_curTime > Last) Last = _curTime;
             return;
         }
         if (!_inMessage) { Unrecognise(line, file, offset); return; }
@@ -303,6 +308,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         _runLocationLength = -1;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private MinuteAcc Minute(long minute)
     {
         if (minute == _minuteKey) return _minuteAcc!;
