@@ -18,6 +18,8 @@ public static class Cli
         root.Subcommands.Add(PcapCommand.Create(io));
         root.Subcommands.Add(WatchCommand.Create(io));
         root.Subcommands.Add(ZkCommand.Create(io));
+        root.Subcommands.Add(KillCommand.Create(io));
+        root.Subcommands.Add(AuditCommand.Create(io));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

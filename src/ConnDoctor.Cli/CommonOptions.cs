@@ -64,12 +64,18 @@ public static class FilterOptions
     { Description = "Only sockets whose peer is this address, ADDR:PORT or :PORT", HelpName = "ADDR[:PORT]" };
     public static readonly Option<int[]> Pid = new("--pid")
     { Description = "Only sockets held by this process (TIME_WAIT sockets have no process and never match)", HelpName = "PID" };
+    public static readonly Option<string[]> Local = new("--local")
+    { Description = "Only sockets whose local end is this address, ADDR:PORT or :PORT (e.g. :2181 for a server's side)", HelpName = "ADDR[:PORT]" };
+    /// <summary>Not in <see cref="AddTo"/>: only commands that read tcp_info (sockets, kill) take it.</summary>
+    public static readonly Option<string?> Idle = new("--idle")
+    { Description = "Only sockets that received nothing for at least this long (tcp_info last_data_recv; needs netlink): e.g. 90s, 10m, 2h", HelpName = "DURATION" };
 
     public static void AddTo(Command c)
     {
         c.Options.Add(State);
         c.Options.Add(Port);
         c.Options.Add(Remote);
+        c.Options.Add(Local);
         c.Options.Add(Pid);
     }
 
@@ -89,14 +95,24 @@ public static class FilterOptions
                 throw new UserException($"bad port '{item}': give a number from 1 to 65535", (int)ExitCode.Usage);
             ports.Add(port);
         }
-        var remotes = new List<(NetEndpoint, bool)>();
-        foreach (var item in Split(p.GetValue(Remote)))
+        TimeSpan? idle = p.GetResult(Idle) != null && p.GetValue(Idle) is { } d ? Durations.Parse(d, "--idle") : null;
+        return new SocketFilter
+        {
+            States = states, Ports = ports, Remotes = Endpoints(p.GetValue(Remote)), Locals = Endpoints(p.GetValue(Local)),
+            Pids = p.GetValue(Pid) ?? [], Idle = idle,
+        };
+    }
+
+    private static List<(NetEndpoint, bool)> Endpoints(string[]? values)
+    {
+        var list = new List<(NetEndpoint, bool)>();
+        foreach (var item in Split(values))
         {
             if (!NetEndpoint.TryParse(item, out var ep, out bool any))
                 throw new UserException($"bad address '{item}': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT", (int)ExitCode.Usage);
-            remotes.Add((ep, any));
+            list.Add((ep, any));
         }
-        return new SocketFilter { States = states, Ports = ports, Remotes = remotes, Pids = p.GetValue(Pid) ?? [] };
+        return list;
     }
 
     private static IEnumerable<string> Split(string[]? values) =>

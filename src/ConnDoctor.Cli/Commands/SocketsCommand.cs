@@ -20,6 +20,7 @@ public static class SocketsCommand
         GroupByOption.AcceptOnlyFromAmong("process", "remote", "state", "none");
         var c = new Command("sockets", "List TCP sockets with their owning processes, grouped and ranked");
         FilterOptions.AddTo(c);
+        c.Options.Add(FilterOptions.Idle);
         c.Options.Add(GroupByOption);
         SourceOptions.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));

@@ -8,9 +8,12 @@ public sealed record SocketFilter
     public IReadOnlyList<TcpState> States { get; init; } = [];
     public IReadOnlyList<int> Ports { get; init; } = [];       // local or remote port
     public IReadOnlyList<(NetEndpoint Endpoint, bool AnyAddress)> Remotes { get; init; } = [];
+    public IReadOnlyList<(NetEndpoint Endpoint, bool AnyAddress)> Locals { get; init; } = [];
     public IReadOnlyList<int> Pids { get; init; } = [];
+    /// <summary>Nothing received for at least this long (tcp_info's last_data_recv); sockets without tcp_info never match.</summary>
+    public TimeSpan? Idle { get; init; }
 
-    public bool IsEmpty => States.Count == 0 && Ports.Count == 0 && Remotes.Count == 0 && Pids.Count == 0;
+    public bool IsEmpty => States.Count == 0 && Ports.Count == 0 && Remotes.Count == 0 && Locals.Count == 0 && Pids.Count == 0 && Idle == null;
 
     /// <summary>The mask to send to the kernel. LISTEN is always read: it tells server sockets from clients.</summary>
     public uint KernelStateMask
@@ -28,34 +31,49 @@ public sealed record SocketFilter
     {
         if (States.Count > 0 && !States.Contains(s.DisplayState)) return false;
         if (Ports.Count > 0 && !Ports.Contains(s.Local.Port) && !Ports.Contains(s.Remote.Port)) return false;
-        if (Remotes.Count > 0)
-        {
-            bool any = false;
-            foreach (var (ep, anyAddr) in Remotes)
-            {
-                if (!anyAddr && ep.Address.Unmapped != s.Remote.Address.Unmapped) continue;
-                if (ep.Port != 0 && ep.Port != s.Remote.Port) continue;
-                any = true;
-                break;
-            }
-            if (!any) return false;
-        }
+        if (Remotes.Count > 0 && !AnyMatches(Remotes, s.Remote)) return false;
+        if (Locals.Count > 0 && !AnyMatches(Locals, s.Local)) return false;
         if (Pids.Count > 0)
         {
             bool owned = false;
             foreach (var o in s.Owners) if (Pids.Contains(o.Pid)) { owned = true; break; }
             if (!owned) return false;
         }
+        if (Idle is TimeSpan idle && (s.Info is not TcpInfo i || i.LastDataRecvMs < idle.TotalMilliseconds)) return false;
         return true;
     }
 
-    /// <summary>For `watch`: the same filters over a connection seen live (its last state, its owner).</summary>
+    private static bool AnyMatches(IReadOnlyList<(NetEndpoint Endpoint, bool AnyAddress)> list, NetEndpoint actual)
+    {
+        foreach (var (ep, anyAddr) in list)
+        {
+            if (!anyAddr && ep.Address.Unmapped != actual.Address.Unmapped) continue;
+            if (ep.Port != 0 && ep.Port != actual.Port) continue;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>Why a matching socket matches: one short clause per criterion, with the socket's own value.</summary>
+    public IReadOnlyList<string> Explain(SocketRecord s)
+    {
+        var why = new List<string>(6);
+        if (States.Count > 0) why.Add($"state {TcpStates.Name(s.DisplayState)}");
+        if (Remotes.Count > 0) why.Add($"peer {SocketGrouper.FormatEndpoint(s.Remote)}");
+        if (Locals.Count > 0) why.Add($"local {SocketGrouper.FormatEndpoint(s.Local)}");
+        if (Ports.Count > 0) why.Add(Ports.Contains(s.Local.Port) ? $"local port {s.Local.Port}" : $"peer port {s.Remote.Port}");
+        if (Pids.Count > 0) why.Add($"held by pid {s.Owners.First(o => Pids.Contains(o.Pid)).Pid}");
+        if (Idle is TimeSpan idle && s.Info is TcpInfo i) why.Add($"nothing received for {Format.Ms(i.LastDataRecvMs)} (>= {Format.Duration(idle)})");
+        return why;
+    }
+
+    /// <summary>For `watch`: the same filters over a connection seen live (its last state, its owner). Idle does not apply.</summary>
     public bool Matches(WatchConnection c)
     {
         if (States.Count > 0 && !States.Contains(TcpStates.Normalize(c.State))) return false;
         if (Ports.Count > 0 && !Ports.Contains(c.Local.Port) && !Ports.Contains(c.Remote.Port)) return false;
-        if (Remotes.Count > 0 && !Remotes.Any(r => (r.AnyAddress || r.Endpoint.Address.Unmapped == c.Remote.Address.Unmapped) && (r.Endpoint.Port == 0 || r.Endpoint.Port == c.Remote.Port)))
-            return false;
+        if (Remotes.Count > 0 && !AnyMatches(Remotes, c.Remote)) return false;
+        if (Locals.Count > 0 && !AnyMatches(Locals, c.Local)) return false;
         if (Pids.Count > 0 && (c.Pid is not int pid || !Pids.Contains(pid))) return false;
         return true;
     }

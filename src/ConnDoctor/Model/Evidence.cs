@@ -17,6 +17,9 @@ public sealed class Evidence
     public WatchEvidence? Watch { get; init; }
     public required IReadOnlyList<SourceStatus> Statuses { get; init; }
 
+    /// <summary>Settings to audit: the kernel's TCP sysctls and, if given, a zoo.cfg (audit).</summary>
+    public SettingsEvidence? Settings { get; init; }
+
     /// <summary>A ZooKeeper server log, analysed (zklog).</summary>
     public ZkLogEvidence? ZkLog { get; init; }
 

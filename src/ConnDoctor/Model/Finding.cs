@@ -12,6 +12,8 @@ public sealed record FindingSubject
     public string? ClientIp { get; init; }
     public string? Netns { get; init; }
     public string? Container { get; init; }
+    /// <summary>A setting an audit judged: net.ipv4.tcp_keepalive_time, zoo.cfg maxClientCnxns.</summary>
+    public string? Setting { get; init; }
 
     public override string ToString()
     {
@@ -23,6 +25,7 @@ public sealed record FindingSubject
         if (ClientIp != null) parts.Add("client " + ClientIp);
         if (Netns != null) parts.Add("netns " + Netns);
         if (Container != null) parts.Add(Container);
+        if (Setting != null) parts.Add(Setting);
         return string.Join(' ', parts);
     }
 }

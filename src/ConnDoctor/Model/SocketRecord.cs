@@ -31,6 +31,10 @@ public sealed class SocketRecord
     public uint Uid { get; init; }
     public ulong Inode { get; init; }                      // 0 for TIME_WAIT and orphaned sockets: no owner can be found
     public TcpInfo? Info { get; init; }                    // only from netlink, only for full sockets
+    /// <summary>The kernel's unique id for this socket (sock_diag only; 0 from /proc/net/tcp): a reused 4-tuple gets a new one.</summary>
+    public ulong Cookie { get; init; }
+    /// <summary>The interface the socket is bound to (SO_BINDTODEVICE), 0 when none; part of its identity for sock_diag.</summary>
+    public uint Interface { get; init; }
 
     /// <summary>The network namespace the socket lives in (index into Evidence.Namespaces).</summary>
     public int NetnsIndex { get; init; }

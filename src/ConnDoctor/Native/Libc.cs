@@ -23,6 +23,8 @@ internal static unsafe partial class Libc
     public const int EPERM = 1;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
+    public const int EOPNOTSUPP = 95;
+    public const int ESTALE = 116;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);

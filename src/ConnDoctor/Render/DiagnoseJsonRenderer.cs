@@ -57,6 +57,7 @@ public static class DiagnoseJsonRenderer
         if (s.ClientIp != null) w.WriteString("clientIp", s.ClientIp);
         if (s.Netns != null) w.WriteString("netns", s.Netns);
         if (s.Container != null) w.WriteString("container", s.Container);
+        if (s.Setting != null) w.WriteString("setting", s.Setting);
         w.WriteEndObject();
         w.WriteString("summary", f.Summary);
         w.WriteStartArray("evidence");

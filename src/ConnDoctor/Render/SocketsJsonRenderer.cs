@@ -58,8 +58,15 @@ public static class SocketsJsonRenderer
 
     private static void WriteSocket(Utf8JsonWriter w, Evidence e, SocketRecord s)
     {
-        Span<char> buf = stackalloc char[64];
         w.WriteStartObject();
+        WriteSocketFields(w, e, s);
+        w.WriteEndObject();
+    }
+
+    /// <summary>A socket's fields as `sockets --group-by none` writes them, inside an object the caller opened (kill adds its own).</summary>
+    public static void WriteSocketFields(Utf8JsonWriter w, Evidence e, SocketRecord s)
+    {
+        Span<char> buf = stackalloc char[64];
         w.WriteNumber("family", s.Family);
         w.WriteString("state", TcpStates.Name(s.DisplayState));
         WriteEndpoint(w, "local", s.Local, buf);
@@ -110,7 +117,6 @@ public static class SocketsJsonRenderer
             w.WriteNumber("bytesAcked", i.BytesAcked);
             w.WriteEndObject();
         }
-        w.WriteEndObject();
     }
 
     private static void WriteEndpoint(Utf8JsonWriter w, string name, NetEndpoint ep, Span<char> buf)

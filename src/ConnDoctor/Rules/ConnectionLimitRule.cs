@@ -14,6 +14,7 @@ public sealed class ConnectionLimitRule : IRule
 
     private const long CriticalRefusals = 100;
     private static readonly TimeSpan CriticalSpan = TimeSpan.FromMinutes(10);
+    private const int ZkClientPort = 2181; // the log does not say which port refused; the default clientPort
 
     public bool Reads(Evidence e) => e.ZkLog != null || e.Zk != null;
 
@@ -46,9 +47,12 @@ public sealed class ConnectionLimitRule : IRule
                         "(the client sees 'Connection reset by peer' or an end of stream). What holds the connections: a client that opens " +
                         "connections and never closes them (a leak), many processes or containers behind one address (NAT, a Kubernetes node), " +
                         "or half-open connections of a client that vanished, which the server still counts until it notices.",
-                Remedy = $"On the server, see what holds them: 'conndoctor sockets --remote {c.Ip} --port 2181' (idle, half-open?) or 'conndoctor zk' " +
-                         "(sessions per connection). Fix the leak on the client host (one ZooKeeper client per process, close() that really closes); " +
-                         "clear half-open connections ('ss -K dst " + c.Ip + " sport = :2181' as root). Raising maxClientCnxns hides a leak, it does not fix it.",
+                Remedy = $"On the server, see what holds them: 'conndoctor sockets --remote {c.Ip} --port {ZkClientPort}' (idle, half-open?) or 'conndoctor zk' " +
+                         "(sessions per connection). Fix the leak on the client host (one ZooKeeper client per process, close() that really closes). " +
+                         $"Clear the connections that have no live client: on the ZooKeeper host, \"{KillCommand.ForClient(c.Ip, ZkClientPort, ctx.Options.Idle)}\" " +
+                         $"lists those from {c.Ip} that received nothing for {KillCommand.IdleText(ctx.Options.Idle)} (a client with a live session pings " +
+                         $"every third of its session timeout, so silence that long means nobody is behind them); add --yes as root to close them " +
+                         $"({ZkClientPort} is ZooKeeper's default clientPort: use yours). Raising maxClientCnxns hides a leak, it does not fix it.",
             };
         }
     }
@@ -108,7 +112,8 @@ public sealed class ConnectionLimitRule : IRule
                 Cause = $"ZooKeeper allows maxClientCnxns={limit} connections per client IP on each server. " + holds,
                 Remedy = $"On {c.Ip}, find who holds them: 'conndoctor sockets --remote {c.Member}' (or --remote :2181). Fix a leak there (one ZooKeeper " +
                          "client per process, close() that really closes); restart a process whose client threads outlived their application. " +
-                         $"Silent connections of a vanished client: 'ss -K dst {c.Ip}' on the server clears them (root). 'conndoctor zk {c.Member} --watch 5m' " +
+                         $"Silent connections of a vanished client: on {c.Member}'s host, \"{KillCommand.ForZkClient(c.Ip, c.Member, ctx.Options.Idle)}\" lists those " +
+                         $"that received nothing for {KillCommand.IdleText(ctx.Options.Idle)}; add --yes as root to destroy them. 'conndoctor zk {c.Member} --watch 5m' " +
                          "shows whether they keep growing. Raising maxClientCnxns buys time but hides a leak.",
             };
         }

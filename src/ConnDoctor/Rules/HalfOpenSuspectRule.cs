@@ -72,6 +72,10 @@ public sealed class HalfOpenSuspectRule : IRule
             // ss filter syntax: dport/sport compare against ":PORT"; several ports are or-ed in parentheses.
             string PortExpr(string dir) => remotePorts.Count == 1 ? $"{dir} = :{remotePorts[0]}"
                 : "( " + string.Join(" or ", remotePorts.Select(p => $"{dir} = :{p}")) + " )";
+            string? kill = KillCommand.ForSockets(e, list.Select(x => x.S).ToList());
+            string clear = kill != null
+                ? $"Clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them and check that nothing else was touched"
+                : $"Clear them with \"ss -K 'dst {peer} and {PortExpr("dport")}'\" as root (needs kernel CONFIG_INET_DIAG_DESTROY)";
             yield return new Finding
             {
                 RuleId = Id,
@@ -93,8 +97,7 @@ public sealed class HalfOpenSuspectRule : IRule
                       "ESTABLISHED forever and keeps its slot (for ZooKeeper, a place in maxClientCnxns for that client IP). It may also simply be an " +
                       "idle pooled connection; only the peer host can tell.",
                 Remedy = $"Prove it on {peer}: \"ss -tn 'dst {localHost} and {PortExpr("sport")}'\" (or conndoctor sockets --remote {localHost} --port {remotePorts[0]}) " +
-                         "there shows whether the other end still exists (no socket there = half-open). Clear exactly these with " +
-                         $"\"ss -K 'dst {peer} and {PortExpr("dport")}'\" as root (needs kernel CONFIG_INET_DIAG_DESTROY) or by restarting {who}. " +
+                         $"there shows whether the other end still exists (no socket there = half-open). {clear}, or restart {who}. " +
                          "Prevent it: enable SO_KEEPALIVE on these sockets and lower " +
                          "net.ipv4.tcp_keepalive_time (7200 s by default: a dead peer is found only after more than two hours), or use an application heartbeat.",
             };
@@ -198,7 +201,9 @@ public sealed class HalfOpenSuspectRule : IRule
                             "never tell the server it is gone.",
                     Remedy = $"On {g.Key}, check whether the client still exists ('ss -tnp dst {server.Member}', 'conndoctor sockets --remote {server.Member}'). " +
                              "A hung process: look for GC pauses or a stopped container. A host that is gone: the sessions expire after their timeout; " +
-                             $"connections that outlive it can be cut on the server with 'ss -K dst {g.Key}' (root). Keep session timeouts short and " +
+                             $"connections that outlive it can be cut on {server.Member}'s host: " +
+                             $"\"{KillCommand.ForZkClient(g.Key, server.Member, KillCommand.FloorIdle((uint)Math.Min(uint.MaxValue, list.Min(c => c.LastResponseAgeMs ?? 0))))}\" " +
+                             "lists them (a dry run; --yes as root destroys them). Keep session timeouts short and " +
                              "enable TCP keepalive across NATs and firewalls with idle timeouts.",
                 };
             }

@@ -17,6 +17,11 @@ public static class RuleRegistry
         new RetransmissionHeavyRule(),
         new RstStormRule(),
         new SessionLeakRule(),
+        new EphemeralPortsRule(),
+        new TimeWaitSettingsRule(),
+        new DeadPeerDetectionRule(),
+        new ListenBacklogRule(),
+        new ZooKeeperConfigRule(),
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);

@@ -12,6 +12,8 @@ public static class SockDiagParser
     public const ushort NLMSG_ERROR = 2;
     public const ushort NLMSG_DONE = 3;
     public const ushort SOCK_DIAG_BY_FAMILY = 20;
+    public const ushort SOCK_DESTROY = 21;
+    public const int DestroyRequestLength = 72;
     public const ushort INET_DIAG_INFO = 2;
     private const int NlHeader = 16;
     private const int DiagMsgLength = 72;
@@ -80,6 +82,8 @@ public static class SockDiagParser
             SendQueue = BinaryPrimitives.ReadUInt32LittleEndian(m[60..]),
             Uid = BinaryPrimitives.ReadUInt32LittleEndian(m[64..]),
             Inode = BinaryPrimitives.ReadUInt32LittleEndian(m[68..]),
+            Interface = BinaryPrimitives.ReadUInt32LittleEndian(m[40..]),
+            Cookie = BinaryPrimitives.ReadUInt64LittleEndian(m[44..]),   // idiag_cookie[2], low word first, host order
             Info = info,
             NetnsIndex = netnsIndex,
         };
@@ -126,5 +130,28 @@ public static class SockDiagParser
         req[17] = 6;                                   // IPPROTO_TCP
         req[18] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], stateMask);
+    }
+
+    /// <summary>
+    /// The 72-byte SOCK_DESTROY request for one socket: nlmsghdr (with an ACK asked for, so success is answered
+    /// too) + inet_diag_req_v2 naming it exactly: family, TCP, the 4-tuple, the bound interface and the cookie
+    /// from the dump, so the kernel finds nothing (ENOENT) if the tuple now belongs to another socket.
+    /// </summary>
+    public static void BuildDestroyRequest(Span<byte> req, SocketRecord s, uint seq)
+    {
+        req[..DestroyRequestLength].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(req, DestroyRequestLength);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], SOCK_DESTROY);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x4);           // NLM_F_REQUEST | NLM_F_ACK
+        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        req[16] = (byte)(s.Family == 6 ? 10 : 2);
+        req[17] = 6;                                                            // IPPROTO_TCP
+        BinaryPrimitives.WriteUInt32LittleEndian(req[20..], TcpStates.AllMask);  // the lookup is by id; the state may have moved on
+        BinaryPrimitives.WriteUInt16BigEndian(req[24..], s.Local.Port);
+        BinaryPrimitives.WriteUInt16BigEndian(req[26..], s.Remote.Port);
+        s.Local.Address.WriteBytes(req[28..44]);
+        s.Remote.Address.WriteBytes(req[44..60]);
+        BinaryPrimitives.WriteUInt32LittleEndian(req[60..], s.Interface);
+        BinaryPrimitives.WriteUInt64LittleEndian(req[64..], s.Cookie);
     }
 }

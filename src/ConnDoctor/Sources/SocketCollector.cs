@@ -67,7 +67,7 @@ public static class SocketCollector
             backendsUsed.Add(read.Backend);
             if (read.FallbackReason != null) problems.Add($"{t.Label}: netlink unavailable ({read.FallbackReason}), read /proc/net/tcp instead");
             malformed += read.Malformed;
-            namespaces.Add(new NetnsInfo { Label = t.Label, Inode = t.Inode, Container = t.Container, PodUid = t.Pod, Sysctls = read.Sysctls });
+            namespaces.Add(new NetnsInfo { Label = t.Label, Inode = t.Inode, Path = t.NsPath, Container = t.Container, PodUid = t.Pod, Sysctls = read.Sysctls });
         }
         if (malformed > 0) problems.Add($"{malformed} malformed line(s) in /proc/net/tcp* skipped");
         statuses.Add(new SourceStatus("sockets:" + string.Join('+', backendsUsed.Order()),

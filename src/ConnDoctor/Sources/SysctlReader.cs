@@ -25,6 +25,10 @@ public static class SysctlReader
             KeepaliveIntvl = ReadInt(b + "tcp_keepalive_intvl"),
             KeepaliveProbes = ReadInt(b + "tcp_keepalive_probes"),
             TcpTwRecycleExists = File.Exists(b + "tcp_tw_recycle"),
+            TcpTwRecycle = ReadInt(b + "tcp_tw_recycle"),
+            TcpTimestamps = ReadInt(b + "tcp_timestamps"),
+            TcpRetries2 = ReadInt(b + "tcp_retries2"),
+            Somaxconn = ReadInt(procRoot + "/sys/net/core/somaxconn"),
         };
     }
 

@@ -24,6 +24,24 @@ public sealed class TestNetns : IDisposable
 
     public string Exec(params string[] args) => Shell.Run("ip", ["netns", "exec", Name, .. args]);
 
+    private static int _links;
+
+    /// <summary>
+    /// Joins two test namespaces with a veth pair: a gets addressA/24, b gets addressB/24, both up. Returns the
+    /// interface names (a's, b's); they vanish with the namespaces.
+    /// </summary>
+    public static (string A, string B) Link(TestNetns a, TestNetns b, string addressA, string addressB)
+    {
+        int n = Interlocked.Increment(ref _links);
+        string ia = $"va{Environment.ProcessId % 100000}x{n}", ib = $"vb{Environment.ProcessId % 100000}x{n}";
+        Shell.Run("ip", "link", "add", ia, "netns", a.Name, "type", "veth", "peer", "name", ib, "netns", b.Name);
+        Shell.Run("ip", "-n", a.Name, "addr", "add", addressA + "/24", "dev", ia);
+        Shell.Run("ip", "-n", b.Name, "addr", "add", addressB + "/24", "dev", ib);
+        Shell.Run("ip", "-n", a.Name, "link", "set", ia, "up");
+        Shell.Run("ip", "-n", b.Name, "link", "set", ib, "up");
+        return (ia, ib);
+    }
+
     /// <summary>Starts scenario.py in the namespace and waits for its "ready PID" line. Returns the process (its pid is python's).</summary>
     public Process StartScenario(params string[] args)
     {

@@ -53,6 +53,6 @@ public class HalfOpenKernelTests
         var evidence = finding.GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
         Assert.Contains(evidence, e => e.Contains("keepalive probe(s) unanswered"));
         Assert.Contains(evidence, e => e.Contains("segment(s) unacked, retransmitted"));
-        Assert.Contains("ss -K", finding.GetProperty("remedy").GetString());
+        Assert.Contains($"\"conndoctor kill --state established --remote 10.213.0.2:9100 --pid {stuck.Id}", finding.GetProperty("remedy").GetString());
     }
 }

@@ -8,6 +8,7 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
                                               hold:  keep accepted sockets, echo what arrives
                                               drain: read until the client closes, then close (client TIME_WAIT)
   leaky    --connect HOST:PORT --count N      opens N connections and never closes them
+           [--bind ADDR]                      ... from this source address
   good     --connect HOST:PORT --count N      holds N connections and closes any the peer closes
            [--churn HOST:PORT --cycles M]     plus M connect/send/close cycles (this side closes first)
            [--wait-eof]                       ... or M cycles that wait for the server to close first
@@ -96,7 +97,8 @@ def run_server(args):
 
 def run_leaky(args):
     host, port = parse_ep(args.connect)
-    socks = [socket.create_connection((host, port)) for _ in range(args.count)]
+    source = (args.bind, 0) if args.bind else None
+    socks = [socket.create_connection((host, port), source_address=source) for _ in range(args.count)]
     time.sleep(0.3)  # let the peer's FINs arrive: these sockets are now CLOSE_WAIT
     ready()
     hold(args.lifetime, [])  # keeps socks referenced: never reads, never closes
@@ -284,6 +286,7 @@ def main():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--peek", type=int, default=0)
     p.add_argument("--start-after", type=float, default=0)
+    p.add_argument("--bind")
     args = p.parse_args()
     {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck,
      "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat, "pace": run_pace}[args.mode](args)

@@ -118,7 +118,9 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private byte[] _curLocation = new byte[64];
     private int _curLocationLength;
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
+    private bool _lastInWindow;          // --since/--until, decided once per second of log time
     private int _bracketHint;
+    private readonly ZkAddressMemo _addresses = new();
     private DateTime _lastTime;
     private long _lastMinute;
     private MinuteAcc? _minuteAcc;
@@ -139,11 +141,17 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 (_lastPrefixA, _lastPrefixB, _lastPrefixC) = (a, b, c);
                 _lastTime = ZkLogLine.Time(line);
                 _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
+                _lastInWindow = !window.Excludes(line);
+                if (_lastInWindow && _lastTime != default)
+                {
+                    if (_lastTime < First) First = _lastTime;
+                    if (_lastTime > Last) Last = _lastTime;
+                }
             }
             _inMessage = true;
-            if (window.Excludes(line)) { _skip = true; Outside++; return; }
+            if (!_lastInWindow) { _skip = true; Outside++; return; }
             _skip = false;
-            ZkLogLine.ParseTimestamped(line, ref _cur, ref _bracketHint);
+            ZkLogLine.ParseTimestamped(line, ref _cur, ref _bracketHint, _addresses);
             if (_cur.Malformed || _lastTime == default)
             {
                 _inMessage = false;
@@ -159,8 +167,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 _curLocationLength = Math.Min(_cur.LocationLength, _curLocation.Length);
                 line.Slice(_cur.LocationStart, _curLocationLength).CopyTo(_curLocation);
             }
-            if (_curTime < First) First = _curTime;
-            if (_curTime > Last) Last = _curTime;
             return;
         }
         if (!_inMessage) { Unrecognise(line, file, offset); return; }
@@ -178,6 +184,13 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             var text = System.Text.Encoding.UTF8.GetString(line[..Math.Min(line.Length, 160)]);
             Samples.Add($"{file} @byte {offset}: {new string(text.Select(c => char.IsControl(c) ? '?' : c).ToArray())}");
         }
+    }
+
+    /// <summary>The region is read: counts the message in progress and the last run of Other messages.</summary>
+    public void Complete()
+    {
+        Finish();
+        FlushOther();
     }
 
     /// <summary>Counts the message in progress. Called at each new message and at the end of the region.</summary>
@@ -260,16 +273,42 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         m.Ends++;
     }
 
+    // Messages of kind Other are counted per "Class@line" location. Consecutive ones often share it (a burst of
+    // one warning), so a run of the same location is added up here and entered in the dictionary once.
+    private readonly byte[] _runLocation = new byte[64];
+    private int _runLocationLength = -1;
+    private long _runLines, _runBytes;
+
     private void CountOther()
     {
-        Span<char> name = stackalloc char[_curLocationLength];
-        for (int i = 0; i < name.Length; i++) name[i] = (char)_curLocation[i];
+        var location = _curLocation.AsSpan(0, _curLocationLength);
+        if (_runLocationLength == _curLocationLength && location.SequenceEqual(_runLocation.AsSpan(0, _runLocationLength)))
+        {
+            _runLines += _curLines;
+            _runBytes += _curBytes;
+            return;
+        }
+        FlushOther();
+        location.CopyTo(_runLocation);
+        _runLocationLength = _curLocationLength;
+        _runLines = _curLines;
+        _runBytes = _curBytes;
+    }
+
+    private void FlushOther()
+    {
+        if (_runLocationLength < 0) return;
+        Span<char> name = stackalloc char[64];
+        name = name[.._runLocationLength];
+        for (int i = 0; i < name.Length; i++) name[i] = (char)_runLocation[i];
         // Looked up by span: a string is made only the first time a location is seen.
         var lookup = OtherByLocation.GetAlternateLookup<ReadOnlySpan<char>>();
         lookup.TryGetValue(name, out var v);
-        lookup[name] = (v.Lines + _curLines, v.Bytes + _curBytes);
+        lookup[name] = (v.Lines + _runLines, v.Bytes + _runBytes);
+        _runLocationLength = -1;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private MinuteAcc Minute(long minute)
     {
         if (minute == _minuteKey) return _minuteAcc!;

@@ -1,0 +1,132 @@
+using System.Text;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Analysis;
+
+/// <summary>
+/// Writes the `conndoctor kill` command line that clears what a finding is about, in the syntax the kill command
+/// parses (the same filter options as `sockets`). One builder, so every remedy offers a command that really runs.
+/// </summary>
+public static class KillCommand
+{
+    /// <summary>
+    /// The command that selects exactly these sockets of the table (same namespace, no listener): the broadest
+    /// natural filter (state, peer, local port, owner, idle) when it selects exactly them, else one --remote per
+    /// peer endpoint; null when no filter would select exactly them.
+    /// </summary>
+    public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
+    {
+        if (sockets.Count == 0 || sockets.Select(s => s.NetnsIndex).Distinct().Count() != 1) return null;
+        if (sockets.Any(s => s.State == TcpState.Listen)) return null;
+        int ns = sockets.First().NetnsIndex;
+        var remotePorts = sockets.Select(s => s.Remote.Port).Distinct().ToList();
+        var localPorts = sockets.Select(s => s.Local.Port).Distinct().ToList();
+        var pids = sockets.Select(s => s.Owners.Length > 0 ? s.Owners[0].Pid : 0).Distinct().ToList();
+        uint? idleMs = sockets.All(s => s.Info != null) ? sockets.Min(s => s.Info!.Value.LastDataRecvMs) : null;
+
+        var natural = new SocketFilter
+        {
+            States = sockets.Select(s => s.DisplayState).Distinct().Order().ToList(),
+            Remotes = sockets.Select(s => s.Remote.Address.Unmapped).Distinct().OrderBy(a => a.ToString(), StringComparer.Ordinal)
+                .Select(a => (new NetEndpoint(a, remotePorts.Count == 1 ? remotePorts[0] : (ushort)0), false)).ToList(),
+            Locals = localPorts.Count == 1 ? [(new NetEndpoint(default, localPorts[0]), true)] : [],
+            Pids = pids.Count == 1 && pids[0] != 0 ? [pids[0]] : [],
+            Idle = idleMs is uint ms && ms >= 1000 ? FloorIdle(ms) : null,
+        };
+        var set = sockets.ToHashSet();
+        bool Exact(SocketFilter f) => e.Sockets.Where(s => s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s)).ToHashSet().SetEquals(set);
+        var chosen = Exact(natural) ? natural : null;
+        if (chosen == null)
+        {
+            var precise = natural with
+            {
+                Remotes = sockets.Select(s => s.Remote).Distinct().OrderBy(r => r.ToString(), StringComparer.Ordinal).Select(r => (r, false)).ToList(),
+            };
+            if (Exact(precise)) chosen = precise;
+        }
+        return chosen == null ? null : Line(chosen, NetnsArgument(e.Namespaces[ns]));
+    }
+
+    /// <summary>For a host this run did not read (a server log): connections from one client to a local port, silent for at least idle.</summary>
+    public static string ForClient(NetAddress client, int localPort, TimeSpan idle) => Line(new SocketFilter
+    {
+        States = [TcpState.Established],
+        Remotes = [(new NetEndpoint(client.Unmapped, 0), false)],
+        Locals = [(new NetEndpoint(default, (ushort)localPort), true)],
+        Idle = idle,
+    }, null);
+
+    /// <summary>
+    /// For connections a ZooKeeper member (HOST:PORT, as `conndoctor zk` names it) holds from one client: to run on that
+    /// member's host, on its client port.
+    /// </summary>
+    public static string ForZkClient(NetAddress client, string member, TimeSpan idle)
+    {
+        int colon = member.LastIndexOf(':');
+        int port = colon > 0 && int.TryParse(member.AsSpan(colon + 1), out int p) && p is > 0 and <= 65535 ? p : 2181;
+        return ForClient(client, port, idle);
+    }
+
+    /// <summary>"conndoctor kill --state established --remote 10.0.0.5 --local :2181 --idle 10m [--netns NAME]".</summary>
+    public static string Line(SocketFilter f, string? netns) =>
+        "conndoctor kill " + string.Join(' ', Arguments(f, netns).Select(Quote));
+
+    /// <summary>The filter as the options `sockets` and `kill` parse (FilterOptions), in a fixed order.</summary>
+    public static List<string> Arguments(SocketFilter f, string? netns = null)
+    {
+        var args = new List<string>();
+        if (f.States.Count > 0) { args.Add("--state"); args.Add(string.Join(',', f.States.Select(StateWord))); }
+        foreach (var (ep, any) in f.Locals) { args.Add("--local"); args.Add(EndpointText(ep, any)); }
+        foreach (var (ep, any) in f.Remotes) { args.Add("--remote"); args.Add(EndpointText(ep, any)); }
+        foreach (var p in f.Ports) { args.Add("--port"); args.Add(p.ToString()); }
+        foreach (var p in f.Pids) { args.Add("--pid"); args.Add(p.ToString()); }
+        if (f.Idle is TimeSpan idle) { args.Add("--idle"); args.Add(IdleText(idle)); }
+        if (netns != null) { args.Add("--netns"); args.Add(netns); }
+        return args;
+    }
+
+    private static string EndpointText(NetEndpoint ep, bool anyAddress)
+    {
+        if (anyAddress) return ":" + ep.Port;
+        string host = SocketGrouper.FormatHost(ep.Address);
+        return ep.Port == 0 ? host.Trim('[', ']') : $"{host}:{ep.Port}";
+    }
+
+    /// <summary>The state as the filter option spells it (lower case, dashes): established, close-wait, time-wait.</summary>
+    private static string StateWord(TcpState s) => s switch
+    {
+        TcpState.Established => "established",
+        TcpState.SynRecv or TcpState.NewSynRecv => "syn-recv",
+        _ => TcpStates.Name(s).ToLowerInvariant(),
+    };
+
+    /// <summary>Whole hours, minutes or seconds, rounded down so every socket that was that idle still matches.</summary>
+    /// <summary>A silence rounded down to a whole second, minute or hour, so a command built from it still selects that socket.</summary>
+    public static TimeSpan FloorIdle(uint ms)
+    {
+        var t = TimeSpan.FromMilliseconds(ms);
+        if (t >= TimeSpan.FromHours(2)) return TimeSpan.FromHours(Math.Floor(t.TotalHours));
+        if (t >= TimeSpan.FromMinutes(2)) return TimeSpan.FromMinutes(Math.Floor(t.TotalMinutes));
+        return TimeSpan.FromSeconds(Math.Floor(t.TotalSeconds));
+    }
+
+    /// <summary>A duration as --idle takes it: 10m, 90s, 2h.</summary>
+    public static string IdleText(TimeSpan t) =>
+        t.TotalHours >= 1 && t.TotalHours == Math.Floor(t.TotalHours) ? $"{(long)t.TotalHours}h"
+        : t.TotalMinutes >= 1 && t.TotalMinutes == Math.Floor(t.TotalMinutes) ? $"{(long)t.TotalMinutes}m"
+        : t.TotalSeconds == Math.Floor(t.TotalSeconds) ? $"{(long)t.TotalSeconds}s"
+        : $"{(long)t.TotalMilliseconds}ms";
+
+    /// <summary>The namespace as --netns takes it: its /run/netns name when it has one, else its path; null for our own.</summary>
+    private static string? NetnsArgument(NetnsInfo ns) =>
+        ns.Path == null ? null : Path.GetFileName(ns.Path) == ns.Label && ns.Path.StartsWith("/run/netns/", StringComparison.Ordinal) ? ns.Label : ns.Path;
+
+    /// <summary>Single quotes around anything a POSIX shell would treat specially (IPv6 brackets glob).</summary>
+    private static string Quote(string arg)
+    {
+        foreach (char c in arg)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '/' or ',' or '=' or '@' or '%' or '+'))
+                return "'" + arg.Replace("'", "'\\''") + "'";
+        return arg;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using ConnDoctor.Tests.Cli;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.Audit;
+
+/// <summary>`audit` on fixture trees captured from real namespaces (and a hand-written pre-4.12 one), zoo.cfg files, and a live namespace.</summary>
+public class AuditTests
+{
+    private static string Dir(string name) => Path.Combine(Fixtures.Dir("audit"), name);
+    private static string Cfg(string name) => Path.Combine(Fixtures.Dir("audit"), "zoo", name);
+
+    private static Dictionary<string, (string Value, string Severity)> Settings(JsonDocument doc) =>
+        doc.RootElement.GetProperty("settings").EnumerateArray().ToDictionary(
+            s => s.GetProperty("setting").GetString()!, s => (s.GetProperty("value").GetString()!, s.GetProperty("severity").GetString()!));
+
+    private static JsonElement Finding(JsonDocument doc, string setting) =>
+        doc.RootElement.GetProperty("findings").EnumerateArray().Single(f => f.GetProperty("subject").GetProperty("setting").GetString() == setting);
+
+    private static string Sysctl(string tree, string path) => File.ReadAllText(Path.Combine(Dir(tree), "sys", "net", path)).Trim();
+
+    private static void AssertOneLineError(CliRunner.Result r, int code, string contains)
+    {
+        Assert.Equal(code, r.Code);
+        var lines = r.Stderr.TrimEnd('\n').Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("conndoctor: ", lines[0]);
+        Assert.Contains(contains, lines[0]);
+    }
+
+    [Fact]
+    public void ASaneHostAndConfigHaveNothingToFix()
+    {
+        var r = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("sane.cfg"), "--json", "--fail-on", "warning");
+        Assert.True(r.Code == 0, r.Stdout + r.Stderr);
+        using var doc = r.Json();
+        var s = Settings(doc);
+        Assert.All(s, kv => Assert.Equal("info", kv.Value.Severity));
+        // The values are the files' (read back from a real kernel when the fixture was made).
+        Assert.Equal(string.Join(' ', Sysctl("sane", "ipv4/ip_local_port_range").Split('\t', ' ')), s["net.ipv4.ip_local_port_range"].Value);
+        Assert.Equal($"{Sysctl("sane", "ipv4/tcp_keepalive_time")} {Sysctl("sane", "ipv4/tcp_keepalive_intvl")} {Sysctl("sane", "ipv4/tcp_keepalive_probes")}", s["net.ipv4.tcp_keepalive_*"].Value);
+        Assert.Equal(Sysctl("sane", "core/somaxconn"), s["net.core.somaxconn"].Value);
+        Assert.Equal("60", s["zoo.cfg maxClientCnxns"].Value);
+        Assert.Equal("srvr, ruok, mntr, cons", s["zoo.cfg 4lw.commands.whitelist"].Value);
+        Assert.Equal(14, s.Count); // 8 kernel settings, 6 zoo.cfg ones
+        Assert.False(doc.RootElement.GetProperty("socketTableRead").GetBoolean());
+        Assert.Contains(doc.RootElement.GetProperty("sources").EnumerateArray(), x => x.GetProperty("source").GetString() == "sockets" && x.GetProperty("state").GetString() == "skipped");
+    }
+
+    [Fact]
+    public void ADangerousHostIsCalledOutSettingBySettingWithTheRealTimeWaitCounts()
+    {
+        var r = CliRunner.Run("audit", "--proc-root", Dir("dangerous"), "--zoo-cfg", Cfg("dangerous.cfg"), "--json", "--fail-on", "warning");
+        Assert.Equal(3, r.Code);
+        using var doc = r.Json();
+        var s = Settings(doc);
+        Assert.Equal(("40000 41000", "critical"), s["net.ipv4.ip_local_port_range"]);
+        int tw = int.Parse(File.ReadAllText(Path.Combine(Dir("dangerous"), "ss-time-wait-count.txt")).Trim()); // ss's count when the table was captured
+        var ports = Finding(doc, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Contains(ports, e => e.StartsWith($"now: {tw} TIME_WAIT towards 127.0.0.1:2181 = {tw * 100.0 / 1001:0}% of the range"));
+        Assert.Contains(ports, e => e.Contains("clientPort = 40500 lies inside the range"));
+        Assert.Equal("warning", s["net.ipv4.tcp_keepalive_*"].Severity);
+        Assert.Contains("2h11m", Finding(doc, "net.ipv4.tcp_keepalive_*").GetProperty("summary").GetString());
+        Assert.Equal(("3", "warning"), s["net.ipv4.tcp_retries2"]);
+        Assert.Equal(("128", "warning"), s["net.core.somaxconn"]);
+        Assert.Equal(("4096", "warning"), s["net.ipv4.tcp_max_tw_buckets"]);
+        Assert.Equal(("0", "warning"), s["zoo.cfg maxClientCnxns"]);
+        Assert.Equal(("*", "warning"), s["zoo.cfg 4lw.commands.whitelist"]);
+        Assert.Equal(("NettyServerCnxnFactory", "warning"), s["zoo.cfg serverCnxnFactory"]);
+        Assert.Equal("critical", s["zoo.cfg session timeouts"].Severity); // "key: value" and "key value" lines were read
+        Assert.Contains("refuses to start", Finding(doc, "zoo.cfg session timeouts").GetProperty("summary").GetString());
+        Assert.Contains("not TIME_WAIT", Finding(doc, "net.ipv4.tcp_fin_timeout").GetProperty("summary").GetString());
+    }
+
+    [Fact]
+    public void ObsoleteSettingsOnAnOldKernelAreNamedObsoleteAndHarmful()
+    {
+        var r = CliRunner.Run("audit", "--proc-root", Dir("obsolete"), "--json");
+        Assert.True(r.Code == 0, r.Stderr);
+        using var doc = r.Json();
+        Assert.Equal("4.9.0-13-amd64", doc.RootElement.GetProperty("kernelRelease").GetString());
+        var recycle = Finding(doc, "net.ipv4.tcp_tw_recycle");
+        Assert.Equal("critical", recycle.GetProperty("severity").GetString());
+        Assert.Contains("NAT", recycle.GetProperty("summary").GetString());
+        Assert.Contains("removed in Linux 4.12", recycle.GetProperty("cause").GetString());
+        Assert.Contains("kernel 4.9.0-13-amd64", recycle.GetProperty("evidence").EnumerateArray().Select(e => e.GetString()));
+        var fin = Finding(doc, "net.ipv4.tcp_fin_timeout");
+        Assert.Contains("changed from the default 60", fin.GetProperty("summary").GetString());
+        Assert.Contains("did not", fin.GetProperty("remedy").GetString());
+        Assert.Equal(("1", "info"), Settings(doc)["net.ipv4.tcp_tw_reuse"]);
+        Assert.DoesNotContain(Settings(doc).Keys, k => k.StartsWith("zoo.cfg"));
+
+        // Where the file is gone (4.12 and later), the advice is still named obsolete.
+        using var modern = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--json").Json();
+        Assert.Equal(("absent", "info"), Settings(modern)["net.ipv4.tcp_tw_recycle"]);
+    }
+
+    [Fact]
+    public void LongSessionsAContinuedLineAndTheAdminServerAddress()
+    {
+        var r = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("long-sessions.cfg"), "--json");
+        using var doc = r.Json();
+        var s = Settings(doc);
+        Assert.Equal(("tick 3000 6000-600000 ms", "warning"), s["zoo.cfg session timeouts"]);
+        Assert.Equal("srvr,mntr", s["zoo.cfg 4lw.commands.whitelist"].Value);
+        Assert.Contains("127.0.0.1:9876", Finding(doc, "zoo.cfg admin.enableServer").GetProperty("summary").GetString());
+        Assert.Contains("min(1024, 4096) = 1024", string.Join('\n', Finding(doc, "net.core.somaxconn").GetProperty("evidence").EnumerateArray().Select(e => e.GetString())));
+    }
+
+    [Fact]
+    public void TheTerminalReportFitsEightyColumnsAndListsEverySetting()
+    {
+        var r = CliRunner.Run("audit", "--proc-root", Dir("dangerous"), "--zoo-cfg", Cfg("dangerous.cfg"));
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.All(r.Stdout.Split('\n'), l => Assert.True(l.Length <= 80, l));
+        Assert.Contains("net.ipv4.ip_local_port_range       40000 41000              CRITICAL", r.Stdout);
+        Assert.Contains("14 setting(s): 2 critical, 8 warning, 4 ok", r.Stdout);
+    }
+
+    [Fact]
+    public void ALiveNamespaceIsAuditedWithItsOwnSysctlsAndTable()
+    {
+        using var ns = new TestNetns("aud");
+        ns.Exec("sysctl", "-qw", "net.ipv4.ip_local_port_range=50000 50999", "net.ipv4.tcp_keepalive_time=600");
+        ns.StartScenario("server", "--listen", "127.0.0.1:7000:drain");
+        ns.StartScenario("good", "--connect", "127.0.0.1:7000", "--count", "0", "--churn", "127.0.0.1:7000", "--cycles", "150");
+        int tw = ns.Exec("ss", "-tanH", "state", "time-wait", "dst", "127.0.0.1:7000").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        var r = CliRunner.Run("audit", "--netns", ns.Name, "--json");
+        Assert.True(r.Code == 0, r.Stderr);
+        using var doc = r.Json();
+        Assert.True(doc.RootElement.GetProperty("socketTableRead").GetBoolean());
+        var s = Settings(doc);
+        Assert.Equal(("50000 50999", "warning"), s["net.ipv4.ip_local_port_range"]);
+        Assert.StartsWith("600 ", s["net.ipv4.tcp_keepalive_*"].Value);
+        Assert.Contains(Finding(doc, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray(),
+            e => e.GetString()!.StartsWith($"now: {tw} TIME_WAIT towards 127.0.0.1:7000 = "));
+    }
+
+    [Fact] public void AMissingZooCfgIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
+    [Fact] public void ANonNumberWhereZooKeeperWantsOneIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("bad-number.cfg")), 1, "bad-number.cfg:3: maxClientCnxns=sixty is not a number");
+    [Fact] public void ALineWithoutValueIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("no-value.cfg")), 1, "no-value.cfg:3: 'dataDir' has no value");
+    [Fact] public void ADirectoryIsNotAZooCfg() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Fixtures.Dir("audit")), 1, "is a directory, not a zoo.cfg");
+    [Fact] public void AMissingProcRootIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", "/nonexistent/proc"), 1, "proc root /nonexistent/proc does not exist");
+
+    [Fact]
+    public void AProcRootWithoutSettingsIsAnError()
+    {
+        var empty = Directory.CreateTempSubdirectory("cd-audit");
+        try { AssertOneLineError(CliRunner.Run("audit", "--proc-root", empty.FullName), 1, "no TCP settings readable under"); }
+        finally { empty.Delete(true); }
+    }
+
+    [Fact]
+    public void AnUnreadableProcRootIsAOneLineError()
+    {
+        var dir = Directory.CreateTempSubdirectory("cd-audit-locked");
+        try
+        {
+            Shell.Run("cp", "-r", Path.Combine(Dir("sane"), "sys"), dir.FullName);
+            Shell.Run("chmod", "700", dir.FullName);
+            var r = Shell.RunFull("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", BinarySmokeTests.Binary(), "audit", "--proc-root", dir.FullName], check: false);
+            Assert.Equal(1, r.Code);
+            Assert.Equal($"conndoctor: no TCP settings readable under {dir.FullName}/sys/net/ipv4 (not a proc tree, or no permission)\n", r.Stderr);
+        }
+        finally { dir.Delete(true); }
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using ConnDoctor.Tests.Cli;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.Kill;
+
+/// <summary>`kill` refuses what it must refuse, with one line and the right exit code; without root it lists but destroys nothing.</summary>
+public class KillCliTests
+{
+    private static void AssertOneLineError(int code, string stderr, int expected, string contains)
+    {
+        Assert.Equal(expected, code);
+        var lines = stderr.TrimEnd('\n').Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("conndoctor: ", lines[0]);
+        Assert.Contains(contains, lines[0]);
+    }
+
+    private static void AssertOneLineError(CliRunner.Result r, int expected, string contains) => AssertOneLineError(r.Code, r.Stderr, expected, contains);
+
+    [Fact] public void AnEmptyFilterIsRefused() => AssertOneLineError(CliRunner.Run("kill"), 2, "kill needs a filter");
+    [Fact] public void YesAloneIsStillAnEmptyFilter() => AssertOneLineError(CliRunner.Run("kill", "--yes"), 2, "refusing to select every socket");
+    [Fact] public void ListenersAreNeverTargets() => AssertOneLineError(CliRunner.Run("kill", "--state", "listen"), 2, "never destroys listening sockets");
+    [Fact] public void ABadIdleIsAUsageError() => AssertOneLineError(CliRunner.Run("kill", "--idle", "soon"), 2, "bad duration 'soon' for --idle");
+    [Fact] public void ABadLocalIsAUsageError() => AssertOneLineError(CliRunner.Run("kill", "--local", ":99999"), 2, "bad address ':99999'");
+    [Fact] public void AMissingNamespaceIsAnError() => AssertOneLineError(CliRunner.Run("kill", "--netns", "no-such-ns-here", "--state", "established"), 1, "no network namespace named 'no-such-ns-here'");
+    [Fact] public void NetnsAndAllNetnsExcludeEachOther() => AssertOneLineError(CliRunner.Run("kill", "--netns", "x", "--all-netns", "--port", "1"), 2, "exclude each other");
+
+    [Fact]
+    public void WithoutRootTheDryRunListsAndYesIsRefusedInOneLineWithNothingDestroyed()
+    {
+        using var ns = new TestNetns("knr");
+        ns.StartScenario("server", "--listen", "127.0.0.1:9109:hold");
+        ns.StartScenario("leaky", "--connect", "127.0.0.1:9109", "--count", "2");
+        string[] asNobody = ["netns", "exec", ns.Name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BinarySmokeTests.Binary(), "kill", "--remote", "127.0.0.1:9109"];
+        var before = ns.Exec("ss", "-tanH");
+
+        var dry = Shell.RunFull("ip", [.. asNobody, "--json"], check: false);
+        Assert.True(dry.Code == 0, dry.Stderr);
+        using (var doc = JsonDocument.Parse(dry.Stdout)) Assert.Equal(2, doc.RootElement.GetProperty("targets").GetArrayLength());
+
+        var yes = Shell.RunFull("ip", [.. asNobody, "--yes"], check: false);
+        AssertOneLineError(yes.Code, yes.Stderr, 1, "destroying sockets needs CAP_NET_ADMIN");
+        Assert.Contains("nothing was destroyed", yes.Stderr);
+        Assert.Equal(before, ns.Exec("ss", "-tanH"));
+    }
+
+    [Fact]
+    public void NoMatchIsSaidAndIsNotAnError()
+    {
+        using var ns = new TestNetns("knm");
+        var r = CliRunner.Run("kill", "--netns", ns.Name, "--remote", "192.0.2.1", "--yes");
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.Contains("no socket matches the filter", r.Stdout);
+    }
+}
