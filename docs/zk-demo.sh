@@ -30,9 +30,10 @@ timeout 300 java -Xmx96m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar \
   -Dlog4j.configuration=file:$dir/log4j.properties org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >/dev/null 2>&1 &
 pids="$!"
-for _ in $(seq 100); do
-  r=$( (exec 3<>/dev/tcp/127.0.0.1/$port && printf ruok >&3 && timeout 2 cat <&3) 2>/dev/null || true)
-  [ "$r" = imok ] && break; sleep 0.2
+# Ready when srvr names a mode: 3.8 answers ruok (imok) before it serves sessions.
+for _ in $(seq 150); do
+  r=$( (exec 3<>/dev/tcp/127.0.0.1/$port && printf srvr >&3 && timeout 2 cat <&3) 2>/dev/null || true)
+  case "$r" in *"Mode: "*) break ;; esac; sleep 0.2
 done
 # The clients hold their sessions until their stdin (a FIFO this script keeps open) closes: when the script ends.
 mkfifo "$dir/hold"; exec 9<>"$dir/hold"

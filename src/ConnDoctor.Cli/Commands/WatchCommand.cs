@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using ConnDoctor.Render;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources.Watch;
@@ -50,19 +49,14 @@ public static class WatchCommand
         var output = OutputFor.Read(p, io);
 
         // Ctrl-C and SIGTERM end the watch normally: the trace instance is removed and the findings printed.
-        using var cts = new CancellationTokenSource();
-        void Stop(PosixSignalContext ctx) { ctx.Cancel = true; cts.Cancel(); }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-
+        using var stop = new StopSignals();
         Action<WatchTick>? onTick = json ? null : t => WatchTerminalRenderer.Tick(t, io.Out, output, io.IsTerminal);
-        var evidence = WatchSource.Run(options, onTick, cts.Token);
+        var evidence = WatchSource.Run(options, onTick, stop.Token);
         var report = WatchReport.Build(evidence, new RuleOptions());
         if (json) WatchJsonRenderer.Render(report, io.OutStream);
         else
         {
-            if (io.IsTerminal) io.Out.Write("\x1b[H\x1b[J");
-            else io.Out.WriteLine();
+            StopSignals.EndLiveView(io);
             WatchTerminalRenderer.Render(report, io.Out, output);
         }
         return FailOnOption.ExitCodeFor(p, report.Diagnosis.Worst);

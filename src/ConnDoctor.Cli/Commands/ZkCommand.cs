@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using ConnDoctor.Render;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources.ZkPoll;
@@ -57,18 +56,15 @@ public static class ZkCommand
         bool json = p.GetValue(GlobalOptions.Json);
         var output = OutputFor.Read(p, io);
 
-        using var cts = new CancellationTokenSource();
-        void Stop(PosixSignalContext ctx) { ctx.Cancel = true; cts.Cancel(); }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-
+        // Ctrl-C and SIGTERM end a --watch early with its findings.
+        using var stop = new StopSignals();
         Action<ZkTick>? onTick = json || watch == null ? null : t => ZkTerminalRenderer.Tick(t, io.Out, output, io.IsTerminal);
-        var evidence = ZkEnsembleSource.Run(options, onTick, cts.Token);
+        var evidence = ZkEnsembleSource.Run(options, onTick, stop.Token);
         var report = ZkReport.Build(evidence, new RuleOptions());
         if (json) ZkJsonRenderer.Render(report, io.OutStream);
         else
         {
-            if (watch != null) { if (io.IsTerminal) io.Out.Write("\x1b[H\x1b[J"); else io.Out.WriteLine(); }
+            if (watch != null) StopSignals.EndLiveView(io);
             ZkTerminalRenderer.Render(report, io.Out, output);
         }
         if (evidence.Zk!.Servers.All(s => !s.Reachable))

@@ -40,5 +40,8 @@ public static class Format
         _ => $"{ms / 1000:0.#}s",
     };
 
+    /// <summary>Cuts text to a table column: at most n characters, the last one '~' when something was cut.</summary>
+    public static string Cut(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "~";
+
     public static string Percent(double ratio) => ratio >= 0.1 ? $"{ratio * 100:0}%" : $"{ratio * 100:0.0}%";
 }

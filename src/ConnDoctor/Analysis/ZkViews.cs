@@ -41,6 +41,7 @@ public static class ZkViews
                     Ephemerals = list.Where(c => c.HasSession).Sum(c => ephemerals.TryGetValue(c.SessionId, out var p) ? p.Count : 0),
                     Watches = s.WatchesBySession == null ? 0 : list.Where(c => c.HasSession).Sum(c => s.WatchesBySession.GetValueOrDefault(c.SessionId)),
                     OldestEstablishedUnixMs = list.Min(c => c.EstablishedUnixMs),
+                    OldestSessionAgeMs = AgeAt(s, list.Min(c => c.EstablishedUnixMs)),
                 });
             }
         }
@@ -48,26 +49,76 @@ public static class ZkViews
                    .ThenBy(r => r.Ip.ToString(), StringComparer.Ordinal).ThenBy(r => r.Member, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>How long before the server was polled its wall clock said <paramref name="establishedUnixMs"/> (never negative).</summary>
+    public static long? AgeAt(ZkServerInfo server, long? establishedUnixMs) =>
+        establishedUnixMs is long est ? Math.Max(0, server.PolledAt.ToUnixTimeMilliseconds() - est) : null;
+
     /// <summary>A session connection the client spoke on within a third of its timeout (the ping interval of the Java client and kazoo).</summary>
     public static bool IsActive(ZkConnection c) =>
         c.HasSession && c.LastResponseAgeMs is long age && c.SessionTimeoutMs is int to && age * 3 < to;
 
-    /// <summary>"/clients/task-17" -> "/clients/task-*": the last segment's trailing run of digits and hex, when it holds a digit.</summary>
+    /// <summary>
+    /// The shape of a node path, for grouping: in its last segment, numbers and ids (all digits, 0x..., or hex of 4+
+    /// characters with a digit) become *, one * for a run of them with the separators (- _ . :) between; a last
+    /// word ending in digits keeps its letters. "/clients/task-17" -> "/clients/task-*", "/workers/host-10.0.0.5-3"
+    /// -> "/workers/host-*", "/locks/_c_3d8f1a2b-6a1e-4c3b-9e51-0b6f2a7c9d10-lock-0000000001" -> "/locks/_c_*-lock-*",
+    /// "/q/worker17" -> "/q/worker*". A segment without a digit stays as it is.
+    /// </summary>
     public static string PathPattern(string path)
     {
         int slash = path.LastIndexOf('/');
-        var segment = path.AsSpan(slash + 1);
-        int i = segment.Length;
-        bool digit = false;
-        while (i > 0 && (char.IsAsciiHexDigit(segment[i - 1]) || ((segment[i - 1] is '-' or '_' or '.') && i < segment.Length)))
+        var pieces = Pieces(path.AsSpan(slash + 1)); // words at even indexes, the separators between them at odd ones
+        var sb = new System.Text.StringBuilder(path.Length);
+        sb.Append(path, 0, slash + 1);
+        bool changed = false;
+        for (int i = 0; i < pieces.Count; i += 2)
         {
-            if (char.IsAsciiDigit(segment[i - 1])) digit = true;
-            i--;
+            string word = pieces[i];
+            if (IsId(word))
+            {
+                while (i + 2 < pieces.Count && IsId(pieces[i + 2])) i += 2;
+                sb.Append('*');
+                changed = true;
+            }
+            else if (i == pieces.Count - 1 && TrailingDigits(word) is int d && d > 0 && d < word.Length)
+            {
+                sb.Append(word.AsSpan(0, word.Length - d)).Append('*');
+                changed = true;
+            }
+            else sb.Append(word);
+            if (i + 1 < pieces.Count) sb.Append(pieces[i + 1]);
         }
-        // Keep the separator that starts the variable part: task-17 -> task-*, lock-0000000012 -> lock-*.
-        while (i < segment.Length && segment[i] is '-' or '_' or '.') i++;
-        if (!digit || i == segment.Length) return path;
-        return string.Concat(path.AsSpan(0, slash + 1), segment[..i], "*");
+        return changed ? sb.ToString() : path;
+    }
+
+    private static bool IsSeparator(char c) => c is '-' or '_' or '.' or ':';
+
+    private static List<string> Pieces(ReadOnlySpan<char> segment)
+    {
+        var pieces = new List<string>();
+        int i = 0;
+        while (true)
+        {
+            int start = i;
+            while (i < segment.Length && !IsSeparator(segment[i])) i++;
+            pieces.Add(segment[start..i].ToString());
+            if (i == segment.Length) return pieces;
+            start = i;
+            while (i < segment.Length && IsSeparator(segment[i])) i++;
+            pieces.Add(segment[start..i].ToString());
+        }
+    }
+
+    private static bool IsId(string w) =>
+        w.Length > 0 && (w.All(char.IsAsciiDigit)
+                         || (w.Length > 2 && w.StartsWith("0x", StringComparison.Ordinal) && w[2..].All(char.IsAsciiHexDigit))
+                         || (w.Length >= 4 && w.All(char.IsAsciiHexDigit) && w.Any(char.IsAsciiDigit)));
+
+    private static int TrailingDigits(string w)
+    {
+        int n = 0;
+        while (n < w.Length && char.IsAsciiDigit(w[w.Length - 1 - n])) n++;
+        return n;
     }
 
     /// <summary>Path patterns with counts, most first.</summary>

@@ -111,6 +111,8 @@ public sealed record ZkClientOnServer
     public int Ephemerals { get; init; }
     public int Watches { get; init; }
     public long? OldestEstablishedUnixMs { get; init; }
+    /// <summary>How old that connection was when the server was polled (its wall clock against ours).</summary>
+    public long? OldestSessionAgeMs { get; init; }
 
     public int? Headroom => Limit is int l && l > 0 ? l - Connections : null;
 }

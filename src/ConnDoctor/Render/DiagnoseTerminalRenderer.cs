@@ -18,14 +18,15 @@ public static class DiagnoseTerminalRenderer
     }
 
     /// <summary>Rule notes, then each finding with its evidence, cause and remedy, then a count. Shared by every report.</summary>
-    public static void WriteFindings(IAnsiConsole c, DiagnoseReport r, int width)
+    /// <param name="nothingFound">What to say instead of "No problems found." when there are no findings because the evidence was missing.</param>
+    public static void WriteFindings(IAnsiConsole c, DiagnoseReport r, int width, string? nothingFound = null)
     {
         foreach (var rule in r.Rules.Where(x => x.State != RuleState.Ran))
             c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
         if (r.Findings.Count == 0)
         {
             c.WriteLine();
-            c.WriteLine("No problems found.");
+            c.WriteLine(nothingFound ?? "No problems found.");
             return;
         }
         foreach (var f in r.Findings)

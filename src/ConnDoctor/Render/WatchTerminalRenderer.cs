@@ -45,15 +45,13 @@ public static class WatchTerminalRenderer
         foreach (var r in rows)
         {
             string ns = r.Netns != null && r.Netns != "host" && r.Netns.Length < 16 ? r.Netns : "";
-            w.WriteLine($"{Cut(WatchReport.Owner(r), 16),-16} {Cut(r.Endpoint, ep).PadRight(ep)} " +
+            w.WriteLine($"{Format.Cut(WatchReport.Owner(r), 16),-16} {Format.Cut(r.Endpoint, ep).PadRight(ep)} " +
                         $"{(perInterval ? r.OpensPerSec.ToString("0.#") : r.Opens.ToString()),6} {(perInterval ? r.ClosesPerSec.ToString("0.#") : r.Closes.ToString()),6} " +
-                        $"{Format.Millis(r.MedianLifetimeMs),6} {Format.Millis(r.P99LifetimeMs),6} {Cut(WatchReport.Closer(r), 11),-11}");
+                        $"{Format.Millis(r.MedianLifetimeMs),6} {Format.Millis(r.P99LifetimeMs),6} {Format.Cut(WatchReport.Closer(r), 11),-11}");
             string extra = $"now {WatchReport.StatesText(r.StatesNow)}" + (r.ResetsSent + r.ResetsReceived > 0 ? $"; resets by it {r.ResetsSent}, by peer {r.ResetsReceived}" + (r.UnreadDataResets > 0 ? $" ({r.UnreadDataResets} with data unread)" : "") : "") + (ns.Length > 0 ? $"; netns {ns}" : "");
-            w.WriteLine($"{"",16} {Cut(extra, width - 17)}");
+            w.WriteLine($"{"",16} {Format.Cut(extra, width - 17)}");
         }
     }
-
-    private static string Cut(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "~";
 
     public static void Render(WatchReport r, TextWriter output, OutputOptions o)
     {

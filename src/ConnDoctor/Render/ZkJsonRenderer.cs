@@ -47,6 +47,7 @@ public static class ZkJsonRenderer
             j.WriteNumber("ephemerals", c.Ephemerals);
             j.WriteNumber("watches", c.Watches);
             if (c.OldestEstablishedUnixMs is long e) j.WriteNumber("oldestEstablishedUnixMs", e);
+            if (c.OldestSessionAgeMs is long age) j.WriteNumber("oldestSessionAgeMs", age);
             j.WriteEndObject();
         }
         j.WriteEndArray();

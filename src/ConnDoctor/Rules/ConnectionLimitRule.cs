@@ -82,8 +82,8 @@ public sealed class ConnectionLimitRule : IRule
                 $"{c.WithoutSession} without a session ({c.NeverSpoke} never sent a byte)",
                 $"{c.Ephemerals} ephemeral node(s) owned, {c.Watches} watch(es) set through these connections",
             };
-            if (c.OldestEstablishedUnixMs is long est)
-                evidence.Add($"oldest session connection established {Format.Ms(Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - est))} ago");
+            if (c.OldestSessionAgeMs is long age)
+                evidence.Add($"oldest session connection established {Format.Ms(age)} ago");
             if (counters.TryGetValue(c.Member, out var k) && k.TryGetValue("connection_rejected", out var rejected) && rejected > 0)
                 evidence.Add($"{c.Member} has refused {rejected} connection(s) since it started (mntr connection_rejected, all client IPs)");
             var delta = zk.CounterDeltas.FirstOrDefault(d => d.Member == c.Member && d.Name == "connection_rejected");

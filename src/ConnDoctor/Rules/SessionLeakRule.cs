@@ -64,11 +64,15 @@ public sealed class SessionLeakRule : IRule
             string? reach = null;
             if (g.ConnectionsAtEnd > g.ConnectionsAtStart && limits.Count > 0 && g.SessionsPerMinute > 0)
             {
-                var (member, limit) = limits.OrderBy(l => l.Limit).First();
-                int onMember = zk.Clients.Where(c => c.Member == member && c.Ip == g.Ip).Sum(c => c.Connections);
+                // The member where this IP has the least room left.
+                var (member, limit, onMember) = limits
+                    .Select(l => (l.Member, l.Limit, On: zk.Clients.Where(c => c.Member == l.Member && c.Ip == g.Ip).Sum(c => c.Connections)))
+                    .OrderBy(l => l.Limit - l.On).First();
                 double minutes = Math.Max(0, limit - onMember) / g.SessionsPerMinute;
-                reach = $"at this rate {g.Ip} reaches maxClientCnxns={limit} on {member} in about {Format.Duration(TimeSpan.FromMinutes(minutes))} " +
-                        "(if its sessions stay on one server), and then every new client from that host is refused";
+                reach = onMember >= limit
+                    ? $"{g.Ip} already holds {onMember} connections on {member}, its maxClientCnxns={limit}: every new client from that host is refused"
+                    : $"at this rate {g.Ip} reaches maxClientCnxns={limit} on {member} in about {Format.Duration(TimeSpan.FromMinutes(minutes))} " +
+                      "(if its sessions stay on one server), and then every new client from that host is refused";
                 evidence.Add(reach);
             }
             var sev = rate >= CriticalPerMinute || (reach != null && g.ConnectionsAtEnd * 2 >= limits.Min(l => l.Limit)) ? Severity.Critical : Severity.Warning;
@@ -82,7 +86,7 @@ public sealed class SessionLeakRule : IRule
                           (g.EphemeralPatterns.Count > 0 ? $" ({g.EphemeralPatterns[0].Pattern})" : ""),
                 Evidence = evidence,
                 Cause = Cause,
-                Remedy = Remedy(g.Ip.ToString()),
+                Remedy = Remedy(g.Ip.ToString(), zk),
             };
         }
     }
@@ -93,27 +97,33 @@ public sealed class SessionLeakRule : IRule
         "where it cannot complete. The sessions live on as long as the process keeps their connections, and their ephemeral nodes " +
         "with them; they only go when the process exits and the session timeout passes.";
 
-    private static string Remedy(string ip) =>
-        $"On {ip}, find the process: 'conndoctor sockets --remote :2181' (one process holding many connections to ZooKeeper). Use one " +
+    private static string Remedy(string ip, ZkEnsembleEvidence zk) =>
+        $"On {ip}, find the process: {SocketsCommands(zk)} (one process holding many connections to ZooKeeper). Use one " +
         "ZooKeeper client (or Curator framework) per process, shared by all tasks, instead of one per task; make close() really close " +
         "(call it in a finally block, check its result, and never from a Watcher callback or the client's event thread); remove per-task " +
         "nodes explicitly when a task ends. Restarting the process frees its sessions after the session timeout.";
+
+    /// <summary>'conndoctor sockets --remote :PORT' for the members' client ports (the same on every member, as a rule).</summary>
+    private static string SocketsCommands(ZkEnsembleEvidence zk)
+    {
+        var ports = zk.Members.Select(m => m[(m.LastIndexOf(':') + 1)..]).Distinct().Take(3).ToList();
+        return string.Join(" or ", ports.Select(p => $"'conndoctor sockets --remote :{p}'"));
+    }
 
     private IEnumerable<Finding> FromSinglePoll(ZkEnsembleEvidence zk)
     {
         if (!zk.EphemeralsKnown) yield break;
         var ephemerals = ZkViews.EphemeralsBySession(zk.Servers);
-        var sessionsByIp = zk.Servers.Where(s => s.Connections != null).SelectMany(s => s.Connections!)
-            .Where(c => c.HasSession).GroupBy(c => c.Client.Address);
+        var sessionsByIp = zk.Servers.Where(s => s.Connections != null).SelectMany(s => s.Connections!.Select(c => (Server: s, Connection: c)))
+            .Where(x => x.Connection.HasSession).GroupBy(x => x.Connection.Client.Address);
         foreach (var g in sessionsByIp)
         {
-            var list = g.ToList();
+            var list = g.Select(x => x.Connection).ToList();
             if (list.Count < ShapeSessions) continue;
             var owning = list.Where(c => ephemerals.TryGetValue(c.SessionId, out var p) && p.Count == 1).ToList();
             var patterns = ZkViews.Patterns(owning.Select(c => ephemerals[c.SessionId][0]));
             if (patterns.Count == 0 || patterns[0].Count * 5 < list.Count * 4) continue; // 80% own one node of one pattern
-            long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            long? oldest = list.Min(c => c.EstablishedUnixMs) is long est ? now - est : null;
+            long? oldest = g.Max(x => ZkViews.AgeAt(x.Server, x.Connection.EstablishedUnixMs));
             var evidence = new List<string>
             {
                 $"{list.Count} sessions from {g.Key}; {patterns[0].Count} of them each own exactly one ephemeral node {patterns[0].Pattern}",
@@ -128,7 +138,7 @@ public sealed class SessionLeakRule : IRule
                 Summary = $"client {g.Key} holds {list.Count} sessions, one per {patterns[0].Pattern} node: the shape of a session-per-task leak",
                 Evidence = evidence,
                 Cause = Cause,
-                Remedy = Remedy(g.Key.ToString()),
+                Remedy = Remedy(g.Key.ToString(), zk),
             };
         }
     }

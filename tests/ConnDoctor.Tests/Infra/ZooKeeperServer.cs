@@ -33,28 +33,28 @@ public sealed class ZooKeeperServer : IDisposable
         for (int attempt = 1; ; attempt++)
         {
             Dir = Directory.CreateTempSubdirectory("cd-zk").FullName;
-            Port = FreePort();
-            AdminPort = adminServer ? FreePort() : 0;
+            var ports = Ports.Free(2);
+            Port = ports[0];
+            AdminPort = adminServer ? ports[1] : 0;
             try
             {
                 _java = Start(Config(maxClientCnxns, fourLetterWords, null));
-                // "imok"; with ruok not whitelisted, a session our own client opens says it serves.
-                WaitReady(_java, TimeSpan.FromSeconds(60), "ruok", r => r == "imok" || (r.Contains("whitelist") && CanOpenSession()));
+                WaitServing(TimeSpan.FromSeconds(60));
                 return;
             }
             catch (InvalidOperationException) when (attempt < 3) { Cleanup(); } // a port taken between our check and Java's bind
         }
     }
 
-    /// <summary>Member <paramref name="myid"/> of an ensemble: started, not waited for (a member alone has no quorum).</summary>
-    internal ZooKeeperServer(string dir, string host, int port, int myid, string servers)
+    /// <summary>Member <paramref name="myid"/> of a <see cref="ZooKeeperEnsemble"/>: started, not waited for (a member alone has no quorum).</summary>
+    internal ZooKeeperServer(string dir, string host, int port, int myid, string servers, bool readOnlyMode, bool localSessions)
     {
         Dir = dir;
         Host = host;
         Port = port;
         Directory.CreateDirectory(Path.Combine(Dir, "data"));
         File.WriteAllText(Path.Combine(Dir, "data", "myid"), myid.ToString());
-        _java = Start(Config(60, "*", servers));
+        _java = Start(Config(60, "*", $"localSessionsEnabled={(localSessions ? "true" : "false")}\n{servers}"), readOnlyMode);
     }
 
     private string Config(int maxClientCnxns, string fourLetterWords, string? servers) => $"""
@@ -74,7 +74,8 @@ public sealed class ZooKeeperServer : IDisposable
         {servers ?? ""}
         """;
 
-    private Process Start(string config)
+    /// <param name="readOnlyMode">readonlymode.enabled (a JVM property, not a zoo.cfg key): a member cut off from its quorum serves read-only sessions.</param>
+    private Process Start(string config, bool readOnlyMode = false)
     {
         Directory.CreateDirectory(Path.Combine(Dir, "data"));
         File.WriteAllText(Path.Combine(Dir, "zoo.cfg"), config);
@@ -94,7 +95,7 @@ public sealed class ZooKeeperServer : IDisposable
             """);
         var psi = new ProcessStartInfo("java") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         // servlet-api: the AdminServer's Jetty needs it and Debian's zookeeper.jar manifest does not name it.
-        foreach (var a in (string[])["-Xmx96m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
+        foreach (var a in (string[])["-Xmx96m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", $"-Dreadonlymode.enabled={(readOnlyMode ? "true" : "false")}",
                      "-cp", "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/usr/share/java/servlet-api.jar",
                      $"-Dlog4j.configuration=file:{Dir}/log4j.properties", "org.apache.zookeeper.server.quorum.QuorumPeerMain", $"{Dir}/zoo.cfg"])
             psi.ArgumentList.Add(a);
@@ -108,22 +109,34 @@ public sealed class ZooKeeperServer : IDisposable
 
     private readonly System.Text.StringBuilder _stderr = new();
 
-    /// <summary>Polls a four-letter word until its reply satisfies <paramref name="done"/>; kills the server and throws when it does not in time.</summary>
-    internal void WaitReady(TimeSpan limit, string word, Func<string, bool> done) => WaitReady(_java, limit, word, done);
-
-    private void WaitReady(Process java, TimeSpan limit, string word, Func<string, bool> done)
+    /// <summary>
+    /// Waits (bounded) until the server serves sessions: its srvr names a mode. ruok's imok is not enough: 3.8
+    /// answers it while it still loads its database and hangs up on a ConnectRequest until it serves. Where srvr
+    /// is not whitelisted, a session our own client opens says it serves. Kills the server and throws when it
+    /// does not serve in time.
+    /// </summary>
+    internal void WaitServing(TimeSpan limit)
     {
         var deadline = DateTime.UtcNow + limit;
-        while (FourLetter(word) is not string r || !done(r))
+        while (FourLetter("srvr") is not string r || !(r.Contains("Mode: ") || (r.Contains("whitelist") && CanOpenSession())))
         {
-            if (java.HasExited || DateTime.UtcNow > deadline)
+            if (_java.HasExited || DateTime.UtcNow > deadline)
             {
-                try { java.Kill(true); } catch (InvalidOperationException) { }
+                try { _java.Kill(true); } catch (InvalidOperationException) { }
                 string log = File.Exists(InfoLog) ? string.Join('\n', File.ReadLines(InfoLog).TakeLast(5)) : "";
-                throw new InvalidOperationException($"ZooKeeper did not start on {Address}: {_stderr} {log}");
+                throw new InvalidOperationException($"ZooKeeper did not serve on {Address} within {limit.TotalSeconds:0}s: {_stderr} {log}");
             }
             Thread.Sleep(200);
         }
+    }
+
+    /// <summary>Polls a four-letter word until its reply satisfies the condition (bounded), returning the last reply ("" when none).</summary>
+    public string AwaitFourLetter(string word, Func<string, bool> done, int seconds = 10)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        string reply;
+        while (!done(reply = FourLetter(word) ?? "") && DateTime.UtcNow < deadline) Thread.Sleep(100);
+        return reply;
     }
 
     private bool CanOpenSession()
@@ -138,6 +151,10 @@ public sealed class ZooKeeperServer : IDisposable
     }
 
     public string? FourLetter(string word) => FourLetterFrom(null, word);
+
+    /// <summary>leader, follower, read-only or standalone from srvr; null while the server does not serve.</summary>
+    public string? Mode() =>
+        FourLetter("srvr")?.Split('\n').FirstOrDefault(l => l.StartsWith("Mode: "))?[6..].Trim();
 
     /// <summary>A four-letter word sent from a chosen loopback source address (another "host"); null when the connection fails.</summary>
     public string? FourLetterFrom(string? source, string word)
@@ -158,40 +175,11 @@ public sealed class ZooKeeperServer : IDisposable
     /// <summary>Runs helpers/zkclient.py against this server and waits for it (bounded).</summary>
     public void Client(params string[] args)
     {
-        Shell.RunFull("/usr/bin/python3", [Script, .. args, "--server", Address], timeoutMs: 120_000);
+        Shell.RunFull(Shell.Python, [Script, .. args, "--server", Address], timeoutMs: 120_000);
     }
 
-    /// <summary>Starts helpers/zkclient.py in the background (a leaker, a holder); the caller kills it, at the latest on Dispose.</summary>
-    public Process StartClient(params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in (string[])[Script, .. args, "--server", Address]) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        lock (_clients) _clients.Add(p);
-        return p;
-    }
-
-    private readonly List<Process> _clients = new();
-
-    private static string Script => Path.Combine(AppContext.BaseDirectory, "helpers", "zkclient.py");
-
-    /// <summary>A free port below the ephemeral range (32768+), so no outgoing connection takes it before Java binds it.</summary>
-    internal static int FreePort()
-    {
-        for (int i = 0; i < 200; i++)
-        {
-            int port = Random.Shared.Next(20000, 32000);
-            try
-            {
-                var l = new TcpListener(IPAddress.Any, port);
-                l.Start();
-                l.Stop();
-                return port;
-            }
-            catch (SocketException) { }
-        }
-        throw new InvalidOperationException("no free port in 20000-32000");
-    }
+    /// <summary>helpers/zkclient.py: kazoo clients with a chosen source address.</summary>
+    public static string Script => Path.Combine(AppContext.BaseDirectory, "helpers", "zkclient.py");
 
     /// <summary>Stops the server (the members of an ensemble one by one, to make one unreachable).</summary>
     public void Stop()
@@ -201,12 +189,6 @@ public sealed class ZooKeeperServer : IDisposable
 
     public void Dispose()
     {
-        lock (_clients)
-            foreach (var c in _clients)
-            {
-                try { if (!c.HasExited) { c.Kill(true); c.WaitForExit(5000); } } catch (InvalidOperationException) { }
-                c.Dispose();
-            }
         Stop();
         _java.Dispose();
         Cleanup();
@@ -219,27 +201,31 @@ public sealed class ZooKeeperServer : IDisposable
 }
 
 /// <summary>
-/// Three ZooKeeper 3.8 servers forming a quorum on loopback: member N on 127.0.0.N with its own client, quorum
-/// and election ports and myid N. Started together (small heaps, C1 only), ready when every member's srvr names
-/// its mode. Start it once per test class (IClassFixture): it takes a few seconds.
+/// A three-server ZooKeeper 3.8 ensemble on loopback: member N on 127.0.0.N with its own client, quorum and election
+/// ports and myid N (small heaps, C1 only). Start all three for a leader and two followers, ready when every
+/// member's srvr names its mode; or only the first with read-only mode enabled: cut off from any quorum, it then
+/// serves clients that ask for read-only sessions (3.8 opens new sessions in that mode only with local sessions
+/// enabled; without, it refuses them). Starting takes seconds: share one per test class or collection.
 /// </summary>
 public sealed class ZooKeeperEnsemble : IDisposable
 {
+    /// <summary>The members started, member N at index N-1.</summary>
     public IReadOnlyList<ZooKeeperServer> Members { get; }
     public string Connect => string.Join(',', Members.Select(m => m.Address));
 
-    public ZooKeeperEnsemble()
+    public ZooKeeperEnsemble(int started = 3, bool readOnlyMode = false, bool localSessions = false)
     {
         Assert.True(File.Exists("/usr/share/java/zookeeper.jar"), "Debian's zookeeper package is missing: run scripts/setup.sh");
         var hosts = new[] { "127.0.0.1", "127.0.0.2", "127.0.0.3" };
-        var ports = hosts.Select(_ => (Client: ZooKeeperServer.FreePort(), Quorum: ZooKeeperServer.FreePort(), Election: ZooKeeperServer.FreePort())).ToArray();
-        string servers = string.Join('\n', hosts.Select((h, i) => $"server.{i + 1}={h}:{ports[i].Quorum}:{ports[i].Election}"));
+        var ports = Ports.Free(hosts.Length * 3);
+        string servers = string.Join('\n', hosts.Select((h, i) => $"server.{i + 1}={h}:{ports[3 * i + 1]}:{ports[3 * i + 2]}"));
         var members = new List<ZooKeeperServer>();
         try
         {
-            for (int i = 0; i < hosts.Length; i++)
-                members.Add(new ZooKeeperServer(Directory.CreateTempSubdirectory("cd-zke").FullName, hosts[i], ports[i].Client, i + 1, servers));
-            foreach (var m in members) m.WaitReady(TimeSpan.FromSeconds(90), "srvr", r => r.Contains("Mode: leader") || r.Contains("Mode: follower"));
+            for (int i = 0; i < started; i++)
+                members.Add(new ZooKeeperServer(Directory.CreateTempSubdirectory("cd-zke").FullName, hosts[i], ports[3 * i], i + 1, servers, readOnlyMode, localSessions));
+            // Bounded: 90 s for the JVMs to start and elect (two cores shared with the rest of the suite).
+            foreach (var m in members) m.WaitServing(TimeSpan.FromSeconds(90));
         }
         catch
         {
@@ -249,8 +235,32 @@ public sealed class ZooKeeperEnsemble : IDisposable
         Members = members;
     }
 
+    /// <summary>The first member whose srvr says this mode (leader, follower, read-only).</summary>
+    public ZooKeeperServer MemberIn(string mode) => Members.First(m => m.Mode() == mode);
+
     public void Dispose()
     {
         foreach (var m in Members) m.Dispose();
     }
+}
+
+/// <summary>
+/// One three-server ensemble (127.0.0.1/.2/.3) for every test class in the "zk-ensemble" collection: it takes three
+/// JVMs and seconds to start, so the classes that need one share it (and run one after the other).
+/// </summary>
+public sealed class EnsembleFixture : IDisposable
+{
+    public const string Collection = "zk-ensemble";
+    public ZooKeeperEnsemble Ensemble { get; } = new();
+    public void Dispose() => Ensemble.Dispose();
+}
+
+[CollectionDefinition(EnsembleFixture.Collection)]
+public sealed class EnsembleCollection : ICollectionFixture<EnsembleFixture>;
+
+/// <summary>A standalone server with the defaults, for test classes whose tests can share one (each in its own znodes).</summary>
+public sealed class StandaloneFixture : IDisposable
+{
+    public ZooKeeperServer Zk { get; } = new();
+    public void Dispose() => Zk.Dispose();
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 using ConnDoctor.Sources.ZkPoll;
@@ -161,6 +162,14 @@ public class ZkParserTests
     [InlineData("/brokers/ids/3", "/brokers/ids/*")]
     [InlineData("/leader", "/leader")]
     [InlineData("/cache", "/cache")]
+    [InlineData("/workers/job-0", "/workers/job-*")]            // hex-looking letters before the number stay
+    [InlineData("/nodes/node-12", "/nodes/node-*")]
+    [InlineData("/services/cache-7", "/services/cache-*")]
+    [InlineData("/q/worker17", "/q/worker*")]
+    [InlineData("/locks/_c_3d8f1a2b-6a1e-4c3b-9e51-0b6f2a7c9d10-lock-0000000001", "/locks/_c_*-lock-*")] // Curator's protected mode
+    [InlineData("/sessions/0x1000003eb0d0100", "/sessions/*")]
+    [InlineData("/feeds/deadbeef", "/feeds/deadbeef")]
+    [InlineData("/a/b-1.2/c", "/a/b-1.2/c")]                   // only the last segment varies
     public void EphemeralPathPatterns(string path, string pattern) => Assert.Equal(pattern, ZkViews.PathPattern(path));
 }
 
@@ -190,24 +199,22 @@ public class ZkCliTests
     [Fact]
     public void NoMemberAnsweringIsOneLineAndExitOne()
     {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        int port = Ports.Closed();
         var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s");
         Assert.Equal(1, r.Code);
         Assert.Equal($"conndoctor: no member of the ensemble answered: 127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: connection refused (nothing listens there)\n", r.Stderr);
         Assert.Contains("failed", r.Stdout); // the report still says which member and why
+        Assert.Contains("Nothing to diagnose: no member answered.", r.Stdout);
+        Assert.DoesNotContain("No problems found", r.Stdout);
     }
 
-    [Fact]
-    public void AServerSpeakingGarbageIsPartialDataNotACrash()
+    /// <summary>A loopback server that answers every connection with <paramref name="reply"/> (after reading what the client sent), then closes.</summary>
+    private static (int Port, Action Stop) Answering(byte[] reply)
     {
-        // Answers every connection with bytes that are no ZooKeeper reply, then closes.
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();
         int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        using var cts = new CancellationTokenSource();
+        var cts = new CancellationTokenSource();
         var serve = Task.Run(async () =>
         {
             try
@@ -217,21 +224,33 @@ public class ZkCliTests
                     using var c = await l.AcceptTcpClientAsync(cts.Token);
                     var s = c.GetStream();
                     await s.ReadAtLeastAsync(new byte[4], 1, throwOnEndOfStream: false, cts.Token);
-                    await s.WriteAsync("\x01garbage\n /not-an-address[1](x)\n\xff\xfe"u8.ToArray(), cts.Token);
+                    await s.WriteAsync(reply, cts.Token);
                 }
             }
             catch (OperationCanceledException) { }
             catch (System.Net.Sockets.SocketException) { }
+            catch (IOException) { }
         });
-        var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s", "--json");
-        cts.Cancel();
-        Assert.True(r.Code == 0, r.Stderr);
-        using var d = r.Json();
-        var s = d.RootElement.GetProperty("servers")[0];
-        Assert.Equal("partial", s.GetProperty("state").GetString());
-        Assert.Equal("unknown", s.GetProperty("mode").GetString());
-        Assert.True(s.GetProperty("malformedLines").GetInt32() > 0);
-        Assert.Contains("not understood", s.GetProperty("reason").GetString());
+        return (port, () => { cts.Cancel(); l.Stop(); serve.Wait(5000); });
+    }
+
+    [Theory]
+    [InlineData("\x01garbage\n /not-an-address[1](x)\n\xff\xfe", "\".garbage. /not-an-addres...\" (34 bytes)")]
+    [InlineData("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "\"HTTP/1.1 400 Bad Request...\" (47 bytes)")]
+    public void AServerSpeakingSomethingElseIsNotZooKeeperNotZeroConnections(string reply, string shown)
+    {
+        var (port, stop) = Answering(Encoding.Latin1.GetBytes(reply));
+        try
+        {
+            var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s", "--json");
+            Assert.Equal(1, r.Code);
+            Assert.Equal($"conndoctor: no member of the ensemble answered: 127.0.0.1:{port}: not a ZooKeeper server? it answered 'srvr' with {shown}\n", r.Stderr);
+            using var d = r.Json();
+            var s = d.RootElement.GetProperty("servers")[0];
+            Assert.Equal("failed", s.GetProperty("state").GetString());
+            Assert.Equal(JsonValueKind.Null, s.GetProperty("connections").ValueKind); // unknown, not an empty list
+        }
+        finally { stop(); }
     }
 }
 

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json;
 using ConnDoctor.Tests.Infra;
 
 namespace ConnDoctor.Tests.ZkWire;
@@ -10,8 +8,7 @@ namespace ConnDoctor.Tests.ZkWire;
 /// </summary>
 public sealed class KazooTree : IDisposable
 {
-    private readonly Process _python;
-    private bool _disposed;
+    private readonly ZkClients _kazoo;
     public long SessionId { get; }
     public IReadOnlyList<string> Nodes { get; }
 
@@ -20,50 +17,25 @@ public sealed class KazooTree : IDisposable
 
     public KazooTree(string address, string path, int ephemerals, int persistents, string data)
     {
-        var psi = new ProcessStartInfo(Shell.Python)
-        {
-            UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        foreach (var a in (string[])[Script, "tree", "--server", address, "--path", path, "--count", ephemerals.ToString(),
-                     "--persistent", persistents.ToString(), "--data", data, "--hold", "60"])
-            psi.ArgumentList.Add(a);
-        _python = Process.Start(psi)!;
-        var stderr = _python.StandardError.ReadToEndAsync();
-        var line = _python.StandardOutput.ReadLineAsync();
-        if (!line.Wait(60_000) || line.Result == null)
-        {
-            Kill();
-            throw new InvalidOperationException($"kazoo tree did not start: {(stderr.Wait(2000) ? stderr.Result : "")}");
-        }
-        using var doc = JsonDocument.Parse(line.Result);
-        SessionId = doc.RootElement.GetProperty("session").GetInt64();
-        Nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToList();
+        _kazoo = new ZkClients(address, "tree", "--path", path, "--count", ephemerals.ToString(),
+            "--persistent", persistents.ToString(), "--data", data, "--hold", "60");
+        try { _kazoo.WaitFor(l => l.Any(x => x.StartsWith('{'))); }
+        catch { _kazoo.Dispose(); throw; }
+        var tree = _kazoo.JsonLines[0];
+        SessionId = tree.GetProperty("session").GetInt64();
+        Nodes = tree.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!).ToList();
     }
-
-    public static string Script => Path.Combine(AppContext.BaseDirectory, "helpers", "zkclient.py");
 
     /// <summary>kazoo's view of a node's children: name -> (ephemeralOwner, data as hex).</summary>
     public static Dictionary<string, (long Owner, string DataHex)> List(ZooKeeperServer zk, string path)
     {
-        var output = Shell.RunFull(Shell.Python, [Script, "list", "--server", zk.Address, "--path", path], timeoutMs: 60_000).Stdout;
-        using var doc = JsonDocument.Parse(output);
+        var output = Shell.RunFull(Shell.Python, [ZooKeeperServer.Script, "list", "--server", zk.Address, "--path", path], timeoutMs: 60_000).Stdout;
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
         return doc.RootElement.GetProperty("children").EnumerateArray().ToDictionary(
             c => c.GetProperty("name").GetString()!,
             c => (c.GetProperty("ephemeralOwner").GetInt64(), c.GetProperty("data").GetString()!));
     }
 
     /// <summary>Closes stdin: kazoo closes its session and exits (bounded).</summary>
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        try { _python.StandardInput.Close(); } catch (IOException) { }
-        if (!_python.WaitForExit(30_000)) Kill();
-        _python.Dispose();
-    }
-
-    private void Kill()
-    {
-        try { _python.Kill(true); } catch (InvalidOperationException) { }
-    }
+    public void Dispose() => _kazoo.Dispose();
 }

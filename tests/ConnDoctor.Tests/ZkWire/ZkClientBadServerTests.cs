@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using ConnDoctor.Sources.ZkWire;
+using ConnDoctor.Tests.Infra;
 
 namespace ConnDoctor.Tests.ZkWire;
 
@@ -68,10 +69,7 @@ public class ZkClientBadServerTests
     [Fact]
     public void AClosedPortIsConnectionRefused()
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        int port = Ports.Closed();
         var ex = BadServers.Within(() => Connect(port));
         Assert.Equal(ZkErrorCode.ConnectionLoss, ex.Code);
         Assert.Equal($"zookeeper 127.0.0.1:{port}: connect: connection refused (nothing listens on that port)", ex.Message);
@@ -138,7 +136,10 @@ public class ZkClientBadServerTests
         if (next.Length < 8) return;
         int xid = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(next);
         s.Send(reply(xid));
-        Thread.Sleep(5000);
+        // Then answer what follows (the client's closeSession) as ZooKeeper does, so that its Dispose need not wait
+        // out the timeout; until the client hangs up.
+        while (BadServers.ReadFrame(s) is { Length: >= 8 } more)
+            s.Send(Reply(System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(more), 0));
     });
 
     private static byte[] Reply(int xid, int err, Action<JuteWriter>? body = null)

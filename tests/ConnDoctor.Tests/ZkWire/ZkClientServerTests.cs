@@ -4,40 +4,20 @@ using ConnDoctor.Tests.Infra;
 
 namespace ConnDoctor.Tests.ZkWire;
 
-/// <summary>Our wire client against a real ZooKeeper 3.8, with kazoo (a real third-party client) as the other side.</summary>
-public class ZkClientServerTests
+/// <summary>
+/// Our wire client against a real ZooKeeper 3.8, with kazoo (a real third-party client) as the other side. The tests
+/// share one standalone server (each works in its own znodes); those that need another configuration start their own.
+/// </summary>
+public class ZkClientServerTests(StandaloneFixture shared) : IClassFixture<StandaloneFixture>
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);   // a bound, generous for a loaded machine
+    internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);   // a bound, generous for a loaded machine
 
-    private static ZkClient Connect(ZooKeeperServer zk)
-    {
-        AwaitServing(zk);
-        return ZkClient.Connect("127.0.0.1", zk.Port, Timeout, sessionTimeoutMs: 5000);
-    }
-
-    /// <summary>
-    /// The fixture is ready when ruok says imok, which 3.8 answers while it still loads its database; until it
-    /// serves, it hangs up on a ConnectRequest. srvr tells the two apart (bounded: 10 s).
-    /// </summary>
-    internal static void AwaitServing(ZooKeeperServer zk) => AwaitFourLetter(zk, "srvr", s => s.Contains("Mode: "));
-
-    /// <summary>Polls a four-letter word until the condition holds (bounded: 10 s), returning the last output.</summary>
-    private static string AwaitFourLetter(ZooKeeperServer zk, string word, Func<string, bool> done)
-    {
-        string output = "";
-        for (int i = 0; i < 100; i++)
-        {
-            output = zk.FourLetter(word) ?? "";
-            if (done(output)) break;
-            Thread.Sleep(100);
-        }
-        return output;
-    }
+    private static ZkClient Connect(ZooKeeperServer zk) => ZkClient.Connect(zk.Host, zk.Port, Timeout, sessionTimeoutMs: 5000);
 
     [Fact]
     public void ASessionWeOpenIsTheOneTheServerListsWithOurPortAndIsGoneAfterClose()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         var client = Connect(zk);
         string sid = $"0x{client.SessionId:x}";
         string us = $"/127.0.0.1:{client.LocalEndPoint.Port}[";
@@ -57,9 +37,9 @@ public class ZkClientServerTests
         Assert.Contains(sid, zk.FourLetter("dump"));
 
         client.Close();
-        cons = AwaitFourLetter(zk, "cons", c => !c.Contains(us));
+        cons = zk.AwaitFourLetter("cons", c => !c.Contains(us));
         Assert.DoesNotContain(us, cons);
-        var dump = AwaitFourLetter(zk, "dump", d => !d.Contains(sid));
+        var dump = zk.AwaitFourLetter("dump", d => !d.Contains(sid));
         Assert.DoesNotContain(sid, dump);                  // closeSession ended the session, not just the socket
 
         var after = Assert.Throws<ZkException>(client.Ping);
@@ -74,7 +54,7 @@ public class ZkClientServerTests
     [Fact]
     public void NodesKazooCreatedReadTheSameThroughOurClient()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         using var kazoo = new KazooTree(zk, "/cd-k", ephemerals: 3, persistents: 2, data: "hello kazoo");
         using var client = Connect(zk);
 
@@ -119,7 +99,7 @@ public class ZkClientServerTests
     [Fact]
     public void NodesOurClientCreatesAreSeenByKazooAndOurEphemeralsEndWithOurSession()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         var client = Connect(zk);
         Assert.Equal("/cd-ours", client.Create("/cd-ours", "parent"u8, ZkCreateMode.Persistent));
         Assert.Equal("/cd-ours/keep", client.Create("/cd-ours/keep", [0, 1, 2, 255], ZkCreateMode.Persistent));
@@ -148,7 +128,7 @@ public class ZkClientServerTests
     [Fact]
     public void TheListerNamesEveryNodeWithItsOwnerOnAMixedTree()
     {
-        using var zk = new ZooKeeperServer();
+        var zk = shared.Zk;
         using var kazoo = new KazooTree(zk, "/cd-app", ephemerals: 2, persistents: 1, data: "x");
         using var client = Connect(zk);
         client.Create("/cd-app/ours", [], ZkCreateMode.Ephemeral);
@@ -187,11 +167,10 @@ public class ZkClientServerTests
     public void AServerAtItsMaxClientCnxnsLimitIsAClearErrorNotAHang()
     {
         using var zk = new ZooKeeperServer(maxClientCnxns: 1);
-        AwaitServing(zk);
         using var held = new System.Net.Sockets.TcpClient();
         held.Connect(System.Net.IPAddress.Loopback, zk.Port);
         // The server counts a connection once its selector has registered it: wait until it refuses a four-letter word.
-        AwaitFourLetter(zk, "ruok", r => r != "imok");
+        zk.AwaitFourLetter("ruok", r => r != "imok");
 
         var ex = BadServers.Within(() => ZkClient.Connect("127.0.0.1", zk.Port, TimeSpan.FromSeconds(3)));
         Assert.Equal(ZkErrorCode.ConnectionLoss, ex.Code);
@@ -214,55 +193,33 @@ public class ZkClientServerTests
     [Fact]
     public void AMemberCutOffFromItsQuorumAnswersOurReadOnlySessionAndRefusesWrites()
     {
-        using var member = new QuorumMembers(started: 1, readOnlyMode: true, localSessions: true);
-        int port = member.ClientPorts[0];
-        Assert.Equal("read-only", member.Mode(0));
-        using var client = ZkClient.Connect("127.0.0.1", port, Timeout);   // refused if we had not asked for read-only
+        using var ensemble = new ZooKeeperEnsemble(started: 1, readOnlyMode: true, localSessions: true);
+        var member = ensemble.Members[0];
+        Assert.Equal("read-only", member.Mode());
+        using var client = ZkClient.Connect(member.Host, member.Port, Timeout);   // refused if we had not asked for read-only
         Assert.True(client.IsReadOnly);
         Assert.NotEqual(0, client.SessionId);
         Assert.Contains("zookeeper", client.GetChildren("/"));
         Assert.Equal(0, client.Exists("/zookeeper")!.Value.EphemeralOwner);
         var write = Assert.Throws<ZkException>(() => client.Create("/cd-ro", [], ZkCreateMode.Persistent));
         Assert.Equal(ZkErrorCode.NotReadOnly, write.Code);
-        Assert.Equal($"zookeeper 127.0.0.1:{port}: create /cd-ro: NotReadOnly", write.Message);
+        Assert.Equal($"zookeeper {member.Address}: create /cd-ro: NotReadOnly", write.Message);
         client.Ping();
     }
 
     [Fact]
     public void AReadOnlyMemberThatOpensNoNewSessionsSaysSo()
     {
-        using var member = new QuorumMembers(started: 1, readOnlyMode: true, localSessions: false);
-        int port = member.ClientPorts[0];
-        var ex = BadServers.Within(() => ZkClient.Connect("127.0.0.1", port, Timeout));
+        using var ensemble = new ZooKeeperEnsemble(started: 1, readOnlyMode: true, localSessions: false);
+        var member = ensemble.Members[0];
+        Assert.Equal("read-only", member.Mode());
+        var ex = BadServers.Within(() => ZkClient.Connect(member.Host, member.Port, Timeout));
         Assert.Equal(ZkErrorCode.NotReadOnly, ex.Code);
-        Assert.Equal($"zookeeper 127.0.0.1:{port}: connect: the server refused the session with NotReadOnly (a member in read-only mode that creates no new sessions; localSessionsEnabled=true lets it)", ex.Message);
-    }
-
-    [Fact]
-    public void OnAFollowerTheListerFindsTheSameEphemeralsAndOwnersAsTheServersDump()
-    {
-        using var ensemble = new QuorumMembers(started: 3);
-        int leader = ensemble.MemberIn("leader"), follower = ensemble.MemberIn("follower");
-        using var kazoo = new KazooTree($"127.0.0.1:{ensemble.ClientPorts[leader]}", "/cd-clients", ephemerals: 3, persistents: 1, data: "");
-        using var client = ZkClient.Connect("127.0.0.1", ensemble.ClientPorts[follower], Timeout);
-        Assert.False(client.IsReadOnly);
-
-        // A follower applies the leader's commits a moment later: poll (bounded) until it has all of them.
-        IReadOnlyList<ZkNodeInfo> nodes = [];
-        for (int i = 0; i < 50 && nodes.Count < 10; i++, Thread.Sleep(100))
-            nodes = ZkEphemeralLister.List(client, "/cd-clients", depth: 2);
-        var ephemerals = nodes.Where(n => n.Stat.IsEphemeral).ToList();
-        Assert.Equal(6, ephemerals.Count);
-        Assert.All(ephemerals, n => Assert.Equal(kazoo.SessionId, n.Stat.EphemeralOwner));
-        Assert.Equal(["/cd-clients/per-0", "/cd-clients/sub", "/cd-clients/sub/per-0"], nodes.Where(n => !n.Stat.IsEphemeral).Select(n => n.Path));
-
-        // The oracle: the follower's own dump ("Sessions with Ephemerals"), which 3.8 fills on followers as well.
-        var dumped = DumpedEphemerals(ensemble.FourLetter(follower, "dump"));
-        Assert.Equal(dumped.Order(), ephemerals.Select(n => (n.Stat.EphemeralOwner, n.Path)).Order());
+        Assert.Equal($"zookeeper {member.Address}: connect: the server refused the session with NotReadOnly (a member in read-only mode that creates no new sessions; localSessionsEnabled=true lets it)", ex.Message);
     }
 
     /// <summary>(session, path) pairs from the "Sessions with Ephemerals" section of a dump.</summary>
-    private static List<(long Session, string Path)> DumpedEphemerals(string dump)
+    internal static List<(long Session, string Path)> DumpedEphemerals(string dump)
     {
         var pairs = new List<(long, string)>();
         long session = 0;
@@ -276,5 +233,34 @@ public class ZkClientServerTests
             else if (line.StartsWith("\t/")) pairs.Add((session, line[1..]));
         }
         return pairs;
+    }
+}
+
+/// <summary>Our wire client on a follower of the shared three-server ensemble.</summary>
+[Collection(EnsembleFixture.Collection)]
+public class ZkClientEnsembleTests(EnsembleFixture f)
+{
+    [Fact]
+    public void OnAFollowerTheListerFindsTheSameEphemeralsAndOwnersAsTheServersDump()
+    {
+        var ensemble = f.Ensemble;
+        ZooKeeperServer leader = ensemble.MemberIn("leader"), follower = ensemble.MemberIn("follower");
+        using var kazoo = new KazooTree(leader.Address, "/cd-clients", ephemerals: 3, persistents: 1, data: "");
+        using var client = ZkClient.Connect(follower.Host, follower.Port, ZkClientServerTests.Timeout);
+        Assert.False(client.IsReadOnly);
+
+        // A follower applies the leader's commits a moment later: poll (bounded) until it has all of them.
+        IReadOnlyList<ZkNodeInfo> nodes = [];
+        for (int i = 0; i < 50 && nodes.Count < 10; i++, Thread.Sleep(100))
+            nodes = ZkEphemeralLister.List(client, "/cd-clients", depth: 2);
+        var ephemerals = nodes.Where(n => n.Stat.IsEphemeral).ToList();
+        Assert.Equal(6, ephemerals.Count);
+        Assert.All(ephemerals, n => Assert.Equal(kazoo.SessionId, n.Stat.EphemeralOwner));
+        Assert.Equal(["/cd-clients/per-0", "/cd-clients/sub", "/cd-clients/sub/per-0"], nodes.Where(n => !n.Stat.IsEphemeral).Select(n => n.Path));
+
+        // The oracle: the follower's own dump ("Sessions with Ephemerals"), which 3.8 fills on followers as well; the
+        // ensemble is shared, so only what lies under our path.
+        var dumped = ZkClientServerTests.DumpedEphemerals(follower.FourLetter("dump")!).Where(x => x.Path.StartsWith("/cd-clients/")).ToList();
+        Assert.Equal(dumped.Order(), ephemerals.Select(n => (n.Stat.EphemeralOwner, n.Path)).Order());
     }
 }

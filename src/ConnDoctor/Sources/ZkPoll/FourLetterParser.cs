@@ -267,5 +267,14 @@ public static class FourLetterParser
         return ok;
     }
 
+    /// <summary>The start of a reply for an error message: "HTTP/1.1 400 Bad Reque..." in quotes, other bytes as dots.</summary>
+    public static string Preview(ReadOnlySpan<byte> reply, int max = 24)
+    {
+        var head = reply[..Math.Min(reply.Length, max)];
+        Span<char> chars = stackalloc char[head.Length];
+        for (int i = 0; i < head.Length; i++) chars[i] = head[i] is >= 0x20 and < 0x7f ? (char)head[i] : '.';
+        return $"\"{chars}{(reply.Length > max ? "..." : "")}\" ({reply.Length} bytes)";
+    }
+
     private static string Text(ReadOnlySpan<byte> s) => Encoding.UTF8.GetString(s.Trim((byte)' '));
 }

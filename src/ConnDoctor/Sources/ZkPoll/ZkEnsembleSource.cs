@@ -18,7 +18,9 @@ public sealed record ZkOptions
 }
 
 /// <summary>What the live view gets after each poll of a --watch.</summary>
-public sealed record ZkTick(double ElapsedSeconds, int Polls, IReadOnlyList<ZkServerInfo> Servers, IReadOnlyList<ZkClientGrowth> Growth);
+/// <param name="Previous">The members at the poll before (empty at the first), so that a view can say what changed.</param>
+public sealed record ZkTick(double ElapsedSeconds, int Polls, IReadOnlyList<ZkServerInfo> Servers, IReadOnlyList<ZkClientGrowth> Growth,
+    IReadOnlyList<ZkServerInfo> Previous);
 
 /// <summary>
 /// `conndoctor zk`: polls every member of the ensemble (in parallel, each command bounded by the timeout),
@@ -32,9 +34,10 @@ public static class ZkEnsembleSource
         var tracker = new ZkGrowthTracker();
         IReadOnlyList<ZkServerInfo> servers = PollAll(o);
         tracker.Add(0, servers);
+        double lastPollAt = 0;
         if (o.Watch is TimeSpan watch)
         {
-            onTick?.Invoke(new ZkTick(sw.Elapsed.TotalSeconds, tracker.Polls, servers, tracker.Growth()));
+            onTick?.Invoke(new ZkTick(sw.Elapsed.TotalSeconds, tracker.Polls, servers, tracker.Growth(), []));
             // Bounded: at most watch/interval polls (+1), each bounded by the per-command timeouts.
             long maxPolls = (long)Math.Ceiling(watch / o.Interval) + 1;
             for (long n = 1; n < maxPolls && !cancel.IsCancellationRequested; n++)
@@ -44,13 +47,17 @@ public static class ZkEnsembleSource
                 if (next > watch) wait = watch - sw.Elapsed;
                 if (wait > TimeSpan.Zero && cancel.WaitHandle.WaitOne(wait)) break;
                 if (sw.Elapsed > watch + o.Interval) break;
+                lastPollAt = sw.Elapsed.TotalSeconds; // when the poll started, as for the first one at 0
+                var previous = servers;
                 servers = PollAll(o);
-                tracker.Add(sw.Elapsed.TotalSeconds, servers);
-                onTick?.Invoke(new ZkTick(sw.Elapsed.TotalSeconds, tracker.Polls, servers, tracker.Growth()));
+                tracker.Add(lastPollAt, servers);
+                onTick?.Invoke(new ZkTick(sw.Elapsed.TotalSeconds, tracker.Polls, servers, tracker.Growth(), previous));
                 if (sw.Elapsed >= watch) break;
             }
         }
 
+        // What the growth rates cover: up to the last poll (not the --path listing after it).
+        double seconds = Math.Round(o.Watch != null ? lastPollAt : sw.Elapsed.TotalSeconds, 1);
         var statuses = servers.Select(s => new SourceStatus($"zk:{s.Member}", s.State, s.Reason, s.Connections?.Count ?? 0, s.Duration)).ToList();
         List<ZkPathNode> nodes = [];
         if (o.Path != null)
@@ -68,7 +75,7 @@ public static class ZkEnsembleSource
             Servers = servers,
             Clients = ZkViews.ClientsPerServer(servers),
             Watched = o.Watch != null,
-            Seconds = sw.Elapsed.TotalSeconds,
+            Seconds = seconds,
             IntervalSeconds = o.Interval.TotalSeconds,
             Polls = tracker.Polls,
             Growth = o.Watch != null ? tracker.Growth() : [],

@@ -124,12 +124,11 @@ public sealed class ZkGrowthTracker
     public List<ZkClientGrowth> Growth()
     {
         var ephemerals = ZkViews.EphemeralsBySession(_last);
-        long nowUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var oldest = new Dictionary<NetAddress, long>();
         foreach (var s in _last)
             foreach (var c in s.Connections ?? [])
-                if (c.HasSession && c.EstablishedUnixMs is long est)
-                    oldest[c.Client.Address] = Math.Max(oldest.GetValueOrDefault(c.Client.Address), nowUnixMs - est);
+                if (c.HasSession && ZkViews.AgeAt(s, c.EstablishedUnixMs) is long age)
+                    oldest[c.Client.Address] = Math.Max(oldest.GetValueOrDefault(c.Client.Address), age);
         var list = new List<ZkClientGrowth>();
         foreach (var (ip, x) in _ips)
         {

@@ -40,7 +40,9 @@ public static class ZkPathLister
                             CreatedUnixMs = n.Stat.Ctime,
                             Client = owners.TryGetValue(n.Stat.EphemeralOwner, out var o1) ? o1.Client : null,
                             Member = owners.TryGetValue(n.Stat.EphemeralOwner, out var o2) ? o2.Member : null,
-                        }).ToList();
+                        })
+                        // Oldest first: in a leak, the nodes in the order they piled up.
+                        .OrderBy(n => n.CreatedUnixMs).ThenBy(n => n.Path, StringComparer.Ordinal).ToList();
                     try { client.Close(); } catch (SourceException) { } // the server expires our session anyway
                     int joined = nodes.Count(n => n.Client != null);
                     return (nodes, new SourceStatus("zk:path", SourceState.Ok,

@@ -65,12 +65,7 @@ public static class ZkServerPoller
         var p = new Parts();
         var pending = new List<string>(Words);
         string? adminFailure = null;
-        if (m.AdminUrlGiven)
-        {
-            adminFailure = TryAdmin(m.AdminUrl!, pending, p, timeout);
-            if (adminFailure != null && pending.Count == Words.Length && !p.ViaAdmin)
-                p.Problems.Add($"AdminServer {m.AdminUrl}: {adminFailure}; asked with four-letter words instead");
-        }
+        if (m.AdminUrlGiven) adminFailure = TryAdmin(m.AdminUrl!, pending, p, timeout);
         if (pending.Count > 0)
         {
             var refused = new List<string>();
@@ -88,6 +83,9 @@ public static class ZkServerPoller
                 }
                 if (FourLetterParser.IsNotWhitelisted(reply)) { refused.Add(word); continue; }
                 if (FourLetterParser.IsNotServing(reply)) { p.NotServing = true; pending.Clear(); break; }
+                // Whatever answers srvr without a version or a mode is no ZooKeeper: its other replies would be garbage read as data.
+                if (word == "srvr" && !p.ViaAdmin && FourLetterParser.ParseSrvr(reply) is { Version: null, Mode: ZkServerMode.Unknown })
+                    return Failed(m, $"not a ZooKeeper server? it answered 'srvr' with {FourLetterParser.Preview(reply)}", at, sw);
                 p.Via4lw = true;
                 Apply4lw(word, reply, p);
                 pending.Remove(word);
@@ -104,14 +102,17 @@ public static class ZkServerPoller
         }
 
         string? hint = null;
+        string admin = m.AdminUrlGiven ? m.AdminUrl! : ZkMember.DefaultAdminUrl(m.Host);
         if (pending.Count > 0 && p.Refused.Count > 0)
         {
+            // The zoo.cfg line itself is in WhitelistHint (the report prints it once, the JSON has it as a field).
             var missing = pending.Where(w => p.Refused.Contains(w)).ToList();
-            string admin = m.AdminUrlGiven ? m.AdminUrl! : ZkMember.DefaultAdminUrl(m.Host);
             hint = WhitelistLine;
-            p.Problems.Add($"{string.Join(", ", missing)} refused (not in 4lw.commands.whitelist) and the AdminServer at {admin} " +
-                           $"did not stand in ({adminFailure ?? "no answer"}): add '{WhitelistLine}' to zoo.cfg and restart the server, or pass --admin-url");
+            p.Problems.Add($"{string.Join(", ", missing)} refused (not in 4lw.commands.whitelist), and the AdminServer at {admin} " +
+                           $"did not stand in: {adminFailure ?? "no answer"}");
         }
+        else if (m.AdminUrlGiven && adminFailure != null && !p.ViaAdmin)
+            p.Problems.Add($"the AdminServer at {admin} did not answer ({adminFailure}); asked with four-letter words instead");
         if (p.NotServing) p.Problems.Insert(0, "the server is up but not serving requests (no quorum, or still starting)");
         if (p.Malformed > 0) p.Problems.Add($"{p.Malformed} reply line(s) not understood and skipped (not a ZooKeeper 3.x server, or a format this version does not know)");
 
@@ -159,7 +160,9 @@ public static class ZkServerPoller
                 break;
             case "conf": p.Conf = FourLetterParser.ParseConf(reply); break;
             case "cons":
-                p.Connections = FourLetterParser.ParseCons(reply, out bad);
+                var connections = FourLetterParser.ParseCons(reply, out bad);
+                if (connections.Count == 0 && bad > 0) break; // not one line understood: unknown, not "no connections"
+                p.Connections = connections;
                 // The server lists the connection that asked: ours, not a client's.
                 if (p.Self is { } self)
                 {
@@ -202,7 +205,9 @@ public static class ZkServerPoller
                         break;
                     case "configuration": p.Conf = AdminServerParser.ParseConfiguration(doc); break;
                     case "connections":
-                        p.Connections = AdminServerParser.ParseConnections(doc, out bad);
+                        var connections = AdminServerParser.ParseConnections(doc, out bad);
+                        if (connections.Count == 0 && bad > 0) break;
+                        p.Connections = connections;
                         p.ConnectionsReadAtMs = ZkTransport.MonotonicMs();
                         break;
                     case "dump": p.Ephemerals = AdminServerParser.ParseDumpEphemerals(doc, out bad); break;

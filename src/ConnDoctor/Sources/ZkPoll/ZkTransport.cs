@@ -47,12 +47,12 @@ public static class ZkTransport
             while (true)
             {
                 var left = timeout - deadline.Elapsed;
-                if (left <= TimeSpan.Zero) throw new SourceException($"'{word}' got no complete answer within {timeout.TotalSeconds:0.#}s");
+                if (left <= TimeSpan.Zero) throw NoAnswer(word, timeout, buf.Length);
                 s.ReceiveTimeout = Math.Max(1, (int)left.TotalMilliseconds);
                 int n;
                 try { n = s.Receive(chunk); }
                 catch (SocketException ex) when (ex.SocketErrorCode == SocketError.TimedOut || ex.SocketErrorCode == SocketError.WouldBlock)
-                { throw new SourceException($"'{word}' got no complete answer within {timeout.TotalSeconds:0.#}s"); }
+                { throw NoAnswer(word, timeout, buf.Length); }
                 if (n == 0) break;
                 buf.Write(chunk, 0, n);
                 if (buf.Length > MaxReplyBytes) throw new SourceException($"'{word}' answered more than {MaxReplyBytes >> 20} MiB: not a ZooKeeper server?");
@@ -63,6 +63,11 @@ public static class ZkTransport
         }
         catch (SocketException ex) { throw new SourceException($"'{word}': {Describe(ex)}"); }
     }
+
+    // ZooKeeper answers a four-letter word at once and closes: silence is another kind of server, or a stuck one.
+    private static SourceException NoAnswer(string word, TimeSpan timeout, long received) => new(received == 0
+        ? $"no answer to '{word}' within {timeout.TotalSeconds:0.#}s (not a ZooKeeper server, or one too busy to answer)"
+        : $"'{word}' got {received} bytes and no end within {timeout.TotalSeconds:0.#}s (not a ZooKeeper server, or one too busy to answer)");
 
     private static void Connect(Socket s, IPEndPoint ep, TimeSpan timeout)
     {
@@ -79,7 +84,8 @@ public static class ZkTransport
     {
         SocketError.ConnectionRefused => "connection refused (nothing listens there)",
         SocketError.ConnectionReset => "connection reset by the server",
-        SocketError.HostUnreachable or SocketError.NetworkUnreachable => "host unreachable",
+        SocketError.HostUnreachable => "host unreachable",
+        SocketError.NetworkUnreachable => "network unreachable (no route)",
         SocketError.TimedOut => "timed out",
         _ => ex.Message,
     };
