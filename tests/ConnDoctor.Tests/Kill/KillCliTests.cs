@@ -45,6 +45,36 @@ public class KillCliTests
         Assert.Equal(before, ns.Exec("ss", "-tanH"));
     }
 
+    [Fact] public void ANonPositivePidIsAUsageError() => AssertOneLineError(CliRunner.Run("kill", "--pid", "0"), 2, "bad pid '0'");
+    [Fact] public void ATextPidIsAUsageError() => AssertOneLineError(CliRunner.Run("kill", "--pid", "nginx"), 2, "bad pid 'nginx'");
+    [Fact] public void AnAbbreviatedIPv4AddressIsRefused() => AssertOneLineError(CliRunner.Run("kill", "--remote", "10.1.2"), 2, "bad address '10.1.2'");
+    [Fact] public void AnOctalLookingIPv4AddressIsRefused() => AssertOneLineError(CliRunner.Run("kill", "--remote", "010.0.0.1:80"), 2, "bad address '010.0.0.1:80'");
+    [Fact] public void AnIdleBeyondAnyClockIsAUsageError() => AssertOneLineError(CliRunner.Run("kill", "--idle", "99999999999d"), 2, "bad duration '99999999999d'");
+    [Fact] public void ANamespacePathThatIsNoNamespaceIsAnError() => AssertOneLineError(CliRunner.Run("kill", "--netns", "/etc/hostname", "--port", "1"), 1, "network namespace /etc/hostname");
+
+    /// <summary>Long IPv6 endpoints, TIME_WAIT and a matching listener: every line of the table and its notes fits 80 columns.</summary>
+    [Fact]
+    public void TheTableFitsEightyColumnsEvenWithLongIPv6Endpoints()
+    {
+        using var ns = new TestNetns("k80");
+        const string Long = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1";
+        ns.Exec("ip", "-6", "addr", "add", Long + "/128", "dev", "lo", "nodad");
+        ns.StartScenario("server", "--listen", $"[{Long}]:9110:hold", "--listen", "127.0.0.1:9111:drain");
+        ns.StartScenario("leaky", "--connect", $"[{Long}]:9110", "--count", "2");
+        ns.StartScenario("good", "--connect", "127.0.0.1:9111", "--count", "0", "--churn", "127.0.0.1:9111", "--cycles", "3");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (ns.Exec("ss", "-tanH", "state", "time-wait").Trim().Length == 0 && DateTime.UtcNow < deadline) Thread.Sleep(100);
+
+        var r = CliRunner.Run("kill", "--netns", ns.Name, "--port", "9110", "--port", "9111");
+        Assert.True(r.Code == 0, r.Stderr);
+        Assert.All(r.Stdout.Split('\n'), l => Assert.True(l.Length <= 80, $"{l.Length}: {l}"));
+        Assert.Contains($"peer [{Long}]:9110", r.Stdout);          // the peer moved under the row, with owner and idle
+        Assert.Contains("note: 2 listening socket(s) match too", r.Stdout);
+        Assert.Contains("TIME_WAIT sockets", r.Stdout);
+        var tw = ns.Exec("ss", "-tanH", "state", "time-wait").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        Assert.Contains($"{4 + tw} socket(s) would be destroyed", r.Stdout); // both ends of the two IPv6 connections, and the TIME_WAIT
+    }
+
     [Fact]
     public void NoMatchIsSaidAndIsNotAnError()
     {
