@@ -19,15 +19,6 @@ public class AuditTests
 
     private static string Sysctl(string tree, string path) => File.ReadAllText(Path.Combine(Dir(tree), "sys", "net", path)).Trim();
 
-    private static void AssertOneLineError(CliRunner.Result r, int code, string contains)
-    {
-        Assert.Equal(code, r.Code);
-        var lines = r.Stderr.TrimEnd('\n').Split('\n');
-        Assert.Single(lines);
-        Assert.StartsWith("conndoctor: ", lines[0]);
-        Assert.Contains(contains, lines[0]);
-    }
-
     [Fact]
     public void ASaneHostAndConfigHaveNothingToFix()
     {
@@ -158,21 +149,21 @@ public class AuditTests
             e => e.GetString()!.StartsWith($"now: {tw} TIME_WAIT towards 127.0.0.1:7000 = "));
     }
 
-    [Fact] public void AMissingZooCfgIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
-    [Fact] public void ANonNumberWhereZooKeeperWantsOneIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("bad-number.cfg")), 1, "bad-number.cfg:3: maxClientCnxns=sixty is not a number");
-    [Fact] public void ALineWithoutValueIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("no-value.cfg")), 1, "no-value.cfg:3: 'dataDir' has no value");
-    [Fact] public void ADirectoryIsNotAZooCfg() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Fixtures.Dir("audit")), 1, "is a directory, not a zoo.cfg");
-    [Fact] public void AnEmptyZooCfgIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("empty.cfg")), 1, "empty.cfg is empty or not a regular file");
-    [Fact] public void AnEmptyZooCfgPathIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", ""), 1, "--zoo-cfg needs a path");
+    [Fact] public void AMissingZooCfgIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
+    [Fact] public void ANonNumberWhereZooKeeperWantsOneIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("bad-number.cfg")), 1, "bad-number.cfg:3: maxClientCnxns=sixty is not a number");
+    [Fact] public void ALineWithoutValueIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("no-value.cfg")), 1, "no-value.cfg:3: 'dataDir' has no value");
+    [Fact] public void ADirectoryIsNotAZooCfg() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Fixtures.Dir("audit")), 1, "is a directory, not a zoo.cfg");
+    [Fact] public void AnEmptyZooCfgIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("empty.cfg")), 1, "empty.cfg is empty or not a regular file");
+    [Fact] public void AnEmptyZooCfgPathIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", ""), 1, "--zoo-cfg needs a path");
     [Fact]
     public void ADeviceIsNotReadAsAZooCfg()
     {
         var r = Shell.RunFull("timeout", ["20", BinarySmokeTests.Binary(), "audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/dev/zero"], check: false);
-        AssertOneLineError(new CliRunner.Result(r.Code, r.Stdout, r.Stderr), 1, "/dev/zero is empty or not a regular file");
+        CliAssert.OneLineError(r, 1, "/dev/zero is empty or not a regular file");
     }
-    [Fact] public void AFileAsProcRootIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Cfg("sane.cfg")), 1, "is a file, not a directory");
-    [Fact] public void ProcRootAndNetnsExcludeEachOther() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--netns", "x"), 2, "--proc-root and --netns exclude each other");
-    [Fact] public void AMissingNamespaceIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--netns", "no-such-ns-here"), 1, "no network namespace named 'no-such-ns-here'");
+    [Fact] public void AFileAsProcRootIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Cfg("sane.cfg")), 1, "is a file, not a directory");
+    [Fact] public void ProcRootAndNetnsExcludeEachOther() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--netns", "x"), 2, "--proc-root and --netns exclude each other");
+    [Fact] public void AMissingNamespaceIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--netns", "no-such-ns-here"), 1, "no network namespace named 'no-such-ns-here'");
 
     /// <summary>A named pipe nobody writes to would block a plain read forever; a binary file would print garbage.</summary>
     [Fact]
@@ -185,23 +176,23 @@ public class AuditTests
             Shell.Run("mkfifo", fifo);
             // The binary, bounded by timeout(1): were the pipe opened, this would block, not fail the test process.
             var piped = Shell.RunFull("timeout", ["20", BinarySmokeTests.Binary(), "audit", "--proc-root", Dir("sane"), "--zoo-cfg", fifo], check: false);
-            AssertOneLineError(new CliRunner.Result(piped.Code, piped.Stdout, piped.Stderr), 1, "is empty or not a regular file");
+            CliAssert.OneLineError(piped, 1, "is empty or not a regular file");
             var binary = Path.Combine(dir.FullName, "binary.cfg");
             File.WriteAllBytes(binary, [.. "tickTime=2000\n"u8, 0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0xff, 0xfe, (byte)'\n']);
             var r = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", binary);
-            AssertOneLineError(r, 1, "binary.cfg:2: binary data: this is not a zoo.cfg");
+            CliAssert.OneLineError(r, 1, "binary.cfg:2: binary data: this is not a zoo.cfg");
             Assert.DoesNotContain('\uFFFD', r.Stderr);
         }
         finally { dir.Delete(true); }
     }
 
-    [Fact] public void AMissingProcRootIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", "/nonexistent/proc"), 1, "proc root /nonexistent/proc does not exist");
+    [Fact] public void AMissingProcRootIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", "/nonexistent/proc"), 1, "proc root /nonexistent/proc does not exist");
 
     [Fact]
     public void AProcRootWithoutSettingsIsAnError()
     {
         var empty = Directory.CreateTempSubdirectory("cd-audit");
-        try { AssertOneLineError(CliRunner.Run("audit", "--proc-root", empty.FullName), 1, "no TCP settings readable under"); }
+        try { CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", empty.FullName), 1, "no TCP settings readable under"); }
         finally { empty.Delete(true); }
     }
 
