@@ -9,7 +9,8 @@ S="$(cd "$(dirname "$0")/.." && pwd)/tests/ConnDoctor.Tests/helpers/scenario.py"
 PY=/usr/bin/python3
 case "${1:-up}" in
 down)
-  pkill -f "$S" || true
+  # Only the processes inside the demo's own namespaces (other runs of scenario.py on this host are not ours).
+  for n in demo-client demo-server; do ip netns pids $n 2>/dev/null | xargs -r kill 2>/dev/null || true; done
   ip netns del demo-client 2>/dev/null || true
   ip netns del demo-server 2>/dev/null || true
   ;;

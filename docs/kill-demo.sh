@@ -29,7 +29,7 @@ for _ in $(seq 50); do grep -q ready /tmp/kdemo-kdemo-a.out && break; sleep 0.2;
 ip -n kdemo-a link set kdva down                              # the host vanishes...
 kill "$(cut -d' ' -f2 /tmp/kdemo-kdemo-a.out)"                  # ...and its process dies: its FINs never leave
 sleep 4
-run() { echo "\$ $*"; "$@" || echo "(exit $?)"; echo; }
+run() { local shown="$*"; echo "\$ ${shown//$BIN/conndoctor}"; "$@" || echo "(exit $?)"; echo; }
 run "$BIN" diagnose --netns kdemo-zk --idle 3s --rule half-open-suspect
 # The exact command the finding offers (from its JSON), run as given.
 cmd=$("$BIN" diagnose --netns kdemo-zk --idle 3s --rule half-open-suspect --json | /usr/bin/python3 -c '

@@ -62,7 +62,7 @@ public static class FilterOptions
     { Description = "Only sockets whose local or remote port is this", HelpName = "PORT" };
     public static readonly Option<string[]> Remote = new("--remote")
     { Description = "Only sockets whose peer is this address, ADDR:PORT or :PORT", HelpName = "ADDR[:PORT]" };
-    public static readonly Option<int[]> Pid = new("--pid")
+    public static readonly Option<string[]> Pid = new("--pid")
     { Description = "Only sockets held by this process (TIME_WAIT sockets have no process and never match)", HelpName = "PID" };
     public static readonly Option<string[]> Local = new("--local")
     { Description = "Only sockets whose local end is this address, ADDR:PORT or :PORT (e.g. :2181 for a server's side)", HelpName = "ADDR[:PORT]" };
@@ -95,11 +95,18 @@ public static class FilterOptions
                 throw new UserException($"bad port '{item}': give a number from 1 to 65535", (int)ExitCode.Usage);
             ports.Add(port);
         }
+        var pids = new List<int>();
+        foreach (var item in Split(p.GetValue(Pid)))
+        {
+            if (!int.TryParse(item, System.Globalization.NumberStyles.None, null, out var pid) || pid <= 0)
+                throw new UserException($"bad pid '{item}': give a process id (a number from 1 up)", (int)ExitCode.Usage);
+            pids.Add(pid);
+        }
         TimeSpan? idle = p.GetResult(Idle) != null && p.GetValue(Idle) is { } d ? Durations.Parse(d, "--idle") : null;
         return new SocketFilter
         {
             States = states, Ports = ports, Remotes = Endpoints(p.GetValue(Remote)), Locals = Endpoints(p.GetValue(Local)),
-            Pids = p.GetValue(Pid) ?? [], Idle = idle,
+            Pids = pids, Idle = idle,
         };
     }
 
@@ -108,11 +115,20 @@ public static class FilterOptions
         var list = new List<(NetEndpoint, bool)>();
         foreach (var item in Split(values))
         {
-            if (!NetEndpoint.TryParse(item, out var ep, out bool any))
+            // IPAddress also takes "10.1.2" or "010.0.0.1" (octal): a typo there would silently select other hosts or none.
+            if (!NetEndpoint.TryParse(item, out var ep, out bool any) || !any && !ep.Address.IsV6 && !IsDottedQuad(item, ep.Address))
                 throw new UserException($"bad address '{item}': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT", (int)ExitCode.Usage);
             list.Add((ep, any));
         }
         return list;
+    }
+
+    /// <summary>The IPv4 address in ADDR or ADDR:PORT written as the four decimal parts it parsed to.</summary>
+    private static bool IsDottedQuad(string item, NetAddress parsed)
+    {
+        var text = item.Trim();
+        int colon = text.IndexOf(':');
+        return (colon < 0 ? text : text[..colon]) == parsed.ToString();
     }
 
     private static IEnumerable<string> Split(string[]? values) =>

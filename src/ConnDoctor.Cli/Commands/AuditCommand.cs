@@ -25,6 +25,10 @@ public static class AuditCommand
     private static int Run(ParseResult p, CliIo io)
     {
         var collect = new CollectOptions { ProcRoot = p.GetValue(SourceOptions.ProcRoot)!, Netns = p.GetValue(SourceOptions.Netns) };
+        if (collect.ProcRoot.Length == 0) throw new UserException("--proc-root needs a directory", (int)ExitCode.Usage);
+        // A fixture tree has no namespaces: both would silently audit the tree and ignore the namespace.
+        if (collect.Netns != null && !collect.IsLiveProc)
+            throw new UserException("--proc-root and --netns exclude each other: a copied tree has no namespaces", (int)ExitCode.Usage);
         var evidence = SettingsCollector.Collect(collect, p.GetValue(ZooCfg));
         var report = new AuditReport(evidence.Settings!, Diagnosis.Run(evidence, new RuleOptions(), AuditRules.Ids));
         if (p.GetValue(GlobalOptions.Json)) AuditJsonRenderer.Render(report, io.OutStream);

@@ -27,10 +27,7 @@ public static class KillCommand
     private static int Run(ParseResult p, CliIo io)
     {
         var filter = FilterOptions.Read(p);
-        if (filter.IsEmpty)
-            throw new UserException("kill needs a filter (--state, --local, --remote, --port, --pid or --idle): refusing to select every socket", (int)ExitCode.Usage);
-        if (filter.States.Contains(TcpState.Listen))
-            throw new UserException("kill never destroys listening sockets (stop the service instead): drop 'listen' from --state", (int)ExitCode.Usage);
+        SocketKill.RequireNarrowFilter(filter); // before the table is read
         var collect = new CollectOptions
         {
             Netns = p.GetValue(SourceOptions.Netns),

@@ -47,9 +47,17 @@ public sealed record KillReport
 /// </summary>
 public static class SocketKill
 {
-    public static KillReport Plan(Evidence before, SocketFilter filter, string filterText)
+    /// <summary>Refuses what kill must never select: everything (an empty filter), or listeners by state. Exit code 2.</summary>
+    public static void RequireNarrowFilter(SocketFilter filter)
     {
         if (filter.IsEmpty) throw new UserException("kill needs a filter (--state, --local, --remote, --port, --pid or --idle): refusing to select every socket", 2);
+        if (filter.States.Contains(TcpState.Listen))
+            throw new UserException("kill never destroys listening sockets (stop the service instead): drop 'listen' from --state", 2);
+    }
+
+    public static KillReport Plan(Evidence before, SocketFilter filter, string filterText)
+    {
+        RequireNarrowFilter(filter);
         var targets = new List<KillTarget>();
         int listeners = 0;
         foreach (var s in before.Sockets)

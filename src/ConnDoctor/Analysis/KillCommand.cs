@@ -12,7 +12,7 @@ public static class KillCommand
     /// <summary>
     /// The command that selects exactly these sockets of the table (same namespace, no listener): the broadest
     /// natural filter (state, peer, local port, owner, idle) when it selects exactly them, else one --remote per
-    /// peer endpoint; null when no filter would select exactly them.
+    /// peer endpoint, else one --local and --remote per end; null when no filter would select exactly them.
     /// </summary>
     public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
     {
@@ -38,14 +38,16 @@ public static class KillCommand
         var chosen = Exact(natural) ? natural : null;
         if (chosen == null)
         {
-            var precise = natural with
-            {
-                Remotes = sockets.Select(s => s.Remote).Distinct().OrderBy(r => r.ToString(), StringComparer.Ordinal).Select(r => (r, false)).ToList(),
-            };
-            if (Exact(precise)) chosen = precise;
+            var precise = natural with { Remotes = Each(sockets.Select(s => s.Remote)) };
+            // A client's connections share the peer endpoint and differ in their local ports: name each local end too.
+            var exact = precise with { Locals = Each(sockets.Select(s => s.Local)) };
+            chosen = Exact(precise) ? precise : Exact(exact) ? exact : null;
         }
         return chosen == null ? null : Line(chosen, NetnsArgument(e.Namespaces[ns]));
     }
+
+    private static List<(NetEndpoint, bool)> Each(IEnumerable<NetEndpoint> endpoints) =>
+        endpoints.Distinct().OrderBy(r => r.ToString(), StringComparer.Ordinal).Select(r => (r, false)).ToList();
 
     /// <summary>For a host this run did not read (a server log): connections from one client to a local port, silent for at least idle.</summary>
     public static string ForClient(NetAddress client, int localPort, TimeSpan idle) => Line(new SocketFilter
@@ -100,7 +102,6 @@ public static class KillCommand
         _ => TcpStates.Name(s).ToLowerInvariant(),
     };
 
-    /// <summary>Whole hours, minutes or seconds, rounded down so every socket that was that idle still matches.</summary>
     /// <summary>A silence rounded down to a whole second, minute or hour, so a command built from it still selects that socket.</summary>
     public static TimeSpan FloorIdle(uint ms)
     {

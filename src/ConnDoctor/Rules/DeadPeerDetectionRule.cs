@@ -25,9 +25,11 @@ public sealed class DeadPeerDetectionRule : IRule
             var detect = TimeSpan.FromSeconds(time + (double)intvl * probes);
             var evidence = new List<string> { $"a silent peer is declared dead after {time} s + {probes} x {intvl} s = {Format.Duration(detect)}, on sockets with SO_KEEPALIVE only" };
             if (st.ZooCfg is { } cfg)
-                evidence.Add(cfg["clientTcpKeepAlive"]?.Value.Equals("true", StringComparison.OrdinalIgnoreCase) == true
+                evidence.Add(ZooKeeperConfigRule.ClientKeepAlive(cfg)
                     ? "zoo.cfg clientTcpKeepAlive=true: ZooKeeper sets SO_KEEPALIVE on client connections, so these times apply to them"
-                    : "zoo.cfg has no clientTcpKeepAlive=true: ZooKeeper's client connections have no keepalive, so a half-open one is never found");
+                    : ZooKeeperConfigRule.UsesNetty(cfg)
+                        ? "zoo.cfg uses the Netty factory, which sets no SO_KEEPALIVE on client connections: a half-open one is never found by keepalive"
+                        : "zoo.cfg has no clientTcpKeepAlive=true: ZooKeeper's client connections have no keepalive, so a half-open one is never found");
             yield return AuditFacts.Setting(Id, time >= SlowKeepalive ? Severity.Warning : Severity.Info,
                 "net.ipv4.tcp_keepalive_*", $"{time} {intvl} {probes}",
                 $"keepalive {time}/{intvl}/{probes}: a half-open connection lives {Format.Duration(detect)} with keepalive on, forever without",

@@ -75,7 +75,8 @@ public sealed class HalfOpenSuspectRule : IRule
             string? kill = KillCommand.ForSockets(e, list.Select(x => x.S).ToList());
             string clear = kill != null
                 ? $"Clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them and check that nothing else was touched"
-                : $"Clear them with \"ss -K 'dst {peer} and {PortExpr("dport")}'\" as root (needs kernel CONFIG_INET_DIAG_DESTROY)";
+                : "No single filter selects exactly these and nothing else: clear each with \"conndoctor kill --local LOCAL --remote PEER\" " +
+                  "for the ends listed above (a dry run; add --yes as root)";
             yield return new Finding
             {
                 RuleId = Id,

@@ -23,8 +23,10 @@ public sealed class ListenBacklogRule : IRule
         var evidence = new List<string>();
         if (st.ZooCfg is { } cfg)
             evidence.Add(cfg.Int("clientPortListenBacklog") is int b and > 0
-                ? $"zoo.cfg clientPortListenBacklog = {b}: ZooKeeper's client port queue is min({b}, {max}) = {Math.Min(b, max)}"
-                : $"zoo.cfg sets no clientPortListenBacklog: ZooKeeper asks for the JVM's default of 50, so its client port queue is {Math.Min(50, max)} whatever somaxconn says");
+                ? $"zoo.cfg clientPortListenBacklog = {b} (ZooKeeper 3.6 and later): its client port queue is min({b}, {max}) = {Math.Min(b, max)}"
+                : ZooKeeperConfigRule.UsesNetty(cfg)
+                    ? $"zoo.cfg sets no clientPortListenBacklog and uses Netty, which asks for net.core.somaxconn: its client port queue is {max}"
+                    : $"zoo.cfg sets no clientPortListenBacklog: the NIO factory asks for Java's default of 50, so its client port queue is {Math.Min(50, max)} whatever somaxconn says (clientPortListenBacklog, 3.6 and later, raises it)");
         yield return AuditFacts.Setting(Id, max <= Small ? Severity.Warning : Severity.Info, "net.core.somaxconn", max.ToString(),
             $"net.core.somaxconn = {max}: no listener's accept queue can be longer" + (max <= Small ? " (the old default: small for a busy server)" : ""),
             "Connections the kernel has completed wait in the listener's accept queue until the server accepts them; the queue is the backlog the " +

@@ -63,7 +63,8 @@ public sealed class TimeWaitSettingsRule : IRule
                 on ? "net.ipv4.tcp_tw_recycle = 1: connections from clients behind NAT are dropped at random"
                    : "net.ipv4.tcp_tw_recycle = 0: present on this old kernel (removed in Linux 4.12), and off, as it must be",
                 "tcp_tw_recycle made the kernel drop SYNs whose TCP timestamp was older than the last one seen from the same IP. Hosts behind one NAT " +
-                "address (a Kubernetes node, an office, a load balancer) have unrelated timestamp clocks, so their connections failed at random. " +
+                "address (a Kubernetes node, an office, a load balancer) have unrelated timestamp clocks, so their connections failed at random; " +
+                "the randomized timestamp offsets of Linux 4.10 broke it further. " +
                 "It was removed in Linux 4.12; advice that recommends it is obsolete and harmful.",
                 on ? "Set net.ipv4.tcp_tw_recycle=0 now (and remove it from /etc/sysctl.conf and /etc/sysctl.d)." : "Keep it 0; ignore advice that names it.",
                 st.KernelRelease != null ? [$"kernel {st.KernelRelease}"] : null);

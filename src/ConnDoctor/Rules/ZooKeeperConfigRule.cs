@@ -14,6 +14,13 @@ public sealed class ZooKeeperConfigRule : IRule
 
     private const string Netty = "org.apache.zookeeper.server.NettyServerCnxnFactory";
 
+    /// <summary>Netty answers the client port: it reads no clientTcpKeepAlive and asks the kernel for somaxconn as its backlog.</summary>
+    public static bool UsesNetty(ZooCfg cfg) => cfg["serverCnxnFactory"]?.Value == Netty;
+
+    /// <summary>SO_KEEPALIVE on client connections: clientTcpKeepAlive=true, read only by the NIO factory (ZooKeeper 3.8's NIOServerCnxn).</summary>
+    public static bool ClientKeepAlive(ZooCfg cfg) =>
+        !UsesNetty(cfg) && cfg["clientTcpKeepAlive"]?.Value.Equals("true", StringComparison.OrdinalIgnoreCase) == true;
+
     public bool Reads(Evidence e) => e.Settings?.ZooCfg != null;
 
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
@@ -21,7 +28,7 @@ public sealed class ZooKeeperConfigRule : IRule
         var cfg = ctx.Evidence.Settings!.ZooCfg!;
         string Where(ZooCfgEntry? e) => e != null ? $"{Path.GetFileName(cfg.Path)} line {e.Line}" : "not set: the default applies";
         string factory = cfg["serverCnxnFactory"]?.Value ?? "";
-        bool netty = factory == Netty;
+        bool netty = UsesNetty(cfg);
 
         var max = cfg["maxClientCnxns"];
         int maxValue = cfg.Int("maxClientCnxns") ?? 60;
@@ -34,16 +41,18 @@ public sealed class ZooKeeperConfigRule : IRule
             maxValue == 0 ? "Set a limit (the default 60, or a measured peak per client host with room to spare)."
                 : "Keep it; when a client hits it, find the leak (conndoctor zklog, conndoctor sockets --remote IP) or clear half-open connections " +
                   "(conndoctor kill) rather than raising it.",
-            [Where(max), .. netty ? ["serverCnxnFactory is Netty: before ZooKeeper 3.6 the Netty factory did not enforce maxClientCnxns at all"] : Array.Empty<string>()]);
+            [Where(max), .. netty ? ["serverCnxnFactory is Netty: before ZooKeeper 3.6 the Netty factory did not enforce maxClientCnxns at all (ZOOKEEPER-2280)"] : Array.Empty<string>()]);
 
         var wl = cfg["4lw.commands.whitelist"];
         var words = (wl?.Value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool all = words.Contains("*");
         yield return AuditFacts.Setting(Id, all ? Severity.Warning : Severity.Info, "zoo.cfg 4lw.commands.whitelist", wl?.Value ?? "(srvr)",
             all ? "4lw.commands.whitelist = *: every four-letter word answers anyone who reaches the client port"
-                : wl == null ? "4lw.commands.whitelist not set: only srvr answers (3.5.3 and later)" : $"4lw.commands.whitelist = {string.Join(",", words)}",
+                : wl == null ? "4lw.commands.whitelist not set: only srvr answers (3.5.3 and later; 3.4.10 to 3.4.14 answer all but wchp and wchc)"
+                : $"4lw.commands.whitelist = {string.Join(",", words)}",
             "Four-letter words (srvr, mntr, cons, stat, dump, wchp, ...) are unauthenticated commands on the client port. Since 3.5.3 only those " +
-            "listed run; 'dump' shows sessions and ephemeral nodes, 'wchp'/'wchc' can be expensive on a big tree, 'cons' lists every connection.",
+            "listed run, and only srvr when the list is not set (3.4.10 to 3.4.14 have the list too, but unset it allows every word except " +
+            "wchp and wchc); 'dump' shows sessions and ephemeral nodes, 'wchp'/'wchc' can be expensive on a big tree, 'cons' lists every connection.",
             all ? "List only what monitoring uses, e.g. 4lw.commands.whitelist=srvr,ruok,mntr,cons."
                 : "Fine; per-connection tools need 'cons' (and 'mntr' for metrics) in the list.",
             [Where(wl)]);
@@ -83,20 +92,24 @@ public sealed class ZooKeeperConfigRule : IRule
             netty ? "the Netty connection factory: check the ZooKeeper version, before 3.6 it ignored maxClientCnxns"
                   : "the default NIO connection factory, which enforces maxClientCnxns",
             "The connection factory accepts client connections. NIOServerCnxnFactory (the default) enforces maxClientCnxns per client IP; " +
-            "NettyServerCnxnFactory (needed for TLS) did not enforce it before ZooKeeper 3.6, so one leaking client could take every descriptor.",
+            "NettyServerCnxnFactory (needed for TLS) did not enforce it before ZooKeeper 3.6 (ZOOKEEPER-2280), so one leaking client could take " +
+            "every descriptor. Netty also ignores clientTcpKeepAlive: its client connections never get TCP keepalive.",
             netty ? "On ZooKeeper older than 3.6 with Netty, upgrade (or use NIO where TLS is not needed) to get the per-IP limit back." : "Fine.",
             [Where(cfg["serverCnxnFactory"])]);
 
         var ka = cfg["clientTcpKeepAlive"];
-        bool kaOn = ka?.Value.Equals("true", StringComparison.OrdinalIgnoreCase) == true;
+        bool kaOn = ClientKeepAlive(cfg);
         yield return AuditFacts.Setting(Id, kaOn ? Severity.Info : Severity.Warning, "zoo.cfg clientTcpKeepAlive", ka?.Value ?? "(false)",
             kaOn ? "clientTcpKeepAlive = true: the kernel's keepalive finds vanished clients"
-                 : "no TCP keepalive on client connections: a half-open connection without a live session stays until the server restarts",
+                 : netty && ka?.Value.Equals("true", StringComparison.OrdinalIgnoreCase) == true
+                    ? "clientTcpKeepAlive = true has no effect with the Netty factory: no TCP keepalive on client connections"
+                    : "no TCP keepalive on client connections: a half-open connection without a live session stays until the server restarts",
             "A client that vanishes without a FIN (crash, cut link, NAT timeout) leaves an ESTABLISHED connection on the server. If it had a " +
             "session, the server closes the connection when the session expires; if it had none (it never finished connecting, or closed its " +
             "session), nothing ever does, and it counts against maxClientCnxns. clientTcpKeepAlive=true (ZooKeeper 3.8 has it; older releases may " +
-            "not) sets SO_KEEPALIVE so the kernel's net.ipv4.tcp_keepalive_* settings find them.",
+            "not; the NIO factory reads it, Netty does not) sets SO_KEEPALIVE so the kernel's net.ipv4.tcp_keepalive_* settings find them.",
             kaOn ? "Fine; keep net.ipv4.tcp_keepalive_time low enough (see dead-peer-detection)."
+                 : netty ? "With Netty only the session timeout ends a vanished client's connection; where TLS is not needed, the NIO factory with clientTcpKeepAlive=true also finds those without a session. Clear what is stuck now with conndoctor kill."
                  : "Set clientTcpKeepAlive=true (where the version has it) and lower net.ipv4.tcp_keepalive_time; clear what is stuck now with conndoctor kill.",
             [Where(ka)]);
     }

@@ -11,7 +11,8 @@ public static unsafe class NetlinkSocketDump
 {
     private const int BufferSize = 256 * 1024;
 
-    public static void Dump(int family, uint stateMask, int netnsIndex, List<SocketRecord> into)
+    /// <summary>A NETLINK_SOCK_DIAG socket in the calling thread's namespace (for dumps and for SOCK_DESTROY).</summary>
+    internal static int OpenSockDiag()
     {
         int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
         if (fd < 0)
@@ -19,6 +20,12 @@ public static unsafe class NetlinkSocketDump
             int e = Libc.Errno;
             throw new SourceException($"netlink sock_diag socket: {Libc.ErrorText(e)}", e);
         }
+        return fd;
+    }
+
+    public static void Dump(int family, uint stateMask, int netnsIndex, List<SocketRecord> into)
+    {
+        int fd = OpenSockDiag();
         try
         {
             int rcvbuf = 1 << 20;

@@ -11,7 +11,8 @@ public static class SettingsCollector
 {
     public static Evidence Collect(CollectOptions o, string? zooCfgPath)
     {
-        if (!Directory.Exists(o.ProcRoot)) throw new UserException($"proc root {o.ProcRoot} does not exist");
+        if (!Directory.Exists(o.ProcRoot))
+            throw new UserException(File.Exists(o.ProcRoot) ? $"proc root {o.ProcRoot} is a file, not a directory" : $"proc root {o.ProcRoot} does not exist");
         var statuses = new List<SourceStatus>();
         Evidence? table = null;
         Sysctls sysctls;

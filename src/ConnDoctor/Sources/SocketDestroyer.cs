@@ -17,12 +17,7 @@ public static unsafe class SocketDestroyer
     public static int[] Destroy(IReadOnlyList<SocketRecord> sockets, Func<SocketRecord, int, bool>? stopAfter = null)
     {
         var results = new int[sockets.Count];
-        int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
-        if (fd < 0)
-        {
-            int e = Libc.Errno;
-            throw new SourceException($"netlink sock_diag socket: {Libc.ErrorText(e)}", e);
-        }
+        int fd = NetlinkSocketDump.OpenSockDiag();
         try
         {
             byte* req = stackalloc byte[SockDiagParser.DestroyRequestLength];

@@ -1,3 +1,4 @@
+using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 
 namespace ConnDoctor.Sources;
@@ -16,13 +17,20 @@ public static class ZooCfgReader
         "maxSessionTimeout", "clientPortListenBacklog", "admin.serverPort", "autopurge.snapRetainCount", "autopurge.purgeInterval",
     ];
 
+    /// <summary>Far larger than any real zoo.cfg (a few KiB with a hundred servers).</summary>
+    private const long MaxBytes = 1 << 20;
+
     public static ZooCfg Read(string path)
     {
+        if (path.Length == 0) throw new UserException("--zoo-cfg needs a path to a zoo.cfg");
         if (Directory.Exists(path)) throw new UserException($"{path} is a directory, not a zoo.cfg");
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new UserException($"zoo.cfg {path} does not exist");
+        // A pipe, a device or a /proc file reports size 0: reading one could block or never end, and none is a zoo.cfg.
+        if (info.Length == 0) throw new UserException($"{path} is empty or not a regular file: not a zoo.cfg");
+        if (info.Length > MaxBytes) throw new UserException($"{path} is {Format.Bytes(info.Length)}: too large for a zoo.cfg");
         string text;
         try { text = File.ReadAllText(path); }
-        catch (FileNotFoundException) { throw new UserException($"zoo.cfg {path} does not exist"); }
-        catch (DirectoryNotFoundException) { throw new UserException($"zoo.cfg {path} does not exist"); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { throw new UserException($"cannot read {path}: {ex.Message}"); }
         return Parse(text, path);
     }
@@ -35,7 +43,7 @@ public static class ZooCfgReader
         {
             int number = i + 1;
             string line = lines[i].TrimEnd('\r').TrimStart();
-            if (line.Contains('\0')) throw new UserException($"{path}:{number}: binary data: this is not a zoo.cfg");
+            if (IsBinary(line)) throw new UserException($"{path}:{number}: binary data: this is not a zoo.cfg");
             // A line ending in an odd number of backslashes continues on the next (Properties' rule).
             while (TrailingBackslashes(line) % 2 == 1 && i + 1 < lines.Length) line = line[..^1] + lines[++i].TrimEnd('\r').TrimStart();
             if (line.Length == 0 || line[0] is '#' or '!') continue;
@@ -51,6 +59,14 @@ public static class ZooCfgReader
             entries[key] = new ZooCfgEntry(key, value, number);
         }
         return new ZooCfg { Path = path, Entries = entries };
+    }
+
+    /// <summary>Control characters or bytes that are not UTF-8 (decoded as U+FFFD): no text editor wrote this line.</summary>
+    private static bool IsBinary(string line)
+    {
+        foreach (char c in line)
+            if (c == '\uFFFD' || char.IsControl(c) && c is not ('\t' or '\f')) return true;
+        return false;
     }
 
     private static int TrailingBackslashes(string s)

@@ -19,15 +19,6 @@ public class AuditTests
 
     private static string Sysctl(string tree, string path) => File.ReadAllText(Path.Combine(Dir(tree), "sys", "net", path)).Trim();
 
-    private static void AssertOneLineError(CliRunner.Result r, int code, string contains)
-    {
-        Assert.Equal(code, r.Code);
-        var lines = r.Stderr.TrimEnd('\n').Split('\n');
-        Assert.Single(lines);
-        Assert.StartsWith("conndoctor: ", lines[0]);
-        Assert.Contains(contains, lines[0]);
-    }
-
     [Fact]
     public void ASaneHostAndConfigHaveNothingToFix()
     {
@@ -70,6 +61,28 @@ public class AuditTests
         Assert.Equal("critical", s["zoo.cfg session timeouts"].Severity); // "key: value" and "key value" lines were read
         Assert.Contains("refuses to start", Finding(doc, "zoo.cfg session timeouts").GetProperty("summary").GetString());
         Assert.Contains("not TIME_WAIT", Finding(doc, "net.ipv4.tcp_fin_timeout").GetProperty("summary").GetString());
+        // Netty asks the kernel for somaxconn as its backlog and never sets SO_KEEPALIVE on client connections.
+        Assert.Contains(Finding(doc, "net.core.somaxconn").GetProperty("evidence").EnumerateArray(),
+            e => e.GetString()!.Contains("uses Netty, which asks for net.core.somaxconn: its client port queue is 128"));
+        Assert.Equal("warning", s["zoo.cfg clientTcpKeepAlive"].Severity);
+        Assert.Contains(Finding(doc, "net.ipv4.tcp_keepalive_*").GetProperty("evidence").EnumerateArray(),
+            e => e.GetString()!.Contains("Netty factory, which sets no SO_KEEPALIVE"));
+    }
+
+    [Fact]
+    public void ClientTcpKeepAliveIsNamedUselessUnderNetty()
+    {
+        var cfg = Path.Combine(Directory.CreateTempSubdirectory("cd-audit-netty").FullName, "zoo.cfg");
+        File.WriteAllText(cfg, "tickTime=2000\nclientPort=2181\nserverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\nclientTcpKeepAlive=true\n");
+        using var netty = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
+        Assert.Equal(("true", "warning"), Settings(netty)["zoo.cfg clientTcpKeepAlive"]);
+        Assert.Contains("no effect with the Netty factory", Finding(netty, "zoo.cfg clientTcpKeepAlive").GetProperty("summary").GetString());
+
+        File.WriteAllText(cfg, "tickTime=2000\nclientPort=2181\nclientTcpKeepAlive=true\n"); // the default NIO factory reads it
+        using var nio = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
+        Assert.Equal(("true", "info"), Settings(nio)["zoo.cfg clientTcpKeepAlive"]);
+        Assert.Contains(Finding(nio, "net.core.somaxconn").GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("Java's default of 50"));
+        Directory.Delete(Path.GetDirectoryName(cfg)!, true);
     }
 
     [Fact]
@@ -136,17 +149,50 @@ public class AuditTests
             e => e.GetString()!.StartsWith($"now: {tw} TIME_WAIT towards 127.0.0.1:7000 = "));
     }
 
-    [Fact] public void AMissingZooCfgIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
-    [Fact] public void ANonNumberWhereZooKeeperWantsOneIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("bad-number.cfg")), 1, "bad-number.cfg:3: maxClientCnxns=sixty is not a number");
-    [Fact] public void ALineWithoutValueIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("no-value.cfg")), 1, "no-value.cfg:3: 'dataDir' has no value");
-    [Fact] public void ADirectoryIsNotAZooCfg() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Fixtures.Dir("audit")), 1, "is a directory, not a zoo.cfg");
-    [Fact] public void AMissingProcRootIsAnError() => AssertOneLineError(CliRunner.Run("audit", "--proc-root", "/nonexistent/proc"), 1, "proc root /nonexistent/proc does not exist");
+    [Fact] public void AMissingZooCfgIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
+    [Fact] public void ANonNumberWhereZooKeeperWantsOneIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("bad-number.cfg")), 1, "bad-number.cfg:3: maxClientCnxns=sixty is not a number");
+    [Fact] public void ALineWithoutValueIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("no-value.cfg")), 1, "no-value.cfg:3: 'dataDir' has no value");
+    [Fact] public void ADirectoryIsNotAZooCfg() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Fixtures.Dir("audit")), 1, "is a directory, not a zoo.cfg");
+    [Fact] public void AnEmptyZooCfgIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("empty.cfg")), 1, "empty.cfg is empty or not a regular file");
+    [Fact] public void AnEmptyZooCfgPathIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", ""), 1, "--zoo-cfg needs a path");
+    [Fact]
+    public void ADeviceIsNotReadAsAZooCfg()
+    {
+        var r = Shell.RunFull("timeout", ["20", BinarySmokeTests.Binary(), "audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/dev/zero"], check: false);
+        CliAssert.OneLineError(r, 1, "/dev/zero is empty or not a regular file");
+    }
+    [Fact] public void AFileAsProcRootIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Cfg("sane.cfg")), 1, "is a file, not a directory");
+    [Fact] public void ProcRootAndNetnsExcludeEachOther() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--netns", "x"), 2, "--proc-root and --netns exclude each other");
+    [Fact] public void AMissingNamespaceIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--netns", "no-such-ns-here"), 1, "no network namespace named 'no-such-ns-here'");
+
+    /// <summary>A named pipe nobody writes to would block a plain read forever; a binary file would print garbage.</summary>
+    [Fact]
+    public void APipeOrBinaryDataIsAOneLineErrorNotAHang()
+    {
+        var dir = Directory.CreateTempSubdirectory("cd-audit-odd");
+        try
+        {
+            var fifo = Path.Combine(dir.FullName, "zoo.cfg");
+            Shell.Run("mkfifo", fifo);
+            // The binary, bounded by timeout(1): were the pipe opened, this would block, not fail the test process.
+            var piped = Shell.RunFull("timeout", ["20", BinarySmokeTests.Binary(), "audit", "--proc-root", Dir("sane"), "--zoo-cfg", fifo], check: false);
+            CliAssert.OneLineError(piped, 1, "is empty or not a regular file");
+            var binary = Path.Combine(dir.FullName, "binary.cfg");
+            File.WriteAllBytes(binary, [.. "tickTime=2000\n"u8, 0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0xff, 0xfe, (byte)'\n']);
+            var r = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", binary);
+            CliAssert.OneLineError(r, 1, "binary.cfg:2: binary data: this is not a zoo.cfg");
+            Assert.DoesNotContain('\uFFFD', r.Stderr);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact] public void AMissingProcRootIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", "/nonexistent/proc"), 1, "proc root /nonexistent/proc does not exist");
 
     [Fact]
     public void AProcRootWithoutSettingsIsAnError()
     {
         var empty = Directory.CreateTempSubdirectory("cd-audit");
-        try { AssertOneLineError(CliRunner.Run("audit", "--proc-root", empty.FullName), 1, "no TCP settings readable under"); }
+        try { CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", empty.FullName), 1, "no TCP settings readable under"); }
         finally { empty.Delete(true); }
     }
 

@@ -6,33 +6,23 @@ namespace ConnDoctor.Tests.Cli;
 /// <summary>The command line as a user meets it: exit codes, one-line errors, fixtures through --proc-root.</summary>
 public class CliTests
 {
-    private static void AssertOneLineError(CliRunner.Result r, int code, string contains)
-    {
-        Assert.Equal(code, r.Code);
-        var lines = r.Stderr.TrimEnd('\n').Split('\n');
-        Assert.Single(lines);
-        Assert.StartsWith("conndoctor: ", lines[0]);
-        Assert.Contains(contains, lines[0]);
-        Assert.DoesNotContain("   at ", r.Stderr);
-    }
-
-    [Fact] public void UnknownOptionIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--bogus"), 2, "--bogus");
-    [Fact] public void UnknownCommandIsAUsageError() => AssertOneLineError(CliRunner.Run("frobnicate"), 2, "frobnicate");
-    [Fact] public void BadAddressIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--remote", "10.0.0.300"), 2, "bad address '10.0.0.300'");
-    [Fact] public void BadStateIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--state", "sleepy"), 2, "unknown TCP state 'sleepy'");
-    [Fact] public void BadPortIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--port", "70000"), 2, "bad port");
-    [Fact] public void BadGroupByIsAUsageError() => AssertOneLineError(CliRunner.Run("sockets", "--group-by", "color"), 2, "color");
-    [Fact] public void BadDurationIsAUsageError() => AssertOneLineError(CliRunner.Run("diagnose", "--idle", "soon"), 2, "bad duration 'soon'");
-    [Fact] public void UnknownRuleIsAUsageError() => AssertOneLineError(CliRunner.Run("diagnose", "--rule", "nope"), 2, "unknown rule 'nope'");
-    [Fact] public void MissingProcRootIsAnError() => AssertOneLineError(CliRunner.Run("sockets", "--proc-root", "/nonexistent/proc"), 1, "/nonexistent/proc does not exist");
-    [Fact] public void MissingNamespaceIsAnError() => AssertOneLineError(CliRunner.Run("sockets", "--netns", "no-such-ns-here"), 1, "no network namespace named 'no-such-ns-here'");
-    [Fact] public void NetnsWithProcRootIsRefused() => AssertOneLineError(CliRunner.Run("sockets", "--netns", "x", "--proc-root", Fixtures.Dir("proc-scenario")), 1, "cannot be combined with --proc-root");
+    [Fact] public void UnknownOptionIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--bogus"), 2, "--bogus");
+    [Fact] public void UnknownCommandIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("frobnicate"), 2, "frobnicate");
+    [Fact] public void BadAddressIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--remote", "10.0.0.300"), 2, "bad address '10.0.0.300'");
+    [Fact] public void BadStateIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--state", "sleepy"), 2, "unknown TCP state 'sleepy'");
+    [Fact] public void BadPortIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--port", "70000"), 2, "bad port");
+    [Fact] public void BadGroupByIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--group-by", "color"), 2, "color");
+    [Fact] public void BadDurationIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("diagnose", "--idle", "soon"), 2, "bad duration 'soon'");
+    [Fact] public void UnknownRuleIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("diagnose", "--rule", "nope"), 2, "unknown rule 'nope'");
+    [Fact] public void MissingProcRootIsAnError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--proc-root", "/nonexistent/proc"), 1, "/nonexistent/proc does not exist");
+    [Fact] public void MissingNamespaceIsAnError() => CliAssert.OneLineError(CliRunner.Run("sockets", "--netns", "no-such-ns-here"), 1, "no network namespace named 'no-such-ns-here'");
+    [Fact] public void NetnsWithProcRootIsRefused() => CliAssert.OneLineError(CliRunner.Run("sockets", "--netns", "x", "--proc-root", Fixtures.Dir("proc-scenario")), 1, "cannot be combined with --proc-root");
 
     [Fact]
     public void ProcRootWithoutSocketTablesIsAnError()
     {
         var empty = Directory.CreateTempSubdirectory("cd-noproc");
-        try { AssertOneLineError(CliRunner.Run("sockets", "--proc-root", empty.FullName), 1, "no socket table"); }
+        try { CliAssert.OneLineError(CliRunner.Run("sockets", "--proc-root", empty.FullName), 1, "no socket table"); }
         finally { empty.Delete(true); }
     }
 

@@ -83,6 +83,21 @@ public class KillCommandBuilderTests
     }
 
     [Fact]
+    public void SomeOfAClientsConnectionsToOneEndpointAreNamedByTheirLocalEnds()
+    {
+        var e = Fixture();
+        // Two of the three CLOSE_WAIT sockets to 127.0.0.1:9001: same peer endpoint, two local ports, so neither the
+        // peer nor one local port separates them from the third.
+        var two = e.Sockets.Where(s => s.State == TcpState.CloseWait).OrderBy(s => s.Local.Port).Take(2).ToList();
+        Assert.Equal(3, e.Sockets.Count(s => s.State == TcpState.CloseWait && s.Remote == two[0].Remote));
+        var command = KillCommand.ForSockets(e, two);
+        Assert.NotNull(command);
+        Assert.Contains($"--local {two[0].Local}", command);
+        Assert.Contains($"--local {two[1].Local}", command);
+        Assert.Equal(Keys(two), Selected(command!));
+    }
+
+    [Fact]
     public void ListenersAndEmptySetsGetNoCommand()
     {
         var e = Fixture();
