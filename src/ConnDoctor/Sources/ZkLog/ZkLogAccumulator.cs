@@ -173,7 +173,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         if (_skip) { Outside++; return; }
         _curBytes += line.Length + 1;
         _curLines++;
-        if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur)) _cur.AwaitsEndOfStream = false;
+        if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur))
+            _cur.AwaitsEndOfStream = false;
     }
 
     private void Unrecognise(ReadOnlySpan<byte> line, string file, long offset)
