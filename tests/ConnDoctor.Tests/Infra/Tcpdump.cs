@@ -15,10 +15,12 @@ public sealed class Tcpdump : IDisposable
     {
         File = Path.Combine(Path.GetTempPath(), $"{ns.Name}-{iface}.pcap");
         var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in (string[])["netns", "exec", ns.Name, "tcpdump", "-i", iface, "--immediate-mode", "-U", "-Z", "root", "-w", File, .. extra]) psi.ArgumentList.Add(a);
+        foreach (var a in (string[])["netns", "exec", ns.Name, "tcpdump", "-i", iface, "--immediate-mode", "-U", "-B", "16384", "-Z", "root", "-w", File, .. extra]) psi.ArgumentList.Add(a);
         _p = Process.Start(psi)!;
         // tcpdump says "listening on IFACE" once the capture runs; traffic before that would be lost. Immediate
         // mode hands every packet over at once: otherwise the last ones wait in the ring buffer and SIGINT loses them.
+        // A 16 MiB ring (-B, KiB) instead of 2 MiB: with both cores busy running other tests, tcpdump falls behind a
+        // bulk transfer and the kernel drops packets from a small ring (a capture missing a reset failed a test).
         var line = _p.StandardError.ReadLineAsync();
         if (!line.Wait(TimeSpan.FromSeconds(15)) || line.Result?.Contains("listening on") != true)
             throw new InvalidOperationException($"tcpdump did not start: {line.Result}");
