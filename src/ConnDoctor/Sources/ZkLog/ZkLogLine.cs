@@ -27,13 +27,6 @@ public struct ZkLine
 /// Classifies ZooKeeper server log lines (3.4 to 3.8, log4j or logback layout, with or without [myid:N]).
 /// Pure over bytes: the per-line cost is a few compares, so a 2 GiB log reads at disk speed.
 /// </summary>
-/// <summary>The forms of message the classifier tells apart by their first bytes (finer than <see cref="ZkMessageKind"/>).</summary>
-internal enum MessageForm : byte
-{
-    Other, Unkeyed, Accepted, CaughtEndOfStream, UnexpectedException, Closed, SessionAttempt, Refused, Established, Expiring,
-    EndOfStream, FourLetterWord,
-}
-
 public static class ZkLogLine
 {
     private const int TimestampLength = 23; // 2016-09-19 22:48:54,347
@@ -44,26 +37,16 @@ public static class ZkLogLine
 
     public static ZkLine Parse(ReadOnlySpan<byte> line)
     {
-        var r = new ZkLine();
+        var r = new ZkLine { Count = 1 };
         int hint = 0;
-        Parse(line, ref r, ref hint);
+        if (IsTimestamp(line)) ParseTimestamped(line, ref r, ref hint);
         return r;
     }
 
     /// <summary>
-    /// Decodes a line into <paramref name="r"/> (reset first). <paramref name="bracketHint"/> carries, from one line
-    /// of a file to the next, where the "[thread:Class@line]" part starts: the layout before it is fixed within
-    /// a file, so it is checked in place instead of searched for.
-    /// </summary>
-    public static void Parse(ReadOnlySpan<byte> line, ref ZkLine r, ref int bracketHint)
-    {
-        r = new ZkLine { Count = 1 };
-        if (!IsTimestamp(line)) return;
-        ParseTimestamped(line, ref r, ref bracketHint);
-    }
-
-    /// <summary>
-    /// <see cref="Parse(ReadOnlySpan{byte}, ref ZkLine, ref int)"/> for a line already known to start with a timestamp;
+    /// Decodes a line already known to start with a timestamp into <paramref name="r"/> (reset first).
+    /// <paramref name="bracketHint"/> carries, from one line of a file to the next, where the "[thread:Class@line]"
+    /// part starts: the layout before it is fixed within a file, so it is checked in place instead of searched for.
     /// <paramref name="addresses"/> remembers the client addresses parsed so far.
     /// </summary>
     internal static void ParseTimestamped(ReadOnlySpan<byte> line, ref ZkLine r, ref int bracketHint, ZkAddressMemo? addresses = null)
@@ -78,10 +61,7 @@ public static class ZkLogLine
         }
         int end = LocationEnd(line[p..]);
         if (end < 0) { r.Malformed = true; return; }
-        var m = line[(p + end + 4)..];
-        var form = Recognise(m);
-        if (form == MessageForm.Unkeyed) ClassifyUnkeyed(m, ref r);
-        else if (form != MessageForm.Other) Decode(form, m, ref r, addresses);
+        Classify(line[(p + end + 4)..], ref r, addresses);
         if (r.Kind == ZkMessageKind.Other)
         {
             var bracket = line.Slice(p + 1, end - 1);                  // thread:Class@line
@@ -151,128 +131,76 @@ public static class ZkLogLine
         return -1;
     }
 
-    /// <summary>Which kind of message this is, told from its first bytes.</summary>
-    internal static MessageForm Recognise(ReadOnlySpan<byte> m)
+    private static void Classify(ReadOnlySpan<byte> m, ref ZkLine r, ZkAddressMemo? addresses)
     {
-        if (m.Length == 0) return MessageForm.Other;
+        if (m.Length == 0) return;
         switch (m[0])
         {
             case (byte)'A':
-                if (m.StartsWith(AcceptedPrefix)) return MessageForm.Accepted;
+                if (m.StartsWith("Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(m[32..], out r.Ip, addresses); }
                 break;
             case (byte)'c':
-                if (m.StartsWith(CaughtPrefix)) return MessageForm.CaughtEndOfStream; // 3.4: the next line has the session
+                if (m.StartsWith("caught end of stream exception"u8)) r.AwaitsEndOfStream = true; // 3.4: the next line has the session
                 break;
             case (byte)'C':
-                if (m.StartsWith(ClosedPrefix)) return MessageForm.Closed;
-                if (m.StartsWith(AttemptPrefix)) return MessageForm.SessionAttempt;
+                if (m.StartsWith("Closed socket connection for client "u8))
+                {
+                    r.HasIp = Address(m[36..], out r.Ip, addresses);
+                    int sp = m[36..].IndexOf((byte)' ');
+                    var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
+                    if (tail.StartsWith("which had sessionid 0x"u8)) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = TryHex(tail[22..], out r.Session); }
+                    else r.Kind = ZkMessageKind.ClosedNoSession;
+                }
+                else if (m.StartsWith("Client attempting to establish new session"u8))
+                {
+                    r.Kind = ZkMessageKind.SessionAttempt;
+                    int slash = m.LastIndexOf((byte)'/');           // 3.4 "at /IP:PORT"; 3.8 "..., address = /IP:PORT"
+                    r.HasIp = slash >= 0 && Address(m[slash..], out r.Ip, addresses);
+                }
                 break;
             case (byte)'T':
-                if (m.StartsWith(TooManyPrefix)) return MessageForm.Refused;
+                if (m.StartsWith("Too many connections from "u8)) Refused(m, ref r);
                 break;
             case (byte)'E':
-                if (m.StartsWith(EstablishedPrefix)) return MessageForm.Established;
-                if (m.StartsWith(ExpiringPrefix)) return MessageForm.Expiring;
-                if (m.StartsWith(ErrorAcceptingPrefix)) return MessageForm.Refused;
+                if (m.StartsWith("Established session 0x"u8))
+                {
+                    r.Kind = ZkMessageKind.SessionEstablished;
+                    r.HasSession = TryHex(m[22..], out r.Session);
+                    int f = m.IndexOf(" for client "u8);
+                    r.HasIp = f >= 0 && Address(m[(f + 12)..], out r.Ip, addresses);
+                }
+                else if (m.StartsWith("Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = TryHex(m[19..], out r.Session); }
+                else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(m, ref r);
                 break;
             case (byte)'U':
-                if (m.StartsWith(UnexpectedPrefix)) return MessageForm.UnexpectedException; // 3.5+: the next line has the address
-                if (m.StartsWith(Unable)) return MessageForm.EndOfStream;   // 3.5/3.6 message form
+                if (m.StartsWith("Unexpected exception"u8)) r.AwaitsEndOfStream = true;           // 3.5+: the next line has the address
+                else if (m.StartsWith(Unable)) EndOfStream(m, ref r);                                // 3.5/3.6 message form
+                break;
+            case (byte)'M':
+                if (m.StartsWith("Message:"u8) && m.IndexOf("Too many connections from "u8) >= 0) Refused(m, ref r);
+                break;
+            case (byte)'[':
+                // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
+                int times = m.IndexOf(" times] Message:"u8);
+                if (times > 1 && m.IndexOf("Too many connections from "u8) >= 0 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
+                {
+                    Refused(m, ref r);
+                    r.Count = n;
+                }
                 break;
             case (byte)'P':
                 // "Processing srvr command from /127.0.0.1:58142"
-                if (m.StartsWith("Processing "u8) && m.Length >= 29 && m[15..].StartsWith(" command from "u8)) return MessageForm.FourLetterWord;
-                break;
-            case (byte)'M':
-            case (byte)'[':
-                return MessageForm.Unkeyed;   // decided by a search through the whole message
-        }
-        return MessageForm.Other;
-    }
-
-    private static ReadOnlySpan<byte> AcceptedPrefix => "Accepted socket connection from "u8;
-    private static ReadOnlySpan<byte> CaughtPrefix => "caught end of stream exception"u8;
-    private static ReadOnlySpan<byte> ClosedPrefix => "Closed socket connection for client "u8;
-    private static ReadOnlySpan<byte> AttemptPrefix => "Client attempting to establish new session"u8;
-    private static ReadOnlySpan<byte> TooManyPrefix => "Too many connections from "u8;
-    private static ReadOnlySpan<byte> EstablishedPrefix => "Established session 0x"u8;
-    private static ReadOnlySpan<byte> ExpiringPrefix => "Expiring session 0x"u8;
-    private static ReadOnlySpan<byte> ErrorAcceptingPrefix => "Error accepting new connection: Too many connections from "u8;
-    private static ReadOnlySpan<byte> UnexpectedPrefix => "Unexpected exception"u8;
-
-    /// <summary>Decodes a message whose form <see cref="Recognise"/> told, from the bytes after its prefix.</summary>
-    internal static void Decode(MessageForm form, ReadOnlySpan<byte> m, ref ZkLine r, ZkAddressMemo? addresses)
-    {
-        switch (form)
-        {
-            case MessageForm.Accepted:
-                r.Kind = ZkMessageKind.Accepted;
-                r.HasIp = Address(m[32..], out r.Ip, addresses);
-                break;
-            case MessageForm.CaughtEndOfStream:
-            case MessageForm.UnexpectedException:
-                r.AwaitsEndOfStream = true;
-                break;
-            case MessageForm.Closed:
-            {
-                r.HasIp = Address(m[36..], out r.Ip, addresses);
-                int sp = m[36..].IndexOf((byte)' ');
-                var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
-                if (tail.StartsWith("which had sessionid 0x"u8)) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = TryHex(tail[22..], out r.Session); }
-                else r.Kind = ZkMessageKind.ClosedNoSession;
-                break;
-            }
-            case MessageForm.SessionAttempt:
-            {
-                r.Kind = ZkMessageKind.SessionAttempt;
-                int slash = m.LastIndexOf((byte)'/');           // 3.4 "at /IP:PORT"; 3.8 "..., address = /IP:PORT"
-                r.HasIp = slash >= 0 && Address(m[slash..], out r.Ip, addresses);
-                break;
-            }
-            case MessageForm.Refused:
-                Refused(m, ref r);
-                break;
-            case MessageForm.Established:
-            {
-                r.Kind = ZkMessageKind.SessionEstablished;
-                r.HasSession = TryHex(m[22..], out r.Session);
-                int f = m.IndexOf(" for client "u8);
-                r.HasIp = f >= 0 && Address(m[(f + 12)..], out r.Ip, addresses);
-                break;
-            }
-            case MessageForm.Expiring:
-                r.Kind = ZkMessageKind.SessionExpired;
-                r.HasSession = TryHex(m[19..], out r.Session);
-                break;
-            case MessageForm.EndOfStream:
-                EndOfStream(m, ref r);
-                break;
-            case MessageForm.FourLetterWord:
-                r.Kind = ZkMessageKind.FourLetterWord;
-                r.HasIp = Address(m[29..], out r.Ip, addresses);
+                if (m.StartsWith("Processing "u8) && m.Length >= 29 && m[15..].StartsWith(" command from "u8))
+                {
+                    r.Kind = ZkMessageKind.FourLetterWord;
+                    r.HasIp = Address(m[29..], out r.Ip, addresses);
+                }
                 break;
         }
     }
 
     private static bool Address(ReadOnlySpan<byte> s, out NetAddress ip, ZkAddressMemo? addresses) =>
         addresses != null ? addresses.TryAddress(s, out ip) : TryAddress(s, out ip);
-
-    /// <summary>The two kinds found by searching the message: 3.5+'s rate-limited refusals.</summary>
-    private static void ClassifyUnkeyed(ReadOnlySpan<byte> m, ref ZkLine r)
-    {
-        if (m[0] == 'M')
-        {
-            if (m.StartsWith("Message:"u8) && m.IndexOf("Too many connections from "u8) >= 0) Refused(m, ref r);
-            return;
-        }
-        // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
-        int times = m.IndexOf(" times] Message:"u8);
-        if (times > 1 && m.IndexOf("Too many connections from "u8) >= 0 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
-        {
-            Refused(m, ref r);
-            r.Count = n;
-        }
-    }
 
     private static void Refused(ReadOnlySpan<byte> m, ref ZkLine r)
     {
