@@ -13,12 +13,7 @@ public class HalfOpenKernelTests
     {
         using var client = new TestNetns("hoc");
         using var server = new TestNetns("hos");
-        string va = $"va{Environment.ProcessId % 100000}", vb = $"vb{Environment.ProcessId % 100000}";
-        Shell.Run("ip", "link", "add", va, "netns", client.Name, "type", "veth", "peer", "name", vb, "netns", server.Name);
-        Shell.Run("ip", "-n", client.Name, "addr", "add", "10.213.0.1/24", "dev", va);
-        Shell.Run("ip", "-n", server.Name, "addr", "add", "10.213.0.2/24", "dev", vb);
-        Shell.Run("ip", "-n", client.Name, "link", "set", va, "up");
-        Shell.Run("ip", "-n", server.Name, "link", "set", vb, "up");
+        var (_, vb) = TestNetns.Link(client, server, "10.213.0.1", "10.213.0.2");
 
         server.StartScenario("server", "--listen", "10.213.0.2:9100:hold");
         var stuck = client.StartScenario("stuck", "--connect", "10.213.0.2:9100");

@@ -15,12 +15,7 @@ public class PcapKernelTests
     {
         var c = new TestNetns(tag + "c");
         var s = new TestNetns(tag + "s");
-        string va = $"pa{Environment.ProcessId % 100000}{tag}", vb = $"pb{Environment.ProcessId % 100000}{tag}";
-        Shell.Run("ip", "link", "add", va, "netns", c.Name, "type", "veth", "peer", "name", vb, "netns", s.Name);
-        Shell.Run("ip", "-n", c.Name, "addr", "add", Client + "/24", "dev", va);
-        Shell.Run("ip", "-n", s.Name, "addr", "add", Server + "/24", "dev", vb);
-        Shell.Run("ip", "-n", c.Name, "link", "set", va, "up");
-        Shell.Run("ip", "-n", s.Name, "link", "set", vb, "up");
+        TestNetns.Link(c, s, Client, Server);
         return (c, s);
     }
 
