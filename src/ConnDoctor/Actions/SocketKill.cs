@@ -20,7 +20,6 @@ public sealed record VanishedSocket(SocketRecord Socket, NetnsInfo Netns, bool P
 public sealed record KillReport
 {
     public required Evidence Before { get; init; }
-    public required SocketFilter Filter { get; init; }
     /// <summary>The filter as conndoctor options, for the header and for re-running.</summary>
     public required string FilterText { get; init; }
     public required bool DryRun { get; init; }
@@ -70,7 +69,6 @@ public static class SocketKill
         return new KillReport
         {
             Before = before,
-            Filter = filter,
             FilterText = filterText,
             DryRun = true,
             Targets = targets,
@@ -104,7 +102,7 @@ public static class SocketKill
                 if (e == 0) anyDestroyed = true;
                 else if (!anyDestroyed && Fatal(list[i].Socket, e))
                     throw new UserException(FatalMessage(e, plan.KernelRelease));
-                results.Add(new KillResult(list[i], OutcomeOf(e, list[i].Socket), e, Describe(e, list[i].Socket, plan.KernelRelease), true));
+                results.Add(new KillResult(list[i], OutcomeOf(e), e, Describe(e, list[i].Socket, plan.KernelRelease), true));
             }
         }
 
@@ -113,8 +111,9 @@ public static class SocketKill
         var tuples = new HashSet<(ulong, NetEndpoint, NetEndpoint)>();
         foreach (var s in after.Sockets)
         {
-            present.Add((after.NetnsOf(s).Inode, s.Cookie));
-            tuples.Add((after.NetnsOf(s).Inode, s.Local, s.Remote));
+            ulong ns = after.NetnsOf(s).Inode;
+            present.Add((ns, s.Cookie));
+            tuples.Add((ns, s.Local, s.Remote));
         }
         results = results.Select(r =>
         {
@@ -159,7 +158,7 @@ public static class SocketKill
         ? $"this kernel ({release}) cannot destroy sockets: it was built without CONFIG_INET_DIAG_DESTROY (where 'ss -K' silently does nothing and exits 0); nothing was destroyed: restart the process that holds them instead"
         : "destroying sockets needs CAP_NET_ADMIN in the socket's network namespace: run as root; nothing was destroyed";
 
-    private static KillOutcome OutcomeOf(int errno, SocketRecord s) => errno switch
+    private static KillOutcome OutcomeOf(int errno) => errno switch
     {
         0 => KillOutcome.Destroyed,
         Libc.ENOENT => KillOutcome.AlreadyGone,
@@ -183,11 +182,7 @@ public static class SocketKill
         _ => $"failed: {Libc.ErrorText(errno)}",
     };
 
-    public static string KernelRelease()
-    {
-        try { return File.ReadAllText("/proc/sys/kernel/osrelease").Trim(); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return "unknown"; }
-    }
+    public static string KernelRelease() => SettingsCollector.KernelRelease("/proc") ?? "unknown";
 
     /// <summary>TIME_WAIT sockets can be destroyed since Linux 6.0 (tcp_abort learned them); before, the kernel answers EOPNOTSUPP.</summary>
     public static bool DestroysTimeWait(string release) =>

@@ -59,7 +59,7 @@ public static class SettingsCollector
             {
                 Origin = origin,
                 Sysctls = sysctls,
-                KernelRelease = ReadRelease(o.ProcRoot),
+                KernelRelease = KernelRelease(o.ProcRoot),
                 ZooCfg = cfg,
                 SocketTableRead = table != null,
             },
@@ -73,7 +73,8 @@ public static class SettingsCollector
         new int?[] { s.LocalPortLow, s.TcpTwReuse, s.TcpFinTimeout, s.TcpMaxTwBuckets, s.KeepaliveTime, s.KeepaliveIntvl, s.KeepaliveProbes,
                      s.TcpTimestamps, s.TcpRetries2, s.Somaxconn }.Count(v => v != null);
 
-    private static string? ReadRelease(string procRoot)
+    /// <summary>The kernel release (sys/kernel/osrelease under a proc root); null when unreadable.</summary>
+    internal static string? KernelRelease(string procRoot)
     {
         try { return File.ReadAllText(Path.Combine(procRoot, "sys", "kernel", "osrelease")).Trim(); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
