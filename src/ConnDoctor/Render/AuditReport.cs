@@ -13,5 +13,5 @@ public sealed record AuditReport(SettingsEvidence Settings, DiagnoseReport Diagn
 
     /// <summary>Findings in the order the rules wrote them (kernel first, then zoo.cfg), which reads better than worst-first for a checklist.</summary>
     public IReadOnlyList<Finding> InRuleOrder => Diagnosis.Findings
-        .OrderBy(f => Array.IndexOf(AuditFacts.RuleIds, f.RuleId)).ThenBy(f => f.Subject.Setting, StringComparer.Ordinal).ToList();
+        .OrderBy(f => Array.IndexOf(AuditRules.Ids, f.RuleId)).ThenBy(f => f.Subject.Setting, StringComparer.Ordinal).ToList();
 }

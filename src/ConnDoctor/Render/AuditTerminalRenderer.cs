@@ -14,8 +14,7 @@ public static class AuditTerminalRenderer
         c.WriteLine($"conndoctor audit on {r.Diagnosis.Host}, kernel {st.KernelRelease ?? "unknown"}");
         DiagnoseTerminalRenderer.Wrapped(c, $"settings: sysctls of {st.Origin}" + (st.ZooCfg != null ? $", {st.ZooCfg.Path}" : ""), o.Width, 0, 10);
         SourceNotes.Write(c, r.Diagnosis.Sources);
-        foreach (var rule in r.Diagnosis.Rules.Where(x => x.State != RuleState.Ran))
-            c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
+        DiagnoseTerminalRenderer.WriteRuleNotes(c, r.Diagnosis);
         var findings = r.InRuleOrder;
         c.WriteLine();
         c.WriteLine($"{"SETTING",-34} {"VALUE",-24} VERDICT");

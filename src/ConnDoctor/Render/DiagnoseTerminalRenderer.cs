@@ -17,12 +17,18 @@ public static class DiagnoseTerminalRenderer
         WriteFindings(c, r, o.Width);
     }
 
+    /// <summary>A line for each rule that did not run: it failed, or its evidence was missing.</summary>
+    public static void WriteRuleNotes(IAnsiConsole c, DiagnoseReport r)
+    {
+        foreach (var rule in r.Rules.Where(x => x.State != RuleState.Ran))
+            c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
+    }
+
     /// <summary>Rule notes, then each finding with its evidence, cause and remedy, then a count. Shared by every report.</summary>
     /// <param name="nothingFound">What to say instead of "No problems found." when there are no findings because the evidence was missing.</param>
     public static void WriteFindings(IAnsiConsole c, DiagnoseReport r, int width, string? nothingFound = null)
     {
-        foreach (var rule in r.Rules.Where(x => x.State != RuleState.Ran))
-            c.WriteLine($"note: rule {rule.RuleId}: {(rule.State == RuleState.Failed ? "failed" : "not enough evidence")}: {rule.Reason}");
+        WriteRuleNotes(c, r);
         if (r.Findings.Count == 0)
         {
             c.WriteLine();

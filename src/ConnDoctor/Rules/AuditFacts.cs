@@ -11,8 +11,6 @@ public static class AuditRules
 /// <summary>What the audit rules share: the shape of a finding about one setting.</summary>
 internal static class AuditFacts
 {
-    public static string[] RuleIds => AuditRules.Ids;
-
     /// <summary>
     /// A finding about one setting: subject = the setting, first evidence line = "SETTING = VALUE" (renderers take
     /// the value from it), cause = what it means, remedy = what we recommend. Info means "fine, and this is what it does".
