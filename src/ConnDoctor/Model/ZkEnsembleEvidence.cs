@@ -44,7 +44,6 @@ public sealed record ZkConnection
     public long? LastResponseMs { get; init; }
     /// <summary>How long ago that was, when the server's clock could be read (it runs on this host) or estimated.</summary>
     public long? LastResponseAgeMs { get; init; }
-    public long? MaxLatencyMs { get; init; }
 
     public bool HasSession => SessionId != 0;
 

@@ -51,7 +51,6 @@ public static class AdminServerParser
                     EstablishedUnixMs = sid != 0 ? Long(c, "established") : null,
                     SessionTimeoutMs = sid != 0 && Long(c, "session_timeout") is long to ? (int)to : null,
                     LastResponseMs = sid != 0 && lresp > 0 ? lresp : null,
-                    MaxLatencyMs = sid != 0 ? Long(c, "max_latency") : null,
                 });
             }
         }

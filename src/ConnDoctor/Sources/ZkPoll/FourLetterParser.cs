@@ -86,7 +86,7 @@ public static class FourLetterParser
         if (!TryParseSocketAddress(line[..bracket], out var client)) return false;
         var fields = line[(open + 2)..^1];
         long queued = 0, recved = 0, sent = 0, sid = 0;
-        long? est = null, lresp = null, maxlat = null;
+        long? est = null, lresp = null;
         int? to = null;
         string? lop = null;
         bool sawRecved = false;
@@ -109,14 +109,13 @@ public static class FourLetterParser
                 case 3 when key.SequenceEqual("est"u8): est = Long(value, out var e) ? e : null; break;
                 case 2 when key.SequenceEqual("to"u8): to = Long(value, out var t) ? (int)t : null; break;
                 case 5 when key.SequenceEqual("lresp"u8): lresp = Long(value, out var r) ? r : null; break;
-                case 6 when key.SequenceEqual("maxlat"u8): maxlat = Long(value, out var m) ? m : null; break;
             }
         }
         if (!sawRecved) return false;
         connection = new ZkConnection
         {
             Client = client, SessionId = sid, Received = recved, Sent = sent, Queued = queued, LastOperation = lop,
-            EstablishedUnixMs = est, SessionTimeoutMs = to, LastResponseMs = lresp, MaxLatencyMs = maxlat,
+            EstablishedUnixMs = est, SessionTimeoutMs = to, LastResponseMs = lresp,
         };
         return true;
     }

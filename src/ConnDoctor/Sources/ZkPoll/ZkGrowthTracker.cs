@@ -25,7 +25,6 @@ public sealed class ZkGrowthTracker
 
     private readonly Dictionary<long, NetAddress> _sessionIp = new();
     private readonly Dictionary<NetAddress, PerIp> _ips = new();
-    private HashSet<long>? _prevSessions;
     private HashSet<(string, NetEndpoint)>? _prevConnections;
     private HashSet<string>? _prevMembers;
     private readonly Dictionary<string, (Dictionary<string, long> First, Dictionary<string, long> Last)> _counters = new();
@@ -42,8 +41,7 @@ public sealed class ZkGrowthTracker
         _last = servers;
         var reachable = servers.Where(s => s.Connections != null).ToList();
         var members = reachable.Select(s => s.Member).ToHashSet();
-        var sessions = new HashSet<long>();
-        var sessionMember = new Dictionary<long, string>();
+        var sessionMember = new Dictionary<long, string>(); // every session listed now, and the member it is connected to
         var connections = new HashSet<(string, NetEndpoint)>();
         var perIpConns = new Dictionary<NetAddress, int>();
         foreach (var s in reachable)
@@ -52,7 +50,6 @@ public sealed class ZkGrowthTracker
                 connections.Add((s.Member, c.Client));
                 perIpConns[c.Client.Address] = perIpConns.GetValueOrDefault(c.Client.Address) + 1;
                 if (!c.HasSession) continue;
-                sessions.Add(c.SessionId);
                 sessionMember[c.SessionId] = s.Member;
                 if (_sessionIp.Count < MaxRememberedSessions || _sessionIp.ContainsKey(c.SessionId)) _sessionIp[c.SessionId] = c.Client.Address;
             }
@@ -69,20 +66,31 @@ public sealed class ZkGrowthTracker
         foreach (var (sid, paths) in ephemerals)
             if (_sessionIp.TryGetValue(sid, out var ip)) perIpEphemerals[ip] = perIpEphemerals.GetValueOrDefault(ip) + paths.Count;
         var perIpSessions = new Dictionary<NetAddress, int>();
-        foreach (var sid in sessions) { var ip = _sessionIp[sid]; perIpSessions[ip] = perIpSessions.GetValueOrDefault(ip) + 1; }
+        // A session past the MaxRememberedSessions cap has no remembered address: it is not counted for any IP.
+        foreach (var sid in sessionMember.Keys)
+            if (_sessionIp.TryGetValue(sid, out var ip)) perIpSessions[ip] = perIpSessions.GetValueOrDefault(ip) + 1;
 
         bool comparable = _prevMembers != null && _prevMembers.SetEquals(members);
         if (_prevMembers != null && !comparable) SkippedSteps++;
         if (comparable)
         {
-            foreach (var sid in sessions) if (!_prevSessions!.Contains(sid)) Ip(_sessionIp[sid]).SessionsOpened++;
-            foreach (var sid in _prevSessions!) if (!sessions.Contains(sid) && _sessionIp.TryGetValue(sid, out var ip)) Ip(ip).SessionsClosed++;
-            foreach (var c in connections) if (!_prevConnections!.Contains(c)) Ip(c.Item2.Address).ConnectionsOpened++;
-            foreach (var c in _prevConnections!) if (!connections.Contains(c)) Ip(c.Item2.Address).ConnectionsClosed++;
-            foreach (var c in connections) if (!_prevConnections!.Contains(c)) Churn(c.Item1)[0]++;
-            foreach (var c in _prevConnections!) if (!connections.Contains(c)) Churn(c.Item1)[1]++;
-            foreach (var (sid, m) in sessionMember) if (!_prevSessions!.Contains(sid)) Churn(m)[2]++;
-            foreach (var (sid, m) in _prevSessionMember!) if (!sessions.Contains(sid)) Churn(m)[3]++;
+            // Per client IP and per member (Churn: connections opened, closed, sessions opened, closed).
+            foreach (var c in connections)
+                if (!_prevConnections!.Contains(c)) { Ip(c.Item2.Address).ConnectionsOpened++; Churn(c.Item1)[0]++; }
+            foreach (var c in _prevConnections!)
+                if (!connections.Contains(c)) { Ip(c.Item2.Address).ConnectionsClosed++; Churn(c.Item1)[1]++; }
+            foreach (var (sid, m) in sessionMember)
+                if (!_prevSessionMember!.ContainsKey(sid))
+                {
+                    if (_sessionIp.TryGetValue(sid, out var ip)) Ip(ip).SessionsOpened++;
+                    Churn(m)[2]++;
+                }
+            foreach (var (sid, m) in _prevSessionMember!)
+                if (!sessionMember.ContainsKey(sid))
+                {
+                    if (_sessionIp.TryGetValue(sid, out var ip)) Ip(ip).SessionsClosed++;
+                    Churn(m)[3]++;
+                }
         }
         var allIps = perIpConns.Keys.Concat(perIpSessions.Keys).Concat(perIpEphemerals.Keys).Concat(_ips.Keys).ToHashSet();
         foreach (var ip in allIps)
@@ -99,7 +107,6 @@ public sealed class ZkGrowthTracker
             x.Samples.Add(sample);
             if (x.Samples.Count > MaxSamples) x.Samples = x.Samples.Where((_, i) => i % 2 == 0 || i == x.Samples.Count - 1).ToList();
         }
-        _prevSessions = sessions;
         _prevConnections = connections;
         _prevMembers = members;
         _prevSessionMember = sessionMember;
@@ -129,11 +136,18 @@ public sealed class ZkGrowthTracker
             foreach (var c in s.Connections ?? [])
                 if (c.HasSession && ZkViews.AgeAt(s, c.EstablishedUnixMs) is long age)
                     oldest[c.Client.Address] = Math.Max(oldest.GetValueOrDefault(c.Client.Address), age);
+        // Grouped once, not scanned once per IP.
+        var pathsByIp = new Dictionary<NetAddress, List<string>>();
+        foreach (var (sid, paths) in ephemerals)
+            if (_sessionIp.TryGetValue(sid, out var a))
+            {
+                if (!pathsByIp.TryGetValue(a, out var l)) pathsByIp[a] = l = [];
+                l.AddRange(paths);
+            }
         var list = new List<ZkClientGrowth>();
         foreach (var (ip, x) in _ips)
         {
             if (x.First is not ZkSample first) continue;
-            var paths = ephemerals.Where(kv => _sessionIp.TryGetValue(kv.Key, out var a) && a == ip).SelectMany(kv => kv.Value);
             list.Add(new ZkClientGrowth
             {
                 Ip = ip,
@@ -149,7 +163,7 @@ public sealed class ZkGrowthTracker
                 ConnectionsClosed = x.ConnectionsClosed,
                 SessionsPerMinute = ZkViews.Slope(x.Samples.Select(p => (p.Seconds, (double)p.Sessions)).ToList()) * 60,
                 EphemeralsPerMinute = ZkViews.Slope(x.Samples.Select(p => (p.Seconds, (double)p.Ephemerals)).ToList()) * 60,
-                EphemeralPatterns = ZkViews.Patterns(paths),
+                EphemeralPatterns = ZkViews.Patterns(pathsByIp.GetValueOrDefault(ip) ?? []),
                 OldestSessionAgeMs = oldest.TryGetValue(ip, out var age) ? age : null,
                 MonotoneShare = x.Steps == 0 ? 1 : (double)x.NotDown / x.Steps,
                 Samples = x.Samples,
