@@ -62,12 +62,7 @@ public static class KillCommand
     /// For connections a ZooKeeper member (HOST:PORT, as `conndoctor zk` names it) holds from one client: to run on that
     /// member's host, on its client port.
     /// </summary>
-    public static string ForZkClient(NetAddress client, string member, TimeSpan idle)
-    {
-        int colon = member.LastIndexOf(':');
-        int port = colon > 0 && int.TryParse(member.AsSpan(colon + 1), out int p) && p is > 0 and <= 65535 ? p : 2181;
-        return ForClient(client, port, idle);
-    }
+    public static string ForZkClient(NetAddress client, string member, TimeSpan idle) => ForClient(client, ZkViews.ClientPort(member), idle);
 
     /// <summary>"conndoctor kill --state established --remote 10.0.0.5 --local :2181 --idle 10m [--netns NAME]".</summary>
     public static string Line(SocketFilter f, string? netns) =>

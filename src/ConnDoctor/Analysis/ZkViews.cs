@@ -5,6 +5,13 @@ namespace ConnDoctor.Analysis;
 /// <summary>Joins what the members of an ensemble listed: sessions to client addresses, ephemeral nodes to sessions, per client IP.</summary>
 public static class ZkViews
 {
+    /// <summary>The client port of a member as `conndoctor zk` names it (HOST:PORT); ZooKeeper's default 2181 if it has none.</summary>
+    public static int ClientPort(string member)
+    {
+        int colon = member.LastIndexOf(':');
+        return colon > 0 && int.TryParse(member.AsSpan(colon + 1), out int p) && p is > 0 and <= 65535 ? p : 2181;
+    }
+
     /// <summary>Ephemeral paths per session from every member that answered `dump` (3.8 members all list every session's; older followers may list none).</summary>
     public static Dictionary<long, IReadOnlyList<string>> EphemeralsBySession(IEnumerable<ZkServerInfo> servers)
     {

@@ -110,7 +110,7 @@ public sealed class ConnectionLimitRule : IRule
                     : $"client {c.Ip} holds {c.Connections} of {limit} connections allowed per IP on {c.Member}",
                 Evidence = evidence,
                 Cause = $"ZooKeeper allows maxClientCnxns={limit} connections per client IP on each server. " + holds,
-                Remedy = $"On {c.Ip}, find who holds them: 'conndoctor sockets --remote {c.Member}' (or --remote :{c.Member[(c.Member.LastIndexOf(':') + 1)..]} when it goes through another address). Fix a leak there (one ZooKeeper " +
+                Remedy = $"On {c.Ip}, find who holds them: 'conndoctor sockets --remote {c.Member}' (or --remote :{ZkViews.ClientPort(c.Member)} when it goes through another address). Fix a leak there (one ZooKeeper " +
                          "client per process, close() that really closes); restart a process whose client threads outlived their application. " +
                          $"Silent connections of a vanished client: on {c.Member}'s host, \"{KillCommand.ForZkClient(c.Ip, c.Member, ctx.Options.Idle)}\" lists those " +
                          $"that received nothing for {KillCommand.IdleText(ctx.Options.Idle)}; add --yes as root to destroy them. 'conndoctor zk {c.Member} --watch 5m' " +

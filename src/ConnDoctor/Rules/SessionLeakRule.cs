@@ -106,7 +106,7 @@ public sealed class SessionLeakRule : IRule
     /// <summary>'conndoctor sockets --remote :PORT' for the members' client ports (the same on every member, as a rule).</summary>
     private static string SocketsCommands(ZkEnsembleEvidence zk)
     {
-        var ports = zk.Members.Select(m => m[(m.LastIndexOf(':') + 1)..]).Distinct().Take(3).ToList();
+        var ports = zk.Members.Select(ZkViews.ClientPort).Distinct().Take(3).ToList();
         return string.Join(" or ", ports.Select(p => $"'conndoctor sockets --remote :{p}'"));
     }
 
