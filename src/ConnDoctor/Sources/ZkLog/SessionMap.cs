@@ -1,151 +1,140 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace ConnDoctor.Sources.ZkLog;
 
 /// <summary>
-/// Session id -> client, for joining "Expiring session 0x..." lines to a client. Bounded: two generations of at
-/// most <see cref="Generation"/> entries each, so a log with millions of sessions keeps memory flat; a session
-/// whose client was last seen two generations ago can no longer be joined (it is counted as unattributed, never
-/// guessed). Open addressing over one flat array: a set or a lookup is one probe, where a Dictionary of 100k+
-/// entries costs several cache misses per insert.
+/// Session id -> client (an index into the reader's client list), for joining "Expiring session 0x..." lines to a
+/// client. Bounded: two generations of at most <see cref="Generation"/> sessions each, so a log with millions of
+/// sessions keeps memory flat; a session whose client was last seen two generations ago can no longer be joined
+/// (it is counted as unattributed, never guessed).
 /// </summary>
+/// <remarks>
+/// A ZooKeeper server numbers its sessions one after the other (server id in the top byte, a counter below), so
+/// the ids a log names come in runs. They are stored in blocks of <see cref="BlockSize"/> neighbouring ids: the
+/// block is found through a small hash table and the id's slot sits at a fixed place inside it. Neighbouring
+/// sessions then share memory that stays in cache, where one hashed slot per id (the previous design) cost a cache
+/// and TLB miss per set and a page fault per fresh page. Ids without neighbours still work; they cost a block each.
+/// </remarks>
 internal sealed class SessionMap
 {
     public const int Generation = 1 << 17;
+    internal const int BlockSize = 8;
     private Table _current = new();
     private Table? _previous;
 
-    // Sets are queued and applied in batches: the table is megabytes touched at random, so each set waits for
-    // memory; applied together, all their slots are requested first and the waits overlap. A lookup,
-    // a removal or a listing applies the queue first, so every operation still sees the sets made before it.
-    private const int Batch = 64;
-    private readonly ulong[] _pendingKeys = new ulong[Batch];
-    private readonly ClientAcc[] _pendingClients = new ClientAcc[Batch];
-    private int _pending;
-
     /// <summary>Session 0 means "no session" in ZooKeeper's logs and is never stored.</summary>
-    public void Set(ulong session, ClientAcc client)
+    public void Set(ulong session, int client)
     {
         if (session == 0) return;
-        _pendingKeys[_pending] = session;
-        _pendingClients[_pending] = client;
-        if (++_pending == Batch) Apply();
+        if (!_current.Set(session, client)) return;
+        if (_current.Count < Generation) return;
+        var reuse = _previous;
+        _previous = _current;
+        _current = reuse?.Clear() ?? new Table();
     }
 
-    private void Apply()
+    public bool TryGet(ulong session, out int client)
     {
-        for (int i = 0; i < _pending; i++) _current.Prefetch(_pendingKeys[i]);
-        for (int i = 0; i < _pending; i++)
-        {
-            _current.Set(_pendingKeys[i], _pendingClients[i]);
-            _pendingClients[i] = null!;
-            if (_current.Count >= Generation)
-            {
-                var reuse = _previous;
-                _previous = _current;
-                _current = reuse?.Clear() ?? new Table();
-            }
-        }
-        _pending = 0;
-    }
-
-    public bool TryGet(ulong session, out ClientAcc client)
-    {
-        if (_pending > 0) Apply();
-        client = _current.Get(session) ?? _previous?.Get(session)!;
-        return client != null;
+        client = _current.Get(session);
+        if (client < 0 && _previous != null) client = _previous.Get(session);
+        return client >= 0;
     }
 
     /// <summary>An expired session is over: forget it.</summary>
     public void Remove(ulong session)
     {
-        if (_pending > 0) Apply();
         _current.Remove(session);
         _previous?.Remove(session);
     }
 
-    /// <summary>Oldest first, so that merging regions in order keeps the newest client of a reused id.</summary>
-    public IEnumerable<(ulong Session, ClientAcc Client)> Entries
-    {
-        get
-        {
-            if (_pending > 0) Apply();
-            return (_previous?.Entries ?? []).Concat(_current.Entries);
-        }
-    }
-
     /// <summary>
-    /// Linear probing with backward-shift deletion; key 0 marks an empty slot. Ids are scattered by a multiplicative
-    /// hash: ZooKeeper numbers a server's sessions one after the other, and placing neighbours side by side (tried)
-    /// builds long runs of occupied slots that every probe and deletion then walks.
+    /// Blocks found by linear probing on a multiplicative hash of the block number; a block is never removed within
+    /// a generation (an emptied slot is just 0), so there is no deletion to repair. Values are client + 1; 0 is empty.
     /// </summary>
     private sealed class Table
     {
-        private const int Bits = 18;                 // twice the generation: probes stay short
-        private const int Mask = (1 << Bits) - 1;
-        private readonly Entry[] _slots = new Entry[1 << Bits];
+        private ulong[] _keys = new ulong[1 << 10];     // block number + 1; 0 = free
+        private int[] _blocks = new int[1 << 10];       // index of the block in _values, in BlockSize units
+        private int[] _values = new int[BlockSize * 512];
+        private int _blockCount;
         public int Count;
 
-        private struct Entry
+        private int _shift = 64 - 10;                    // 64 - log2(_keys.Length)
+
+        private int Mask => _keys.Length - 1;
+        private int Home(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
+
+        /// <summary>True when the id is new to this table.</summary>
+        public bool Set(ulong session, int client)
         {
-            public ulong Key;
-            public ClientAcc? Value;
+            ref int cell = ref Cell(session, create: true);
+            bool added = cell == 0;
+            if (added) Count++;
+            cell = client + 1;
+            return added;
         }
 
-        private static int Home(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> (64 - Bits));
-
-        public void Set(ulong key, ClientAcc value)
+        public int Get(ulong session)
         {
-            int i = Home(key);
-            while (_slots[i].Key != 0 && _slots[i].Key != key) i = (i + 1) & Mask;
-            if (_slots[i].Key == 0) { _slots[i].Key = key; Count++; }
-            _slots[i].Value = value;
+            ref int cell = ref Cell(session, create: false);
+            return Unsafe.IsNullRef(ref cell) ? -1 : cell - 1;
         }
 
-        public unsafe void Prefetch(ulong key)
+        public void Remove(ulong session)
         {
-            if (Sse.IsSupported) Sse.Prefetch0(Unsafe.AsPointer(ref _slots[Home(key)]));
-        }
-
-        public ClientAcc? Get(ulong key)
-        {
-            for (int i = Home(key); _slots[i].Key != 0; i = (i + 1) & Mask)
-                if (_slots[i].Key == key) return _slots[i].Value;
-            return null;
-        }
-
-        public void Remove(ulong key)
-        {
-            int i = Home(key);
-            while (_slots[i].Key != key) { if (_slots[i].Key == 0) return; i = (i + 1) & Mask; }
-            // Pull later entries of the run back into the hole when their home slot allows it.
-            for (int j = (i + 1) & Mask; _slots[j].Key != 0; j = (j + 1) & Mask)
-            {
-                int home = Home(_slots[j].Key);
-                bool movable = i <= j ? home <= i || home > j : home <= i && home > j;
-                if (!movable) continue;
-                _slots[i] = _slots[j];
-                i = j;
-            }
-            _slots[i] = default;
+            ref int cell = ref Cell(session, create: false);
+            if (Unsafe.IsNullRef(ref cell) || cell == 0) return;
+            cell = 0;
             Count--;
+        }
+
+        private ref int Cell(ulong session, bool create)
+        {
+            ulong key = session / BlockSize + 1;
+            int i = Home(key);
+            while (true)
+            {
+                ulong k = _keys[i];
+                if (k == key) return ref _values[_blocks[i] * BlockSize + (int)(session % BlockSize)];
+                if (k == 0) break;
+                i = (i + 1) & Mask;
+            }
+            if (!create) return ref Unsafe.NullRef<int>();
+            if (2 * (_blockCount + 1) > _keys.Length)
+            {
+                Grow();
+                return ref Cell(session, create);
+            }
+            if ((_blockCount + 1) * BlockSize > _values.Length) Array.Resize(ref _values, _values.Length * 2);
+            _keys[i] = key;
+            _blocks[i] = _blockCount++;
+            return ref _values[_blocks[i] * BlockSize + (int)(session % BlockSize)];
+        }
+
+        private void Grow()
+        {
+            var keys = _keys;
+            var blocks = _blocks;
+            _keys = new ulong[keys.Length * 2];
+            _blocks = new int[keys.Length * 2];
+            _shift--;
+            for (int j = 0; j < keys.Length; j++)
+            {
+                if (keys[j] == 0) continue;
+                int i = Home(keys[j]);
+                while (_keys[i] != 0) i = (i + 1) & Mask;
+                _keys[i] = keys[j];
+                _blocks[i] = blocks[j];
+            }
         }
 
         public Table Clear()
         {
-            Array.Clear(_slots);
+            Array.Clear(_keys);
+            Array.Clear(_values, 0, _blockCount * BlockSize);
+            _blockCount = 0;
             Count = 0;
             return this;
-        }
-
-        public IEnumerable<(ulong, ClientAcc)> Entries
-        {
-            get
-            {
-                for (int i = 0; i < _slots.Length; i++)
-                    if (_slots[i].Key != 0) yield return (_slots[i].Key, _slots[i].Value!);
-            }
         }
     }
 }

@@ -19,15 +19,17 @@ internal sealed class ZkAddressMemo
 
     /// <summary>
     /// <see cref="ZkLogLine.TryAddress"/> with a memory of IPv4 addresses' text: in "/10.0.20.141:50599" the bytes
-    /// before the ':' are looked up, and an address seen before is not parsed again.
+    /// before the ':' (or a space) are looked up, and an address seen before is not parsed again.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryAddress(ReadOnlySpan<byte> s, out NetAddress ip)
     {
         if (s.Length < 17 || s[0] != '/' || !Vector128.IsHardwareAccelerated) return ZkLogLine.TryAddress(s, out ip);
         var text = Vector128.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), 1));
-        uint colons = Vector128.Equals(text, Vector128.Create((byte)':')).ExtractMostSignificantBits();
-        int n = System.Numerics.BitOperations.TrailingZeroCount(colons | 0x10000);
-        if (n < 7 || n > 15) return ZkLogLine.TryAddress(s, out ip);   // not "a.b.c.d:" within 16 bytes
+        // The address ends at the port's ':' ("/10.0.0.5:4242") or at a space ("Too many connections from /10.0.0.5 - max is 60").
+        uint ends = (Vector128.Equals(text, Vector128.Create((byte)':')) | Vector128.Equals(text, Vector128.Create((byte)' '))).ExtractMostSignificantBits();
+        int n = System.Numerics.BitOperations.TrailingZeroCount(ends | 0x10000);
+        if (n < 7 || n > 15) return ZkLogLine.TryAddress(s, out ip);   // not "a.b.c.d" within 16 bytes
         var key = text & Vector128.LessThan(Indices, Vector128.Create((byte)n));
         ulong lo = key.AsUInt64().GetElement(0), hi = key.AsUInt64().GetElement(1);
         int slot = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> 54);

@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -31,48 +33,57 @@ public static class ZkLogLine
 {
     private const int TimestampLength = 23; // 2016-09-19 22:48:54,347
 
-    public static bool IsTimestamp(ReadOnlySpan<byte> l) =>
-        l.Length >= TimestampLength && l[4] == '-' && l[7] == '-' && l[10] == ' ' && l[13] == ':' && l[16] == ':'
-        && (uint)(l[0] - '0') <= 9 && (uint)(l[3] - '0') <= 9 && (uint)(l[18] - '0') <= 9;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsTimestamp(ReadOnlySpan<byte> l)
+    {
+        if (l.Length < TimestampLength) return false;
+        ref byte b = ref MemoryMarshal.GetReference(l);
+        return Unsafe.Add(ref b, 4) == '-' && Unsafe.Add(ref b, 7) == '-' && Unsafe.Add(ref b, 10) == ' ' && Unsafe.Add(ref b, 13) == ':'
+            && Unsafe.Add(ref b, 16) == ':' && (uint)(b - '0') <= 9 && (uint)(Unsafe.Add(ref b, 3) - '0') <= 9 && (uint)(Unsafe.Add(ref b, 18) - '0') <= 9;
+    }
 
     public static ZkLine Parse(ReadOnlySpan<byte> line)
     {
         var r = new ZkLine { Count = 1 };
         int hint = 0;
-        if (IsTimestamp(line)) ParseTimestamped(line, ref r, ref hint);
+        if (IsTimestamp(line)) ParseTimestamped(line, line.Length, ref r, ref hint);
         return r;
     }
 
     /// <summary>
-    /// Decodes a line already known to start with a timestamp into <paramref name="r"/> (reset first).
+    /// Decodes the line of <paramref name="length"/> bytes that starts <paramref name="text"/>, already known to start
+    /// with a timestamp, into <paramref name="r"/> (reset first). The bytes of <paramref name="text"/> past the line
+    /// (the next lines of the same buffer) may be loaded by a vector search, never interpreted.
     /// <paramref name="bracketHint"/> carries, from one line of a file to the next, where the "[thread:Class@line]"
     /// part starts: the layout before it is fixed within a file, so it is checked in place instead of searched for.
     /// <paramref name="addresses"/> remembers the client addresses parsed so far.
     /// </summary>
-    internal static void ParseTimestamped(ReadOnlySpan<byte> line, ref ZkLine r, ref int bracketHint, ZkAddressMemo? addresses = null)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ParseTimestamped(ReadOnlySpan<byte> text, int length, ref ZkLine r, ref int bracketHint, ZkAddressMemo? addresses = null)
     {
         r = new ZkLine { Count = 1, Timestamped = true };
+        if ((uint)length > (uint)text.Length) throw new ArgumentOutOfRangeException(nameof(length));
+        ref byte l = ref MemoryMarshal.GetReference(text);
         int p = bracketHint;
-        if (!(p > TimestampLength + 3 && p < line.Length && line[p] == '[' && line[p - 1] == ' ' && IsLevelDash(line, p)))
+        // "- LEVEL [" right before the hinted bracket: the level is padded to 5 (%-5p), so "- " sits 8 bytes before it.
+        if (!(p > TimestampLength + 3 && p < length && Unsafe.Add(ref l, p) == '[' && Unsafe.Add(ref l, p - 1) == ' '
+              && Unsafe.Add(ref l, p - 8) == '-' && Unsafe.Add(ref l, p - 7) == ' ' && Unsafe.Add(ref l, p - 6) != ' '))
         {
-            p = ThreadBracket(line);
+            p = ThreadBracket(text[..length]);
             if (p < 0) { r.Malformed = true; return; }
             bracketHint = p;
         }
-        int end = LocationEnd(line[p..]);
+        int end = LocationEnd(text, p, length);
         if (end < 0) { r.Malformed = true; return; }
-        Classify(line[(p + end + 4)..], ref r, addresses);
+        Classify(text[(end + 4)..], length - end - 4, ref r, addresses);
         if (r.Kind == ZkMessageKind.Other)
         {
-            var bracket = line.Slice(p + 1, end - 1);                  // thread:Class@line
+            var bracket = text[(p + 1)..end];                     // thread:Class@line
             int colon = bracket.LastIndexOf((byte)':');
             r.LocationStart = p + 1 + colon + 1;
             r.LocationLength = bracket.Length - colon - 1;
         }
     }
-
-    // "- LEVEL [" right before the hinted bracket: the level is padded to 5 (%-5p), so "- " sits 8 bytes before it.
-    private static bool IsLevelDash(ReadOnlySpan<byte> l, int p) => l[p - 8] == '-' && l[p - 7] == ' ' && l[p - 6] != ' ';
 
     // "<ts> [myid:1] - WARN  [thread:Class@123] - message" or "<ts> - WARN  [thread:Class@123] - message":
     // the index of the '[' that opens the thread and location.
@@ -93,46 +104,56 @@ public static class ZkLogLine
         return p < l.Length ? p : -1;
     }
 
+    private const uint BracketDash = ']' | ' ' << 8 | '-' << 16 | (uint)' ' << 24;   // "] - " read as a little-endian uint
+
     /// <summary>
-    /// Index of "] - " closing "[thread:Class@line]". The location always has "@digits]", so a one-byte search
-    /// for '@' is tried first (thread names seldom hold an '@'); otherwise the plain substring search.
+    /// Index in <paramref name="text"/> of the "] - " that closes the "[thread:Class@line]" opened at
+    /// <paramref name="p"/>, within the line's <paramref name="length"/> bytes; -1 if there is none. The location always
+    /// has "@digits]", so the first '@' is looked for (thread names seldom hold one); otherwise the plain substring
+    /// search. The 64 bytes after the bracket are compared at once when the buffer holds them, which covers almost
+    /// every thread and location; for a few dozen bytes the setup of a general IndexOf call costs more than the search.
     /// </summary>
-    private static int LocationEnd(ReadOnlySpan<byte> b)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int LocationEnd(ReadOnlySpan<byte> text, int p, int length)
     {
-        int at = IndexOfAt(b);
-        if (at > 0)
+        ref byte l = ref MemoryMarshal.GetReference(text);
+        int at;
+        if (Vector128.IsHardwareAccelerated && text.Length - p >= 64)
+        {
+            ref byte b = ref Unsafe.Add(ref l, p);
+            var v = Vector128.Create((byte)'@');
+            ulong mask = Vector128.Equals(Vector128.LoadUnsafe(ref b), v).ExtractMostSignificantBits()
+                       | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref b, 16), v).ExtractMostSignificantBits() << 16
+                       | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref b, 32), v).ExtractMostSignificantBits() << 32
+                       | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref b, 48), v).ExtractMostSignificantBits() << 48;
+            if (mask != 0) at = p + BitOperations.TrailingZeroCount(mask);
+            else if (length - p > 64) { int k = text[(p + 64)..length].IndexOf((byte)'@'); at = k < 0 ? -1 : p + 64 + k; }
+            else at = -1;
+            if (at >= length) at = -1;
+        }
+        else
+        {
+            int k = text[p..length].IndexOf((byte)'@');
+            at = k < 0 ? -1 : p + k;
+        }
+        if (at > p)
         {
             int i = at + 1;
-            while (i < b.Length && (uint)(b[i] - '0') <= 9) i++;
-            if (i > at + 1 && i + 4 <= b.Length && b[i] == ']' && b[i + 1] == ' ' && b[i + 2] == '-' && b[i + 3] == ' ') return i;
+            while (i < length && (uint)(Unsafe.Add(ref l, i) - '0') <= 9) i++;
+            if (i > at + 1 && i + 4 <= length && Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref l, i)) == BracketDash) return i;
         }
-        return b.IndexOf("] - "u8);
+        int e = text[p..length].IndexOf("] - "u8);
+        return e < 0 ? -1 : p + e;
     }
 
     /// <summary>
-    /// The first '@', 16 bytes at a time inline: the thread name before it is short, and for a few dozen bytes the
-    /// setup of a general IndexOf call costs more than the search.
+    /// The message: the <paramref name="length"/> bytes that start <paramref name="text"/> (which may go on past the
+    /// line, never read as part of it).
     /// </summary>
-    private static int IndexOfAt(ReadOnlySpan<byte> b)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Classify(ReadOnlySpan<byte> text, int length, ref ZkLine r, ZkAddressMemo? addresses)
     {
-        int i = 0;
-        if (Vector128.IsHardwareAccelerated)
-        {
-            ref byte first = ref MemoryMarshal.GetReference(b);
-            var at = Vector128.Create((byte)'@');
-            for (; i + 16 <= b.Length; i += 16)
-            {
-                uint mask = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i), at).ExtractMostSignificantBits();
-                if (mask != 0) return i + BitOperations.TrailingZeroCount(mask);
-            }
-        }
-        for (; i < b.Length; i++)
-            if (b[i] == '@') return i;
-        return -1;
-    }
-
-    private static void Classify(ReadOnlySpan<byte> m, ref ZkLine r, ZkAddressMemo? addresses)
-    {
+        var m = text[..length];
         if (m.Length == 0) return;
         switch (m[0])
         {
@@ -148,7 +169,7 @@ public static class ZkLogLine
                     r.HasIp = Address(m[36..], out r.Ip, addresses);
                     int sp = m[36..].IndexOf((byte)' ');
                     var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
-                    if (tail.StartsWith("which had sessionid 0x"u8)) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = TryHex(tail[22..], out r.Session); }
+                    if (tail.StartsWith("which had sessionid 0x"u8)) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = Hex(tail[22..], out r.Session) > 0; }
                     else r.Kind = ZkMessageKind.ClosedNoSession;
                 }
                 else if (m.StartsWith("Client attempting to establish new session"u8))
@@ -159,32 +180,35 @@ public static class ZkLogLine
                 }
                 break;
             case (byte)'T':
-                if (m.StartsWith("Too many connections from "u8)) Refused(m, ref r);
+                if (m.StartsWith("Too many connections from "u8)) Refused(m, 0, ref r, addresses);
                 break;
             case (byte)'E':
                 if (m.StartsWith("Established session 0x"u8))
                 {
                     r.Kind = ZkMessageKind.SessionEstablished;
-                    r.HasSession = TryHex(m[22..], out r.Session);
-                    int f = m.IndexOf(" for client "u8);
-                    r.HasIp = f >= 0 && Address(m[(f + 12)..], out r.Ip, addresses);
+                    int digits = Hex(text[22..], m.Length - 22, out r.Session);
+                    r.HasSession = digits > 0;
+                    int f = m[(22 + digits)..].IndexOf(" for client "u8);
+                    r.HasIp = f >= 0 && Address(m[(22 + digits + f + 12)..], out r.Ip, addresses);
                 }
-                else if (m.StartsWith("Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = TryHex(m[19..], out r.Session); }
-                else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(m, ref r);
+                else if (m.StartsWith("Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = Hex(text[19..], m.Length - 19, out r.Session) > 0; }
+                else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(m, 32, ref r, addresses);
                 break;
             case (byte)'U':
                 if (m.StartsWith("Unexpected exception"u8)) r.AwaitsEndOfStream = true;           // 3.5+: the next line has the address
                 else if (m.StartsWith(Unable)) EndOfStream(m, ref r);                                // 3.5/3.6 message form
                 break;
             case (byte)'M':
-                if (m.StartsWith("Message:"u8) && m.IndexOf("Too many connections from "u8) >= 0) Refused(m, ref r);
+                if (m.StartsWith("Message:"u8)) { int f = m.IndexOf(TooMany); if (f >= 0) Refused(m, f, ref r, addresses); }
                 break;
             case (byte)'[':
                 // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
                 int times = m.IndexOf(" times] Message:"u8);
-                if (times > 1 && m.IndexOf("Too many connections from "u8) >= 0 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
+                if (times > 1 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
                 {
-                    Refused(m, ref r);
+                    int f = m.IndexOf(TooMany);
+                    if (f < 0) break;
+                    Refused(m, f, ref r, addresses);
                     r.Count = n;
                 }
                 break;
@@ -199,16 +223,20 @@ public static class ZkLogLine
         }
     }
 
+    private static ReadOnlySpan<byte> TooMany => "Too many connections from "u8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Address(ReadOnlySpan<byte> s, out NetAddress ip, ZkAddressMemo? addresses) =>
         addresses != null ? addresses.TryAddress(s, out ip) : TryAddress(s, out ip);
 
-    private static void Refused(ReadOnlySpan<byte> m, ref ZkLine r)
+    // "Too many connections from /IP - max is N" at offset f of the message.
+    private static void Refused(ReadOnlySpan<byte> m, int f, ref ZkLine r, ZkAddressMemo? addresses)
     {
-        int f = m.IndexOf("Too many connections from "u8);
         r.Kind = ZkMessageKind.Refused;
-        r.HasIp = TryAddress(m[(f + 26)..], out r.Ip);
-        int max = m.IndexOf(" - max is "u8);
-        if (max >= 0) Utf8Parser.TryParse(m[(max + 10)..], out r.Limit, out _);
+        var rest = m[(f + 26)..];
+        r.HasIp = Address(rest, out r.Ip, addresses);
+        int max = rest.IndexOf(" - max is "u8);
+        if (max >= 0) Utf8Parser.TryParse(rest[(max + 10)..], out r.Limit, out _);
     }
 
     private static ReadOnlySpan<byte> Unable => "Unable to read additional data from client"u8;
@@ -230,12 +258,12 @@ public static class ZkLogLine
     {
         r.Kind = ZkMessageKind.EndOfStream;
         var rest = m[Unable.Length..];
-        if (rest.StartsWith(" sessionid 0x"u8)) { r.HasSession = TryHex(rest[13..], out r.Session); return; }   // 3.4
+        if (rest.StartsWith(" sessionid 0x"u8)) { r.HasSession = Hex(rest[13..], out r.Session) > 0; return; }   // 3.4
         int a = rest.IndexOf("address = "u8);                                                               // 3.5+
         if (a < 0) return;
         r.HasIp = TryAddress(rest[(a + 10)..], out r.Ip);
         int s = rest[a..].IndexOf("session = 0x"u8);
-        if (s >= 0) r.HasSession = TryHex(rest[(a + s + 12)..], out r.Session);
+        if (s >= 0) r.HasSession = Hex(rest[(a + s + 12)..], out r.Session) > 0;
     }
 
     /// <summary>
@@ -290,18 +318,65 @@ public static class ZkLogLine
         return true;
     }
 
-    private static bool TryHex(ReadOnlySpan<byte> s, out ulong v)
+    /// <summary>The hex number (up to 16 digits) that starts <paramref name="s"/>; returns how many digits it has.</summary>
+    private static int Hex(ReadOnlySpan<byte> s, out ulong v) => Hex(s, s.Length, out v);
+
+    /// <summary>
+    /// The hex number that starts the first <paramref name="length"/> bytes of <paramref name="text"/>. When the buffer
+    /// holds 16 bytes there, all are decoded at once (SSE2 only): the digits are found as a mask, each byte becomes its
+    /// nibble, pairs of nibbles are packed into bytes, and the digits past the number are shifted out.
+    /// </summary>
+    private static int Hex(ReadOnlySpan<byte> text, int length, out ulong v)
     {
         v = 0;
-        int n = 0;
-        for (; n < s.Length && n < 16; n++)
+        if (Vector128.IsHardwareAccelerated && BitConverter.IsLittleEndian && text.Length >= 16)
         {
-            uint c = s[n], d = c - '0';
-            if (d > 9) { d = (c | 0x20) - 'a'; if (d > 5) break; d += 10; }
-            v = (v << 4) | d;
+            var c = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(text));
+            var d = c - Vector128.Create((byte)'0');
+            var x = (c | Vector128.Create((byte)0x20)) - Vector128.Create((byte)'a');
+            var isDigit = Vector128.LessThan(d, Vector128.Create((byte)10));
+            var isLetter = Vector128.LessThan(x, Vector128.Create((byte)6));
+            int n = BitOperations.TrailingZeroCount(~(isDigit | isLetter).ExtractMostSignificantBits() | 0x10000u);
+            n = Math.Min(n, length);
+            if (n == 0) return 0;
+            var nibbles = (d & isDigit) | ((x + Vector128.Create((byte)10)) & isLetter);
+            var pairs = nibbles.AsUInt16();
+            var packed = ((pairs << 4) & Vector128.Create((ushort)0xF0)) | (pairs >> 8);   // (first << 4) | second, per pair
+            ulong big = Vector128.Narrow(packed, packed).AsUInt64().ToScalar();              // 16 digits as 8 bytes, first first
+            v = BinaryPrimitives.ReverseEndianness(big) >> (4 * (16 - n));   // n = 16 shifts by 0
+            return n;
         }
-        return n > 0;
+        var values = HexValues;
+        int i = 0;
+        for (; i < length && i < 16; i++)
+        {
+            uint digit = values[text[i]];
+            if (digit > 15) break;
+            v = (v << 4) | digit;
+        }
+        return i;
     }
+
+    // The value of each hex digit byte; 0xFF for every other byte. Data in the binary, no allocation.
+    private static ReadOnlySpan<byte> HexValues =>
+    [
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 255, 255, 255, 255, 255,
+        255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    ];
 
     private static bool IsHex(byte c) => (uint)(c - '0') <= 9 || (uint)((c | 0x20) - 'a') <= 5;
 

@@ -147,7 +147,7 @@ public static class ZkLogReader
             using var window = new MappedWindow(fd, mapAt, length);
             bool last = mapAt + length >= end;
             long lineAt = pos;
-            var data = FeedLines(window.Span[skip..], acc, name, ref lineAt);
+            var data = acc.Feed(window.Span[skip..], name, ref lineAt);
             if (data.Length > 0 && (last || lineAt == pos))
             {
                 // The region's last line without a newline, or a "line" longer than a window (binary data).
@@ -220,53 +220,6 @@ public static class ZkLogReader
         return acc;
     }
 
-    private const int PrefetchDistance = 1024;
-
-    /// <summary>
-    /// Hands every complete line to the accumulator; returns what is left after the last newline. Newlines are
-    /// found 64 bytes at a time as a bit mask: for lines of ~130 bytes a call to IndexOf per line costs more in
-    /// setup than in scanning. Four 16-byte vectors, not 32-byte ones: NativeAOT compiles for the x64 baseline
-    /// (SSE2), where Vector256 is not accelerated and its branch is compiled out; Vector128 is accelerated on every
-    /// x64 and ARM64 CPU.
-    /// </summary>
-    private static unsafe ReadOnlySpan<byte> FeedLines(ReadOnlySpan<byte> data, ZkLogAccumulator acc, string name, ref long offset)
-    {
-        int start = 0, i = 0;
-        if (Vector128.IsHardwareAccelerated)
-        {
-            ref byte first = ref MemoryMarshal.GetReference(data);
-            var newline = Vector128.Create((byte)'\n');
-            for (; i + 64 <= data.Length; i += 64)
-            {
-                // The scan is bound by memory, not compares: ask for the bytes a few lines ahead, past the 4 KiB
-                // page boundaries where the hardware prefetcher stops.
-                if (Sse.IsSupported && i + PrefetchDistance < data.Length)
-                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref first, i + PrefetchDistance)));
-                ulong mask = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i), newline).ExtractMostSignificantBits()
-                           | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 16), newline).ExtractMostSignificantBits() << 16
-                           | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 32), newline).ExtractMostSignificantBits() << 32
-                           | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 48), newline).ExtractMostSignificantBits() << 48;
-                while (mask != 0)
-                {
-                    int nl = i + BitOperations.TrailingZeroCount(mask);
-                    acc.Line(data[start..nl], name, offset + start);
-                    start = nl + 1;
-                    mask &= mask - 1;
-                }
-            }
-        }
-        while (true)
-        {
-            int nl = data[Math.Max(start, i)..].IndexOf((byte)'\n');
-            if (nl < 0) break;
-            nl += Math.Max(start, i);
-            acc.Line(data[start..nl], name, offset + start);
-            start = nl + 1;
-        }
-        offset += start;
-        return data[start..];
-    }
-
     /// <summary>Cuts a buffer into lines, keeps the incomplete last line for the next read.</summary>
     private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset)
     {
@@ -275,7 +228,7 @@ public static class ZkLogReader
 
         public void Feed(byte[] buf, int n, bool last)
         {
-            var data = FeedLines(buf.AsSpan(0, Carry + n), acc, name, ref _offset);
+            var data = acc.Feed(buf.AsSpan(0, Carry + n), name, ref _offset);
             if (last || data.Length == buf.Length)
             {
                 // End of input, or a "line" longer than the buffer (binary data): take it as it is.
@@ -292,7 +245,7 @@ public static class ZkLogReader
     private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window)
     {
         var total = new ZkLogAccumulator(window);
-        long unattributedEnds = 0;
+        long unattributedEnds = 0, unattributedExpiries = 0;
         for (int i = 0; i < regions.Count; i++)
         {
             var r = regions[i];
@@ -300,8 +253,8 @@ public static class ZkLogReader
             {
                 if (i + 1 < regions.Count && regions[i + 1].FirstCloseWithoutPending is NetAddress ip)
                 {
-                    if (!r.Clients.TryGetValue(ip, out var c)) r.Clients[ip] = c = new ClientAcc { Ip = ip };
-                    if (r.PendingEnd.WithSession) { c.EosWith++; r.SessionIps.Set(r.PendingEnd.Session, c); } else c.EosNo++;
+                    var c = r.Client(ip);
+                    if (r.PendingEnd.WithSession) { c.EosWith++; r.SessionIps.Set(r.PendingEnd.Session, c.Index); } else c.EosNo++;
                     c.ByEnds.Add(r.PendingEnd.Minute, 1);
                     c.Seen(r.PendingEnd.Time);
                     if (r.Minutes.TryGetValue(r.PendingEnd.Minute, out var m)) m.Ends++;
@@ -331,15 +284,21 @@ public static class ZkLogReader
                 var t = total.OtherByLocation.GetValueOrDefault(loc);
                 total.OtherByLocation[loc] = (t.Lines + v.Lines, t.Bytes + v.Bytes);
             }
-            // Expiries this region could not join may belong to sessions an earlier region saw.
+            // Expiries this region could not join may belong to sessions an earlier region saw: asked of the regions
+            // before it, newest first, each of which still holds its own map (no map of every session is built).
             foreach (var session in r.UnresolvedExpiries)
             {
-                if (total.SessionIps.TryGet(session, out var owner)) { owner.Expired++; total.SessionIps.Remove(session); }
-                else total.UnresolvedExpiries.Add(session);
+                bool joined = false;
+                for (int j = i - 1; j >= 0 && !joined; j--)
+                {
+                    if (!regions[j].SessionIps.TryGet(session, out int owner)) continue;
+                    total.Clients[regions[j].ClientList[owner].Ip].Expired++;
+                    regions[j].SessionIps.Remove(session);
+                    joined = true;
+                }
+                if (!joined) unattributedExpiries++;
             }
-            foreach (var (session, c) in r.SessionIps.Entries) total.SessionIps.Set(session, total.Clients[c.Ip]);
         }
-        long unattributedExpiries = total.UnresolvedExpiries.Count;
 
         bool accepts = total.AcceptsLogged;
         var kinds = new List<ZkKindStats>();
