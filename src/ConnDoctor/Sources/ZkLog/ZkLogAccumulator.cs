@@ -156,10 +156,13 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 // page boundaries where the hardware prefetcher stops.
                 if (Sse.IsSupported && i + PrefetchDistance < data.Length)
                     Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref first, i + PrefetchDistance)));
-                ulong mask = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i), newline).ExtractMostSignificantBits()
-                           | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 16), newline).ExtractMostSignificantBits() << 16
-                           | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 32), newline).ExtractMostSignificantBits() << 32
-                           | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 48), newline).ExtractMostSignificantBits() << 48;
+                var e0 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i), newline);
+                var e1 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 16), newline);
+                var e2 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 32), newline);
+                var e3 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 48), newline);
+                if ((e0 | e1 | e2 | e3) == Vector128<byte>.Zero) continue;     // half the blocks: lines are ~150 bytes
+                ulong mask = e0.ExtractMostSignificantBits() | (ulong)e1.ExtractMostSignificantBits() << 16
+                           | (ulong)e2.ExtractMostSignificantBits() << 32 | (ulong)e3.ExtractMostSignificantBits() << 48;
                 while (mask != 0)
                 {
                     int nl = i + BitOperations.TrailingZeroCount(mask);

@@ -141,7 +141,7 @@ public static class ZkLogReader
         long pos = start;
         while (pos < end)
         {
-            long mapAt = pos & ~4095L;
+            long mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
             int skip = (int)(pos - mapAt);
             int length = (int)Math.Min(WindowSize, end - mapAt);
             using var window = new MappedWindow(fd, mapAt, length);
