@@ -96,6 +96,7 @@ public readonly struct NetAddress : IEquatable<NetAddress>
     public bool Equals(NetAddress other) => _hi == other._hi && _lo == other._lo && IsV6 == other.IsV6;
     public override bool Equals(object? obj) => obj is NetAddress a && Equals(a);
     // Cheap and well spread: a multiply-xorshift of the 16 bytes. Hot in per-client tables (zklog, pcap).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public override int GetHashCode()
     {
         ulong h = (_hi ^ (_lo * 0x9E3779B97F4A7C15UL) ^ (IsV6 ? 1UL : 0UL)) * 0xBF58476D1CE4E5B9UL;

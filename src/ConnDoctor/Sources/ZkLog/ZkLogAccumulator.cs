@@ -123,8 +123,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private ZkLine _cur;
     private long _curBytes, _curLines, _curMinute;
     private DateTime _curTime;
-    private byte[] _curLocation = new byte[64];
-    private int _curLocationLength;
+    private int _curLocation;            // in _locations, for a message of kind Other
+    private readonly ZkLocationCounts _locations = new();
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
     private bool _lastInWindow;          // --since/--until, decided once per second of log time
     private int _bracketHint;
@@ -245,11 +245,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             _curLines = 1;
             _curTime = _lastTime;
             _curMinute = _lastMinute;
-            if (_cur.Kind == ZkMessageKind.Other)
-            {
-                _curLocationLength = Math.Min(_cur.LocationLength, _curLocation.Length);
-                line.Slice(_cur.LocationStart, _curLocationLength).CopyTo(_curLocation);
-            }
+            if (_cur.Kind == ZkMessageKind.Other) _curLocation = _locations.Find(line, _cur.LocationOpen, _cur.LocationClose);
             _plainContinuation = !_cur.AwaitsEndOfStream;
             return;
         }
@@ -272,11 +268,13 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         }
     }
 
-    /// <summary>The region is read: counts the message in progress and the last run of Other messages.</summary>
+    /// <summary>The region is read: counts the message in progress and lists the locations of Other messages.</summary>
     public void Complete()
     {
         Finish();
-        FlushOther();
+        // A location is also looked up for a message that its next line then shows to be an end of stream: not listed.
+        for (int i = 0; i < _locations.Count; i++)
+            if (_locations.Lines[i] > 0) OtherByLocation[_locations.Name(i)] = (_locations.Lines[i], _locations.Bytes[i]);
     }
 
     /// <summary>Counts the message in progress. Called at each new message and at the end of the region.</summary>
@@ -289,7 +287,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         var kind = _cur.Kind;
         KindLines[(int)kind] += _curLines;
         KindBytes[(int)kind] += _curBytes;
-        if (kind == ZkMessageKind.Other) CountOther();
+        if (kind == ZkMessageKind.Other)
+        {
+            _locations.Lines[_curLocation] += _curLines;
+            _locations.Bytes[_curLocation] += _curBytes;
+        }
         var m = Minute(_curMinute);
         m.Lines += _curLines;
         m.Bytes += _curBytes;
@@ -360,41 +362,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         m.Ends++;
     }
 
-    // Messages of kind Other are counted per "Class@line" location. Consecutive ones often share it (a burst of
-    // one warning), so a run of the same location is added up here and entered in the dictionary once.
-    private readonly byte[] _runLocation = new byte[64];
-    private int _runLocationLength = -1;
-    private long _runLines, _runBytes;
-
-    private void CountOther()
-    {
-        var location = _curLocation.AsSpan(0, _curLocationLength);
-        if (_runLocationLength == _curLocationLength && location.SequenceEqual(_runLocation.AsSpan(0, _runLocationLength)))
-        {
-            _runLines += _curLines;
-            _runBytes += _curBytes;
-            return;
-        }
-        FlushOther();
-        location.CopyTo(_runLocation);
-        _runLocationLength = _curLocationLength;
-        _runLines = _curLines;
-        _runBytes = _curBytes;
-    }
-
-    private void FlushOther()
-    {
-        if (_runLocationLength < 0) return;
-        Span<char> name = stackalloc char[64];
-        name = name[.._runLocationLength];
-        for (int i = 0; i < name.Length; i++) name[i] = (char)_runLocation[i];
-        // Looked up by span: a string is made only the first time a location is seen.
-        var lookup = OtherByLocation.GetAlternateLookup<ReadOnlySpan<char>>();
-        lookup.TryGetValue(name, out var v);
-        lookup[name] = (v.Lines + _runLines, v.Bytes + _runBytes);
-        _runLocationLength = -1;
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private MinuteAcc Minute(long minute)
     {
@@ -409,10 +376,16 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     // walks buckets and entries for each of the millions of messages that name a client.
     private readonly ClientAcc?[] _clientCache = new ClientAcc?[1024];
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ClientAcc Client(NetAddress ip)
     {
+        var cached = _clientCache[ip.GetHashCode() & (1024 - 1)];
+        return cached != null && cached.Ip == ip ? cached : NewOrUncachedClient(ip);
+    }
+
+    private ClientAcc NewOrUncachedClient(NetAddress ip)
+    {
         ref var cached = ref _clientCache[ip.GetHashCode() & (1024 - 1)];
-        if (cached != null && cached.Ip == ip) return cached;
         ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Clients, ip, out bool exists);
         if (!exists)
         {

@@ -22,7 +22,7 @@ public struct ZkLine
     public ulong Session;
     public int Count;                  // "[N times] Message: ..." from the 3.5+ rate limiter
     public int Limit;                  // "max is N"
-    public int LocationStart, LocationLength;   // "Class@line" for messages of kind Other
+    public int LocationOpen, LocationClose;     // the '[' and ']' of "[thread:Class@line]", for messages of kind Other
 }
 
 /// <summary>
@@ -76,13 +76,8 @@ public static class ZkLogLine
         int end = LocationEnd(text, p, length);
         if (end < 0) { r.Malformed = true; return; }
         Classify(text[(end + 4)..], length - end - 4, ref r, addresses);
-        if (r.Kind == ZkMessageKind.Other)
-        {
-            var bracket = text[(p + 1)..end];                     // thread:Class@line
-            int colon = bracket.LastIndexOf((byte)':');
-            r.LocationStart = p + 1 + colon + 1;
-            r.LocationLength = bracket.Length - colon - 1;
-        }
+        r.LocationOpen = p;
+        r.LocationClose = end;
     }
 
     // "<ts> [myid:1] - WARN  [thread:Class@123] - message" or "<ts> - WARN  [thread:Class@123] - message":
