@@ -99,6 +99,7 @@ internal sealed class MinuteAcc
 /// continuation lines under it (stack traces); it is counted when the next message starts. Nothing here
 /// allocates per line: clients, minutes and message locations are few.
 /// </summary>
+[SkipLocalsInit]
 internal sealed class ZkLogAccumulator(ZkLogWindow window)
 {
     public long Lines, Bytes, Recognised, Unrecognised, Outside;
@@ -218,7 +219,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         {
             Finish();
             // "yyyy-MM-dd HH:mm:ss" as two overlapping 8-byte words and a third: most lines share the second before.
-            ulong a = MemoryMarshal.Read<ulong>(line), b = MemoryMarshal.Read<ulong>(line[8..]), c = MemoryMarshal.Read<ulong>(line[11..]);
+            ref byte head = ref MemoryMarshal.GetReference(line);          // IsTimestamp: at least 23 bytes
+            ulong a = Unsafe.ReadUnaligned<ulong>(ref head), b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref head, 8)), c = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref head, 11));
             if (a != _lastPrefixA || b != _lastPrefixB || c != _lastPrefixC)
             {
                 (_lastPrefixA, _lastPrefixB, _lastPrefixC) = (a, b, c);
