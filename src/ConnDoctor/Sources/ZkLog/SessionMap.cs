@@ -11,14 +11,18 @@ namespace ConnDoctor.Sources.ZkLog;
 /// <remarks>
 /// A ZooKeeper server numbers its sessions one after the other (server id in the top byte, a counter below), so
 /// the ids a log names come in runs. They are stored in blocks of <see cref="BlockSize"/> neighbouring ids: the
-/// block is found through a small hash table and the id's slot sits at a fixed place inside it. Neighbouring
-/// sessions then share memory that stays in cache, where one hashed slot per id (the previous design) cost a cache
-/// and TLB miss per set and a page fault per fresh page. Ids without neighbours still work; they cost a block each.
+/// block is found through a small hash table (a generation of 2^17 sessions is 2k blocks, a table that stays in
+/// cache) and the id's slot sits at a fixed place inside it. Neighbouring sessions then share memory, where one
+/// hashed slot per id (the previous design) cost a cache and TLB miss per set and a page fault per fresh page.
+/// Ids without neighbours still work; they cost a block each.
 /// </remarks>
 internal sealed class SessionMap
 {
     public const int Generation = 1 << 17;
-    internal const int BlockSize = 8;
+    internal const int BlockSize = 64;
+    // Ids without neighbours (not what ZooKeeper hands out) cost a block each: a generation also ends at this many
+    // blocks, so such a log keeps fewer sessions (16k a generation) instead of 8 MB of mostly empty blocks.
+    internal const int MaxBlocks = Generation / 8;
     private Table _current = new();
     private Table? _previous;
 
@@ -27,7 +31,7 @@ internal sealed class SessionMap
     {
         if (session == 0) return;
         if (!_current.Set(session, client)) return;
-        if (_current.Count < Generation) return;
+        if (_current.Count < Generation && _current.Blocks < MaxBlocks) return;
         var reuse = _previous;
         _previous = _current;
         _current = reuse?.Clear() ?? new Table();
@@ -58,6 +62,7 @@ internal sealed class SessionMap
         private int[] _values = new int[BlockSize * 512];
         private int _blockCount;
         public int Count;
+        public int Blocks => _blockCount;
 
         private int _shift = 64 - 10;                    // 64 - log2(_keys.Length)
 

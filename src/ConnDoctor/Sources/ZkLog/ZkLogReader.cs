@@ -110,43 +110,97 @@ public static class ZkLogReader
         return null;
     }
 
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
+    /// <summary>A part of a file read by one core; its end moves back when an idle core takes over its last part.</summary>
+    private sealed class Region(long start, long end, ZkLogAccumulator acc)
     {
-        // Four regions per core, taken in turn: a storm packed into one part of the file no longer leaves a core idle
-        // while another finishes (measured on the 2 GiB benchmark log, 2 cores: 2 per core 0.48 s, 4 per core
-        // 0.44 s, 8 per core 0.50 s, where the extra windows and session maps start to cost more than they balance).
-        int cores = Math.Max(1, Environment.ProcessorCount);
-        int parts = forcedParts ?? (length < ParallelThreshold ? 1 : cores == 1 ? 1 : 4 * cores);
-        var bounds = new long[parts + 1];
-        bounds[parts] = length;
-        for (int i = 1; i < parts; i++) bounds[i] = NextMessageStart(h, length, length * i / parts);
-        var accs = new ZkLogAccumulator[parts];
-        int fd = (int)h.DangerousGetHandle();
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(parts, cores) }, i =>
-        {
-            var acc = accs[i] = new ZkLogAccumulator(window);
-            ReadRegionMapped(fd, bounds[i], Math.Max(bounds[i], bounds[i + 1]), acc, name);
-            acc.Complete();
-        });
-        return accs.ToList();
+        public readonly long Start = start;
+        public long End = end;
+        public long Committed = start;      // the owner reads up to here without asking again: never taken from it
+        public readonly ZkLogAccumulator Acc = acc;
     }
 
-    private const int WindowSize = 16 << 20;   // per thread: what counts as resident while it is mapped
+    private const int WindowSize = 16 << 20;              // per core: what counts as resident while it is mapped
+    private const long MinTakeover = 2L * WindowSize;    // a region with less left than this is finished by its owner
 
     /// <summary>
-    /// Reads [start, end) through successive mapped windows: the page cache is read in place (no copy into a
-    /// buffer) and each window is unmapped before the next, so resident memory stays two windows at most.
+    /// One region per core to start with (or <paramref name="forcedParts"/>); a core that runs out of work takes the
+    /// back half of what is left of the busiest region, at a message boundary, as a region of its own. Parts of a
+    /// log differ in cost (a storm's lines are slower to read than quiet traffic), so fixed parts leave one core
+    /// idle at the end; taking over work keeps both busy to the last few MB. Regions are joined in file order.
     /// </summary>
-    private static void ReadRegionMapped(int fd, long start, long end, ZkLogAccumulator acc, string name)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
-        long pos = start;
-        while (pos < end)
+        int cores = Math.Max(1, Environment.ProcessorCount);
+        int parts = forcedParts ?? (length < ParallelThreshold || cores == 1 ? 1 : cores);
+        var regions = new List<Region>();
+        long previous = 0;
+        for (int i = 1; i <= parts; i++)
         {
-            long mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
+            long bound = i == parts ? length : Math.Max(previous, NextMessageStart(h, length, length * i / parts));
+            regions.Add(new Region(previous, bound, new ZkLogAccumulator(window)));
+            previous = bound;
+        }
+        var gate = new object();
+        var active = new List<Region>();
+        int next = 0;
+        int fd = (int)h.DangerousGetHandle();
+
+        Region? TakeOver()   // under the gate
+        {
+            Region? busiest = null;
+            foreach (var r in active)
+                if (r.End - r.Committed >= MinTakeover && (busiest == null || r.End - r.Committed > busiest.End - busiest.Committed)) busiest = r;
+            if (busiest == null) return null;
+            long at = NextMessageStart(h, busiest.End, busiest.Committed + (busiest.End - busiest.Committed) / 2);
+            if (at <= busiest.Committed || at >= busiest.End) return null;
+            var taken = new Region(at, busiest.End, new ZkLogAccumulator(window));
+            busiest.End = at;
+            regions.Add(taken);
+            return taken;
+        }
+
+        int workers = Math.Min(cores, Math.Max(1, parts));
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
+        {
+            while (true)
+            {
+                Region? r;
+                lock (gate)
+                {
+                    r = next < parts ? regions[next++] : TakeOver();
+                    if (r == null) return;
+                    active.Add(r);
+                }
+                ReadRegionMapped(fd, r, gate, name);
+                r.Acc.Complete();
+                lock (gate) active.Remove(r);
+            }
+        });
+        return regions.OrderBy(r => r.Start).Select(r => r.Acc).ToList();
+    }
+
+    /// <summary>
+    /// Reads a region through successive mapped windows: the page cache is read in place (no copy into a buffer)
+    /// and each window is unmapped before the next, so resident memory stays one window per core.
+    /// </summary>
+    private static void ReadRegionMapped(int fd, Region region, object gate, string name)
+    {
+        var acc = region.Acc;
+        long pos = region.Start;
+        while (true)
+        {
+            long end, mapAt, windowEnd;
+            lock (gate)
+            {
+                end = region.End;
+                if (pos >= end) return;
+                mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
+                windowEnd = Math.Min(mapAt + WindowSize, end);
+                region.Committed = windowEnd;
+            }
             int skip = (int)(pos - mapAt);
-            int length = (int)Math.Min(WindowSize, end - mapAt);
-            using var window = new MappedWindow(fd, mapAt, length);
-            bool last = mapAt + length >= end;
+            using var window = new MappedWindow(fd, mapAt, (int)(windowEnd - mapAt));
+            bool last = windowEnd >= end;     // the end can only move back to a point past this window
             long lineAt = pos;
             var data = acc.Feed(window.Span[skip..], name, ref lineAt);
             if (data.Length > 0 && (last || lineAt == pos))
@@ -165,7 +219,7 @@ public static class ZkLogReader
     /// </summary>
     private static long NextMessageStart(SafeFileHandle h, long length, long pos)
     {
-        var buf = new byte[256 * 1024];
+        var buf = new byte[64 * 1024];
         long at = Math.Max(0, pos - 1);
         while (at < length)
         {
