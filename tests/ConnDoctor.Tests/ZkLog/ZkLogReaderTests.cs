@@ -7,9 +7,24 @@ using ConnDoctor.Tests.Infra;
 namespace ConnDoctor.Tests.ZkLog;
 
 /// <summary>Whole files: the fixtures' totals, any split into regions giving the same answer, and bad input.</summary>
-public class ZkLogReaderTests
+public sealed class ZkLogReaderTests : IDisposable
 {
     private static string Fixture(string name) => Path.Combine(Fixtures.Dir("zklog"), name);
+
+    // Files a test writes, removed after it.
+    private readonly List<string> _temp = new();
+
+    private string Temp(string name)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cd-{Environment.ProcessId}-{Guid.NewGuid():N}-{name}");
+        _temp.Add(path);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        foreach (var path in _temp) File.Delete(path);
+    }
     private static readonly ZkLogWindow All = new(null, null);
 
     [Fact]
@@ -43,11 +58,10 @@ public class ZkLogReaderTests
 
     private static bool IsEosMessageOrItsTrace(string l) => l.Contains("Unexpected exception") || l.StartsWith("EndOfStreamException") || l.StartsWith("\tat ");
 
-    private static string BigLog()
+    private string BigLog()
     {
         // Real lines of both versions, rewritten with many clients and minutes: about 20 MB.
-        var path = Path.Combine(Path.GetTempPath(), $"cd-zk-big-{Environment.ProcessId}.log");
-        if (File.Exists(path)) return path;
+        var path = Temp("zk-big.log");
         var v34 = File.ReadAllLines(Fixture("zk34.log"));
         var sb = new StringBuilder();
         using var w = new StreamWriter(path);
@@ -87,11 +101,24 @@ public class ZkLogReaderTests
     }
 
     [Fact]
+    public void CoresTakingOverEachOthersWorkGiveTheSameAnswerAsOnePass()
+    {
+        var path = BigLog();                                  // over the size read in parallel
+        int regions = 0;
+        var whole = Canonical(ZkLogReader.Read([path], All, parts: 1, windowBytes: 64 << 20, regionsRead: n => regions = n).Evidence);
+        Assert.Equal(1, regions);                             // windows larger than the file: nothing to take over
+        // 4 MiB windows: an idle core takes the back half of what the other has not started, and so on.
+        var shared = Canonical(ZkLogReader.Read([path], All, parts: 1, windowBytes: 4 << 20, regionsRead: n => regions = n).Evidence);
+        Assert.Equal(whole, shared);
+        if (Environment.ProcessorCount > 1) Assert.True(regions > 1, $"read in {regions} region(s)");
+    }
+
+    [Fact]
     public void GzipStdinAndARotatedSetGiveTheSameAnswerAsThePlainFile()
     {
         var path = BigLog();
         var plain = Canonical(ZkLogReader.Read([path], All).Evidence);
-        var gz = path + ".gz";
+        var gz = Temp("zk-big.log.gz");
         using (var o = File.Create(gz)) using (var z = new GZipStream(o, CompressionLevel.Fastest)) using (var i = File.OpenRead(path)) i.CopyTo(z);
         Assert.Equal(plain, Canonical(ZkLogReader.Read([gz], All).Evidence));
         Assert.Equal(plain, Canonical(ZkLogReader.Read(["-"], All, () => File.OpenRead(path)).Evidence));
@@ -99,8 +126,8 @@ public class ZkLogReaderTests
         // Rotated: the newer half named first, the older half compressed; read in time order all the same.
         var lines = File.ReadAllLines(path);
         int cut = Array.FindIndex(lines, lines.Length / 2, l => char.IsDigit(l[0]));
-        var older = path + ".1.gz";
-        var newer = path + ".current";
+        var older = Temp("zk-big.log.1.gz");
+        var newer = Temp("zk-big.log.current");
         using (var o = File.Create(older)) using (var z = new GZipStream(o, CompressionLevel.Fastest)) using (var sw = new StreamWriter(z)) foreach (var l in lines[..cut]) sw.WriteLine(l);
         File.WriteAllLines(newer, lines[cut..]);
         var rotated = ZkLogReader.Read([newer, older], All).Evidence;
@@ -120,7 +147,7 @@ public class ZkLogReaderTests
     public void TruncatedGzipGivesAPartialResultThatSaysSo()
     {
         var path = BigLog();
-        var gz = Path.Combine(Path.GetTempPath(), $"cd-zk-trunc-{Environment.ProcessId}.gz");
+        var gz = Temp("zk-trunc.gz");
         using (var o = File.Create(gz)) using (var z = new GZipStream(o, CompressionLevel.Fastest)) using (var i = File.OpenRead(path)) i.CopyTo(z);
         var bytes = File.ReadAllBytes(gz);
         File.WriteAllBytes(gz, bytes[..(bytes.Length / 3)]);
@@ -136,7 +163,7 @@ public class ZkLogReaderTests
     [Fact]
     public void GarbageAndOtherProgramsLogsAreOneLineErrors()
     {
-        var garbage = Path.Combine(Path.GetTempPath(), $"cd-garbage-{Environment.ProcessId}");
+        var garbage = Temp("garbage");
         var rnd = new Random(7);
         var data = new byte[3 << 20];
         rnd.NextBytes(data);
@@ -146,7 +173,7 @@ public class ZkLogReaderTests
         Assert.Single(r.Stderr.TrimEnd().Split('\n'));
         Assert.Contains("does not look like a ZooKeeper server log", r.Stderr);
 
-        var nginx = Path.Combine(Path.GetTempPath(), $"cd-nginx-{Environment.ProcessId}.log");
+        var nginx = Temp("nginx.log");
         File.WriteAllLines(nginx, Enumerable.Repeat("127.0.0.1 - - [19/Sep/2016:22:48:54 +0000] \"GET / HTTP/1.1\" 200 612 \"-\" \"curl/7.88\"", 50));
         r = CliRunner.Run("zklog", nginx);
         Assert.Equal(1, r.Code);
@@ -162,7 +189,7 @@ public class ZkLogReaderTests
     [Fact]
     public void EmptyFileIsAnEmptySummary()
     {
-        var empty = Path.Combine(Path.GetTempPath(), $"cd-empty-{Environment.ProcessId}.log");
+        var empty = Temp("empty.log");
         File.WriteAllText(empty, "");
         var r = CliRunner.Run("zklog", empty);
         Assert.Equal(0, r.Code);
@@ -172,7 +199,7 @@ public class ZkLogReaderTests
     [Fact]
     public void MixedInputCountsAndShowsUnrecognisedLines()
     {
-        var mixed = Path.Combine(Path.GetTempPath(), $"cd-mixed-{Environment.ProcessId}.log");
+        var mixed = Temp("mixed.log");
         File.WriteAllLines(mixed, ["some banner printed by a wrapper script", .. File.ReadAllLines(Fixture("zk34.log")), "2016-09-19 23:00:00,000 stray line of another format"]);
         var (log, status) = ZkLogReader.Read([mixed], All);
         Assert.Equal(2, log.UnrecognisedLines);

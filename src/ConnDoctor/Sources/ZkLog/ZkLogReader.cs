@@ -21,8 +21,11 @@ public static class ZkLogReader
     private const int BufferSize = 4 << 20;
     private const long ParallelThreshold = 16L << 20;   // below this, one thread is quicker than splitting
 
-    /// <param name="parts">Regions per plain file; null: one per core for large files. Tests force it to check that any split gives the same answer.</param>
-    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null)
+    /// <param name="parts">Regions per plain file to start with; null: one per core for large files. Tests force it to check that any split gives the same answer.</param>
+    /// <param name="windowBytes">Size of the mapped windows (at least 4 MiB); tests shrink it so that cores take work over from each other on a small file.</param>
+    /// <param name="regionsRead">Told how many regions a plain file was read in (the starting ones and those taken over).</param>
+    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null,
+                                                                     int? windowBytes = null, Action<int>? regionsRead = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var problems = new List<string>();
@@ -44,7 +47,12 @@ public static class ZkLogReader
                     problems.Add($"{input}: compressed data is corrupt or truncated: it ends after {produced} byte(s) of text, its gzip trailer says {isize} (mod 2^32); analysed what was there");
                 regions.Add(acc);
             }
-            else regions.AddRange(ReadPlain(handle, length, input, window, parts));
+            else
+            {
+                var plain = ReadPlain(handle, length, input, window, parts, Math.Max(windowBytes ?? DefaultWindow, 2 * (int)MappedWindow.HugeAlignment));
+                regionsRead?.Invoke(plain.Count);
+                regions.AddRange(plain);
+            }
         }
         var evidence = Merge(regions, ordered, window);
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
@@ -119,8 +127,9 @@ public static class ZkLogReader
         public readonly ZkLogAccumulator Acc = acc;
     }
 
-    private const int WindowSize = 16 << 20;              // per core: what counts as resident while it is mapped
-    private const long MinTakeover = 2L * WindowSize;    // a region with less left than this is finished by its owner
+    // Per core: what counts as resident while it is mapped. At least twice the 2 MiB alignment, so that a window
+    // starting up to 2 MiB before the next line still holds whole lines after it.
+    private const int DefaultWindow = 16 << 20;
 
     /// <summary>
     /// One region per core to start with (or <paramref name="forcedParts"/>); a core that runs out of work takes the
@@ -128,8 +137,9 @@ public static class ZkLogReader
     /// log differ in cost (a storm's lines are slower to read than quiet traffic), so fixed parts leave one core
     /// idle at the end; taking over work keeps both busy to the last few MB. Regions are joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, int windowSize)
     {
+        long minTakeover = 2L * windowSize;     // a region with less left than this is finished by its owner
         int cores = Math.Max(1, Environment.ProcessorCount);
         int parts = forcedParts ?? (length < ParallelThreshold || cores == 1 ? 1 : cores);
         var regions = new List<Region>();
@@ -149,7 +159,7 @@ public static class ZkLogReader
         {
             Region? busiest = null;
             foreach (var r in active)
-                if (r.End - r.Committed >= MinTakeover && (busiest == null || r.End - r.Committed > busiest.End - busiest.Committed)) busiest = r;
+                if (r.End - r.Committed >= minTakeover && (busiest == null || r.End - r.Committed > busiest.End - busiest.Committed)) busiest = r;
             if (busiest == null) return null;
             long at = NextMessageStart(h, busiest.End, busiest.Committed + (busiest.End - busiest.Committed) / 2);
             if (at <= busiest.Committed || at >= busiest.End) return null;
@@ -159,23 +169,38 @@ public static class ZkLogReader
             return taken;
         }
 
-        int workers = Math.Min(cores, Math.Max(1, parts));
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
+        int workers = length < ParallelThreshold ? 1 : cores;
+        using var started = new Barrier(workers);     // all cores are running before any takes work: none arrives late
+        Exception? failed = null;
+        void Work()
         {
-            while (true)
+            started.SignalAndWait();
+            try
             {
-                Region? r;
-                lock (gate)
+                while (true)
                 {
-                    r = next < parts ? regions[next++] : TakeOver();
-                    if (r == null) return;
-                    active.Add(r);
+                    Region? r;
+                    lock (gate)
+                    {
+                        r = failed == null && next < parts ? regions[next++] : failed == null ? TakeOver() : null;
+                        if (r == null) return;
+                        active.Add(r);
+                    }
+                    ReadRegionMapped(fd, r, gate, name, windowSize);
+                    r.Acc.Complete();
+                    lock (gate) active.Remove(r);
                 }
-                ReadRegionMapped(fd, r, gate, name);
-                r.Acc.Complete();
-                lock (gate) active.Remove(r);
             }
-        });
+            catch (Exception ex)
+            {
+                lock (gate) failed ??= ex;
+            }
+        }
+        var threads = Enumerable.Range(1, workers - 1).Select(_ => new Thread(Work) { IsBackground = true, Name = "zklog" }).ToList();
+        threads.ForEach(t => t.Start());
+        Work();
+        threads.ForEach(t => t.Join());
+        if (failed != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed).Throw();
         return regions.OrderBy(r => r.Start).Select(r => r.Acc).ToList();
     }
 
@@ -183,7 +208,7 @@ public static class ZkLogReader
     /// Reads a region through successive mapped windows: the page cache is read in place (no copy into a buffer)
     /// and each window is unmapped before the next, so resident memory stays one window per core.
     /// </summary>
-    private static void ReadRegionMapped(int fd, Region region, object gate, string name)
+    private static void ReadRegionMapped(int fd, Region region, object gate, string name, int windowSize)
     {
         var acc = region.Acc;
         long pos = region.Start;
@@ -195,7 +220,7 @@ public static class ZkLogReader
                 end = region.End;
                 if (pos >= end) return;
                 mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
-                windowEnd = Math.Min(mapAt + WindowSize, end);
+                windowEnd = Math.Min(mapAt + windowSize, end);
                 region.Committed = windowEnd;
             }
             int skip = (int)(pos - mapAt);
