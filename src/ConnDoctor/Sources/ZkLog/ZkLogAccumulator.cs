@@ -135,8 +135,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private MinuteAcc? _minuteAcc;
     private long _minuteKey = long.MinValue;
 
-    private const int PrefetchDistance = 1024;
-
     /// <summary>
     /// Folds every complete line of <paramref name="data"/>; returns what is left after the last newline. Newlines
     /// are found 64 bytes at a time as a bit mask: for lines of ~130 bytes a call to IndexOf per line costs more in
@@ -153,10 +151,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             var newline = Vector128.Create((byte)'\n');
             for (; i + 64 <= data.Length; i += 64)
             {
-                // The scan is bound by memory, not compares: ask for the bytes a few lines ahead, past the 4 KiB
-                // page boundaries where the hardware prefetcher stops.
-                if (Sse.IsSupported && i + PrefetchDistance < data.Length)
-                    Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref first, i + PrefetchDistance)));
                 var e0 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i), newline);
                 var e1 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 16), newline);
                 var e2 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 32), newline);
