@@ -12,7 +12,10 @@ namespace ConnDoctor.Sources.ZkLog;
 /// </summary>
 internal sealed class ZkAddressMemo
 {
-    private const int AddressSlots = 1024;   // direct-mapped by a hash of the text: a few hundred clients fit
+    // Direct-mapped by a hash of the text. Sized well above the few hundred clients of a busy server: at 1024 slots,
+    // 400 clients collided on a third of the lookups, each a full parse.
+    private const int SlotBits = 13;
+    private const int AddressSlots = 1 << SlotBits;
     private readonly ulong[] _addrLo = new ulong[AddressSlots], _addrHi = new ulong[AddressSlots];
     private readonly NetAddress[] _addr = new NetAddress[AddressSlots];
     private static readonly Vector128<byte> Indices = Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -20,26 +23,33 @@ internal sealed class ZkAddressMemo
     /// <summary>
     /// <see cref="ZkLogLine.TryAddress"/> with a memory of IPv4 addresses' text: in "/10.0.20.141:50599" the bytes
     /// before the ':' (or a space) are looked up, and an address seen before is not parsed again.
+    /// The address is the first <paramref name="length"/> bytes of <paramref name="s"/>; the bytes after them (the
+    /// next line, in the same buffer) may be loaded but are never part of the key.
+    /// <paramref name="end"/> is where that text ends in <paramref name="s"/> (the ':' or space), or -1 if not known.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryAddress(ReadOnlySpan<byte> s, out NetAddress ip)
+    public bool TryAddress(ReadOnlySpan<byte> s, int length, out NetAddress ip, out int end)
     {
-        if (s.Length < 17 || s[0] != '/' || !Vector128.IsHardwareAccelerated) return ZkLogLine.TryAddress(s, out ip);
+        end = -1;
+        if (s.Length < 17 || length < 1 || s[0] != '/' || !Vector128.IsHardwareAccelerated) return ZkLogLine.TryAddress(s[..length], out ip);
         var text = Vector128.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), 1));
-        // The address ends at the port's ':' ("/10.0.0.5:4242") or at a space ("Too many connections from /10.0.0.5 - max is 60").
-        uint ends = (Vector128.Equals(text, Vector128.Create((byte)':')) | Vector128.Equals(text, Vector128.Create((byte)' '))).ExtractMostSignificantBits();
+        // The address ends at the port's ':' ("/10.0.0.5:4242"), at a space ("Too many connections from /10.0.0.5 -
+        // max is 60") or with its line.
+        uint ends = (Vector128.Equals(text, Vector128.Create((byte)':')) | Vector128.Equals(text, Vector128.Create((byte)' '))
+                   | Vector128.Equals(text, Vector128.Create((byte)'\n')) | Vector128.Equals(text, Vector128.Create((byte)'\r'))).ExtractMostSignificantBits();
         int n = System.Numerics.BitOperations.TrailingZeroCount(ends | 0x10000);
-        if (n < 7 || n > 15) return ZkLogLine.TryAddress(s, out ip);   // not "a.b.c.d" within 16 bytes
+        if (n < 7 || n > 15 || 1 + n > length) return ZkLogLine.TryAddress(s[..length], out ip);   // not "a.b.c.d" within the line's next 16 bytes
         var key = text & Vector128.LessThan(Indices, Vector128.Create((byte)n));
         ulong lo = key.AsUInt64().GetElement(0), hi = key.AsUInt64().GetElement(1);
-        int slot = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> 54);
+        int slot = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> (64 - SlotBits));
         if (_addrLo[slot] == lo && _addrHi[slot] == hi && lo != 0)
         {
             ip = _addr[slot];
+            end = 1 + n;
             return true;
         }
-        if (!ZkLogLine.TryAddress(s, out ip)) return false;
-        if (!ip.IsV6) { _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip; }
+        if (!ZkLogLine.TryAddress(s[..length], out ip)) return false;
+        if (!ip.IsV6) { _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip; end = 1 + n; }
         return true;
     }
 }

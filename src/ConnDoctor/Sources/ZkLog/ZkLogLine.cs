@@ -154,7 +154,7 @@ public static class ZkLogLine
         switch (m[0])
         {
             case (byte)'A':
-                if (m.StartsWith("Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(m[32..], out r.Ip, addresses); }
+                if (m.StartsWith("Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(text, length, 32, out r.Ip, addresses, out _); }
                 break;
             case (byte)'c':
                 if (m.StartsWith("caught end of stream exception"u8)) r.AwaitsEndOfStream = true; // 3.4: the next line has the session
@@ -162,8 +162,9 @@ public static class ZkLogLine
             case (byte)'C':
                 if (m.StartsWith("Closed socket connection for client "u8))
                 {
-                    r.HasIp = Address(m[36..], out r.Ip, addresses);
-                    int sp = m[36..].IndexOf((byte)' ');
+                    r.HasIp = Address(text, length, 36, out r.Ip, addresses, out int end);
+                    int sp = AfterPort(m[36..], end);
+                    if (sp < 0) sp = m[36..].IndexOf((byte)' ');
                     var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
                     if (tail.StartsWith("which had sessionid 0x"u8)) { r.Kind = ZkMessageKind.ClosedWithSession; r.HasSession = Hex(tail[22..], out r.Session) > 0; }
                     else r.Kind = ZkMessageKind.ClosedNoSession;
@@ -172,11 +173,11 @@ public static class ZkLogLine
                 {
                     r.Kind = ZkMessageKind.SessionAttempt;
                     int slash = m.LastIndexOf((byte)'/');           // 3.4 "at /IP:PORT"; 3.8 "..., address = /IP:PORT"
-                    r.HasIp = slash >= 0 && Address(m[slash..], out r.Ip, addresses);
+                    r.HasIp = slash >= 0 && Address(text, length, slash, out r.Ip, addresses, out _);
                 }
                 break;
             case (byte)'T':
-                if (m.StartsWith("Too many connections from "u8)) Refused(m, 0, ref r, addresses);
+                if (m.StartsWith("Too many connections from "u8)) Refused(text, length, 0, ref r, addresses);
                 break;
             case (byte)'E':
                 if (m.StartsWith("Established session 0x"u8))
@@ -184,18 +185,20 @@ public static class ZkLogLine
                     r.Kind = ZkMessageKind.SessionEstablished;
                     int digits = Hex(text[22..], m.Length - 22, out r.Session);
                     r.HasSession = digits > 0;
-                    int f = m[(22 + digits)..].IndexOf(" for client "u8);
-                    r.HasIp = f >= 0 && Address(m[(22 + digits + f + 12)..], out r.Ip, addresses);
+                    var rest = m[(22 + digits)..];
+                    int f = NegotiatedTimeoutEnd(rest);                      // " with negotiated timeout 30000", as logged
+                    f = f >= 0 && rest[f..].StartsWith(" for client "u8) ? f : rest.IndexOf(" for client "u8);
+                    r.HasIp = f >= 0 && Address(text, length, 22 + digits + f + 12, out r.Ip, addresses, out _);
                 }
                 else if (m.StartsWith("Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = Hex(text[19..], m.Length - 19, out r.Session) > 0; }
-                else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(m, 32, ref r, addresses);
+                else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(text, length, 32, ref r, addresses);
                 break;
             case (byte)'U':
                 if (m.StartsWith("Unexpected exception"u8)) r.AwaitsEndOfStream = true;           // 3.5+: the next line has the address
                 else if (m.StartsWith(Unable)) EndOfStream(m, ref r);                                // 3.5/3.6 message form
                 break;
             case (byte)'M':
-                if (m.StartsWith("Message:"u8)) { int f = m.IndexOf(TooMany); if (f >= 0) Refused(m, f, ref r, addresses); }
+                if (m.StartsWith("Message:"u8)) { int f = m.IndexOf(TooMany); if (f >= 0) Refused(text, length, f, ref r, addresses); }
                 break;
             case (byte)'[':
                 // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
@@ -204,7 +207,7 @@ public static class ZkLogLine
                 {
                     int f = m.IndexOf(TooMany);
                     if (f < 0) break;
-                    Refused(m, f, ref r, addresses);
+                    Refused(text, length, f, ref r, addresses);
                     r.Count = n;
                 }
                 break;
@@ -213,7 +216,7 @@ public static class ZkLogLine
                 if (m.StartsWith("Processing "u8) && m.Length >= 29 && m[15..].StartsWith(" command from "u8))
                 {
                     r.Kind = ZkMessageKind.FourLetterWord;
-                    r.HasIp = Address(m[29..], out r.Ip, addresses);
+                    r.HasIp = Address(text, length, 29, out r.Ip, addresses, out _);
                 }
                 break;
         }
@@ -221,17 +224,46 @@ public static class ZkLogLine
 
     private static ReadOnlySpan<byte> TooMany => "Too many connections from "u8;
 
+    // The space after "/IP:PORT" when the address text is known to end at <paramref name="end"/>; else -1.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Address(ReadOnlySpan<byte> s, out NetAddress ip, ZkAddressMemo? addresses) =>
-        addresses != null ? addresses.TryAddress(s, out ip) : TryAddress(s, out ip);
+    private static int AfterPort(ReadOnlySpan<byte> s, int end)
+    {
+        if (end < 0 || end >= s.Length || s[end] != ':') return -1;
+        int i = end + 1;
+        while (i < s.Length && (uint)(s[i] - '0') <= 9) i++;
+        return i < s.Length && s[i] == ' ' ? i : -1;
+    }
+
+    // The end of " with negotiated timeout N" at the start of <paramref name="s"/>; else -1.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int NegotiatedTimeoutEnd(ReadOnlySpan<byte> s)
+    {
+        if (!s.StartsWith(" with negotiated timeout "u8)) return -1;
+        int i = 25;
+        while (i < s.Length && (uint)(s[i] - '0') <= 9) i++;
+        return i;
+    }
+
+    /// <summary>
+    /// The address at <paramref name="at"/> in a message of <paramref name="length"/> bytes that starts
+    /// <paramref name="text"/>; the memo may read the bytes after the message, not as part of it.
+    /// </summary>
+    /// <param name="end">Where the address text ends (relative to <paramref name="at"/>) when the memo knows it; else -1.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Address(ReadOnlySpan<byte> text, int length, int at, out NetAddress ip, ZkAddressMemo? addresses, out int end)
+    {
+        if (addresses != null) return addresses.TryAddress(text[at..], length - at, out ip, out end);
+        end = -1;
+        return TryAddress(text[at..length], out ip);
+    }
 
     // "Too many connections from /IP - max is N" at offset f of the message.
-    private static void Refused(ReadOnlySpan<byte> m, int f, ref ZkLine r, ZkAddressMemo? addresses)
+    private static void Refused(ReadOnlySpan<byte> text, int length, int f, ref ZkLine r, ZkAddressMemo? addresses)
     {
         r.Kind = ZkMessageKind.Refused;
-        var rest = m[(f + 26)..];
-        r.HasIp = Address(rest, out r.Ip, addresses);
-        int max = rest.IndexOf(" - max is "u8);
+        var rest = text[(f + 26)..length];
+        r.HasIp = Address(text, length, f + 26, out r.Ip, addresses, out int end);
+        int max = end >= 0 && rest[end..].StartsWith(" - max is "u8) ? end : rest.IndexOf(" - max is "u8);
         if (max >= 0) Utf8Parser.TryParse(rest[(max + 10)..], out r.Limit, out _);
     }
 
