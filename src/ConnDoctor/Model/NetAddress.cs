@@ -35,6 +35,9 @@ public readonly struct NetAddress : IEquatable<NetAddress>
     /// <summary>An IPv4 address from its 32-bit value in host order (10.0.0.1 = 0x0A000001).</summary>
     public static NetAddress FromIPv4(uint value) => new((ulong)value << 32, 0, false);
 
+    /// <summary>The 32-bit value of an IPv4 address in host order (the inverse of <see cref="FromIPv4"/>).</summary>
+    public uint IPv4Value => (uint)(_hi >> 32);
+
     public static bool TryParse(string text, out NetAddress address)
     {
         var t = text.Trim();

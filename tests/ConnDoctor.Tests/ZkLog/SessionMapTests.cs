@@ -1,4 +1,3 @@
-using ConnDoctor.Model;
 using ConnDoctor.Sources.ZkLog;
 
 namespace ConnDoctor.Tests.ZkLog;
@@ -14,7 +13,7 @@ public class SessionMapTests
     {
         var rng = new Random(seed);
         var map = new SessionMap();
-        var truth = new Dictionary<ulong, int>();
+        var truth = new Dictionary<ulong, int>();                // client, or -1 once expired
         var ids = Enumerable.Range(0, count).Select(i => start + (ulong)i * step).Where(id => id != 0).ToArray();
         for (int op = 0; op < 200_000; op++)
         {
@@ -27,22 +26,25 @@ public class SessionMapTests
                     truth[id] = c;
                     break;
                 case 1:
-                    map.Remove(id);
-                    truth.Remove(id);
+                    var before = map.Expire(id, out int was);
+                    Assert.Equal(Expected(truth, id), (before, before == SessionState.Open ? was : 0));
+                    truth[id] = -1;
                     break;
                 default:
-                    bool found = map.TryGet(id, out var got);
-                    Assert.Equal(truth.TryGetValue(id, out var want), found);
-                    if (found) Assert.Equal(want, got);
+                    var state = map.Find(id, out int got);
+                    Assert.Equal(Expected(truth, id), (state, state == SessionState.Open ? got : 0));
                     break;
             }
         }
         foreach (ulong id in ids)
         {
-            Assert.Equal(truth.TryGetValue(id, out var want), map.TryGet(id, out var got));
-            if (truth.ContainsKey(id)) Assert.Equal(want, got);
+            var state = map.Find(id, out int got);
+            Assert.Equal(Expected(truth, id), (state, state == SessionState.Open ? got : 0));
         }
     }
+
+    private static (SessionState, int) Expected(Dictionary<ulong, int> truth, ulong id) =>
+        !truth.TryGetValue(id, out int c) ? (SessionState.Unknown, 0) : c < 0 ? (SessionState.Expired, 0) : (SessionState.Open, c);
 
     [Fact]
     public void Keeps_two_generations_and_the_newest_client_of_an_id()
@@ -50,13 +52,26 @@ public class SessionMapTests
         const int a = 0, b = 1;
         var map = new SessionMap();
         map.Set(0, a);                                                   // "no session" is never stored
-        Assert.False(map.TryGet(0, out _));
+        Assert.Equal(SessionState.Unknown, map.Find(0, out _));
         for (ulong id = 1; id <= SessionMap.Generation + 10; id++) map.Set(id, a);
-        Assert.True(map.TryGet(1, out _));                               // still in the previous generation
+        Assert.Equal(SessionState.Open, map.Find(1, out _));            // still in the previous generation
         map.Set(1, b);                                                   // the same id again, later
-        Assert.True(map.TryGet(1, out var now));
-        Assert.Equal(b, now);
+        Assert.Equal((SessionState.Open, b), (map.Find(1, out int now), now));
+        Assert.Equal(SessionState.Open, map.Expire(1, out _));
+        Assert.Equal(SessionState.Expired, map.Find(1, out _));         // the expiry shadows the older generation's entry
         for (ulong id = 1; id <= SessionMap.Generation; id++) map.Set(10_000_000 + id, a);
-        Assert.False(map.TryGet(2, out _));                              // two generations on: forgotten, not guessed
+        Assert.Equal(SessionState.Unknown, map.Find(2, out _));         // two generations on: forgotten, not guessed
+    }
+
+    [Fact]
+    public void Ids_without_neighbours_end_a_generation_at_its_block_limit()
+    {
+        var map = new SessionMap();
+        ulong Sparse(int i) => 0x1000000UL + (ulong)i * 1000;           // each id in a block of its own
+        for (int i = 0; i < SessionMap.MaxBlocks; i++) map.Set(Sparse(i), 7);
+        Assert.Equal((SessionState.Open, 7), (map.Find(Sparse(0), out int c), c));   // the first generation is now the previous one
+        for (int i = SessionMap.MaxBlocks; i < 2 * SessionMap.MaxBlocks; i++) map.Set(Sparse(i), 8);
+        Assert.Equal(SessionState.Unknown, map.Find(Sparse(0), out _));              // two block limits on: forgotten
+        Assert.Equal((SessionState.Open, 8), (map.Find(Sparse(2 * SessionMap.MaxBlocks - 1), out c), c));
     }
 }

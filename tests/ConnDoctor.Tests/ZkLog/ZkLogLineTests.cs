@@ -79,4 +79,26 @@ public class ZkLogLineTests
     [InlineData("")]
     [InlineData("2016-9-19 22:48:54,351 - INFO  [x:Y@1] - short date")]
     public void OtherLinesAreContinuations(string line) => Assert.False(P(line).Timestamped);
+
+    [Fact]
+    public void ReadingPastTheLineNeverChangesItsParse()
+    {
+        // In a buffer the next line follows; the vector searches may load it. Junk made of what they look for.
+        var junk = Encoding.ASCII.GetBytes("\n@12] - 0xfeedface 10.9.8.7:1 - max is 99 /10.1.1.1:2 ]]] @@@ : 0123456789abcdef" + new string(' ', 64));
+        var memo = new ZkAddressMemo();
+        foreach (var file in Directory.GetFiles(ConnDoctor.Tests.Infra.Fixtures.Dir("zklog"), "*.log"))
+            for (int pass = 0; pass < 2; pass++)                  // the second pass finds the addresses in the memo
+                foreach (var line in File.ReadAllLines(file).Select(Encoding.UTF8.GetBytes).Where(l => ZkLogLine.IsTimestamp(l)))
+                {
+                    var alone = ZkLogLine.Parse(line);
+                    var text = line.Concat(junk).ToArray();
+                    var inBuffer = new ZkLine();
+                    int hint = 0;
+                    ZkLogLine.ParseTimestamped(text, line.Length, ref inBuffer, ref hint, memo);
+                    Assert.Equal(Fields(alone), Fields(inBuffer));
+                }
+    }
+
+    private static string Fields(ZkLine z) =>
+        $"{z.Kind} {z.Malformed} {z.AwaitsEndOfStream} {z.HasIp} {(z.HasIp ? z.Ip.ToString() : "")} {z.HasSession} {z.Session:x} {z.Count} {z.Limit} {z.LocationOpen} {z.LocationClose}";
 }

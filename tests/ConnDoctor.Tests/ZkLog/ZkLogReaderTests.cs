@@ -101,16 +101,72 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
-    public void CoresTakingOverEachOthersWorkGiveTheSameAnswerAsOnePass()
+    public void TheDefaultParallelSplitGivesTheSameAnswerAsOnePassEveryTime()
     {
-        var path = BigLog();                                  // over the size read in parallel
-        int regions = 0;
-        var whole = Canonical(ZkLogReader.Read([path], All, parts: 1, windowBytes: 64 << 20, regionsRead: n => regions = n).Evidence);
-        Assert.Equal(1, regions);                             // windows larger than the file: nothing to take over
-        // 4 MiB windows: an idle core takes the back half of what the other has not started, and so on.
-        var shared = Canonical(ZkLogReader.Read([path], All, parts: 1, windowBytes: 4 << 20, regionsRead: n => regions = n).Evidence);
-        Assert.Equal(whole, shared);
-        if (Environment.ProcessorCount > 1) Assert.True(regions > 1, $"read in {regions} region(s)");
+        var path = BigLog();                                  // 31 MB: over the size read in parallel
+        var one = Canonical(ZkLogReader.Read([path], All, parts: 1).Evidence);
+        for (int run = 0; run < 3; run++) Assert.Equal(one, Canonical(ZkLogReader.Read([path], All).Evidence));
+    }
+
+    [Fact]
+    public void CrLfLineEndsGiveTheSameAnswerAsLf()
+    {
+        var path = BigLog();
+        var crlf = Temp("zk-big-crlf.log");
+        File.WriteAllText(crlf, File.ReadAllText(path).Replace("\n", "\r\n"));
+        var lf = ZkLogReader.Read([path], All, parts: 1).Evidence;
+        foreach (int parts in new[] { 1, 7 })
+        {
+            var log = ZkLogReader.Read([crlf], All, parts: parts).Evidence;
+            Assert.Equal(new FileInfo(crlf).Length, log.Bytes);
+            // A message's bytes leave out the \r of its lines, so everything but the file's size is the same.
+            Assert.Equal(Canonical(lf with { Bytes = 0 }), Canonical(log with { Bytes = 0 }));
+        }
+    }
+
+    private const string Other = "2016-09-19 22:49:00,000 [myid:] - INFO  [ProcessThread(sid:0 cport:-1)::PrepRequestProcessor@494] - Processed session termination for sessionid: 0x1";
+
+    [Fact]
+    public void AnEndOfStreamWaitsForItsCloseAcrossRegionsWithoutOne()
+    {
+        // 3.4: the end of stream names no client; the close after it does, hundreds of lines later.
+        var lines = new List<string>
+        {
+            "2016-09-19 22:48:54,351 [myid:] - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@357] - caught end of stream exception",
+            "EndOfStreamException: Unable to read additional data from client sessionid 0x0, likely client has closed socket",
+        };
+        lines.AddRange(Enumerable.Repeat(Other, 400));
+        lines.Add("2016-09-19 22:49:54,352 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@1007] - Closed socket connection for client /10.0.20.141:37713 (no session established for client)");
+        var path = Temp("zk-pending.log");
+        File.WriteAllLines(path, lines);
+        foreach (int parts in new[] { 1, 2, 5, 40 })
+        {
+            var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
+            Assert.Equal(0, log.EndsOfStreamUnattributed);
+            Assert.Equal(1, log.Clients.Single(c => c.Ip.ToString() == "10.0.20.141").EndOfStreamNoSession);
+        }
+    }
+
+    [Fact]
+    public void AnExpiryIsJoinedToTheLastClientOfItsSessionWhateverTheSplit()
+    {
+        // The session opens from A, moves to B's connection, expires, and expires again: B once, then unattributed.
+        const string session = "0x157434bfd9a0001";
+        var lines = new List<string> { $"2016-09-19 22:48:55,020 [myid:] - INFO  [SyncThread:0:ZooKeeperServer@617] - Established session {session} with negotiated timeout 30000 for client /10.0.0.1:51000" };
+        lines.AddRange(Enumerable.Repeat(Other, 300));
+        lines.Add($"2016-09-19 22:50:31,001 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@1007] - Closed socket connection for client /10.0.0.2:51000 which had sessionid {session}");
+        lines.AddRange(Enumerable.Repeat(Other, 300));
+        lines.Add($"2016-09-19 22:51:02,000 [myid:] - INFO  [SessionTracker:ZooKeeperServer@347] - Expiring session {session}, timeout of 30000ms exceeded");
+        lines.AddRange(Enumerable.Repeat(Other, 300));
+        lines.Add($"2016-09-19 22:52:02,000 [myid:] - INFO  [SessionTracker:ZooKeeperServer@347] - Expiring session {session}, timeout of 30000ms exceeded");
+        var path = Temp("zk-expiry.log");
+        File.WriteAllLines(path, lines);
+        foreach (int parts in new[] { 1, 2, 3, 4, 9, 50 })
+        {
+            var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
+            Assert.Equal((0L, 1L, 1L), (log.Clients.Single(c => c.Ip.ToString() == "10.0.0.1").SessionsExpired,
+                                        log.Clients.Single(c => c.Ip.ToString() == "10.0.0.2").SessionsExpired, log.SessionsExpiredUnattributed));
+        }
     }
 
     [Fact]

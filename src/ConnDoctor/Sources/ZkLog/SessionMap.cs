@@ -2,95 +2,103 @@ using System.Runtime.CompilerServices;
 
 namespace ConnDoctor.Sources.ZkLog;
 
+/// <summary>What a session map knows of a session.</summary>
+internal enum SessionState : byte
+{
+    Unknown,    // never seen here (or forgotten): an earlier part of the log may know it
+    Open,       // seen with a client, not expired since
+    Expired,    // its last event here was its expiry
+}
+
 /// <summary>
 /// Session id -> client (an index into the reader's client list), for joining "Expiring session 0x..." lines to a
-/// client. Bounded: two generations of at most <see cref="Generation"/> sessions each, so a log with millions of
-/// sessions keeps memory flat; a session whose client was last seen two generations ago can no longer be joined
-/// (it is counted as unattributed, never guessed).
+/// client. An expiry leaves a mark instead of a hole, so that a map answers with the last event it saw of a session:
+/// the regions of a log read in parallel each keep a map, and an expiry one region cannot join is asked of the maps
+/// before it, newest first, which then gives the same answer as one map over the whole log.
+/// Bounded: two generations of at most <see cref="Generation"/> sessions each, so a log with millions of sessions
+/// keeps memory flat; a session whose client was last seen two generations ago can no longer be joined (it is
+/// counted as unattributed, never guessed).
 /// </summary>
 /// <remarks>
 /// A ZooKeeper server numbers its sessions one after the other (server id in the top byte, a counter below), so
 /// the ids a log names come in runs. They are stored in blocks of <see cref="BlockSize"/> neighbouring ids: the
 /// block is found through a small hash table (a generation of 2^17 sessions is 2k blocks, a table that stays in
-/// cache) and the id's slot sits at a fixed place inside it. Neighbouring sessions then share memory, where one
-/// hashed slot per id (the previous design) cost a cache and TLB miss per set and a page fault per fresh page.
-/// Ids without neighbours still work; they cost a block each.
+/// cache) and the id's slot sits at a fixed place inside it, so neighbouring sessions share memory.
 /// </remarks>
 internal sealed class SessionMap
 {
     public const int Generation = 1 << 17;
     internal const int BlockSize = 64;
     // Ids without neighbours (not what ZooKeeper hands out) cost a block each: a generation also ends at this many
-    // blocks, so such a log keeps fewer sessions (16k a generation) instead of 8 MB of mostly empty blocks.
+    // blocks (16k sessions of such ids instead of 128k), which bounds those blocks to 4 MB.
     internal const int MaxBlocks = Generation / 8;
+    private const int ExpiredMark = 1;              // stored values: 0 empty, 1 expired, client + 2 open
     private Table _current = new();
     private Table? _previous;
 
     /// <summary>Session 0 means "no session" in ZooKeeper's logs and is never stored.</summary>
     public void Set(ulong session, int client)
     {
-        if (session == 0) return;
-        if (!_current.Set(session, client)) return;
+        if (session != 0) Store(session, client + 2);
+    }
+
+    /// <summary>The session's last event in this map: open (with its client), expired, or unknown.</summary>
+    public SessionState Find(ulong session, out int client)
+    {
+        int v = _current.Get(session);
+        if (v == 0 && _previous != null) v = _previous.Get(session);
+        client = v - 2;
+        return v == 0 ? SessionState.Unknown : v == ExpiredMark ? SessionState.Expired : SessionState.Open;
+    }
+
+    /// <summary>Marks the session expired and returns what was known of it before.</summary>
+    public SessionState Expire(ulong session, out int client)
+    {
+        var before = Find(session, out client);
+        if (session != 0) Store(session, ExpiredMark);
+        return before;
+    }
+
+    private void Store(ulong session, int value)
+    {
+        if (!_current.Set(session, value)) return;
         if (_current.Count < Generation && _current.Blocks < MaxBlocks) return;
         var reuse = _previous;
         _previous = _current;
         _current = reuse?.Clear() ?? new Table();
     }
 
-    public bool TryGet(ulong session, out int client)
-    {
-        client = _current.Get(session);
-        if (client < 0 && _previous != null) client = _previous.Get(session);
-        return client >= 0;
-    }
-
-    /// <summary>An expired session is over: forget it.</summary>
-    public void Remove(ulong session)
-    {
-        _current.Remove(session);
-        _previous?.Remove(session);
-    }
-
     /// <summary>
     /// Blocks found by linear probing on a multiplicative hash of the block number; a block is never removed within
-    /// a generation (an emptied slot is just 0), so there is no deletion to repair. Values are client + 1; 0 is empty.
+    /// a generation, so there is no deletion to repair.
     /// </summary>
     private sealed class Table
     {
         private ulong[] _keys = new ulong[1 << 10];     // block number + 1; 0 = free
         private int[] _blocks = new int[1 << 10];       // index of the block in _values, in BlockSize units
-        private int[] _values = new int[BlockSize * 512];
+        private int[] _values = new int[BlockSize * 16];
         private int _blockCount;
+        private int _shift = 64 - 10;                    // 64 - log2(_keys.Length)
         public int Count;
         public int Blocks => _blockCount;
-
-        private int _shift = 64 - 10;                    // 64 - log2(_keys.Length)
 
         private int Mask => _keys.Length - 1;
         private int Home(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
 
         /// <summary>True when the id is new to this table.</summary>
-        public bool Set(ulong session, int client)
+        public bool Set(ulong session, int value)
         {
             ref int cell = ref Cell(session, create: true);
             bool added = cell == 0;
             if (added) Count++;
-            cell = client + 1;
+            cell = value;
             return added;
         }
 
         public int Get(ulong session)
         {
             ref int cell = ref Cell(session, create: false);
-            return Unsafe.IsNullRef(ref cell) ? -1 : cell - 1;
-        }
-
-        public void Remove(ulong session)
-        {
-            ref int cell = ref Cell(session, create: false);
-            if (Unsafe.IsNullRef(ref cell) || cell == 0) return;
-            cell = 0;
-            Count--;
+            return Unsafe.IsNullRef(ref cell) ? 0 : cell;
         }
 
         private ref int Cell(ulong session, bool create)

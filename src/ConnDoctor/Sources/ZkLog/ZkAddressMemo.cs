@@ -12,12 +12,12 @@ namespace ConnDoctor.Sources.ZkLog;
 /// </summary>
 internal sealed class ZkAddressMemo
 {
-    // Direct-mapped by a hash of the text. Sized well above the few hundred clients of a busy server: at 1024 slots,
-    // 400 clients collided on a third of the lookups, each a full parse.
-    private const int SlotBits = 13;
+    // Direct-mapped by a hash of the text. Sized well above the few hundred clients of a busy server (at 1024 slots,
+    // 400 clients collided on a third of the lookups, each a full parse), and small: every region of a log has one.
+    private const int SlotBits = 12;
     private const int AddressSlots = 1 << SlotBits;
     private readonly ulong[] _addrLo = new ulong[AddressSlots], _addrHi = new ulong[AddressSlots];
-    private readonly NetAddress[] _addr = new NetAddress[AddressSlots];
+    private readonly uint[] _addr = new uint[AddressSlots];     // IPv4 only
     private static readonly Vector128<byte> Indices = Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     /// <summary>
@@ -44,12 +44,18 @@ internal sealed class ZkAddressMemo
         int slot = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> (64 - SlotBits));
         if (_addrLo[slot] == lo && _addrHi[slot] == hi && lo != 0)
         {
-            ip = _addr[slot];
+            ip = NetAddress.FromIPv4(_addr[slot]);
             end = 1 + n;
             return true;
         }
         if (!ZkLogLine.TryAddress(s[..length], out ip)) return false;
-        if (!ip.IsV6) { _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip; end = 1 + n; }
+        // Remembered only when the text is all digits and dots: then it alone decides the parse, whatever follows.
+        uint plain = (Vector128.LessThan(text - Vector128.Create((byte)'0'), Vector128.Create((byte)10)) | Vector128.Equals(text, Vector128.Create((byte)'.'))).ExtractMostSignificantBits();
+        uint first = (1u << n) - 1;
+        if (!ip.IsV6 && (plain & first) == first)
+        {
+            _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip.IPv4Value; end = 1 + n;
+        }
         return true;
     }
 }

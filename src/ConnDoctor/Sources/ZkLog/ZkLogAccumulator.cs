@@ -2,7 +2,6 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using ConnDoctor.Model;
 
 namespace ConnDoctor.Sources.ZkLog;
@@ -113,12 +112,12 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     public readonly Dictionary<string, (long Lines, long Bytes)> OtherByLocation = new();
     public readonly SessionMap SessionIps = new();
     public readonly List<ulong> UnresolvedExpiries = new();
-    public long UnattributedEnds;
+    public long UnattributedEnds, UnattributedExpiries;
 
     // 3.4 logs "caught end of stream" without an address; the "Closed socket connection" after it names the client.
     public (bool Set, bool WithSession, ulong Session, long Minute, DateTime Time) PendingEnd;
-    public NetAddress? FirstCloseWithoutPending;   // joins a pending end left by the previous region
-    private bool _sawClose;
+    public NetAddress? FirstCloseWithoutPending;   // joins a pending end left by an earlier region
+    public bool SawEndOrClose;                     // else a pending end left by an earlier region passes through
 
     private bool _inMessage, _skip;
     private ZkLine _cur;
@@ -142,7 +141,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     /// (SSE2), where Vector256 is not accelerated and its branch is compiled out; Vector128 is accelerated on every
     /// x64 and ARM64 CPU. A stack-trace line (no timestamp) is only added to its message here, without a call.
     /// </summary>
-    public unsafe ReadOnlySpan<byte> Feed(ReadOnlySpan<byte> data, string file, ref long offset)
+    public ReadOnlySpan<byte> Feed(ReadOnlySpan<byte> data, string file, ref long offset)
     {
         int start = 0, i = 0;
         ref byte first = ref MemoryMarshal.GetReference(data);
@@ -307,6 +306,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                 {
                     if (PendingEnd.Set) UnattributedEnds++;
                     PendingEnd = (true, with, _cur.Session, _curMinute, _curTime);
+                    SawEndOrClose = true;
                 }
                 break;
             case ZkMessageKind.ClosedNoSession:
@@ -319,8 +319,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
                     End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
                     PendingEnd = default;
                 }
-                else if (!_sawClose) FirstCloseWithoutPending = c.Ip;
-                _sawClose = true;
+                else if (!SawEndOrClose) FirstCloseWithoutPending = c.Ip;
+                SawEndOrClose = true;
                 break;
             case ZkMessageKind.Refused:
                 m.Refused += _cur.Count;
@@ -342,13 +342,26 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             case ZkMessageKind.SessionExpired:
                 m.Expired++;
                 if (!_cur.HasSession) break;
-                if (SessionIps.TryGet(_cur.Session, out int owner)) { ClientList[owner].Expired++; SessionIps.Remove(_cur.Session); }
-                else UnresolvedExpiries.Add(_cur.Session);
+                switch (SessionIps.Expire(_cur.Session, out int owner))
+                {
+                    case SessionState.Open: ClientList[owner].Expired++; break;
+                    case SessionState.Expired: UnattributedExpiries++; break;      // expired before: nothing left to join
+                    default: UnresolvedExpiries.Add(_cur.Session); break;         // maybe opened in an earlier region
+                }
                 break;
             case ZkMessageKind.FourLetterWord:
                 if (c != null) c.Flw++;
                 break;
         }
+    }
+
+    /// <summary>Counts the end of stream this region left pending for the client of a close that a later region read.</summary>
+    public void JoinPendingEnd(NetAddress ip)
+    {
+        var c = Client(ip);
+        End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
+        c.Seen(PendingEnd.Time);
+        PendingEnd = default;
     }
 
     private void End(ClientAcc c, bool withSession, ulong session, long minute, MinuteAcc m)

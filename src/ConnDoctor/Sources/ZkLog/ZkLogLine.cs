@@ -263,8 +263,10 @@ public static class ZkLogLine
         r.Kind = ZkMessageKind.Refused;
         var rest = text[(f + 26)..length];
         r.HasIp = Address(text, length, f + 26, out r.Ip, addresses, out int end);
-        int max = end >= 0 && rest[end..].StartsWith(" - max is "u8) ? end : rest.IndexOf(" - max is "u8);
-        if (max >= 0) Utf8Parser.TryParse(rest[(max + 10)..], out r.Limit, out _);
+        // The first " - max is " of the message: right after the address when the message starts with the refusal.
+        var m = text[..length];
+        int max = f is 0 or 32 && end >= 0 && rest[end..].StartsWith(" - max is "u8) ? f + 26 + end : m.IndexOf(" - max is "u8);
+        if (max >= 0) Utf8Parser.TryParse(m[(max + 10)..], out r.Limit, out _);
     }
 
     private static ReadOnlySpan<byte> Unable => "Unable to read additional data from client"u8;

@@ -1,9 +1,4 @@
 using System.Buffers;
-using System.Numerics;
-using System.Runtime.InteropServices;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using System.IO.Compression;
 using ConnDoctor.Native;
 using ConnDoctor.Model;
@@ -21,11 +16,8 @@ public static class ZkLogReader
     private const int BufferSize = 4 << 20;
     private const long ParallelThreshold = 16L << 20;   // below this, one thread is quicker than splitting
 
-    /// <param name="parts">Regions per plain file to start with; null: one per core for large files. Tests force it to check that any split gives the same answer.</param>
-    /// <param name="windowBytes">Size of the mapped windows (at least 4 MiB); tests shrink it so that cores take work over from each other on a small file.</param>
-    /// <param name="regionsRead">Told how many regions a plain file was read in (the starting ones and those taken over).</param>
-    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null,
-                                                                     int? windowBytes = null, Action<int>? regionsRead = null)
+    /// <param name="parts">Regions per plain file; null: several per core for large files. Tests force it to check that any split gives the same answer.</param>
+    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var problems = new List<string>();
@@ -47,12 +39,7 @@ public static class ZkLogReader
                     problems.Add($"{input}: compressed data is corrupt or truncated: it ends after {produced} byte(s) of text, its gzip trailer says {isize} (mod 2^32); analysed what was there");
                 regions.Add(acc);
             }
-            else
-            {
-                var plain = ReadPlain(handle, length, input, window, parts, Math.Max(windowBytes ?? DefaultWindow, 2 * (int)MappedWindow.HugeAlignment));
-                regionsRead?.Invoke(plain.Count);
-                regions.AddRange(plain);
-            }
+            else regions.AddRange(ReadPlain(handle, length, input, window, parts));
         }
         var evidence = Merge(regions, ordered, window);
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
@@ -118,114 +105,66 @@ public static class ZkLogReader
         return null;
     }
 
-    /// <summary>A part of a file read by one core; its end moves back when an idle core takes over its last part.</summary>
-    private sealed class Region(long start, long end, ZkLogAccumulator acc)
-    {
-        public readonly long Start = start;
-        public long End = end;
-        public long Committed = start;      // the owner reads up to here without asking again: never taken from it
-        public readonly ZkLogAccumulator Acc = acc;
-    }
-
-    // Per core: what counts as resident while it is mapped. At least twice the 2 MiB alignment, so that a window
-    // starting up to 2 MiB before the next line still holds whole lines after it.
-    private const int DefaultWindow = 16 << 20;
+    private const int WindowSize = 16 << 20;        // per core: what counts as resident while it is mapped
+    private const long LargeRegion = 256L << 20;
 
     /// <summary>
-    /// One region per core to start with (or <paramref name="forcedParts"/>); a core that runs out of work takes the
-    /// back half of what is left of the busiest region, at a message boundary, as a region of its own. Parts of a
-    /// log differ in cost (a storm's lines are slower to read than quiet traffic), so fixed parts leave one core
-    /// idle at the end; taking over work keeps both busy to the last few MB. Regions are joined in file order.
+    /// Splits a large file into regions at message boundaries, at least 8 per core and at most 256 MB each, handed
+    /// to the cores in file order as they come free: parts of a log differ in cost (a storm's lines are slower to
+    /// read than quiet traffic), and with small regions a core waits at most for one of them at the end. The
+    /// boundaries depend only on the file's size and the number of cores, never on timing, so a run gives the
+    /// same answer every time. Each region has its own counters, joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, int windowSize)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
-        long minTakeover = 2L * windowSize;     // a region with less left than this is finished by its owner
         int cores = Math.Max(1, Environment.ProcessorCount);
-        int parts = forcedParts ?? (length < ParallelThreshold || cores == 1 ? 1 : cores);
-        var regions = new List<Region>();
-        long previous = 0;
-        for (int i = 1; i <= parts; i++)
-        {
-            long bound = i == parts ? length : Math.Max(previous, NextMessageStart(h, length, length * i / parts));
-            regions.Add(new Region(previous, bound, new ZkLogAccumulator(window)));
-            previous = bound;
-        }
-        var gate = new object();
-        var active = new List<Region>();
-        int next = 0;
+        bool parallel = length >= ParallelThreshold && cores > 1;
+        int parts = forcedParts ?? (parallel ? (int)Math.Max(8L * cores, (length + LargeRegion - 1) / LargeRegion) : 1);
+        var bounds = new long[parts + 1];
+        bounds[parts] = length;
+        for (int i = 1; i < parts; i++) bounds[i] = Math.Max(bounds[i - 1], NextMessageStart(h, length, length * i / parts));
+        var accs = new ZkLogAccumulator[parts];
         int fd = (int)h.DangerousGetHandle();
-
-        Region? TakeOver()   // under the gate
-        {
-            Region? busiest = null;
-            foreach (var r in active)
-                if (r.End - r.Committed >= minTakeover && (busiest == null || r.End - r.Committed > busiest.End - busiest.Committed)) busiest = r;
-            if (busiest == null) return null;
-            long at = NextMessageStart(h, busiest.End, busiest.Committed + (busiest.End - busiest.Committed) / 2);
-            if (at <= busiest.Committed || at >= busiest.End) return null;
-            var taken = new Region(at, busiest.End, new ZkLogAccumulator(window));
-            busiest.End = at;
-            regions.Add(taken);
-            return taken;
-        }
-
-        int workers = length < ParallelThreshold ? 1 : cores;
-        using var started = new Barrier(workers);     // all cores are running before any takes work: none arrives late
+        int next = -1;
         Exception? failed = null;
         void Work()
         {
-            started.SignalAndWait();
             try
             {
-                while (true)
+                for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
-                    Region? r;
-                    lock (gate)
-                    {
-                        r = failed == null && next < parts ? regions[next++] : failed == null ? TakeOver() : null;
-                        if (r == null) return;
-                        active.Add(r);
-                    }
-                    ReadRegionMapped(fd, r, gate, name, windowSize);
-                    r.Acc.Complete();
-                    lock (gate) active.Remove(r);
+                    var acc = accs[i] = new ZkLogAccumulator(window);
+                    ReadRegionMapped(fd, bounds[i], bounds[i + 1], acc, name);
+                    acc.Complete();
                 }
             }
             catch (Exception ex)
             {
-                lock (gate) failed ??= ex;
+                Interlocked.CompareExchange(ref failed, ex, null);
             }
         }
-        var threads = Enumerable.Range(1, workers - 1).Select(_ => new Thread(Work) { IsBackground = true, Name = "zklog" }).ToList();
+        var threads = Enumerable.Range(1, parallel ? Math.Min(cores, parts) - 1 : 0).Select(_ => new Thread(Work) { IsBackground = true, Name = "zklog" }).ToList();
         threads.ForEach(t => t.Start());
         Work();
         threads.ForEach(t => t.Join());
         if (failed != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed).Throw();
-        return regions.OrderBy(r => r.Start).Select(r => r.Acc).ToList();
+        return accs.ToList();
     }
 
     /// <summary>
-    /// Reads a region through successive mapped windows: the page cache is read in place (no copy into a buffer)
-    /// and each window is unmapped before the next, so resident memory stays one window per core.
+    /// Reads [start, end) through successive mapped windows: the page cache is read in place (no copy into a
+    /// buffer) and each window is unmapped before the next, so resident memory stays one window per core.
     /// </summary>
-    private static void ReadRegionMapped(int fd, Region region, object gate, string name, int windowSize)
+    private static void ReadRegionMapped(int fd, long start, long end, ZkLogAccumulator acc, string name)
     {
-        var acc = region.Acc;
-        long pos = region.Start;
-        while (true)
+        long pos = start;
+        while (pos < end)
         {
-            long end, mapAt, windowEnd;
-            lock (gate)
-            {
-                end = region.End;
-                if (pos >= end) return;
-                mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
-                windowEnd = Math.Min(mapAt + windowSize, end);
-                region.Committed = windowEnd;
-            }
+            long mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
             int skip = (int)(pos - mapAt);
-            using var window = new MappedWindow(fd, mapAt, (int)(windowEnd - mapAt));
-            bool last = windowEnd >= end;     // the end can only move back to a point past this window
+            int length = (int)Math.Min(WindowSize, end - mapAt);   // WindowSize is 8 alignments: whole lines after skip
+            using var window = new MappedWindow(fd, mapAt, length);
+            bool last = mapAt + length >= end;
             long lineAt = pos;
             var data = acc.Feed(window.Span[skip..], name, ref lineAt);
             if (data.Length > 0 && (last || lineAt == pos))
@@ -255,14 +194,14 @@ public static class ZkLogReader
             while (true)
             {
                 int nl = span[i..].IndexOf((byte)'\n');
-                if (nl < 0) break;
+                if (nl < 0) { i = n; break; }                     // no newline left: all of it is read
                 int start = i + nl + 1;
-                if (start + 23 > n) break;                       // need the whole timestamp: read on
+                if (start + 23 > n) { i += nl; break; }           // need the whole timestamp: read on from this newline
                 if (ZkLogLine.IsTimestamp(span[start..])) return at + start;
                 i = start;
             }
-            at += Math.Max(1, i);                                // continue from the last line start seen
             if (n < buf.Length) break;
+            at += Math.Max(1, i);
         }
         return length;
     }
@@ -331,14 +270,10 @@ public static class ZkLogReader
             var r = regions[i];
             if (r.PendingEnd.Set)
             {
-                if (i + 1 < regions.Count && regions[i + 1].FirstCloseWithoutPending is NetAddress ip)
-                {
-                    var c = r.Client(ip);
-                    if (r.PendingEnd.WithSession) { c.EosWith++; r.SessionIps.Set(r.PendingEnd.Session, c.Index); } else c.EosNo++;
-                    c.ByEnds.Add(r.PendingEnd.Minute, 1);
-                    c.Seen(r.PendingEnd.Time);
-                    if (r.Minutes.TryGetValue(r.PendingEnd.Minute, out var m)) m.Ends++;
-                }
+                // An end of stream waiting for the close that names its client: as one pass would, the first close or
+                // end of stream after it decides; a region with neither passes it on.
+                var next = regions.Skip(i + 1).FirstOrDefault(n => n.SawEndOrClose);
+                if (next?.FirstCloseWithoutPending is NetAddress ip) r.JoinPendingEnd(ip);
                 else unattributedEnds++;
             }
             unattributedEnds += r.UnattributedEnds;
@@ -365,18 +300,15 @@ public static class ZkLogReader
                 total.OtherByLocation[loc] = (t.Lines + v.Lines, t.Bytes + v.Bytes);
             }
             // Expiries this region could not join may belong to sessions an earlier region saw: asked of the regions
-            // before it, newest first, each of which still holds its own map (no map of every session is built).
+            // before it, newest first; the first that knows the session answers (its map keeps the last event).
+            unattributedExpiries += r.UnattributedExpiries;
             foreach (var session in r.UnresolvedExpiries)
             {
-                bool joined = false;
-                for (int j = i - 1; j >= 0 && !joined; j--)
-                {
-                    if (!regions[j].SessionIps.TryGet(session, out int owner)) continue;
-                    total.Clients[regions[j].ClientList[owner].Ip].Expired++;
-                    regions[j].SessionIps.Remove(session);
-                    joined = true;
-                }
-                if (!joined) unattributedExpiries++;
+                var state = SessionState.Unknown;
+                int owner = 0, j = i - 1;
+                for (; j >= 0 && state == SessionState.Unknown; j--) state = regions[j].SessionIps.Find(session, out owner);
+                if (state == SessionState.Open) total.Clients[regions[j + 1].ClientList[owner].Ip].Expired++;
+                else unattributedExpiries++;
             }
         }
 
