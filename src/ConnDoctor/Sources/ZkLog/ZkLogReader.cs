@@ -106,23 +106,30 @@ public static class ZkLogReader
     }
 
     private const int WindowSize = 16 << 20;        // per core: what counts as resident while it is mapped
-    private const long LargeRegion = 256L << 20;
+    private const long LargeRegion = 256L << 20, SmallRegion = 32L << 20;
 
     /// <summary>
-    /// Splits a large file into regions at message boundaries, at least 8 per core and at most 256 MB each, handed
-    /// to the cores in file order as they come free: parts of a log differ in cost (a storm's lines are slower to
-    /// read than quiet traffic), and with small regions a core waits at most for one of them at the end. The
-    /// boundaries depend only on the file's size and the number of cores, never on timing, so a run gives the
-    /// same answer every time. Each region has its own counters, joined in file order.
+    /// Splits a large file into regions at message boundaries, handed to the cores in file order as they come free.
+    /// Parts of a log differ in cost (a storm's lines are slower to read than quiet traffic), so the regions shrink
+    /// towards the end of the file: each is a share of what is left (at most 256 MB, at least 32 MB), and a core
+    /// that finishes early waits at most for one small region. The boundaries depend only on the file's size and
+    /// the number of cores, never on timing, so a run gives the same answer every time. Each region has its own
+    /// counters, joined in file order.
     /// </summary>
     private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
         bool parallel = length >= ParallelThreshold && cores > 1;
-        int parts = forcedParts ?? (parallel ? (int)Math.Max(8L * cores, (length + LargeRegion - 1) / LargeRegion) : 1);
+        var cuts = new List<long>();
+        if (forcedParts is int forced)
+            for (int i = 1; i < forced; i++) cuts.Add(length * i / forced);
+        else if (parallel)
+            for (long at = Math.Clamp(length / (2 * cores), SmallRegion, LargeRegion); at < length - SmallRegion; at += Math.Clamp((length - at) / (2 * cores), SmallRegion, LargeRegion))
+                cuts.Add(at);
+        int parts = cuts.Count + 1;
         var bounds = new long[parts + 1];
         bounds[parts] = length;
-        for (int i = 1; i < parts; i++) bounds[i] = Math.Max(bounds[i - 1], NextMessageStart(h, length, length * i / parts));
+        for (int i = 1; i < parts; i++) bounds[i] = Math.Max(bounds[i - 1], NextMessageStart(h, length, cuts[i - 1]));
         var accs = new ZkLogAccumulator[parts];
         int fd = (int)h.DangerousGetHandle();
         int next = -1;
