@@ -119,6 +119,25 @@ internal static unsafe partial class LibcStat
     }
 }
 
+internal static partial class LibcLease
+{
+    private const int F_SETLEASE = 1024, F_RDLCK = 0, F_UNLCK = 2;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int cmd, int arg);
+
+    /// <summary>
+    /// Whether no process has the file open for writing now: the kernel grants a read lease (and it is given back at
+    /// once) only then. False also when leases are not allowed (not the owner, no CAP_LEASE) or not supported here.
+    /// </summary>
+    public static bool NobodyWrites(int fd)
+    {
+        if (fcntl(fd, F_SETLEASE, F_RDLCK) != 0) return false;
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        return true;
+    }
+}
+
 /// <summary>mmap of a window of a file, read-only; unmapped on Dispose so resident memory stays the window's size.</summary>
 internal unsafe sealed partial class MappedWindow : IDisposable
 {

@@ -170,6 +170,30 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
+    public void AFileAnotherProcessWritesIsReadWithoutMappingItAndMayShrinkMeanwhile()
+    {
+        var path = BigLog();
+        var whole = ZkLogReader.Read([path], All).Evidence;
+        var mapped = Canonical(whole);
+        using (var probe = File.OpenHandle(path))
+            Assert.True(ConnDoctor.Native.LibcLease.NobodyWrites((int)probe.DangerousGetHandle()));
+        using var writer = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        using (var probe = File.OpenHandle(path))
+            Assert.False(ConnDoctor.Native.LibcLease.NobodyWrites((int)probe.DangerousGetHandle()));
+
+        // Open for writing (a live log): read with pread, the same answer.
+        Assert.Equal(mapped, Canonical(ZkLogReader.Read([path], All).Evidence));
+
+        // Truncated while it is read (logrotate's copytruncate): the read ends where the file does and says so.
+        var cut = Task.Run(async () => { await Task.Delay(5); writer.SetLength(1 << 20); });
+        var (log, status) = ZkLogReader.Read([path], All);
+        cut.Wait();
+        Assert.True(log.Lines > 0);
+        // Cut after the file was opened: fewer lines than the whole, and the reason says why.
+        if (log.Lines < whole.Lines && log.Bytes > (1 << 20) + 1) Assert.Contains("shrank", status.Reason);
+    }
+
+    [Fact]
     public void GzipStdinAndARotatedSetGiveTheSameAnswerAsThePlainFile()
     {
         var path = BigLog();

@@ -39,7 +39,16 @@ public static class ZkLogReader
                     problems.Add($"{input}: compressed data is corrupt or truncated: it ends after {produced} byte(s) of text, its gzip trailer says {isize} (mod 2^32); analysed what was there");
                 regions.Add(acc);
             }
-            else regions.AddRange(ReadPlain(handle, length, input, window, parts));
+            else
+            {
+                // A mapped file that another process truncates (logrotate's copytruncate) kills the reader with SIGBUS
+                // on its next access: a file open for writing anywhere is read with pread instead, which just ends early.
+                bool mapped = LibcLease.NobodyWrites((int)handle.DangerousGetHandle());
+                regions.AddRange(ReadPlain(handle, length, input, window, parts, mapped));
+                long now = RandomAccess.GetLength(handle);
+                if (now < length)
+                    problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
+            }
         }
         var evidence = Merge(regions, ordered, window);
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
@@ -116,7 +125,7 @@ public static class ZkLogReader
     /// the number of cores, never on timing, so a run gives the same answer every time. Each region has its own
     /// counters, joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, bool mapped)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
         bool parallel = length >= ParallelThreshold && cores > 1;
@@ -141,7 +150,8 @@ public static class ZkLogReader
                 for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
                     var acc = accs[i] = new ZkLogAccumulator(window);
-                    ReadRegionMapped(fd, bounds[i], bounds[i + 1], acc, name);
+                    if (mapped) ReadRegionMapped(fd, bounds[i], bounds[i + 1], acc, name);
+                    else ReadRegion(h, bounds[i], bounds[i + 1], acc, name);
                     acc.Complete();
                 }
             }
@@ -182,6 +192,25 @@ public static class ZkLogReader
             }
             pos = lineAt;
         }
+    }
+
+    /// <summary>Reads [start, end) with pread into a buffer: slower by a copy, but a file that shrinks meanwhile just ends.</summary>
+    private static void ReadRegion(SafeFileHandle h, long start, long end, ZkLogAccumulator acc, string name)
+    {
+        var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            var feeder = new LineFeeder(acc, name, start);
+            long pos = start;
+            while (true)
+            {
+                int n = pos < end ? RandomAccess.Read(h, buf.AsSpan(feeder.Carry, (int)Math.Min(buf.Length - feeder.Carry, end - pos)), pos) : 0;
+                pos += n;
+                feeder.Feed(buf, n, last: n == 0 || pos >= end);
+                if (n == 0 || pos >= end) break;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buf); }
     }
 
     /// <summary>
