@@ -41,10 +41,7 @@ public static class ZkLogReader
             }
             else
             {
-                // A mapped file that another process truncates (logrotate's copytruncate) kills the reader with SIGBUS
-                // on its next access: a file open for writing anywhere is read with pread instead, which just ends early.
-                bool mapped = LibcLease.NobodyWrites((int)handle.DangerousGetHandle());
-                regions.AddRange(ReadPlain(handle, length, input, window, parts, mapped));
+                regions.AddRange(ReadPlain(handle, length, input, window, parts));
                 long now = RandomAccess.GetLength(handle);
                 if (now < length)
                     problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
@@ -114,7 +111,8 @@ public static class ZkLogReader
         return null;
     }
 
-    private const int WindowSize = 16 << 20;        // per core: what counts as resident while it is mapped
+    private const int RegionBuffer = 256 << 10;      // per core: stays in its cache (1 MB L2 on the machines measured)
+    private const int MaxLine = 16 << 20;
     private const long LargeRegion = 256L << 20, SmallRegion = 32L << 20;
 
     /// <summary>
@@ -125,7 +123,7 @@ public static class ZkLogReader
     /// the number of cores, never on timing, so a run gives the same answer every time. Each region has its own
     /// counters, joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, bool mapped)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
         bool parallel = length >= ParallelThreshold && cores > 1;
@@ -140,7 +138,6 @@ public static class ZkLogReader
         bounds[parts] = length;
         for (int i = 1; i < parts; i++) bounds[i] = Math.Max(bounds[i - 1], NextMessageStart(h, length, cuts[i - 1]));
         var accs = new ZkLogAccumulator[parts];
-        int fd = (int)h.DangerousGetHandle();
         int next = -1;
         Exception? failed = null;
         void Work()
@@ -150,8 +147,7 @@ public static class ZkLogReader
                 for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
                     var acc = accs[i] = new ZkLogAccumulator(window);
-                    if (mapped) ReadRegionMapped(fd, bounds[i], bounds[i + 1], acc, name);
-                    else ReadRegion(h, bounds[i], bounds[i + 1], acc, name);
+                    ReadRegion(h, bounds[i], bounds[i + 1], acc, name);
                     acc.Complete();
                 }
             }
@@ -169,48 +165,42 @@ public static class ZkLogReader
     }
 
     /// <summary>
-    /// Reads [start, end) through successive mapped windows: the page cache is read in place (no copy into a
-    /// buffer) and each window is unmapped before the next, so resident memory stays one window per core.
+    /// Reads [start, end) with pread into a small buffer of its own. Measured against mapping the page cache in
+    /// place (16 MB windows): as fast or faster, because the parser then reads bytes the copy has just left in the
+    /// core's cache, with half the resident memory; and a file that another process truncates meanwhile (logrotate's
+    /// copytruncate) just ends the read, where a mapping would kill the process with SIGBUS. A line longer than the
+    /// buffer grows it, up to <see cref="MaxLine"/>; longer still is cut there.
     /// </summary>
-    private static void ReadRegionMapped(int fd, long start, long end, ZkLogAccumulator acc, string name)
-    {
-        long pos = start;
-        while (pos < end)
-        {
-            long mapAt = pos & ~(MappedWindow.HugeAlignment - 1);
-            int skip = (int)(pos - mapAt);
-            int length = (int)Math.Min(WindowSize, end - mapAt);   // WindowSize is 8 alignments: whole lines after skip
-            using var window = new MappedWindow(fd, mapAt, length);
-            bool last = mapAt + length >= end;
-            long lineAt = pos;
-            var data = acc.Feed(window.Span[skip..], name, ref lineAt);
-            if (data.Length > 0 && (last || lineAt == pos))
-            {
-                // The region's last line without a newline, or a "line" longer than a window (binary data).
-                acc.Line(data, name, lineAt);
-                lineAt += data.Length;
-            }
-            pos = lineAt;
-        }
-    }
-
-    /// <summary>Reads [start, end) with pread into a buffer: slower by a copy, but a file that shrinks meanwhile just ends.</summary>
     private static void ReadRegion(SafeFileHandle h, long start, long end, ZkLogAccumulator acc, string name)
     {
-        var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
+        var buf = new byte[RegionBuffer];
+        int carry = 0;
+        long pos = start, lineAt = start;
+        while (true)
         {
-            var feeder = new LineFeeder(acc, name, start);
-            long pos = start;
-            while (true)
+            int n = pos < end ? RandomAccess.Read(h, buf.AsSpan(carry, (int)Math.Min(buf.Length - carry, end - pos)), pos) : 0;
+            pos += n;
+            bool last = n == 0 || pos >= end;
+            var rest = acc.Feed(buf.AsSpan(0, carry + n), name, ref lineAt);
+            if (last)
             {
-                int n = pos < end ? RandomAccess.Read(h, buf.AsSpan(feeder.Carry, (int)Math.Min(buf.Length - feeder.Carry, end - pos)), pos) : 0;
-                pos += n;
-                feeder.Feed(buf, n, last: n == 0 || pos >= end);
-                if (n == 0 || pos >= end) break;
+                if (rest.Length > 0) acc.Line(rest, name, lineAt);   // a last line without a newline, or the file shrank
+                return;
             }
+            if (rest.Length == buf.Length)
+            {
+                if (buf.Length >= MaxLine)
+                {
+                    acc.Line(rest, name, lineAt);                     // binary data with no newline in sight
+                    lineAt += rest.Length;
+                    carry = 0;
+                    continue;
+                }
+                Array.Resize(ref buf, buf.Length * 2);
+            }
+            else rest.CopyTo(buf);
+            carry = rest.Length;
         }
-        finally { ArrayPool<byte>.Shared.Return(buf); }
     }
 
     /// <summary>
