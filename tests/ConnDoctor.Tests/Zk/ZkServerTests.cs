@@ -216,30 +216,41 @@ public class ZkLeakTests(LeakServerFixture f) : IClassFixture<LeakServerFixture>
         try
         {
             // kazoo asks for 4 s sessions and pings every third: silent for 2/3 of it (2.7 s) is suspect, the server expires
-            // the sessions at 4-6 s. Poll (bounded) until the window opens; the sessions must still be listed then.
+            // the sessions at 4-6 s. Poll (bounded) until the window opens; the sessions must still be listed then. The
+            // two stopped sessions last pinged up to a ping interval apart, so for a moment only one of them may be
+            // suspect: polling goes on for a while in the hope of seeing both, and settles for one.
             JsonElement? finding = null;
             JsonDocument? seen = null;
             var deadline = DateTime.UtcNow.AddSeconds(15);
-            while (finding == null && DateTime.UtcNow < deadline)
+            DateTime? firstSeen = null;
+            while (DateTime.UtcNow < deadline && (finding == null || !Summary(finding.Value).Contains("2 session") && DateTime.UtcNow - firstSeen < TimeSpan.FromSeconds(1)))
             {
                 Thread.Sleep(250);
                 var r = CliRunner.Run("zk", zk.Address, "--json");
                 Assert.True(r.Code == 0, r.Stderr);
+                var doc = r.Json();
+                var f = ZkJson.Findings(doc, "half-open-suspect").Where(x => ZkJson.ClientIp(x) == "127.0.0.7").Select(x => (JsonElement?)x).FirstOrDefault();
+                if (f == null && finding != null) { doc.Dispose(); break; }            // expired meanwhile: keep the last sight
                 seen?.Dispose();
-                seen = r.Json();
-                finding = ZkJson.Findings(seen, "half-open-suspect").Where(x => ZkJson.ClientIp(x) == "127.0.0.7").Select(x => (JsonElement?)x).FirstOrDefault();
+                seen = doc;
+                finding = f;
+                if (finding != null) firstSeen ??= DateTime.UtcNow;
             }
             using var d = seen!;
             Assert.True(finding != null, "no half-open-suspect for the stopped client within 15 s");
             Assert.Equal("warning", finding.Value.GetProperty("severity").GetString());
-            Assert.Contains("2 session connection(s)", finding.Value.GetProperty("summary").GetString());
+            int suspects = Summary(finding.Value).Contains("2 session connection(s)") ? 2 : 1;
+            Assert.Contains($"{suspects} session connection(s)", Summary(finding.Value));
             Assert.Contains(finding.Value.GetProperty("evidence").EnumerateArray(), e => e.GetString()!.StartsWith("meanwhile 1 session connection(s) from other addresses are active"));
             Assert.DoesNotContain(ZkJson.Findings(d, "half-open-suspect"), x => ZkJson.ClientIp(x) == "127.0.0.8");
             var row = ZkJson.Client(d, "127.0.0.7")!.Value;
-            Assert.Equal((2, 2, 0), (row.GetProperty("withSession").GetInt32(), row.GetProperty("idle").GetInt32(), row.GetProperty("active").GetInt32()));
+            Assert.Equal(suspects, row.GetProperty("idle").GetInt32());
+            Assert.Equal(2, row.GetProperty("withSession").GetInt32());
         }
         finally { hung.Kill(); }
     }
+
+    private static string Summary(JsonElement finding) => finding.GetProperty("summary").GetString()!;
 }
 
 [Collection(EnsembleFixture.Collection)]
