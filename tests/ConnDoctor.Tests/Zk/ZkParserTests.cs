@@ -208,30 +208,35 @@ public class ZkCliTests
         Assert.DoesNotContain("No problems found", r.Stdout);
     }
 
-    /// <summary>A loopback server that answers every connection with <paramref name="reply"/> (after reading what the client sent), then closes.</summary>
+    /// <summary>
+    /// A loopback server that answers every connection with <paramref name="reply"/> (after reading what the client
+    /// sent), then closes. It runs on a thread of its own: on the thread pool, a busy test run could starve it past the
+    /// client's timeout.
+    /// </summary>
     private static (int Port, Action Stop) Answering(byte[] reply)
     {
         var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();
         int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        var cts = new CancellationTokenSource();
-        var serve = Task.Run(async () =>
+        var serve = new Thread(() =>
         {
             try
             {
-                while (!cts.IsCancellationRequested)
+                while (true)
                 {
-                    using var c = await l.AcceptTcpClientAsync(cts.Token);
+                    using var c = l.AcceptTcpClient();
+                    c.ReceiveTimeout = 5000;
                     var s = c.GetStream();
-                    await s.ReadAtLeastAsync(new byte[4], 1, throwOnEndOfStream: false, cts.Token);
-                    await s.WriteAsync(reply, cts.Token);
+                    s.ReadAtLeast(new byte[4], 1, throwOnEndOfStream: false);
+                    s.Write(reply);
                 }
             }
-            catch (OperationCanceledException) { }
-            catch (System.Net.Sockets.SocketException) { }
+            catch (System.Net.Sockets.SocketException) { }       // stopped
             catch (IOException) { }
-        });
-        return (port, () => { cts.Cancel(); l.Stop(); serve.Wait(5000); });
+            catch (ObjectDisposedException) { }
+        }) { IsBackground = true };
+        serve.Start();
+        return (port, () => { l.Stop(); serve.Join(5000); });
     }
 
     [Theory]
@@ -242,7 +247,7 @@ public class ZkCliTests
         var (port, stop) = Answering(Encoding.Latin1.GetBytes(reply));
         try
         {
-            var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "1s", "--json");
+            var r = CliRunner.Run("zk", $"127.0.0.1:{port}", "--timeout", "5s", "--json");
             Assert.Equal(1, r.Code);
             Assert.Equal($"conndoctor: no member of the ensemble answered: 127.0.0.1:{port}: not a ZooKeeper server? it answered 'srvr' with {shown}\n", r.Stderr);
             using var d = r.Json();
