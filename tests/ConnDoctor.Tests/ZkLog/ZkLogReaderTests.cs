@@ -63,7 +63,6 @@ public sealed class ZkLogReaderTests : IDisposable
         // Real lines of both versions, rewritten with many clients and minutes: about 20 MB.
         var path = Temp("zk-big.log");
         var v34 = File.ReadAllLines(Fixture("zk34.log"));
-        var sb = new StringBuilder();
         using var w = new StreamWriter(path);
         var t = new DateTime(2016, 9, 19, 0, 0, 0);
         for (int i = 0; i < 12000; i++)
@@ -98,14 +97,6 @@ public sealed class ZkLogReaderTests : IDisposable
         var (log, _) = ZkLogReader.Read([path], All, parts: 1);
         Assert.Equal(0, log.EndsOfStreamUnattributed);
         Assert.Equal(12000 * 2, log.Clients.Sum(c => c.Accepted));
-    }
-
-    [Fact]
-    public void TheDefaultParallelSplitGivesTheSameAnswerAsOnePassEveryTime()
-    {
-        var path = BigLog();                                  // 31 MB: over the size read in parallel
-        var one = Canonical(ZkLogReader.Read([path], All, parts: 1).Evidence);
-        for (int run = 0; run < 3; run++) Assert.Equal(one, Canonical(ZkLogReader.Read([path], All).Evidence));
     }
 
     [Fact]
@@ -174,7 +165,9 @@ public sealed class ZkLogReaderTests : IDisposable
     {
         var path = BigLog();
         var whole = ZkLogReader.Read([path], All).Evidence;
-        // A live log truncated by log rotation (logrotate's copytruncate) while it is read.
+        // A live log truncated by log rotation (logrotate's copytruncate) while it is read. When the cut lands
+        // (before, during or after the read) is up to the scheduler: the read must end cleanly in every case,
+        // and say why when it ended early.
         using var writer = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
         var cut = Task.Run(async () => { await Task.Delay(5); writer.SetLength(1 << 20); });
         var (log, status) = ZkLogReader.Read([path], All);

@@ -274,7 +274,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
 
     /// <summary>Counts the message in progress. Called at each new message and at the end of the region.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Finish()
+    private void Finish()
     {
         if (!_inMessage || _skip) { _inMessage = false; return; }
         _inMessage = false;

@@ -1,27 +1,24 @@
-using System.Buffers;
 using System.IO.Compression;
-using ConnDoctor.Native;
 using ConnDoctor.Model;
 using Microsoft.Win32.SafeHandles;
 
 namespace ConnDoctor.Sources.ZkLog;
 
 /// <summary>
-/// Reads ZooKeeper server logs: plain files split into regions read in parallel through mapped windows (resident
-/// memory stays a few tens of MB whatever the file size), gzip and stdin streamed. A rotated set is read in the
-/// order of each file's first timestamp.
+/// Reads ZooKeeper server logs: plain files split into regions read in parallel with pread into small buffers
+/// (resident memory stays a few tens of MB whatever the file size), gzip and stdin streamed. A rotated set is read
+/// in the order of each file's first timestamp.
 /// </summary>
 public static class ZkLogReader
 {
     private const int BufferSize = 4 << 20;
-    private const long ParallelThreshold = 16L << 20;   // below this, one thread is quicker than splitting
 
     /// <param name="parts">Regions per plain file; null: several per core for large files. Tests force it to check that any split gives the same answer.</param>
     public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var problems = new List<string>();
-        var ordered = Order(inputs, problems);
+        var ordered = Order(inputs);
         var regions = new List<ZkLogAccumulator>();
         foreach (var input in ordered)
         {
@@ -79,7 +76,7 @@ public static class ZkLogReader
     }
 
     /// <summary>A rotated set (zookeeper.log, .1, .2.gz ...) in the order of each file's first timestamp; stdin stays first.</summary>
-    private static List<string> Order(IReadOnlyList<string> inputs, List<string> problems)
+    private static List<string> Order(IReadOnlyList<string> inputs)
     {
         if (inputs.Count <= 1) return inputs.ToList();
         var keyed = new List<(string Path, string Key, int Index)>();
@@ -126,11 +123,10 @@ public static class ZkLogReader
     private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
-        bool parallel = length >= ParallelThreshold && cores > 1;
         var cuts = new List<long>();
         if (forcedParts is int forced)
             for (int i = 1; i < forced; i++) cuts.Add(length * i / forced);
-        else if (parallel)
+        else if (cores > 1)                                   // a file under two small regions stays whole
             for (long at = Math.Clamp(length / (2 * cores), SmallRegion, LargeRegion); at < length - SmallRegion; at += Math.Clamp((length - at) / (2 * cores), SmallRegion, LargeRegion))
                 cuts.Add(at);
         int parts = cuts.Count + 1;
@@ -156,7 +152,7 @@ public static class ZkLogReader
                 Interlocked.CompareExchange(ref failed, ex, null);
             }
         }
-        var threads = Enumerable.Range(1, parallel ? Math.Min(cores, parts) - 1 : 0).Select(_ => new Thread(Work) { IsBackground = true, Name = "zklog" }).ToList();
+        var threads = Enumerable.Range(1, Math.Min(cores, parts) - 1).Select(_ => new Thread(Work) { IsBackground = true, Name = "zklog" }).ToList();
         threads.ForEach(t => t.Start());
         Work();
         threads.ForEach(t => t.Join());
@@ -169,37 +165,19 @@ public static class ZkLogReader
     /// place (16 MB windows): as fast or faster, because the parser then reads bytes the copy has just left in the
     /// core's cache, with half the resident memory; and a file that another process truncates meanwhile (logrotate's
     /// copytruncate) just ends the read, where a mapping would kill the process with SIGBUS. A line longer than the
-    /// buffer grows it, up to <see cref="MaxLine"/>; longer still is cut there.
+    /// buffer grows it, up to <see cref="MaxLine"/>.
     /// </summary>
     private static void ReadRegion(SafeFileHandle h, long start, long end, ZkLogAccumulator acc, string name)
     {
-        var buf = new byte[RegionBuffer];
-        int carry = 0;
-        long pos = start, lineAt = start;
-        while (true)
+        var feeder = new LineFeeder(acc, name, start, RegionBuffer, MaxLine);
+        for (long pos = start; ;)
         {
-            int n = pos < end ? RandomAccess.Read(h, buf.AsSpan(carry, (int)Math.Min(buf.Length - carry, end - pos)), pos) : 0;
+            var free = feeder.Free;
+            int n = pos < end ? RandomAccess.Read(h, free[..(int)Math.Min(free.Length, end - pos)], pos) : 0;
             pos += n;
-            bool last = n == 0 || pos >= end;
-            var rest = acc.Feed(buf.AsSpan(0, carry + n), name, ref lineAt);
-            if (last)
-            {
-                if (rest.Length > 0) acc.Line(rest, name, lineAt);   // a last line without a newline, or the file shrank
-                return;
-            }
-            if (rest.Length == buf.Length)
-            {
-                if (buf.Length >= MaxLine)
-                {
-                    acc.Line(rest, name, lineAt);                     // binary data with no newline in sight
-                    lineAt += rest.Length;
-                    carry = 0;
-                    continue;
-                }
-                Array.Resize(ref buf, buf.Length * 2);
-            }
-            else rest.CopyTo(buf);
-            carry = rest.Length;
+            bool last = n == 0 || pos >= end;                    // the region's end, or the file shrank
+            feeder.Feed(n, last);
+            if (last) return;
         }
     }
 
@@ -235,58 +213,62 @@ public static class ZkLogReader
     private static ZkLogAccumulator ReadStream(Stream s, string name, ZkLogWindow window, List<string> problems, out long produced)
     {
         var acc = new ZkLogAccumulator(window);
-        var buf = ArrayPool<byte>.Shared.Rent(BufferSize);
         long read = 0;
-        var feeder = new LineFeeder(acc, name, 0);
+        var feeder = new LineFeeder(acc, name, 0, BufferSize, BufferSize);
         try
         {
             while (true)
             {
                 int n;
-                try { n = s.Read(buf, feeder.Carry, buf.Length - feeder.Carry); }
+                try { n = s.Read(feeder.Free); }
                 catch (Exception ex) when (ex is InvalidDataException or IOException)
                 {
                     problems.Add($"{name}: compressed data is corrupt or truncated after {read} byte(s) of text ({ex.Message.TrimEnd('.')}); analysed what came before");
-                    feeder.Feed(buf, 0, last: true);
+                    feeder.Feed(0, last: true);
                     break;
                 }
                 read += n;
-                feeder.Feed(buf, n, last: n == 0);
+                feeder.Feed(n, last: n == 0);
                 if (n == 0) break;
             }
             acc.Complete();
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buf);
-            s.Dispose();
-        }
+        finally { s.Dispose(); }
         produced = read;
         return acc;
     }
 
-    /// <summary>Cuts a buffer into lines, keeps the incomplete last line for the next read.</summary>
-    private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset)
+    /// <summary>
+    /// Cuts what is read into lines and keeps the incomplete last line for the next read. A line longer than the buffer
+    /// doubles it, up to <paramref name="maxLine"/>; a longer one (binary data) is taken as it is.
+    /// </summary>
+    private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset, int size, int maxLine)
     {
-        public int Carry;
+        private byte[] _buf = new byte[size];
+        private int _carry;
         private long _offset = offset;
 
-        public void Feed(byte[] buf, int n, bool last)
+        /// <summary>Where the next read goes, after the carried bytes.</summary>
+        public Span<byte> Free => _buf.AsSpan(_carry);
+
+        /// <summary>Folds the <paramref name="n"/> bytes just read into <see cref="Free"/>; <paramref name="last"/>: end of input.</summary>
+        public void Feed(int n, bool last)
         {
-            var data = acc.Feed(buf.AsSpan(0, Carry + n), name, ref _offset);
-            if (last || data.Length == buf.Length)
+            var data = acc.Feed(_buf.AsSpan(0, _carry + n), name, ref _offset);
+            _carry = 0;
+            if (last || data.Length == _buf.Length && _buf.Length >= maxLine)
             {
-                // End of input, or a "line" longer than the buffer (binary data): take it as it is.
+                // End of input, or a "line" longer than any buffer (binary data): take it as it is.
                 if (data.Length > 0) { acc.Line(data, name, _offset); _offset += data.Length; }
-                Carry = 0;
                 return;
             }
-            data.CopyTo(buf);
-            Carry = data.Length;
+            if (data.Length == _buf.Length) Array.Resize(ref _buf, _buf.Length * 2);
+            else data.CopyTo(_buf);
+            _carry = data.Length;
         }
     }
 
-    /// <summary>Joins the regions in order: a pending end at one region's end meets the close that starts the next.</summary>
+    /// <summary>Joins the regions in order: a pending end at one region's end meets the first close of a later region.</summary>
     private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window)
     {
         var total = new ZkLogAccumulator(window);

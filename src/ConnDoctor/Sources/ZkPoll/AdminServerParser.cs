@@ -58,29 +58,23 @@ public static class AdminServerParser
     }
 
     /// <summary>/commands/dump: "session_id_to_ephemeral_paths" {"SID": ["/path", ...]} (session ids in decimal).</summary>
-    public static Dictionary<long, IReadOnlyList<string>> ParseDumpEphemerals(JsonDocument doc, out int malformed)
-    {
-        var result = new Dictionary<long, IReadOnlyList<string>>();
-        malformed = 0;
-        if (!doc.RootElement.TryGetProperty("session_id_to_ephemeral_paths", out var map) || map.ValueKind != JsonValueKind.Object) return result;
-        foreach (var p in map.EnumerateObject())
-        {
-            if (!long.TryParse(p.Name, out var sid) || p.Value.ValueKind != JsonValueKind.Array) { malformed++; continue; }
-            result[sid] = p.Value.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!).ToList();
-        }
-        return result;
-    }
+    public static Dictionary<long, IReadOnlyList<string>> ParseDumpEphemerals(JsonDocument doc, out int malformed) =>
+        BySession(doc, "session_id_to_ephemeral_paths", paths => (IReadOnlyList<string>)paths.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!).ToList(), out malformed);
 
     /// <summary>/commands/watches: "session_id_to_watched_paths" {"SID": ["/path", ...]}.</summary>
-    public static Dictionary<long, int> ParseWatches(JsonDocument doc, out int malformed)
+    public static Dictionary<long, int> ParseWatches(JsonDocument doc, out int malformed) =>
+        BySession(doc, "session_id_to_watched_paths", paths => paths.GetArrayLength(), out malformed);
+
+    // A map from decimal session ids to arrays of paths; an entry with another key or value is counted as malformed.
+    private static Dictionary<long, T> BySession<T>(JsonDocument doc, string property, Func<JsonElement, T> value, out int malformed)
     {
-        var result = new Dictionary<long, int>();
+        var result = new Dictionary<long, T>();
         malformed = 0;
-        if (!doc.RootElement.TryGetProperty("session_id_to_watched_paths", out var map) || map.ValueKind != JsonValueKind.Object) return result;
+        if (!doc.RootElement.TryGetProperty(property, out var map) || map.ValueKind != JsonValueKind.Object) return result;
         foreach (var p in map.EnumerateObject())
         {
             if (!long.TryParse(p.Name, out var sid) || p.Value.ValueKind != JsonValueKind.Array) { malformed++; continue; }
-            result[sid] = p.Value.GetArrayLength();
+            result[sid] = value(p.Value);
         }
         return result;
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http;
 using System.Net.Sockets;
 
 namespace ConnDoctor.Sources.ZkPoll;
@@ -29,10 +28,10 @@ public static class ZkTransport
         catch (SocketException ex) { throw new SourceException($"cannot resolve {host}: {ex.Message}"); }
     }
 
-    /// <summary>Sends a four-letter word and reads the reply until the server closes. Throws SourceException on any failure.</summary>
-    public static byte[] FourLetterWord(IPAddress ip, int port, string word, TimeSpan timeout) => FourLetterWord(ip, port, word, timeout, out _);
-
-    /// <summary>The same, also giving our end of the connection (the server lists it in its own `cons`).</summary>
+    /// <summary>
+    /// Sends a four-letter word and reads the reply until the server closes; also gives our end of the connection
+    /// (the server lists it in its own `cons`). Throws SourceException on any failure.
+    /// </summary>
     public static byte[] FourLetterWord(IPAddress ip, int port, string word, TimeSpan timeout, out IPEndPoint? local)
     {
         var deadline = Stopwatch.StartNew();

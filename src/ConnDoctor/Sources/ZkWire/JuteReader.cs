@@ -14,7 +14,6 @@ public ref struct JuteReader(ReadOnlySpan<byte> data)
     private readonly ReadOnlySpan<byte> _data = data;
     private int _pos;
 
-    public readonly int Position => _pos;
     public readonly int Remaining => _data.Length - _pos;
 
     public int ReadInt() => BinaryPrimitives.ReadInt32BigEndian(Take(4, "int"));
