@@ -139,6 +139,50 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
+    public void FarMoreClientsThanTheAddressMemoHoldsAreEachCountedApart()
+    {
+        // 20,000 addresses, each seen several times in shuffled order: the memo's 4,096 slots are overwritten again
+        // and again, and a slot must never hand one address's line to the client of another.
+        var rnd = new Random(11);
+        var expected = new Dictionary<string, (int Accepted, int Closed)>();
+        var lines = new List<string>();
+        for (int n = 0; n < 60_000; n++)
+        {
+            int id = n < 20_000 ? n : rnd.Next(20_000);
+            string ip = $"10.{id >> 16}.{(id >> 8) & 255}.{id & 255}";
+            bool accept = rnd.Next(2) == 0;
+            lines.Add(accept
+                ? $"2016-09-19 22:48:55,020 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxnFactory@197] - Accepted socket connection from /{ip}:{40000 + n % 20000}"
+                : $"2016-09-19 22:48:55,021 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@1007] - Closed socket connection for client /{ip}:{40000 + n % 20000} (no session established for client)");
+            var (a, c) = expected.GetValueOrDefault(ip);
+            expected[ip] = accept ? (a + 1, c) : (a, c + 1);
+        }
+        var path = Temp("zk-many-clients.log");
+        File.WriteAllLines(path, lines);
+        foreach (int parts in new[] { 1, 3 })
+        {
+            var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
+            Assert.Equal(expected.Count, log.Clients.Count);
+            foreach (var c in log.Clients)
+                Assert.Equal(expected[c.Ip.ToString()], ((int)c.Accepted, (int)c.ClosedNoSession));
+        }
+    }
+
+    [Fact]
+    public void AnEndOfStreamWarningWithoutItsExceptionLineCountsUnderItsLocation()
+    {
+        // "caught end of stream exception" waits for its next line; when that is another message, it is an Other
+        // message of its own location, with its bytes.
+        const string warning = "2016-09-19 22:48:54,351 [myid:] - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@357] - caught end of stream exception";
+        var path = Temp("zk-eos-alone.log");
+        File.WriteAllLines(path, [warning, Other, warning, "    at somewhere.else(Unknown Source)", Other]);
+        var log = ZkLogReader.Read([path], All, parts: 1).Evidence;
+        var kind = log.Kinds.Single(k => k.Kind == "other: NIOServerCnxn@357");
+        Assert.Equal((3L, (long)(2 * (warning.Length + 1) + "    at somewhere.else(Unknown Source)".Length + 1)), (kind.Lines, kind.Bytes));
+        Assert.Equal(0, log.Kinds.SingleOrDefault(k => k.Kind == "end-of-stream")?.Lines ?? 0);
+    }
+
+    [Fact]
     public void AnExpiryIsJoinedToTheLastClientOfItsSessionWhateverTheSplit()
     {
         // The session opens from A, moves to B's connection, expires, and expires again: B once, then unattributed.

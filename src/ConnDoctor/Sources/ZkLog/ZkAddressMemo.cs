@@ -18,6 +18,16 @@ internal sealed class ZkAddressMemo
     private const int AddressSlots = 1 << SlotBits;
     private readonly ulong[] _addrLo = new ulong[AddressSlots], _addrHi = new ulong[AddressSlots];
     private readonly uint[] _addr = new uint[AddressSlots];     // IPv4 only
+    private readonly int[] _client = new int[AddressSlots];     // the reader's client index + 1 for the slot's address; 0: not yet known
+
+    /// <summary>The slot of the address <see cref="TryAddress"/> last found or stored; -1 when it used none. Reset by the caller.</summary>
+    public int Slot = -1;
+
+    /// <summary>The client index remembered for the address in <paramref name="slot"/>, or -1.</summary>
+    public int ClientOf(int slot) => _client[slot] - 1;
+
+    /// <summary>Remembers the client of the address in <paramref name="slot"/>: the next line naming it skips the client lookup.</summary>
+    public void Remember(int slot, int client) => _client[slot] = client + 1;
     private static readonly Vector128<byte> Indices = Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     /// <summary>
@@ -46,6 +56,7 @@ internal sealed class ZkAddressMemo
         {
             ip = NetAddress.FromIPv4(_addr[slot]);
             end = 1 + n;
+            Slot = slot;
             return true;
         }
         if (!ZkLogLine.TryAddress(s[..length], out ip)) return false;
@@ -54,7 +65,8 @@ internal sealed class ZkAddressMemo
         uint first = (1u << n) - 1;
         if (!ip.IsV6 && (plain & first) == first)
         {
-            _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip.IPv4Value; end = 1 + n;
+            _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip.IPv4Value; _client[slot] = 0; end = 1 + n;
+            Slot = slot;
         }
         return true;
     }

@@ -124,6 +124,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private long _curBytes, _curLines, _curMinute;
     private DateTime _curTime;
     private int _curLocation;            // in _locations, for a message of kind Other
+    private int _curSlot;                // the address memo's slot for the message's client, or -1
     private readonly ZkLocationCounts _locations = new();
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
     private bool _lastInWindow;          // --since/--until, decided once per second of log time
@@ -229,7 +230,9 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             _inMessage = true;
             if (!_lastInWindow) { _skip = true; Outside++; return; }
             _skip = false;
+            _addresses.Slot = -1;
             ZkLogLine.ParseTimestamped(text, line.Length, ref _cur, ref _bracketHint, _addresses);
+            _curSlot = _addresses.Slot;
             if (_cur.Malformed || _lastTime == default)
             {
                 _inMessage = false;
@@ -240,7 +243,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             _curLines = 1;
             _curTime = _lastTime;
             _curMinute = _lastMinute;
-            if (_cur.Kind == ZkMessageKind.Other) _curLocation = _locations.Find(line, _cur.LocationOpen, _cur.LocationClose);
+            if (_cur.Kind == ZkMessageKind.Other)
+            {
+                if (_cur.AwaitsEndOfStream) HoldLocation(line);      // its next line almost always makes it an end of stream
+                else _curLocation = _locations.Find(line, _cur.LocationOpen, _cur.LocationClose);
+            }
             _plainContinuation = !_cur.AwaitsEndOfStream;
             return;
         }
@@ -249,8 +256,21 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         _curBytes += line.Length + 1;
         _curLines++;
         if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur))
-            _cur.AwaitsEndOfStream = false;
+            (_cur.AwaitsEndOfStream, _curSlot) = (false, -1);
         _plainContinuation = true;
+    }
+
+    // The location of a message that awaits its next line, kept until the message turns out to be of kind Other.
+    private byte[] _heldLocation = new byte[128];
+    private int _heldOpen, _heldClose;
+
+    private void HoldLocation(ReadOnlySpan<byte> line)
+    {
+        int from = Math.Min(_cur.LocationOpen, _cur.LocationClose - 8);     // Find reads the 8 bytes before the ']'
+        var bytes = line[from..(_cur.LocationClose + 1)];
+        if (bytes.Length > _heldLocation.Length) _heldLocation = new byte[bytes.Length];
+        bytes.CopyTo(_heldLocation);
+        (_heldOpen, _heldClose, _curLocation) = (_cur.LocationOpen - from, _cur.LocationClose - from, -1);
     }
 
     private void Unrecognise(ReadOnlySpan<byte> line, string file, long offset)
@@ -267,7 +287,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     public void Complete()
     {
         Finish();
-        // A location is also looked up for a message that its next line then shows to be an end of stream: not listed.
         for (int i = 0; i < _locations.Count; i++)
             if (_locations.Lines[i] > 0) OtherByLocation[_locations.Name(i)] = (_locations.Lines[i], _locations.Bytes[i]);
     }
@@ -284,13 +303,14 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         KindBytes[(int)kind] += _curBytes;
         if (kind == ZkMessageKind.Other)
         {
+            if (_curLocation < 0) _curLocation = _locations.Find(_heldLocation, _heldOpen, _heldClose);
             _locations.Lines[_curLocation] += _curLines;
             _locations.Bytes[_curLocation] += _curBytes;
         }
         var m = Minute(_curMinute);
         m.Lines += _curLines;
         m.Bytes += _curBytes;
-        ClientAcc? c = _cur.HasIp ? Client(_cur.Ip) : null;
+        ClientAcc? c = _cur.HasIp ? Client(_cur.Ip, _curSlot) : null;
         c?.Seen(_curTime);
         switch (kind)
         {
@@ -390,6 +410,18 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     {
         var cached = _clientCache[ip.GetHashCode() & (1024 - 1)];
         return cached != null && cached.Ip == ip ? cached : NewOrUncachedClient(ip);
+    }
+
+    /// <summary>The client of an address the memo holds in <paramref name="slot"/>: after its first line, one array read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ClientAcc Client(NetAddress ip, int slot)
+    {
+        if (slot < 0) return Client(ip);
+        int known = _addresses.ClientOf(slot);
+        if (known >= 0) return ClientList[known];
+        var c = Client(ip);
+        _addresses.Remember(slot, c.Index);
+        return c;
     }
 
     private ClientAcc NewOrUncachedClient(NetAddress ip)

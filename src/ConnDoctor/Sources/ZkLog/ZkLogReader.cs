@@ -130,9 +130,19 @@ public static class ZkLogReader
             for (long at = Math.Clamp(length / (2 * cores), SmallRegion, LargeRegion); at < length - SmallRegion; at += Math.Clamp((length - at) / (2 * cores), SmallRegion, LargeRegion))
                 cuts.Add(at);
         int parts = cuts.Count + 1;
+        // A region's boundaries are found by the thread that reads it (not all before the threads start): the first
+        // thread to need one stores it, so the two regions that share it agree.
         var bounds = new long[parts + 1];
-        bounds[parts] = length;
-        for (int i = 1; i < parts; i++) bounds[i] = Math.Max(bounds[i - 1], NextMessageStart(h, length, cuts[i - 1]));
+        Array.Fill(bounds, -1);
+        (bounds[0], bounds[parts]) = (0, length);
+        long Bound(int k)
+        {
+            long b = Volatile.Read(ref bounds[k]);
+            if (b >= 0) return b;
+            b = NextMessageStart(h, length, cuts[k - 1]);
+            long first = Interlocked.CompareExchange(ref bounds[k], b, -1);
+            return first >= 0 ? first : b;
+        }
         var accs = new ZkLogAccumulator[parts];
         int next = -1;
         Exception? failed = null;
@@ -140,10 +150,12 @@ public static class ZkLogReader
         {
             try
             {
+                var buffer = new byte[RegionBuffer];           // one per thread, reused region after region
                 for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
                     var acc = accs[i] = new ZkLogAccumulator(window);
-                    ReadRegion(h, bounds[i], bounds[i + 1], acc, name);
+                    long start = Bound(i);
+                    buffer = ReadRegion(h, start, Math.Max(start, Bound(i + 1)), acc, name, buffer);
                     acc.Complete();
                 }
             }
@@ -167,9 +179,9 @@ public static class ZkLogReader
     /// copytruncate) just ends the read, where a mapping would kill the process with SIGBUS. A line longer than the
     /// buffer grows it, up to <see cref="MaxLine"/>.
     /// </summary>
-    private static void ReadRegion(SafeFileHandle h, long start, long end, ZkLogAccumulator acc, string name)
+    private static byte[] ReadRegion(SafeFileHandle h, long start, long end, ZkLogAccumulator acc, string name, byte[] buffer)
     {
-        var feeder = new LineFeeder(acc, name, start, RegionBuffer, MaxLine);
+        var feeder = new LineFeeder(acc, name, start, buffer, MaxLine);
         for (long pos = start; ;)
         {
             var free = feeder.Free;
@@ -177,7 +189,7 @@ public static class ZkLogReader
             pos += n;
             bool last = n == 0 || pos >= end;                    // the region's end, or the file shrank
             feeder.Feed(n, last);
-            if (last) return;
+            if (last) return feeder.Buffer;
         }
     }
 
@@ -187,13 +199,13 @@ public static class ZkLogReader
     /// </summary>
     private static long NextMessageStart(SafeFileHandle h, long length, long pos)
     {
-        var buf = new byte[64 * 1024];
+        Span<byte> buf = stackalloc byte[4096];                 // a message starts within a few hundred bytes, as a rule
         long at = Math.Max(0, pos - 1);
         while (at < length)
         {
             int n = RandomAccess.Read(h, buf, at);
             if (n <= 0) break;
-            var span = buf.AsSpan(0, n);
+            var span = buf[..n];
             int i = 0;
             while (true)
             {
@@ -201,7 +213,7 @@ public static class ZkLogReader
                 if (nl < 0) { i = n; break; }                     // no newline left: all of it is read
                 int start = i + nl + 1;
                 if (start + 23 > n) { i += nl; break; }           // need the whole timestamp: read on from this newline
-                if (ZkLogLine.IsTimestamp(span[start..])) return at + start;
+                if (ZkLogLine.IsTimestamp(span[start..])) return Math.Min(length, at + start);   // a growing log: not past what is read
                 i = start;
             }
             if (n < buf.Length) break;
@@ -214,7 +226,7 @@ public static class ZkLogReader
     {
         var acc = new ZkLogAccumulator(window);
         long read = 0;
-        var feeder = new LineFeeder(acc, name, 0, BufferSize, BufferSize);
+        var feeder = new LineFeeder(acc, name, 0, new byte[BufferSize], BufferSize);
         try
         {
             while (true)
@@ -242,11 +254,14 @@ public static class ZkLogReader
     /// Cuts what is read into lines and keeps the incomplete last line for the next read. A line longer than the buffer
     /// doubles it, up to <paramref name="maxLine"/>; a longer one (binary data) is taken as it is.
     /// </summary>
-    private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset, int size, int maxLine)
+    private sealed class LineFeeder(ZkLogAccumulator acc, string name, long offset, byte[] buffer, int maxLine)
     {
-        private byte[] _buf = new byte[size];
+        private byte[] _buf = buffer;
         private int _carry;
         private long _offset = offset;
+
+        /// <summary>The buffer, grown if a line needed it: handed on to the next region.</summary>
+        public byte[] Buffer => _buf;
 
         /// <summary>Where the next read goes, after the carried bytes.</summary>
         public Span<byte> Free => _buf.AsSpan(_carry);
