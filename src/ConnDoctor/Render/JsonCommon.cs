@@ -12,6 +12,15 @@ public static class JsonCommon
     public static Utf8JsonWriter CreateWriter(Stream output) =>
         new(output, new JsonWriterOptions { Indented = true, SkipValidation = true });
 
+    /// <summary>
+    /// Hands what is written so far to the stream once it passes 64 KB: the writer otherwise keeps a whole large
+    /// document (zklog's clients and minutes) in a buffer that doubles as it grows, copying it each time.
+    /// </summary>
+    public static void FlushEvery64K(Utf8JsonWriter w)
+    {
+        if (w.BytesPending > 64 * 1024) w.Flush();
+    }
+
     public static void WriteHeader(Utf8JsonWriter w, string command, string host, DateTimeOffset at)
     {
         w.WriteNumber("schemaVersion", SchemaVersion);

@@ -39,7 +39,11 @@ public static class PcapJsonRenderer
         w.WriteEndObject();
         JsonCommon.WriteSources(w, d.Sources);
         w.WriteStartArray("pairs");
-        foreach (var p in cap.Pairs) WritePair(w, p);
+        foreach (var p in cap.Pairs)
+        {
+            WritePair(w, p);
+            JsonCommon.FlushEvery64K(w);
+        }
         w.WriteEndArray();
         WriteTimeline(w, cap.Timeline);
         DiagnoseJsonRenderer.WriteRulesAndFindings(w, d);

@@ -26,14 +26,18 @@ public static class SocketsJsonRenderer
             foreach (var s in r.Sockets)
             {
                 WriteSocket(w, e, s);
-                if (w.BytesPending > 64 * 1024) w.Flush();
+                JsonCommon.FlushEvery64K(w);
             }
             w.WriteEndArray();
         }
         else
         {
             w.WriteStartArray("groups");
-            foreach (var g in r.Groups) WriteGroup(w, g);
+            foreach (var g in r.Groups)
+            {
+                WriteGroup(w, g);
+                JsonCommon.FlushEvery64K(w);
+            }
             w.WriteEndArray();
         }
         w.WriteEndObject();

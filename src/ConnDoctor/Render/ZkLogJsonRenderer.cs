@@ -53,6 +53,7 @@ public static class ZkLogJsonRenderer
             if (c.FirstRefused is DateTime fr) w.WriteString("firstRefused", Time(fr));
             if (c.LastRefused is DateTime lr) w.WriteString("lastRefused", Time(lr));
             w.WriteEndObject();
+            JsonCommon.FlushEvery64K(w);
         }
         w.WriteEndArray();
         w.WriteStartArray("kinds");
@@ -79,6 +80,7 @@ public static class ZkLogJsonRenderer
             w.WriteNumber("sessionsEstablished", m.SessionsEstablished);
             w.WriteNumber("sessionsExpired", m.SessionsExpired);
             w.WriteEndObject();
+            JsonCommon.FlushEvery64K(w);
         }
         w.WriteEndArray();
         DiagnoseJsonRenderer.WriteRulesAndFindings(w, r.Diagnosis);
