@@ -180,7 +180,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
             int nl = data[Math.Max(start, i)..].IndexOf((byte)'\n');
             if (nl < 0) break;
             nl += Math.Max(start, i);
-            Line(data[start..], nl - start, file, offset + start);
+            LineApart(data[start..], nl - start, file, offset + start);
             start = nl + 1;
         }
         Bytes += start;
@@ -192,8 +192,12 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     public void Line(ReadOnlySpan<byte> line, string file, long offset)
     {
         Bytes += line.Length + 1;
-        Line(line, line.Length, file, offset);
+        LineApart(line, line.Length, file, offset);
     }
+
+    // The few lines outside the scan's loop: one copy of Line's code is inlined there, not three.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void LineApart(ReadOnlySpan<byte> text, int length, string file, long offset) => Line(text, length, file, offset);
 
     // Inside a message that is counted and awaits nothing from its next line: the state in which a continuation
     // line only adds to the message's lines and bytes.
@@ -203,6 +207,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     /// The line that starts <paramref name="text"/> and is <paramref name="length"/> bytes long. The bytes after it
     /// (the next lines, in the same buffer) may be read ahead by the parser; they are never interpreted.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Line(ReadOnlySpan<byte> text, int length, string file, long offset)
     {
         Lines++;
