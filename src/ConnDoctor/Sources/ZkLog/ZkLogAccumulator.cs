@@ -281,7 +281,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         }
         ref byte src = ref Unsafe.Add(ref MemoryMarshal.GetReference(line), from);
         ref byte dst = ref MemoryMarshal.GetArrayDataReference(_heldLocation);
-        for (nuint k = 0; k < Held; k += 16) Vector128.LoadUnsafe(ref src, k).StoreUnsafe(ref dst, k);
+        Vector128.LoadUnsafe(ref src).StoreUnsafe(ref dst);
+        Vector128.LoadUnsafe(ref src, 16).StoreUnsafe(ref dst, 16);
+        Vector128.LoadUnsafe(ref src, 32).StoreUnsafe(ref dst, 32);
+        Vector128.LoadUnsafe(ref src, 48).StoreUnsafe(ref dst, 48);
+        Vector128.LoadUnsafe(ref src, 64).StoreUnsafe(ref dst, 64);
         (_heldOpen, _curLocation) = (_cur.LocationOpen - from, -1);
     }
 

@@ -134,7 +134,8 @@ public static class ZkLogLine
         }
         if (at > p)
         {
-            int i = DigitsEnd(text, at + 1, length);
+            int i = at + 1;
+            while (i < length && (uint)(Unsafe.Add(ref l, i) - '0') <= 9) i++;
             if (i > at + 1 && i + 4 <= length && Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref l, i)) == BracketDash) return i;
         }
         int e = text[p..length].IndexOf("] - "u8);
@@ -162,9 +163,9 @@ public static class ZkLogLine
                 if (Starts(m, "Closed socket connection for client "u8))
                 {
                     r.HasIp = Address(text, length, 36, out r.Ip, addresses, out int end);
-                    int sp = AfterPort(text, 36, end, length);
-                    if (sp < 0) { sp = m[36..].IndexOf((byte)' '); if (sp >= 0) sp += 36; }
-                    var tail = sp < 0 ? default : m[(sp + 1)..];                // "(no session established ..." or "which had sessionid 0x..."
+                    int sp = AfterPort(m[36..], end);
+                    if (sp < 0) sp = m[36..].IndexOf((byte)' ');
+                    var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
                     if (Starts(tail, "which had sessionid 0x"u8))
                     {
                         r.Kind = ZkMessageKind.ClosedWithSession;
@@ -189,10 +190,10 @@ public static class ZkLogLine
                     r.Kind = ZkMessageKind.SessionEstablished;
                     int digits = Hex(text[22..], m.Length - 22, out r.Session);
                     r.HasSession = digits > 0;
-                    int from = 22 + digits;
-                    int f = NegotiatedTimeoutEnd(text, from, length);          // " with negotiated timeout 30000", as logged
-                    if (f < 0 || !m[f..].StartsWith(" for client "u8)) { f = m[from..].IndexOf(" for client "u8); if (f >= 0) f += from; }
-                    r.HasIp = f >= 0 && Address(text, length, f + 12, out r.Ip, addresses, out _);
+                    var rest = m[(22 + digits)..];
+                    int f = NegotiatedTimeoutEnd(rest);                      // " with negotiated timeout 30000", as logged
+                    f = f >= 0 && rest[f..].StartsWith(" for client "u8) ? f : rest.IndexOf(" for client "u8);
+                    r.HasIp = f >= 0 && Address(text, length, 22 + digits + f + 12, out r.Ip, addresses, out _);
                 }
                 else if (Starts(m, "Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = Hex(text[19..], m.Length - 19, out r.Session) > 0; }
                 else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(text, length, 32, ref r, addresses);
@@ -246,43 +247,23 @@ public static class ZkLogLine
         return same == Vector128<byte>.AllBitsSet;
     }
 
-    // The space after the "/IP:PORT" that starts at <paramref name="at"/>, when the address text is known to end
-    // <paramref name="end"/> bytes after it; else -1.
+    // The space after "/IP:PORT" when the address text is known to end at <paramref name="end"/>; else -1.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int AfterPort(ReadOnlySpan<byte> text, int at, int end, int length)
+    private static int AfterPort(ReadOnlySpan<byte> s, int end)
     {
-        int colon = at + end;
-        if (end < 0 || colon >= length || text[colon] != ':') return -1;
-        int i = DigitsEnd(text, colon + 1, length);
-        return i < length && text[i] == ' ' ? i : -1;
+        if (end < 0 || end >= s.Length || s[end] != ':') return -1;
+        int i = end + 1;
+        while (i < s.Length && (uint)(s[i] - '0') <= 9) i++;
+        return i < s.Length && s[i] == ' ' ? i : -1;
     }
 
-    // The end of " with negotiated timeout N" at <paramref name="at"/>; else -1.
+    // The end of " with negotiated timeout N" at the start of <paramref name="s"/>; else -1.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int NegotiatedTimeoutEnd(ReadOnlySpan<byte> text, int at, int length)
+    private static int NegotiatedTimeoutEnd(ReadOnlySpan<byte> s)
     {
-        if (!Starts(text[at..length], " with negotiated timeout "u8)) return -1;
-        return DigitsEnd(text, at + 25, length);
-    }
-
-    /// <summary>
-    /// Where the run of ASCII digits that starts at <paramref name="i"/> ends, at most at <paramref name="length"/>.
-    /// Up to 16 digits are found at once when the buffer holds 16 bytes there (the bytes past the line are loaded,
-    /// never counted): line numbers, ports and timeouts are a few digits, which a loop pays a branch each for.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int DigitsEnd(ReadOnlySpan<byte> text, int i, int length)
-    {
-        if (i >= length) return i;
-        if (Vector128.IsHardwareAccelerated && i <= text.Length - 16)
-        {
-            var v = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(text), (nuint)i);
-            uint digits = Vector128.LessThan(v - Vector128.Create((byte)'0'), Vector128.Create((byte)10)).ExtractMostSignificantBits();
-            int run = BitOperations.TrailingZeroCount(~digits);           // 16 when all 16 are digits
-            if (run < 16 || i + 16 >= length) return Math.Min(i + run, length);
-            i += 16;
-        }
-        while (i < length && (uint)(text[i] - '0') <= 9) i++;
+        if (!Starts(s, " with negotiated timeout "u8)) return -1;
+        int i = 25;
+        while (i < s.Length && (uint)(s[i] - '0') <= 9) i++;
         return i;
     }
 
