@@ -127,6 +127,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private int _curSlot;                // the address memo's slot for the message's client, or -1
     private readonly ZkLocationCounts _locations = new();
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
+    private bool _lastPrefixSet;         // the words above are a timestamped line's
     private bool _lastInWindow;          // --since/--until, decided once per second of log time
     private int _bracketHint;
     private readonly ZkAddressMemo _addresses = new();
@@ -214,24 +215,9 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         var line = text[..length];
         if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
         _plainContinuation = false;
-        if (ZkLogLine.IsTimestamp(line))
+        if (StartsMessage(line))
         {
             Finish();
-            // "yyyy-MM-dd HH:mm:ss" as two overlapping 8-byte words and a third: most lines share the second before.
-            ref byte head = ref MemoryMarshal.GetReference(line);          // IsTimestamp: at least 23 bytes
-            ulong a = Unsafe.ReadUnaligned<ulong>(ref head), b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref head, 8)), c = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref head, 11));
-            if (a != _lastPrefixA || b != _lastPrefixB || c != _lastPrefixC)
-            {
-                (_lastPrefixA, _lastPrefixB, _lastPrefixC) = (a, b, c);
-                _lastTime = ZkLogLine.Time(line);
-                _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
-                _lastInWindow = !window.Excludes(line);
-                if (_lastInWindow && _lastTime != default)
-                {
-                    if (_lastTime < First) First = _lastTime;
-                    if (_lastTime > Last) Last = _lastTime;
-                }
-            }
             _inMessage = true;
             if (!_lastInWindow) { _skip = true; Outside++; return; }
             _skip = false;
@@ -287,6 +273,32 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         Vector128.LoadUnsafe(ref src, 48).StoreUnsafe(ref dst, 48);
         Vector128.LoadUnsafe(ref src, 64).StoreUnsafe(ref dst, 64);
         (_heldOpen, _curLocation) = (_cur.LocationOpen - from, -1);
+    }
+
+    /// <summary>
+    /// Whether the line starts a message (has a timestamp); if so, its second is decoded unless the line before had
+    /// the same one. "yyyy-MM-dd HH:mm:ss" is read as two overlapping 8-byte words and a third: most lines share the
+    /// second before, and a line whose first 19 bytes equal those of the last timestamped line passes the same checks,
+    /// so it is not checked again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool StartsMessage(ReadOnlySpan<byte> line)
+    {
+        if (line.Length < 23) return false;
+        ref byte head = ref MemoryMarshal.GetReference(line);
+        ulong a = Unsafe.ReadUnaligned<ulong>(ref head), b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref head, 8)), c = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref head, 11));
+        if (a == _lastPrefixA && b == _lastPrefixB && c == _lastPrefixC && _lastPrefixSet) return true;
+        if (!ZkLogLine.IsTimestamp(line)) return false;
+        (_lastPrefixA, _lastPrefixB, _lastPrefixC, _lastPrefixSet) = (a, b, c, true);
+        _lastTime = ZkLogLine.Time(line);
+        _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
+        _lastInWindow = !window.Excludes(line);
+        if (_lastInWindow && _lastTime != default)
+        {
+            if (_lastTime < First) First = _lastTime;
+            if (_lastTime > Last) Last = _lastTime;
+        }
+        return true;
     }
 
     private void Unrecognise(ReadOnlySpan<byte> line, string file, long offset)
