@@ -149,13 +149,18 @@ public sealed class ZkLogReaderTests : IDisposable
         for (int n = 0; n < 60_000; n++)
         {
             int id = n < 20_000 ? n : rnd.Next(20_000);
-            string ip = $"10.{id >> 16}.{(id >> 8) & 255}.{id & 255}";
+            // Mostly dotted quads (kept by the memo), some IPv6 and "host/ip" (parsed each time), and lines that name
+            // no client in between: none may take a client from the line before.
+            string ip = id % 10 == 7 ? $"fd00:0:0:0:0:0:{id >> 8:x}:{id & 255:x}" : $"10.{id >> 16}.{(id >> 8) & 255}.{id & 255}";
+            string shown = id % 10 == 8 ? $"zk-client-{id}/{ip}" : "/" + ip;
+            if (n % 5 == 0) lines.Add(Other);
             bool accept = rnd.Next(2) == 0;
             lines.Add(accept
-                ? $"2016-09-19 22:48:55,020 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxnFactory@197] - Accepted socket connection from /{ip}:{40000 + n % 20000}"
-                : $"2016-09-19 22:48:55,021 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@1007] - Closed socket connection for client /{ip}:{40000 + n % 20000} (no session established for client)");
-            var (a, c) = expected.GetValueOrDefault(ip);
-            expected[ip] = accept ? (a + 1, c) : (a, c + 1);
+                ? $"2016-09-19 22:48:55,020 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxnFactory@197] - Accepted socket connection from {shown}:{40000 + n % 20000}"
+                : $"2016-09-19 22:48:55,021 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@1007] - Closed socket connection for client {shown}:{40000 + n % 20000} (no session established for client)");
+            string key = System.Net.IPAddress.Parse(ip).ToString();
+            var (a, c) = expected.GetValueOrDefault(key);
+            expected[key] = accept ? (a + 1, c) : (a, c + 1);
         }
         var path = Temp("zk-many-clients.log");
         File.WriteAllLines(path, lines);
@@ -171,15 +176,32 @@ public sealed class ZkLogReaderTests : IDisposable
     [Fact]
     public void AnEndOfStreamWarningWithoutItsExceptionLineCountsUnderItsLocation()
     {
-        // "caught end of stream exception" waits for its next line; when that is another message, it is an Other
-        // message of its own location, with its bytes.
-        const string warning = "2016-09-19 22:48:54,351 [myid:] - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@357] - caught end of stream exception";
-        var path = Temp("zk-eos-alone.log");
-        File.WriteAllLines(path, [warning, Other, warning, "    at somewhere.else(Unknown Source)", Other]);
-        var log = ZkLogReader.Read([path], All, parts: 1).Evidence;
-        var kind = log.Kinds.Single(k => k.Kind == "other: NIOServerCnxn@357");
-        Assert.Equal((3L, (long)(2 * (warning.Length + 1) + "    at somewhere.else(Unknown Source)".Length + 1)), (kind.Lines, kind.Bytes));
-        Assert.Equal(0, log.Kinds.SingleOrDefault(k => k.Kind == "end-of-stream")?.Lines ?? 0);
+        // "caught end of stream exception" (3.4) and "Unexpected exception" (3.8) wait for their next line; when that
+        // is another message, a stack line of something else, or the end of the file, each is an Other message of its
+        // own location, with its bytes (a last line without a newline counts one, as every line does).
+        const string v34 = "2016-09-19 22:48:54,351 [myid:] - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@357] - caught end of stream exception";
+        const string v38 = "2016-09-19 22:48:54,352 - WARN  [NIOWorkerThread-3:NIOServerCnxn@374] - Unexpected exception";
+        const string stack = "    at somewhere.else(Unknown Source)";
+        foreach (var last in new[] { v34, v38 })
+            foreach (bool newline in new[] { true, false })
+            {
+                var lines = new List<string>();
+                for (int n = 0; n < 200; n++) lines.AddRange([v34, Other, v38, Other, v34, stack, Other, v38, stack, Other]);
+                lines.Add(last);
+                var path = Temp("zk-eos-alone.log");
+                File.WriteAllText(path, string.Join("\n", lines) + (newline ? "\n" : ""));
+                foreach (int parts in new[] { 1, 3, 16 })
+                {
+                    var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
+                    foreach (var (warning, kind) in new[] { (v34, "other: NIOServerCnxn@357"), (v38, "other: NIOServerCnxn@374") })
+                    {
+                        int warnings = lines.Count(l => l == warning), stacks = 200;
+                        var k = log.Kinds.Single(x => x.Kind == kind);
+                        Assert.Equal(((long)warnings + stacks, (long)warnings * (warning.Length + 1) + stacks * (stack.Length + 1)), (k.Lines, k.Bytes));
+                    }
+                    Assert.Null(log.Kinds.SingleOrDefault(k => k.Kind == "end-of-stream"));
+                }
+            }
     }
 
     [Fact]

@@ -8,7 +8,8 @@ namespace ConnDoctor.Sources.ZkLog;
 /// <summary>
 /// The client addresses one reader of a log has parsed, by their text. A busy ZooKeeper log names the same few
 /// hundred clients millions of times ("Accepted socket connection from /10.0.20.141:50599", then "Closed socket
-/// connection for client /10.0.20.141:50599"): looking the text up costs a fraction of parsing it again.
+/// connection for client /10.0.20.141:50599"): looking the text up costs a fraction of parsing it again. Each slot
+/// also remembers the reader's client for its address, so the line after the first skips the client lookup too.
 /// </summary>
 internal sealed class ZkAddressMemo
 {
@@ -20,7 +21,10 @@ internal sealed class ZkAddressMemo
     private readonly uint[] _addr = new uint[AddressSlots];     // IPv4 only
     private readonly int[] _client = new int[AddressSlots];     // the reader's client index + 1 for the slot's address; 0: not yet known
 
-    /// <summary>The slot of the address <see cref="TryAddress"/> last found or stored; -1 when it used none. Reset by the caller.</summary>
+    /// <summary>
+    /// The slot of the address <see cref="TryAddress"/> last found or stored. Left as it is when it used none: the
+    /// caller sets -1 before each line.
+    /// </summary>
     public int Slot = -1;
 
     /// <summary>The client index remembered for the address in <paramref name="slot"/>, or -1.</summary>

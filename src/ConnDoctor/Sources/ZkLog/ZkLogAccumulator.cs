@@ -123,7 +123,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private ZkLine _cur;
     private long _curBytes, _curLines, _curMinute;
     private DateTime _curTime;
-    private int _curLocation;            // in _locations, for a message of kind Other
+    private int _curLocation;            // in _locations, for a message of kind Other; -1: held, looked up in Finish
     private int _curSlot;                // the address memo's slot for the message's client, or -1
     private readonly ZkLocationCounts _locations = new();
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
@@ -247,20 +247,21 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         _curBytes += line.Length + 1;
         _curLines++;
         if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur))
-            (_cur.AwaitsEndOfStream, _curSlot) = (false, -1);
+            (_cur.AwaitsEndOfStream, _curSlot) = (false, -1);      // its address (3.5+) was not read through the memo
         _plainContinuation = true;
     }
 
     // The location of a message that awaits its next line, kept until the message turns out to be of kind Other:
-    // the 80 bytes that end with its ']' (Find reads the 8 bytes before it), copied as five vectors.
+    // the 80 bytes that end with its ']' (or the line's first 80), copied as five vectors. Find reads the 8 bytes
+    // before the ']', which every timestamped line has.
     private const int Held = 80;
     private readonly byte[] _heldLocation = new byte[Held];
-    private int _heldOpen;
+    private int _heldOpen, _heldClose;
 
     private void HoldLocation(ReadOnlySpan<byte> line)
     {
-        int from = _cur.LocationClose + 1 - Held;
-        if (from < 0 || from > _cur.LocationOpen || !Vector128.IsHardwareAccelerated)
+        int from = Math.Max(0, _cur.LocationClose + 1 - Held);
+        if (from > _cur.LocationOpen || line.Length < from + Held || !Vector128.IsHardwareAccelerated)
         {
             _curLocation = _locations.Find(line, _cur.LocationOpen, _cur.LocationClose);   // a long bracket: looked up now
             return;
@@ -272,7 +273,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         Vector128.LoadUnsafe(ref src, 32).StoreUnsafe(ref dst, 32);
         Vector128.LoadUnsafe(ref src, 48).StoreUnsafe(ref dst, 48);
         Vector128.LoadUnsafe(ref src, 64).StoreUnsafe(ref dst, 64);
-        (_heldOpen, _curLocation) = (_cur.LocationOpen - from, -1);
+        (_heldOpen, _heldClose, _curLocation) = (_cur.LocationOpen - from, _cur.LocationClose - from, -1);
     }
 
     /// <summary>
@@ -315,6 +316,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     public void Complete()
     {
         Finish();
+        // A location looked up for a message that its next line then showed to be an end of stream has no lines: not listed.
         for (int i = 0; i < _locations.Count; i++)
             if (_locations.Lines[i] > 0) OtherByLocation[_locations.Name(i)] = (_locations.Lines[i], _locations.Bytes[i]);
     }
@@ -331,7 +333,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         KindBytes[(int)kind] += _curBytes;
         if (kind == ZkMessageKind.Other)
         {
-            if (_curLocation < 0) _curLocation = _locations.Find(_heldLocation, _heldOpen, Held - 1);
+            if (_curLocation < 0) _curLocation = _locations.Find(_heldLocation, _heldOpen, _heldClose);
             _locations.Lines[_curLocation] += _curLines;
             _locations.Bytes[_curLocation] += _curBytes;
         }

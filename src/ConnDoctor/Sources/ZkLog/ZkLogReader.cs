@@ -117,8 +117,8 @@ public static class ZkLogReader
     /// Parts of a log differ in cost (a storm's lines are slower to read than quiet traffic), so the regions shrink
     /// towards the end of the file: each is a share of what is left (at most 256 MB, at least 32 MB), and a core
     /// that finishes early waits at most for one small region. The boundaries depend only on the file's size and
-    /// the number of cores, never on timing, so a run gives the same answer every time. Each region has its own
-    /// counters, joined in file order.
+    /// the number of cores, never on timing, so a run over a file that does not change gives the same answer every
+    /// time. Each region has its own counters, joined in file order.
     /// </summary>
     private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
@@ -131,7 +131,8 @@ public static class ZkLogReader
                 cuts.Add(at);
         int parts = cuts.Count + 1;
         // A region's boundaries are found by the thread that reads it (not all before the threads start): the first
-        // thread to need one stores it, so the two regions that share it agree.
+        // thread to need one stores it, so the two regions that share it agree. Each is at least the one before it,
+        // so regions never overlap, even when the file is rewritten while it is read.
         var bounds = new long[parts + 1];
         Array.Fill(bounds, -1);
         (bounds[0], bounds[parts]) = (0, length);
@@ -139,7 +140,7 @@ public static class ZkLogReader
         {
             long b = Volatile.Read(ref bounds[k]);
             if (b >= 0) return b;
-            b = NextMessageStart(h, length, cuts[k - 1]);
+            b = Math.Max(NextMessageStart(h, length, cuts[k - 1]), k > 1 ? Bound(k - 1) : 0);
             long first = Interlocked.CompareExchange(ref bounds[k], b, -1);
             return first >= 0 ? first : b;
         }
@@ -155,7 +156,8 @@ public static class ZkLogReader
                 {
                     var acc = accs[i] = new ZkLogAccumulator(window);
                     long start = Bound(i);
-                    buffer = ReadRegion(h, start, Math.Max(start, Bound(i + 1)), acc, name, buffer);
+                    buffer = ReadRegion(h, start, Bound(i + 1), acc, name, buffer);
+                    if (buffer.Length > RegionBuffer) buffer = new byte[RegionBuffer];   // grown for a long line: back to a size the cache holds
                     acc.Complete();
                 }
             }
@@ -173,7 +175,7 @@ public static class ZkLogReader
     }
 
     /// <summary>
-    /// Reads [start, end) with pread into a small buffer of its own. Measured against mapping the page cache in
+    /// Reads [start, end) with pread into the thread's small buffer, which it returns (grown if a line needed more). Measured against mapping the page cache in
     /// place (16 MB windows): as fast or faster, because the parser then reads bytes the copy has just left in the
     /// core's cache, with half the resident memory; and a file that another process truncates meanwhile (logrotate's
     /// copytruncate) just ends the read, where a mapping would kill the process with SIGBUS. A line longer than the
