@@ -149,13 +149,15 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         ref byte first = ref MemoryMarshal.GetReference(data);
         if (Vector128.IsHardwareAccelerated)
         {
-            var newline = Vector128.Create((byte)'\n');
             for (; i + 64 <= data.Length; i += 64)
             {
-                var e0 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i), newline);
-                var e1 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 16), newline);
-                var e2 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 32), newline);
-                var e3 = Vector128.Equals(Vector128.LoadUnsafe(ref first, (nuint)i + 48), newline);
+                // The newline vector is a constant of each compare, not a variable: kept in a register across the
+                // inlined line code, the compiler spilled it and reloaded it from the stack every block.
+                ref byte block = ref Unsafe.Add(ref first, (nuint)(uint)i);
+                var e0 = Vector128.Equals(Vector128.LoadUnsafe(ref block), Vector128.Create((byte)'\n'));
+                var e1 = Vector128.Equals(Vector128.LoadUnsafe(ref block, 16), Vector128.Create((byte)'\n'));
+                var e2 = Vector128.Equals(Vector128.LoadUnsafe(ref block, 32), Vector128.Create((byte)'\n'));
+                var e3 = Vector128.Equals(Vector128.LoadUnsafe(ref block, 48), Vector128.Create((byte)'\n'));
                 if ((e0 | e1 | e2 | e3) == Vector128<byte>.Zero) continue;     // half the blocks: lines are ~150 bytes
                 ulong mask = e0.ExtractMostSignificantBits() | (ulong)e1.ExtractMostSignificantBits() << 16
                            | (ulong)e2.ExtractMostSignificantBits() << 32 | (ulong)e3.ExtractMostSignificantBits() << 48;
