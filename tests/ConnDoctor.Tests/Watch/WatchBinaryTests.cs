@@ -14,7 +14,7 @@ public class WatchBinaryTests
             .SelectMany(m => Directory.GetDirectories(Path.Combine(m, "instances"), $"conndoctor-{pid}")).ToList();
 
     [Fact]
-    public void SigintStopsTheWatchPrintsTheFindingsAndRemovesTheInstance()
+    public async Task SigintStopsTheWatchPrintsTheFindingsAndRemovesTheInstance()
     {
         using var ns = new TestNetns("wsig");
         ns.StartScenario("server", "--listen", "127.0.0.1:2181:drain");
@@ -33,7 +33,7 @@ public class WatchBinaryTests
         Assert.True(p.ExitCode == 0, p.StandardError.ReadToEnd());
         Assert.Empty(InstancesOf(p.Id));
         if (!mountedBefore) Assert.Empty(WatchTraceFixture.TracefsMounts());
-        using var doc = JsonDocument.Parse(stdout.Result);
+        using var doc = JsonDocument.Parse(await stdout);
         Assert.Contains(doc.RootElement.GetProperty("findings").EnumerateArray(),
             f => f.GetProperty("ruleId").GetString() == "reconnect-storm" && f.GetProperty("subject").GetProperty("pid").GetInt32() == churner.Id);
     }

@@ -20,6 +20,7 @@ public static class ZkLogReader
         var problems = new List<string>();
         var ordered = Order(inputs);
         var regions = new List<ZkLogAccumulator>();
+        Span<byte> trailer = stackalloc byte[4];           // a gzip file's last 4 bytes
         foreach (var input in ordered)
         {
             if (input == "-") { regions.Add(ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _)); continue; }
@@ -28,7 +29,6 @@ public static class ZkLogReader
             if (IsGzip(handle, length))
             {
                 // .NET's GZipStream ends quietly on a cut file: compare with the size the gzip trailer records (ISIZE, mod 2^32).
-                Span<byte> trailer = stackalloc byte[4];
                 uint isize = RandomAccess.Read(handle, trailer, length - 4) == 4 ? BitConverter.ToUInt32(trailer) : 0;
                 using var fs = new FileStream(handle, FileAccess.Read, 1, false);
                 var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced);
