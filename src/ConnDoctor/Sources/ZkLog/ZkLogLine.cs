@@ -289,7 +289,23 @@ public static class ZkLogLine
         // The first " - max is " of the message: right after the address when the message starts with the refusal.
         var m = text[..length];
         int max = f is 0 or 32 && end >= 0 && rest[end..].StartsWith(" - max is "u8) ? f + 26 + end : m.IndexOf(" - max is "u8);
-        if (max >= 0) Utf8Parser.TryParse(m[(max + 10)..], out r.Limit, out _);
+        if (max >= 0) r.Limit = Limit(m[(max + 10)..]);
+    }
+
+    // The number after "max is ": a few digits, read in place; anything else (a sign, more digits) as Utf8Parser reads it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Limit(ReadOnlySpan<byte> s)
+    {
+        int v = 0, i = 0;
+        for (; i < s.Length && i < 5; i++)
+        {
+            uint d = (uint)(s[i] - '0');
+            if (d > 9) break;
+            v = v * 10 + (int)d;
+        }
+        if (i > 0 && i < 5 && (i == s.Length || (uint)(s[i] - '0') > 9)) return v;
+        Utf8Parser.TryParse(s, out v, out _);
+        return v;
     }
 
     private static ReadOnlySpan<byte> Unable => "Unable to read additional data from client"u8;
