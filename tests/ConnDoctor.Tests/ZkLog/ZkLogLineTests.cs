@@ -80,6 +80,20 @@ public class ZkLogLineTests
     [InlineData("2016-9-19 22:48:54,351 - INFO  [x:Y@1] - short date")]
     public void OtherLinesAreContinuations(string line) => Assert.False(P(line).Timestamped);
 
+    [Theory]
+    [InlineData("60", 60)]
+    [InlineData("7", 7)]
+    [InlineData("0060", 60)]
+    [InlineData("100000", 100000)]          // past the in-place digits: read as Utf8Parser reads it
+    [InlineData("2147483647", int.MaxValue)]
+    [InlineData("2147483648", 0)]            // does not fit: no limit, as before
+    [InlineData("60 Value:null", 60)]
+    public void TheRefusalLimitIsTheNumberAfterMaxIs(string number, int limit)
+    {
+        var line = P($"2016-09-19 22:49:30,100 [myid:] - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxnFactory@193] - Too many connections from /10.0.20.9 - max is {number}");
+        Assert.Equal((ZkMessageKind.Refused, limit), (line.Kind, line.Limit));
+    }
+
     [Fact]
     public void ReadingPastTheLineNeverChangesItsParse()
     {
