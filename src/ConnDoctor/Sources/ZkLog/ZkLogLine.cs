@@ -67,8 +67,8 @@ public static class ZkLogLine
         ref byte l = ref MemoryMarshal.GetReference(text);
         int p = bracketHint;
         // "- LEVEL [" right before the hinted bracket: the level is padded to 5 (%-5p), so "- " sits 8 bytes before it.
-        if (!(p > TimestampLength + 3 && p < length && Unsafe.Add(ref l, p) == '[' && Unsafe.Add(ref l, p - 1) == ' '
-              && Unsafe.Add(ref l, p - 8) == '-' && Unsafe.Add(ref l, p - 7) == ' ' && Unsafe.Add(ref l, p - 6) != ' '))
+        // The 8 bytes that end at the bracket are read as one word: ' ' first, not ' ' next, ' ' and '[' last.
+        if (!(p > TimestampLength + 3 && p < length && Unsafe.Add(ref l, p - 8) == '-' && HintHolds(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref l, (nuint)(uint)p - 7)))))
         {
             p = ThreadBracket(text[..length]);
             if (p < 0) { r.Malformed = true; return; }
@@ -80,6 +80,11 @@ public static class ZkLogLine
         r.LocationOpen = p;
         r.LocationClose = end;
     }
+
+    // Bytes p-7 to p as a little-endian word: p-7 is ' ', p-6 is not, p-1 is ' ' and p is '['.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HintHolds(ulong w) =>
+        (w & 0xFFFF_0000_0000_00FFUL) == ((ulong)'[' << 56 | (ulong)' ' << 48 | ' ') && (byte)(w >> 8) != ' ';
 
     // "<ts> [myid:1] - WARN  [thread:Class@123] - message" or "<ts> - WARN  [thread:Class@123] - message":
     // the index of the '[' that opens the thread and location.
