@@ -174,6 +174,34 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
+    public void Version38EndsOfStreamOfManyClientsAreEachCountedApart()
+    {
+        // 3.5+ names the client on the exception's line; that address goes through the memo too. IPv6 addresses in
+        // between are parsed each time and must not take the client of the line before.
+        var rnd = new Random(13);
+        var expected = new Dictionary<string, int>();
+        var lines = new List<string>();
+        for (int n = 0; n < 30_000; n++)
+        {
+            int id = n < 10_000 ? n : rnd.Next(10_000);
+            string ip = id % 10 == 7 ? $"fd00:0:0:0:0:0:{id >> 8:x}:{id & 255:x}" : $"10.{id >> 16}.{(id >> 8) & 255}.{id & 255}";
+            lines.Add("2026-11-23 19:30:43,341 - WARN  [NIOWorkerThread-3:NIOServerCnxn@374] - Unexpected exception");
+            lines.Add($"EndOfStreamException: Unable to read additional data from client, it probably closed the socket: address = /{ip}:{40000 + n % 20000}, session = 0x0");
+            lines.Add("\tat org.apache.zookeeper.server.NIOServerCnxn.handleFailedRead(NIOServerCnxn.java:163)");
+            string key = System.Net.IPAddress.Parse(ip).ToString();
+            expected[key] = expected.GetValueOrDefault(key) + 1;
+        }
+        var path = Temp("zk38-many-clients.log");
+        File.WriteAllLines(path, lines);
+        foreach (int parts in new[] { 1, 3 })
+        {
+            var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
+            Assert.Equal(expected.Count, log.Clients.Count);
+            foreach (var c in log.Clients) Assert.Equal(expected[c.Ip.ToString()], (int)c.EndOfStreamNoSession);
+        }
+    }
+
+    [Fact]
     public void AnEndOfStreamWarningWithoutItsExceptionLineCountsUnderItsLocation()
     {
         // "caught end of stream exception" (3.4) and "Unexpected exception" (3.8) wait for their next line; when that
@@ -241,6 +269,25 @@ public sealed class ZkLogReaderTests : IDisposable
         Assert.True(log.Lines > 0);
         // Cut after the file was opened: fewer lines than the whole, and the reason says why.
         if (log.Lines < whole.Lines && log.Bytes > (1 << 20) + 1) Assert.Contains("shrank", status.Reason);
+    }
+
+    [Fact]
+    public void AFileCutAfterItsSizeWasTakenIsReadUpToTheCutAndSaysSo()
+    {
+        // The same as above with the cut at a known moment: after the size is taken, before any region is read.
+        var path = BigLog();
+        var whole = ZkLogReader.Read([path], All).Evidence;
+        long size = new FileInfo(path).Length;
+        foreach (int? parts in new int?[] { null, 1, 7 })
+        {
+            var cut = Temp("zk-cut.log");
+            File.Copy(path, cut);
+            var (log, status) = ZkLogReader.Read([cut], All, parts: parts, sized: f => { using var w = new FileStream(f, FileMode.Open, FileAccess.Write, FileShare.ReadWrite); w.SetLength(1 << 20); });
+            Assert.Equal(ConnDoctor.Model.SourceState.Partial, status.State);
+            Assert.Contains($"the file shrank from {size} to {1 << 20} bytes while it was read", status.Reason);
+            Assert.Equal((1 << 20) + 1, log.Bytes);       // the cut last line counts a newline, as every last line does
+            Assert.InRange(log.Lines, 1, whole.Lines - 1);
+        }
     }
 
     [Fact]

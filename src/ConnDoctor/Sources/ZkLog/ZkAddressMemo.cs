@@ -32,6 +32,7 @@ internal sealed class ZkAddressMemo
 
     /// <summary>Remembers the client of the address in <paramref name="slot"/>: the next line naming it skips the client lookup.</summary>
     public void Remember(int slot, int client) => _client[slot] = client + 1;
+
     // 16 bytes of 0xFF then 16 of 0: the 16 bytes from offset 16 - n keep the first n bytes of a vector. Constant
     // data, read in place: a static vector field costs a class-initialisation check and a broadcast compare per line.
     private static ReadOnlySpan<byte> KeepFirst => [

@@ -248,8 +248,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         if (_skip) { Outside++; return; }
         _curBytes += line.Length + 1;
         _curLines++;
-        if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur))
-            (_cur.AwaitsEndOfStream, _curSlot) = (false, -1);      // its address (3.5+) was not read through the memo
+        if (_cur.AwaitsEndOfStream && _curLines == 2)
+        {
+            _addresses.Slot = -1;
+            if (ZkLogLine.TryEndOfStream(line, ref _cur, _addresses)) (_cur.AwaitsEndOfStream, _curSlot) = (false, _addresses.Slot);
+        }
         _plainContinuation = true;
     }
 

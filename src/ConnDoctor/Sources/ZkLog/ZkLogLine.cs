@@ -205,7 +205,7 @@ public static class ZkLogLine
                 break;
             case (byte)'U':
                 if (Starts(m, "Unexpected exception"u8)) r.AwaitsEndOfStream = true;           // 3.5+: the next line has the address
-                else if (m.StartsWith(Unable)) EndOfStream(m, ref r);                                // 3.5/3.6 message form
+                else if (m.StartsWith(Unable)) EndOfStream(m, ref r, addresses);                     // 3.5/3.6 message form
                 break;
             case (byte)'M':
                 if (m.StartsWith("Message:"u8)) { int f = m.IndexOf(TooMany); if (f >= 0) Refused(text, length, f, ref r, addresses); }
@@ -317,25 +317,26 @@ public static class ZkLogLine
 
     /// <summary>
     /// "EndOfStreamException: Unable to read additional data from client sessionid 0x0, likely client has closed socket" (3.4)
-    /// or "... from client, it probably closed the socket: address = /IP:PORT, session = 0x0" (3.5+).
+    /// or "... from client, it probably closed the socket: address = /IP:PORT, session = 0x0" (3.5+). The address
+    /// goes through <paramref name="addresses"/> like every other client address.
     /// </summary>
-    public static bool TryEndOfStream(ReadOnlySpan<byte> line, ref ZkLine r)
+    internal static bool TryEndOfStream(ReadOnlySpan<byte> line, ref ZkLine r, ZkAddressMemo? addresses = null)
     {
         // Almost always the exception's own line; a prefixed form (a wrapped logger) is searched for.
         int u = Starts(line, "EndOfStreamException: "u8) && Starts(line[22..], Unable) ? 22 : line[..Math.Min(line.Length, 64 + Unable.Length)].IndexOf(Unable);
         if (u < 0) return false;
-        EndOfStream(line[u..], ref r);
+        EndOfStream(line[u..], ref r, addresses);
         return true;
     }
 
-    private static void EndOfStream(ReadOnlySpan<byte> m, ref ZkLine r)
+    private static void EndOfStream(ReadOnlySpan<byte> m, ref ZkLine r, ZkAddressMemo? addresses)
     {
         r.Kind = ZkMessageKind.EndOfStream;
         var rest = m[Unable.Length..];
         if (rest.StartsWith(" sessionid 0x"u8)) { r.HasSession = Hex(rest[13..], out r.Session) > 0; return; }   // 3.4
         int a = rest.IndexOf("address = "u8);                                                               // 3.5+
         if (a < 0) return;
-        r.HasIp = TryAddress(rest[(a + 10)..], out r.Ip);
+        r.HasIp = Address(rest, rest.Length, a + 10, out r.Ip, addresses, out _);
         int s = rest[a..].IndexOf("session = 0x"u8);
         if (s >= 0) r.HasSession = Hex(rest[(a + s + 12)..], out r.Session) > 0;
     }

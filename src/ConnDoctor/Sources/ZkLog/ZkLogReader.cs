@@ -13,8 +13,9 @@ public static class ZkLogReader
 {
     private const int BufferSize = 4 << 20;
 
-    /// <param name="parts">Regions per plain file; null: several per core for large files. Tests force it to check that any split gives the same answer.</param>
-    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null)
+    /// <param name="parts">Regions per plain file; null: regions that shrink towards the file's end (see ReadPlain). Tests force it to check that any split gives the same answer.</param>
+    /// <param name="sized">Called once a plain file's size is taken, before it is read: tests truncate the file there.</param>
+    public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null, Action<string>? sized = null)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var problems = new List<string>();
@@ -38,6 +39,7 @@ public static class ZkLogReader
             }
             else
             {
+                sized?.Invoke(input);
                 regions.AddRange(ReadPlain(handle, length, input, window, parts));
                 long now = RandomAccess.GetLength(handle);
                 if (now < length)
@@ -175,11 +177,11 @@ public static class ZkLogReader
     }
 
     /// <summary>
-    /// Reads [start, end) with pread into the thread's small buffer, which it returns (grown if a line needed more). Measured against mapping the page cache in
-    /// place (16 MB windows): as fast or faster, because the parser then reads bytes the copy has just left in the
-    /// core's cache, with half the resident memory; and a file that another process truncates meanwhile (logrotate's
-    /// copytruncate) just ends the read, where a mapping would kill the process with SIGBUS. A line longer than the
-    /// buffer grows it, up to <see cref="MaxLine"/>.
+    /// Reads [start, end) with pread into the thread's small buffer, which it returns (grown if a line needed more).
+    /// Measured against mapping the page cache in place (16 MB windows): as fast or faster, because the parser then
+    /// reads bytes the copy has just left in the core's cache, with half the resident memory; and a file that another
+    /// process truncates meanwhile (logrotate's copytruncate) just ends the read, where a mapping would kill the
+    /// process with SIGBUS. A line longer than the buffer grows it, up to <see cref="MaxLine"/>.
     /// </summary>
     private static byte[] ReadRegion(SafeFileHandle h, long start, long end, ZkLogAccumulator acc, string name, byte[] buffer)
     {
