@@ -74,4 +74,19 @@ public class SessionMapTests
         Assert.Equal(SessionState.Unknown, map.Find(Sparse(0), out _));              // two block limits on: forgotten
         Assert.Equal((SessionState.Open, 8), (map.Find(Sparse(2 * SessionMap.MaxBlocks - 1), out c), c));
     }
+
+    [Fact]
+    public void A_disposed_map_has_given_its_memory_back_and_starts_empty()
+    {
+        var map = new SessionMap();
+        for (ulong id = 1; id <= 5_000; id++) map.Set(0x157434bfd9a0000UL + id, (int)(id % 13));
+        Assert.Equal((SessionState.Open, 5), (map.Find(0x157434bfd9a0000UL + 5, out int c), c));
+        map.Dispose();
+        Assert.Equal(SessionState.Unknown, map.Find(0x157434bfd9a0000UL + 5, out _));   // no read of unmapped memory
+        map.Set(0x157434bfd9a0000UL + 5, 3);                                            // maps its blocks again
+        Assert.Equal((SessionState.Open, 3), (map.Find(0x157434bfd9a0000UL + 5, out c), c));
+        Assert.Equal(SessionState.Unknown, map.Find(0x157434bfd9a0000UL + 6, out _));
+        map.Dispose();
+        map.Dispose();                                                                   // twice is harmless
+    }
 }

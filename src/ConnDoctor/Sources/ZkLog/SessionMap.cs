@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using ConnDoctor.Native;
 
 namespace ConnDoctor.Sources.ZkLog;
 
@@ -23,9 +24,11 @@ internal enum SessionState : byte
 /// A ZooKeeper server numbers its sessions one after the other (server id in the top byte, a counter below), so
 /// the ids a log names come in runs. They are stored in blocks of <see cref="BlockSize"/> neighbouring ids: the
 /// block is found through a small hash table (a generation of 2^17 sessions is 2k blocks, a table that stays in
-/// cache) and the id's slot sits at a fixed place inside it, so neighbouring sessions share memory.
+/// cache) and the id's slot sits at a fixed place inside it, so neighbouring sessions share memory. The blocks live
+/// in memory mapped for a generation's most blocks, resident only where written: a map never copies itself to grow,
+/// and a log read in many regions (a map each) does not fill the GC heap with large arrays.
 /// </remarks>
-internal sealed class SessionMap
+internal sealed class SessionMap : IDisposable
 {
     public const int Generation = 1 << 17;
     internal const int BlockSize = 64;
@@ -59,6 +62,12 @@ internal sealed class SessionMap
         return before;
     }
 
+    public void Dispose()
+    {
+        _current.Dispose();
+        _previous?.Dispose();
+    }
+
     private void Store(ulong session, int value)
     {
         if (!_current.Set(session, value)) return;
@@ -72,11 +81,12 @@ internal sealed class SessionMap
     /// Blocks found by linear probing on a multiplicative hash of the block number; a block is never removed within
     /// a generation, so there is no deletion to repair.
     /// </summary>
-    private sealed class Table
+    private sealed unsafe class Table : IDisposable
     {
         private ulong[] _keys = new ulong[1 << 10];     // block number + 1; 0 = free
         private int[] _blocks = new int[1 << 10];       // index of the block in _values, in BlockSize units
-        private int[] _values = new int[BlockSize * 16];
+        private AnonymousMemory? _memory;               // MaxBlocks blocks, mapped at the first block
+        private int* _values;
         private int _blockCount;
         private int _shift = 64 - 10;                    // 64 - log2(_keys.Length)
         public int Count;
@@ -118,7 +128,12 @@ internal sealed class SessionMap
                 Grow();
                 return ref Cell(session, create);
             }
-            if ((_blockCount + 1) * BlockSize > _values.Length) Array.Resize(ref _values, _values.Length * 2);
+            if (_memory == null)
+            {
+                _memory = new AnonymousMemory((nint)MaxBlocks * BlockSize * sizeof(int));
+                _values = (int*)_memory.DangerousGetHandle();
+            }
+            if (_blockCount == MaxBlocks) throw new InvalidOperationException("session table full");   // the map starts a new generation first
             _keys[i] = key;
             _blocks[i] = _blockCount++;
             return ref _values[_blocks[i] * BlockSize + (int)(session % BlockSize)];
@@ -144,10 +159,21 @@ internal sealed class SessionMap
         public Table Clear()
         {
             Array.Clear(_keys);
-            Array.Clear(_values, 0, _blockCount * BlockSize);
+            new Span<int>(_values, _blockCount * BlockSize).Clear();
             _blockCount = 0;
             Count = 0;
             return this;
+        }
+
+        /// <summary>Unmaps the blocks; the table is then empty (and would map them again if used).</summary>
+        public void Dispose()
+        {
+            Array.Clear(_keys);
+            _blockCount = 0;
+            Count = 0;
+            _memory?.Dispose();
+            _memory = null;
+            _values = null;
         }
     }
 }

@@ -14,12 +14,21 @@ namespace ConnDoctor.Sources.ZkLog;
 internal sealed class ZkAddressMemo
 {
     // Direct-mapped by a hash of the text. Sized well above the few hundred clients of a busy server (at 1024 slots,
-    // 400 clients collided on a third of the lookups, each a full parse), and small: every region of a log has one.
+    // 400 clients collided on a third of the lookups, each a full parse), and small: each thread reading a log has one.
     private const int SlotBits = 12;
     private const int AddressSlots = 1 << SlotBits;
-    private readonly ulong[] _addrLo = new ulong[AddressSlots], _addrHi = new ulong[AddressSlots];
-    private readonly uint[] _addr = new uint[AddressSlots];     // IPv4 only
-    private readonly int[] _client = new int[AddressSlots];     // the reader's client index + 1 for the slot's address; 0: not yet known
+    private readonly Entry[] _slots = new Entry[AddressSlots];
+
+    // One slot's key, value and client in one 32-byte entry: a lookup reads one cache line. As four parallel arrays
+    // (four lines per lookup, each at a fixed distance from the others) the memo, once kept for a thread's regions,
+    // made whole runs 15% slower in interleaved measurements; as entries it made them 3% faster.
+    [StructLayout(LayoutKind.Sequential, Size = 32)]
+    private struct Entry
+    {
+        public ulong Lo, Hi;        // the address text, masked to its length: the key
+        public uint Addr;           // IPv4 only
+        public int Client;          // the reader's client index + 1 for the slot's address; 0: not yet known
+    }
 
     /// <summary>
     /// The slot of the address <see cref="TryAddress"/> last found or stored. Left as it is when it used none: the
@@ -27,11 +36,23 @@ internal sealed class ZkAddressMemo
     /// </summary>
     public int Slot = -1;
 
+    /// <summary>
+    /// The memo for another reader (the next region of a thread): addresses stay known, clients (indices into the
+    /// previous reader's list) are forgotten. Reusing it spares each region 128 KB of fresh memory, whose first
+    /// touch costs a page fault per 4 KB.
+    /// </summary>
+    public ZkAddressMemo ForNewReader()
+    {
+        foreach (ref var e in _slots.AsSpan()) e.Client = 0;
+        Slot = -1;
+        return this;
+    }
+
     /// <summary>The client index remembered for the address in <paramref name="slot"/>, or -1.</summary>
-    public int ClientOf(int slot) => _client[slot] - 1;
+    public int ClientOf(int slot) => _slots[slot].Client - 1;
 
     /// <summary>Remembers the client of the address in <paramref name="slot"/>: the next line naming it skips the client lookup.</summary>
-    public void Remember(int slot, int client) => _client[slot] = client + 1;
+    public void Remember(int slot, int client) => _slots[slot].Client = client + 1;
 
     // 16 bytes of 0xFF then 16 of 0: the 16 bytes from offset 16 - n keep the first n bytes of a vector. Constant
     // data, read in place: a static vector field costs a class-initialisation check and a broadcast compare per line.
@@ -61,9 +82,10 @@ internal sealed class ZkAddressMemo
         var key = text & Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(KeepFirst), (nuint)(16 - n));
         ulong lo = key.AsUInt64().GetElement(0), hi = key.AsUInt64().GetElement(1);
         int slot = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> (64 - SlotBits));
-        if (_addrLo[slot] == lo && _addrHi[slot] == hi && lo != 0)
+        ref var e = ref _slots[slot];
+        if (e.Lo == lo && e.Hi == hi && lo != 0)
         {
-            ip = NetAddress.FromIPv4(_addr[slot]);
+            ip = NetAddress.FromIPv4(e.Addr);
             end = 1 + n;
             Slot = slot;
             return true;
@@ -74,7 +96,8 @@ internal sealed class ZkAddressMemo
         uint first = (1u << n) - 1;
         if (!ip.IsV6 && (plain & first) == first)
         {
-            _addrLo[slot] = lo; _addrHi[slot] = hi; _addr[slot] = ip.IPv4Value; _client[slot] = 0; end = 1 + n;
+            e = new Entry { Lo = lo, Hi = hi, Addr = ip.IPv4Value };
+            end = 1 + n;
             Slot = slot;
         }
         return true;

@@ -99,7 +99,8 @@ internal sealed class MinuteAcc
 /// allocates per line: clients, minutes and message locations are few.
 /// </summary>
 [SkipLocalsInit]
-internal sealed class ZkLogAccumulator(ZkLogWindow window)
+/// <param name="addresses">An address memo to reuse (a thread's, region after region); null: a new one.</param>
+internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addresses = null) : IDisposable
 {
     public long Lines, Bytes, Recognised, Unrecognised, Outside;
     public readonly List<string> Samples = new();
@@ -130,7 +131,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
     private bool _lastPrefixSet;         // the words above are a timestamped line's
     private bool _lastInWindow;          // --since/--until, decided once per second of log time
     private int _bracketHint;
-    private readonly ZkAddressMemo _addresses = new();
+    private readonly ZkAddressMemo _addresses = addresses?.ForNewReader() ?? new();
     private DateTime _lastTime;
     private long _lastMinute;
     private MinuteAcc? _minuteAcc;
@@ -325,6 +326,9 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window)
         for (int i = 0; i < _locations.Count; i++)
             if (_locations.Lines[i] > 0) OtherByLocation[_locations.Name(i)] = (_locations.Lines[i], _locations.Bytes[i]);
     }
+
+    /// <summary>Gives back the session map's memory once the regions are joined.</summary>
+    public void Dispose() => SessionIps.Dispose();
 
     /// <summary>Counts the message in progress. Called at each new message and at the end of the region.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

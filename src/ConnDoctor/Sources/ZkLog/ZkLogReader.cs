@@ -46,7 +46,9 @@ public static class ZkLogReader
                     problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
             }
         }
-        var evidence = Merge(regions, ordered, window);
+        ZkLogEvidence evidence;
+        try { evidence = Merge(regions, ordered, window); }
+        finally { regions.ForEach(r => r.Dispose()); }
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
             throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
                                     $"has the log4j/logback layout ('2024-01-31 12:00:00,123 [myid:1] - WARN  [thread:Class@line] - message')");
@@ -154,9 +156,10 @@ public static class ZkLogReader
             try
             {
                 var buffer = new byte[RegionBuffer];           // one per thread, reused region after region
+                var addresses = new ZkAddressMemo();            // the same
                 for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
-                    var acc = accs[i] = new ZkLogAccumulator(window);
+                    var acc = accs[i] = new ZkLogAccumulator(window, addresses);
                     long start = Bound(i);
                     buffer = ReadRegion(h, start, Bound(i + 1), acc, name, buffer);
                     if (buffer.Length > RegionBuffer) buffer = new byte[RegionBuffer];   // grown for a long line: back to a size the cache holds
@@ -290,7 +293,7 @@ public static class ZkLogReader
     /// <summary>Joins the regions in order: a pending end at one region's end meets the first close of a later region.</summary>
     private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window)
     {
-        var total = new ZkLogAccumulator(window);
+        using var total = new ZkLogAccumulator(window);
         long unattributedEnds = 0, unattributedExpiries = 0;
         for (int i = 0; i < regions.Count; i++)
         {
