@@ -22,12 +22,11 @@ internal sealed class ZkAddressMemo
     // One slot's key, value and client in one 32-byte entry: a lookup reads one cache line. As four parallel arrays
     // (four lines per lookup, each at a fixed distance from the others) the memo, once kept for a thread's regions,
     // made whole runs 15% slower in interleaved measurements; as entries it made them 3% faster.
-    [StructLayout(LayoutKind.Sequential, Size = 32)]
     private struct Entry
     {
         public ulong Lo, Hi;        // the address text, masked to its length: the key
+        public ClientAcc? Client;   // the reader's client for the slot's address; null: not yet known
         public uint Addr;           // IPv4 only
-        public int Client;          // the reader's client index + 1 for the slot's address; 0: not yet known
     }
 
     /// <summary>
@@ -43,16 +42,16 @@ internal sealed class ZkAddressMemo
     /// </summary>
     public ZkAddressMemo ForNewReader()
     {
-        foreach (ref var e in _slots.AsSpan()) e.Client = 0;
+        foreach (ref var e in _slots.AsSpan()) e.Client = null;
         Slot = -1;
         return this;
     }
 
-    /// <summary>The client index remembered for the address in <paramref name="slot"/>, or -1.</summary>
-    public int ClientOf(int slot) => _slots[slot].Client - 1;
+    /// <summary>The client remembered for the address in <paramref name="slot"/>, or null.</summary>
+    public ClientAcc? ClientOf(int slot) => _slots[slot].Client;
 
     /// <summary>Remembers the client of the address in <paramref name="slot"/>: the next line naming it skips the client lookup.</summary>
-    public void Remember(int slot, int client) => _slots[slot].Client = client + 1;
+    public void Remember(int slot, ClientAcc client) => _slots[slot].Client = client;
 
     // 16 bytes of 0xFF then 16 of 0: the 16 bytes from offset 16 - n keep the first n bytes of a vector. Constant
     // data, read in place: a static vector field costs a class-initialisation check and a broadcast compare per line.

@@ -456,10 +456,10 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     private ClientAcc Client(NetAddress ip, int slot)
     {
         if (slot < 0) return Client(ip);
-        int known = _addresses.ClientOf(slot);
-        if (known >= 0) return ClientList[known];
+        var known = _addresses.ClientOf(slot);
+        if (known != null) return known;
         var c = Client(ip);
-        _addresses.Remember(slot, c.Index);
+        _addresses.Remember(slot, c);
         return c;
     }
 
