@@ -76,7 +76,7 @@ public class SessionMapTests
     }
 
     [Fact]
-    public void A_disposed_map_has_given_its_memory_back_and_starts_empty()
+    public void A_disposed_map_is_empty_and_maps_its_blocks_again_when_used()
     {
         var map = new SessionMap();
         for (ulong id = 1; id <= 5_000; id++) map.Set(0x157434bfd9a0000UL + id, (int)(id % 13));

@@ -25,8 +25,8 @@ internal enum SessionState : byte
 /// the ids a log names come in runs. They are stored in blocks of <see cref="BlockSize"/> neighbouring ids: the
 /// block is found through a small hash table (a generation of 2^17 sessions is 2k blocks, a table that stays in
 /// cache) and the id's slot sits at a fixed place inside it, so neighbouring sessions share memory. The blocks live
-/// in memory mapped for a generation's most blocks, resident only where written: a map never copies itself to grow,
-/// and a log read in many regions (a map each) does not fill the GC heap with large arrays.
+/// in memory mapped from the kernel, resident only where written and grown without a copy, so a log read in many
+/// regions (a map each) does not fill the GC heap with large arrays.
 /// </remarks>
 internal sealed class SessionMap : IDisposable
 {
@@ -85,7 +85,8 @@ internal sealed class SessionMap : IDisposable
     {
         private ulong[] _keys = new ulong[1 << 10];     // block number + 1; 0 = free
         private int[] _blocks = new int[1 << 10];       // index of the block in _values, in BlockSize units
-        private AnonymousMemory? _memory;               // MaxBlocks blocks, mapped at the first block
+        private const int FirstBlocks = 2048;           // 512 KB of address space, doubled as needed up to MaxBlocks
+        private AnonymousMemory? _memory;               // mapped at the first block
         private int* _values;
         private int _blockCount;
         private int _shift = 64 - 10;                    // 64 - log2(_keys.Length)
@@ -128,12 +129,11 @@ internal sealed class SessionMap : IDisposable
                 Grow();
                 return ref Cell(session, create);
             }
-            if (_memory == null)
-            {
-                _memory = new AnonymousMemory((nint)MaxBlocks * BlockSize * sizeof(int));
-                _values = (int*)_memory.DangerousGetHandle();
-            }
             if (_blockCount == MaxBlocks) throw new InvalidOperationException("session table full");   // the map starts a new generation first
+            const int blockBytes = BlockSize * sizeof(int);
+            if (_memory == null) _memory = new AnonymousMemory(FirstBlocks * blockBytes);
+            else if ((_blockCount + 1) * blockBytes > _memory.Length) _memory.Grow(Math.Min(2 * _memory.Length, MaxBlocks * blockBytes));
+            _values = (int*)_memory.DangerousGetHandle();
             _keys[i] = key;
             _blocks[i] = _blockCount++;
             return ref _values[_blocks[i] * BlockSize + (int)(session % BlockSize)];

@@ -19,7 +19,7 @@ internal sealed class ZkAddressMemo
     private const int AddressSlots = 1 << SlotBits;
     private readonly Entry[] _slots = new Entry[AddressSlots];
 
-    // One slot's key, value and client in one 32-byte entry: a lookup reads one cache line. As four parallel arrays
+    // One slot's key, value and client in one 32-byte entry, mostly one cache line. As four parallel arrays
     // (four lines per lookup, each at a fixed distance from the others) the memo, once kept for a thread's regions,
     // made whole runs 15% slower in interleaved measurements; as entries it made them 3% faster.
     private struct Entry
@@ -36,8 +36,8 @@ internal sealed class ZkAddressMemo
     public int Slot = -1;
 
     /// <summary>
-    /// The memo for another reader (the next region of a thread): addresses stay known, clients (indices into the
-    /// previous reader's list) are forgotten. Reusing it spares each region 128 KB of fresh memory, whose first
+    /// The memo for another reader (the next region of a thread): addresses stay known, the clients remembered for
+    /// them (the previous reader's) are forgotten. Reusing it spares each region 128 KB of fresh memory, whose first
     /// touch costs a page fault per 4 KB.
     /// </summary>
     public ZkAddressMemo ForNewReader()

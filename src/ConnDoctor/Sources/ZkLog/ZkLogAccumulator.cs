@@ -98,8 +98,9 @@ internal sealed class MinuteAcc
 /// continuation lines under it (stack traces); it is counted when the next message starts. Nothing here
 /// allocates per line: clients, minutes and message locations are few.
 /// </summary>
-[SkipLocalsInit]
+/// <param name="window">--since/--until.</param>
 /// <param name="addresses">An address memo to reuse (a thread's, region after region); null: a new one.</param>
+[SkipLocalsInit]
 internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addresses = null) : IDisposable
 {
     public long Lines, Bytes, Recognised, Unrecognised, Outside;

@@ -22,33 +22,36 @@ public static class ZkLogReader
         var ordered = Order(inputs);
         var regions = new List<ZkLogAccumulator>();
         Span<byte> trailer = stackalloc byte[4];           // a gzip file's last 4 bytes
-        foreach (var input in ordered)
-        {
-            if (input == "-") { regions.Add(ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _)); continue; }
-            using var handle = OpenOrExplain(input);
-            long length = RandomAccess.GetLength(handle);
-            if (IsGzip(handle, length))
-            {
-                // .NET's GZipStream ends quietly on a cut file: compare with the size the gzip trailer records (ISIZE, mod 2^32).
-                uint isize = RandomAccess.Read(handle, trailer, length - 4) == 4 ? BitConverter.ToUInt32(trailer) : 0;
-                using var fs = new FileStream(handle, FileAccess.Read, 1, false);
-                var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced);
-                if ((uint)produced != isize && !problems.Any(p => p.StartsWith(input + ":")))
-                    problems.Add($"{input}: compressed data is corrupt or truncated: it ends after {produced} byte(s) of text, its gzip trailer says {isize} (mod 2^32); analysed what was there");
-                regions.Add(acc);
-            }
-            else
-            {
-                sized?.Invoke(input);
-                regions.AddRange(ReadPlain(handle, length, input, window, parts));
-                long now = RandomAccess.GetLength(handle);
-                if (now < length)
-                    problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
-            }
-        }
         ZkLogEvidence evidence;
-        try { evidence = Merge(regions, ordered, window); }
-        finally { regions.ForEach(r => r.Dispose()); }
+        try
+        {
+            foreach (var input in ordered)
+            {
+                if (input == "-") { regions.Add(ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _)); continue; }
+                using var handle = OpenOrExplain(input);
+                long length = RandomAccess.GetLength(handle);
+                if (IsGzip(handle, length))
+                {
+                    // .NET's GZipStream ends quietly on a cut file: compare with the size the gzip trailer records (ISIZE, mod 2^32).
+                    uint isize = RandomAccess.Read(handle, trailer, length - 4) == 4 ? BitConverter.ToUInt32(trailer) : 0;
+                    using var fs = new FileStream(handle, FileAccess.Read, 1, false);
+                    var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced);
+                    if ((uint)produced != isize && !problems.Any(p => p.StartsWith(input + ":")))
+                        problems.Add($"{input}: compressed data is corrupt or truncated: it ends after {produced} byte(s) of text, its gzip trailer says {isize} (mod 2^32); analysed what was there");
+                    regions.Add(acc);
+                }
+                else
+                {
+                    sized?.Invoke(input);
+                    regions.AddRange(ReadPlain(handle, length, input, window, parts));
+                    long now = RandomAccess.GetLength(handle);
+                    if (now < length)
+                        problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
+                }
+            }
+            evidence = Merge(regions, ordered, window);
+        }
+        finally { regions.ForEach(r => r.Dispose()); }   // the session maps' memory, also when a later file fails
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
             throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
                                     $"has the log4j/logback layout ('2024-01-31 12:00:00,123 [myid:1] - WARN  [thread:Class@line] - message')");
@@ -175,7 +178,11 @@ public static class ZkLogReader
         threads.ForEach(t => t.Start());
         Work();
         threads.ForEach(t => t.Join());
-        if (failed != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed).Throw();
+        if (failed != null)
+        {
+            foreach (var acc in accs) acc?.Dispose();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed).Throw();
+        }
         return accs.ToList();
     }
 
