@@ -85,7 +85,7 @@ internal sealed class SessionMap : IDisposable
     {
         private ulong[] _keys = new ulong[1 << 10];     // block number + 1; 0 = free
         private int[] _blocks = new int[1 << 10];       // index of the block in _values, in BlockSize units
-        private const int FirstBlocks = 2048;           // 512 KB of address space, doubled as needed up to MaxBlocks
+        private const int FirstBlocks = 1024;           // 256 KB of address space, doubled as needed up to MaxBlocks
         private AnonymousMemory? _memory;               // mapped at the first block
         private int* _values;
         private int _blockCount;
