@@ -3,7 +3,7 @@ using ConnDoctor.Native;
 
 namespace ConnDoctor.Tests.Kernel;
 
-/// <summary>The kernel-backed memory that the session map sizes for its worst case.</summary>
+/// <summary>The kernel-backed memory that the session map keeps its blocks in.</summary>
 public class AnonymousMemoryTests
 {
     [Fact]

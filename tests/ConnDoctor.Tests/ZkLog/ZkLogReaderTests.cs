@@ -232,6 +232,25 @@ public sealed class ZkLogReaderTests : IDisposable
             }
     }
 
+    [Theory]
+    // Counts worked out by hand from the rule (a quarter of what is left on 2 cores, clamped to 32..256 MB, the last
+    // cut at least 32 MB before the end); the 8-core case is checked for its bounds only.
+    [InlineData(2L << 30, 2, 15)]         // the benchmark's 2 GiB log on 2 cores: 5 x 256 MB, then 192, 144, ... 32
+    [InlineData(6L << 30, 2, 31)]
+    [InlineData(2L << 30, 8, null)]
+    [InlineData(100L << 20, 2, 3)]        // 32, 32, 36 MB
+    [InlineData(63L << 20, 2, 1)]         // under two small regions: whole
+    [InlineData(2L << 30, 1, 1)]          // one core: whole
+    public void TheDefaultSplitShrinksTowardsTheEndWithinItsBounds(long length, int cores, int? regions)
+    {
+        var cuts = ZkLogReader.Cuts(length, cores);
+        var sizes = cuts.Prepend(0L).Zip(cuts.Append(length), (a, b) => b - a).ToList();
+        if (regions is int n) Assert.Equal(n, sizes.Count);
+        if (sizes.Count == 1) return;
+        Assert.All(sizes, s => Assert.InRange(s, 32L << 20, 256L << 20));
+        for (int i = 1; i < sizes.Count - 1; i++) Assert.True(sizes[i] <= sizes[i - 1], $"region {i} ({sizes[i]}) is larger than the one before");
+    }
+
     [Fact]
     public void AnExpiryIsJoinedToTheLastClientOfItsSessionWhateverTheSplit()
     {

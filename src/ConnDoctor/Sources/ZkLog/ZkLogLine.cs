@@ -421,14 +421,9 @@ public static class ZkLogLine
             v = BinaryPrimitives.ReverseEndianness(big) >> (4 * (16 - n));   // n = 16 shifts by 0
             return n;
         }
-        int i = 0;
-        for (; i < length && i < 16; i++)
-        {
-            uint c = text[i], d = c - '0';
-            if (d > 9) { d = (c | 0x20) - 'a'; if (d > 5) break; d += 10; }
-            v = (v << 4) | d;
-        }
-        return i;
+        // Near a buffer's end: the digits (at most 16, so no overflow) as Utf8Parser reads them.
+        Utf8Parser.TryParse(text[..Math.Min(length, 16)], out v, out int used, 'x');
+        return used;
     }
 
     private static bool IsHex(byte c) => (uint)(c - '0') <= 9 || (uint)((c | 0x20) - 'a') <= 5;

@@ -130,12 +130,7 @@ public static class ZkLogReader
     private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
-        var cuts = new List<long>();
-        if (forcedParts is int forced)
-            for (int i = 1; i < forced; i++) cuts.Add(length * i / forced);
-        else if (cores > 1)                                   // a file under two small regions stays whole
-            for (long at = Math.Clamp(length / (2 * cores), SmallRegion, LargeRegion); at < length - SmallRegion; at += Math.Clamp((length - at) / (2 * cores), SmallRegion, LargeRegion))
-                cuts.Add(at);
+        var cuts = forcedParts is int forced ? Enumerable.Range(1, Math.Max(0, forced - 1)).Select(i => length * i / forced).ToList() : Cuts(length, cores);
         int parts = cuts.Count + 1;
         // A region's boundaries are found by the thread that reads it (not all before the threads start): the first
         // thread to need one stores it, so the two regions that share it agree. Each is at least the one before it,
@@ -184,6 +179,20 @@ public static class ZkLogReader
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed).Throw();
         }
         return accs.ToList();
+    }
+
+    /// <summary>
+    /// Where a file of <paramref name="length"/> bytes is cut into regions for <paramref name="cores"/> cores (before
+    /// each cut moves on to a message's start): each region a share of what is left, between 32 and 256 MB, so they
+    /// shrink towards the end; a file under two small regions, or one core, stays whole.
+    /// </summary>
+    internal static List<long> Cuts(long length, int cores)
+    {
+        var cuts = new List<long>();
+        if (cores > 1)
+            for (long at = Math.Clamp(length / (2 * cores), SmallRegion, LargeRegion); at < length - SmallRegion; at += Math.Clamp((length - at) / (2 * cores), SmallRegion, LargeRegion))
+                cuts.Add(at);
+        return cuts;
     }
 
     /// <summary>
