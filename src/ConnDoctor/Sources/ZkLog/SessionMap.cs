@@ -168,12 +168,11 @@ internal sealed class SessionMap : IDisposable
         /// <summary>Unmaps the blocks; the table is then empty (and would map them again if used).</summary>
         public void Dispose()
         {
-            Array.Clear(_keys);
-            _blockCount = 0;
-            Count = 0;
             _memory?.Dispose();
             _memory = null;
             _values = null;
+            _blockCount = 0;
+            Clear();                                    // the keys: no block is left to clear
         }
     }
 }

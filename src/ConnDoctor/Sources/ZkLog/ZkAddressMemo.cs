@@ -30,12 +30,6 @@ internal sealed class ZkAddressMemo
     }
 
     /// <summary>
-    /// The slot of the address <see cref="TryAddress"/> last found or stored. Left as it is when it used none: the
-    /// caller sets -1 before each line.
-    /// </summary>
-    public int Slot = -1;
-
-    /// <summary>
     /// The memo for another reader (the next region of a thread): addresses stay known, the clients remembered for
     /// them (the previous reader's) are forgotten. Reusing it spares each region 128 KB of fresh memory, whose first
     /// touch costs a page fault per 4 KB.
@@ -43,7 +37,6 @@ internal sealed class ZkAddressMemo
     public ZkAddressMemo ForNewReader()
     {
         foreach (ref var e in _slots.AsSpan()) e.Client = null;
-        Slot = -1;
         return this;
     }
 
@@ -64,12 +57,13 @@ internal sealed class ZkAddressMemo
     /// before the ':' (or a space) are looked up, and an address seen before is not parsed again.
     /// The address is the first <paramref name="length"/> bytes of <paramref name="s"/>; the bytes after them (the
     /// next line, in the same buffer) may be loaded but are never part of the key.
+    /// <paramref name="slot"/> is the slot that holds the address (for <see cref="ClientOf"/>), or -1 if none does;
     /// <paramref name="end"/> is where that text ends in <paramref name="s"/> (the ':' or space), or -1 if not known.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryAddress(ReadOnlySpan<byte> s, int length, out NetAddress ip, out int end)
+    public bool TryAddress(ReadOnlySpan<byte> s, int length, out NetAddress ip, out int slot, out int end)
     {
-        end = -1;
+        (slot, end) = (-1, -1);
         if (s.Length < 17 || length < 1 || s[0] != '/' || !Vector128.IsHardwareAccelerated) return ZkLogLine.TryAddress(s[..length], out ip);
         var text = Vector128.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), 1));
         // The address ends at the port's ':' ("/10.0.0.5:4242"), at a space ("Too many connections from /10.0.0.5 -
@@ -80,13 +74,12 @@ internal sealed class ZkAddressMemo
         if (n < 7 || n > 15 || 1 + n > length) return ZkLogLine.TryAddress(s[..length], out ip);   // not "a.b.c.d" within the line's next 16 bytes
         var key = text & Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(KeepFirst), (nuint)(16 - n));
         ulong lo = key.AsUInt64().GetElement(0), hi = key.AsUInt64().GetElement(1);
-        int slot = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> (64 - SlotBits));
-        ref var e = ref _slots[slot];
+        int at = (int)(((lo ^ (hi * 0x9E3779B97F4A7C15UL)) * 0xBF58476D1CE4E5B9UL) >> (64 - SlotBits));
+        ref var e = ref _slots[at];
         if (e.Lo == lo && e.Hi == hi && lo != 0)
         {
             ip = NetAddress.FromIPv4(e.Addr);
-            end = 1 + n;
-            Slot = slot;
+            (slot, end) = (at, 1 + n);
             return true;
         }
         if (!ZkLogLine.TryAddress(s[..length], out ip)) return false;
@@ -96,8 +89,7 @@ internal sealed class ZkAddressMemo
         if (!ip.IsV6 && (plain & first) == first)
         {
             e = new Entry { Lo = lo, Hi = hi, Addr = ip.IPv4Value };
-            end = 1 + n;
-            Slot = slot;
+            (slot, end) = (at, 1 + n);
         }
         return true;
     }

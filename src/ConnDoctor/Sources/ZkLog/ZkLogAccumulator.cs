@@ -126,7 +126,6 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     private long _curBytes, _curLines, _curMinute;
     private DateTime _curTime;
     private int _curLocation;            // in _locations, for a message of kind Other; -1: held, looked up in Finish
-    private int _curSlot;                // the address memo's slot for the message's client, or -1
     private readonly ZkLocationCounts _locations = new();
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
     private bool _lastPrefixSet;         // the words above are a timestamped line's
@@ -225,9 +224,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             _inMessage = true;
             if (!_lastInWindow) { _skip = true; Outside++; return; }
             _skip = false;
-            _addresses.Slot = -1;
             ZkLogLine.ParseTimestamped(text, line.Length, ref _cur, ref _bracketHint, _addresses);
-            _curSlot = _addresses.Slot;
             if (_cur.Malformed || _lastTime == default)
             {
                 _inMessage = false;
@@ -250,11 +247,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         if (_skip) { Outside++; return; }
         _curBytes += line.Length + 1;
         _curLines++;
-        if (_cur.AwaitsEndOfStream && _curLines == 2)
-        {
-            _addresses.Slot = -1;
-            if (ZkLogLine.TryEndOfStream(line, ref _cur, _addresses)) (_cur.AwaitsEndOfStream, _curSlot) = (false, _addresses.Slot);
-        }
+        if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur, _addresses))
+            _cur.AwaitsEndOfStream = false;
         _plainContinuation = true;
     }
 
@@ -350,7 +344,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         var m = Minute(_curMinute);
         m.Lines += _curLines;
         m.Bytes += _curBytes;
-        ClientAcc? c = _cur.HasIp ? Client(_cur.Ip, _curSlot) : null;
+        ClientAcc? c = _cur.HasIp ? Client(_cur.Ip, _cur.AddressSlot) : null;
         c?.Seen(_curTime);
         switch (kind)
         {

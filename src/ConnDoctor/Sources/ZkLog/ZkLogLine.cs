@@ -18,6 +18,7 @@ public struct ZkLine
     public bool AwaitsEndOfStream;     // "caught end of stream exception" / "Unexpected exception": the next line says what
     public bool HasIp;
     public NetAddress Ip;
+    internal int AddressSlot;          // the address memo's slot for Ip, or -1: the reader keeps the client there
     public bool HasSession;
     public ulong Session;
     public int Count;                  // "[N times] Message: ..." from the 3.5+ rate limiter
@@ -159,7 +160,7 @@ public static class ZkLogLine
         switch (m[0])
         {
             case (byte)'A':
-                if (Starts(m, "Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(text, length, 32, out r.Ip, addresses, out _); }
+                if (Starts(m, "Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(text, length, 32, out r.Ip, out r.AddressSlot, addresses, out _); }
                 break;
             case (byte)'c':
                 if (Starts(m, "caught end of stream exception"u8)) r.AwaitsEndOfStream = true; // 3.4: the next line has the session
@@ -167,7 +168,7 @@ public static class ZkLogLine
             case (byte)'C':
                 if (Starts(m, "Closed socket connection for client "u8))
                 {
-                    r.HasIp = Address(text, length, 36, out r.Ip, addresses, out int end);
+                    r.HasIp = Address(text, length, 36, out r.Ip, out r.AddressSlot, addresses, out int end);
                     int sp = AfterPort(m[36..], end);
                     if (sp < 0) sp = m[36..].IndexOf((byte)' ');
                     var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
@@ -183,7 +184,7 @@ public static class ZkLogLine
                 {
                     r.Kind = ZkMessageKind.SessionAttempt;
                     int slash = m.LastIndexOf((byte)'/');           // 3.4 "at /IP:PORT"; 3.8 "..., address = /IP:PORT"
-                    r.HasIp = slash >= 0 && Address(text, length, slash, out r.Ip, addresses, out _);
+                    r.HasIp = slash >= 0 && Address(text, length, slash, out r.Ip, out r.AddressSlot, addresses, out _);
                 }
                 break;
             case (byte)'T':
@@ -198,7 +199,7 @@ public static class ZkLogLine
                     var rest = m[(22 + digits)..];
                     int f = NegotiatedTimeoutEnd(rest);                      // " with negotiated timeout 30000", as logged
                     f = f >= 0 && rest[f..].StartsWith(" for client "u8) ? f : rest.IndexOf(" for client "u8);
-                    r.HasIp = f >= 0 && Address(text, length, 22 + digits + f + 12, out r.Ip, addresses, out _);
+                    r.HasIp = f >= 0 && Address(text, length, 22 + digits + f + 12, out r.Ip, out r.AddressSlot, addresses, out _);
                 }
                 else if (Starts(m, "Expiring session 0x"u8)) { r.Kind = ZkMessageKind.SessionExpired; r.HasSession = Hex(text[19..], m.Length - 19, out r.Session) > 0; }
                 else if (m.StartsWith("Error accepting new connection: Too many connections from "u8)) Refused(text, length, 32, ref r, addresses);
@@ -226,7 +227,7 @@ public static class ZkLogLine
                 if (m.StartsWith("Processing "u8) && m.Length >= 29 && m[15..].StartsWith(" command from "u8))
                 {
                     r.Kind = ZkMessageKind.FourLetterWord;
-                    r.HasIp = Address(text, length, 29, out r.Ip, addresses, out _);
+                    r.HasIp = Address(text, length, 29, out r.Ip, out r.AddressSlot, addresses, out _);
                 }
                 break;
         }
@@ -276,12 +277,13 @@ public static class ZkLogLine
     /// The address at <paramref name="at"/> in a message of <paramref name="length"/> bytes that starts
     /// <paramref name="text"/>; the memo may read the bytes after the message, not as part of it.
     /// </summary>
+    /// <param name="slot">The memo's slot for the address, or -1.</param>
     /// <param name="end">Where the address text ends (relative to <paramref name="at"/>) when the memo knows it; else -1.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Address(ReadOnlySpan<byte> text, int length, int at, out NetAddress ip, ZkAddressMemo? addresses, out int end)
+    private static bool Address(ReadOnlySpan<byte> text, int length, int at, out NetAddress ip, out int slot, ZkAddressMemo? addresses, out int end)
     {
-        if (addresses != null) return addresses.TryAddress(text[at..], length - at, out ip, out end);
-        end = -1;
+        if (addresses != null) return addresses.TryAddress(text[at..], length - at, out ip, out slot, out end);
+        (slot, end) = (-1, -1);
         return TryAddress(text[at..length], out ip);
     }
 
@@ -290,7 +292,7 @@ public static class ZkLogLine
     {
         r.Kind = ZkMessageKind.Refused;
         var rest = text[(f + 26)..length];
-        r.HasIp = Address(text, length, f + 26, out r.Ip, addresses, out int end);
+        r.HasIp = Address(text, length, f + 26, out r.Ip, out r.AddressSlot, addresses, out int end);
         // The first " - max is " of the message: right after the address when the message starts with the refusal.
         var m = text[..length];
         int max = f is 0 or 32 && end >= 0 && rest[end..].StartsWith(" - max is "u8) ? f + 26 + end : m.IndexOf(" - max is "u8);
@@ -336,7 +338,7 @@ public static class ZkLogLine
         if (rest.StartsWith(" sessionid 0x"u8)) { r.HasSession = Hex(rest[13..], out r.Session) > 0; return; }   // 3.4
         int a = rest.IndexOf("address = "u8);                                                               // 3.5+
         if (a < 0) return;
-        r.HasIp = Address(rest, rest.Length, a + 10, out r.Ip, addresses, out _);
+        r.HasIp = Address(rest, rest.Length, a + 10, out r.Ip, out r.AddressSlot, addresses, out _);
         int s = rest[a..].IndexOf("session = 0x"u8);
         if (s >= 0) r.HasSession = Hex(rest[(a + s + 12)..], out r.Session) > 0;
     }
