@@ -18,7 +18,7 @@ public struct ZkLine
     public bool AwaitsEndOfStream;     // "caught end of stream exception" / "Unexpected exception": the next line says what
     public bool HasIp;
     public NetAddress Ip;
-    internal int AddressSlot;          // the address memo's slot for Ip, or -1: the reader keeps the client there
+    internal int AddressSlot;          // set with Ip: the address memo's slot for it, or -1; the reader keeps the client there
     public bool HasSession;
     public ulong Session;
     public int Count;                  // "[N times] Message: ..." from the 3.5+ rate limiter
