@@ -368,6 +368,23 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
+    public void GzipFilesJoinedWithCatAreReadWholeAndTheNoteSaysWhyTheSizeDiffers()
+    {
+        // `cat a.gz b.gz > c.gz` is valid gzip (zcat reads both); its trailer records only the last stream's size.
+        var path = BigLog();
+        var lines = File.ReadAllLines(path);
+        int cut = Array.FindIndex(lines, lines.Length / 2, l => char.IsDigit(l[0]));
+        var joined = Temp("zk-joined.gz");
+        using (var o = File.Create(joined))
+            foreach (var part in new[] { lines[..cut], lines[cut..] })
+                using (var z = new GZipStream(o, CompressionLevel.Fastest, leaveOpen: true)) using (var sw = new StreamWriter(z)) foreach (var l in part) sw.WriteLine(l);
+        var (log, status) = ZkLogReader.Read([joined], All);
+        Assert.Equal(Canonical(ZkLogReader.Read([path], All).Evidence), Canonical(log));
+        Assert.Equal(ConnDoctor.Model.SourceState.Partial, status.State);
+        Assert.Contains("joined with cat", status.Reason);
+    }
+
+    [Fact]
     public void GarbageAndOtherProgramsLogsAreOneLineErrors()
     {
         var garbage = Temp("garbage");

@@ -37,7 +37,7 @@ public static class ZkLogReader
                     using var fs = new FileStream(handle, FileAccess.Read, 1, false);
                     var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced);
                     if ((uint)produced != isize && !problems.Any(p => p.StartsWith(input + ":")))
-                        problems.Add($"{input}: compressed data is corrupt or truncated: it ends after {produced} byte(s) of text, its gzip trailer says {isize} (mod 2^32); analysed what was there");
+                        problems.Add($"{input}: compressed data is corrupt or truncated: {produced} byte(s) of text came out, not the size its gzip trailer records (files joined with cat, several gzip streams in one, also differ); analysed what came out");
                     regions.Add(acc);
                 }
                 else
