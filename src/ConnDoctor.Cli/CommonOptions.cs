@@ -54,7 +54,7 @@ public static class SourceOptions
 }
 
 /// <summary>The socket filters shared by sockets and diagnose.</summary>
-public static class FilterOptions
+public static partial class FilterOptions
 {
     public static readonly Option<string[]> State = new("--state")
     { Description = "Only sockets in these states (established, close-wait, time-wait, listen, syn-sent, ...); repeat or separate with commas", HelpName = "STATE", AllowMultipleArgumentsPerToken = false };
@@ -82,42 +82,46 @@ public static class FilterOptions
     public static SocketFilter Read(ParseResult p)
     {
         var states = new List<TcpState>();
-        foreach (var item in Split(p.GetValue(State)))
+        foreach (var item in Split(p.GetValue(State), "--state"))
         {
             if (!TcpStates.TryParse(item, out var s))
                 throw new UserException($"unknown TCP state '{item}' (use established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack, closing, listen)", (int)ExitCode.Usage);
             states.Add(TcpStates.Normalize(s));
         }
         var ports = new List<int>();
-        foreach (var item in Split(p.GetValue(Port)))
+        foreach (var item in Split(p.GetValue(Port), "--port"))
         {
             if (!ushort.TryParse(item, out var port) || port == 0)
                 throw new UserException($"bad port '{item}': give a number from 1 to 65535", (int)ExitCode.Usage);
             ports.Add(port);
         }
         var pids = new List<int>();
-        foreach (var item in Split(p.GetValue(Pid)))
+        foreach (var item in Split(p.GetValue(Pid), "--pid"))
         {
             if (!int.TryParse(item, System.Globalization.NumberStyles.None, null, out var pid) || pid <= 0)
                 throw new UserException($"bad pid '{item}': give a process id (a number from 1 up)", (int)ExitCode.Usage);
             pids.Add(pid);
         }
         TimeSpan? idle = p.GetResult(Idle) != null && p.GetValue(Idle) is { } d ? Durations.Parse(d, "--idle") : null;
+        // --idle 0 matches every socket with tcp_info: a filter that selects everything must not look like one (kill).
+        if (idle == TimeSpan.Zero) throw new UserException("bad duration '0' for --idle: give more than 0, e.g. 90s", (int)ExitCode.Usage);
         return new SocketFilter
         {
-            States = states, Ports = ports, Remotes = Endpoints(p.GetValue(Remote)), Locals = Endpoints(p.GetValue(Local)),
+            States = states, Ports = ports, Remotes = Endpoints(p.GetValue(Remote), "--remote"), Locals = Endpoints(p.GetValue(Local), "--local"),
             Pids = pids, Idle = idle,
         };
     }
 
-    private static List<(NetEndpoint, bool)> Endpoints(string[]? values)
+    private static List<(NetEndpoint, bool)> Endpoints(string[]? values, string option)
     {
         var list = new List<(NetEndpoint, bool)>();
-        foreach (var item in Split(values))
+        foreach (var item in Split(values, option))
         {
             // IPAddress also takes "10.1.2" or "010.0.0.1" (octal): a typo there would silently select other hosts or none.
-            if (!NetEndpoint.TryParse(item, out var ep, out bool any) || !any && !ep.Address.IsV6 && !IsDottedQuad(item, ep.Address))
-                throw new UserException($"bad address '{item}': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT", (int)ExitCode.Usage);
+            // Port 0 stands for "any port" inside the filter: ":0" would select every socket (kill!), so it is refused.
+            if (!NetEndpoint.TryParse(item, out var ep, out bool any) || !any && !ep.Address.IsV6 && !IsDottedQuad(item, ep.Address)
+                || ZeroPort().IsMatch(item))
+                throw new UserException($"bad address '{item}': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT (ports 1 to 65535)", (int)ExitCode.Usage);
             list.Add((ep, any));
         }
         return list;
@@ -131,8 +135,18 @@ public static class FilterOptions
         return (colon < 0 ? text : text[..colon]) == parsed.ToString();
     }
 
-    private static IEnumerable<string> Split(string[]? values) =>
-        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    // ":0", "1.2.3.4:0", "[::1]:0"; not a bare IPv6 address such as "2001:db8::0".
+    [System.Text.RegularExpressions.GeneratedRegex(@"(^|\]|\.\d+):0+$")]
+    private static partial System.Text.RegularExpressions.Regex ZeroPort();
+
+    /// <summary>The comma-separated items of an option; an option given with nothing in it ("--port ''") is an error, not "no filter".</summary>
+    private static IEnumerable<string> Split(string[]? values, string option)
+    {
+        var items = (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        if (values is { Length: > 0 } && items.Count == 0)
+            throw new UserException($"{option} '{string.Join(",", values)}' is empty: give a value, or leave {option} out", (int)ExitCode.Usage);
+        return items;
+    }
 }
 
 /// <summary>--fail-on, shared by the commands that report findings.</summary>

@@ -8,8 +8,14 @@ namespace ConnDoctor.Cli.Commands;
 /// <summary>`conndoctor diagnose`: every available source, every rule, findings worst first.</summary>
 public static class DiagnoseCommand
 {
+    // The rules that read a socket table: the others read a capture, a log, a ZooKeeper poll or settings, which
+    // diagnose does not collect; asking for one of those would run nothing and always pass (--fail-on in CI).
+    private static readonly IReadOnlyList<string> SocketRules = RuleRegistry.All
+        .Where(r => r.Reads(new Model.Evidence { Statuses = [], CollectedAt = default, Namespaces = [new Model.NetnsInfo { Label = "host" }] }))
+        .Select(r => r.Id).ToList();
+
     private static readonly Option<string[]> Rule = new("--rule")
-    { Description = "Run only these rules: " + string.Join(", ", RuleRegistry.All.Select(r => r.Id)), HelpName = "ID" };
+    { Description = "Run only these rules: " + string.Join(", ", SocketRules), HelpName = "ID" };
     private static readonly Option<string> Idle = new("--idle")
     { Description = "How long an ESTABLISHED socket may be silent, without keepalive, before it is a half-open suspect (e.g. 90s, 10m, 2h)", DefaultValueFactory = _ => "10m", HelpName = "DURATION" };
 
@@ -27,8 +33,10 @@ public static class DiagnoseCommand
     private static int Run(ParseResult p, CliIo io)
     {
         var rules = (p.GetValue(Rule) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
-        foreach (var id in rules.Where(id => RuleRegistry.Find(id) == null))
-            throw new UserException($"unknown rule '{id}' (rules: {string.Join(", ", RuleRegistry.All.Select(r => r.Id))})", (int)ExitCode.Usage);
+        foreach (var id in rules.Where(id => !SocketRules.Contains(id)))
+            throw new UserException(RuleRegistry.Find(id) == null
+                ? $"unknown rule '{id}' (diagnose runs: {string.Join(", ", SocketRules)})"
+                : $"rule '{id}' does not read the socket table, so diagnose cannot run it (diagnose runs: {string.Join(", ", SocketRules)})", (int)ExitCode.Usage);
         var options = new RuleOptions { Idle = Durations.Parse(p.GetValue(Idle)!, "--idle") };
         var evidence = SocketCollector.Collect(SourceOptions.Read(p, new Analysis.SocketFilter()));
         var report = Diagnosis.Run(evidence, options, rules);

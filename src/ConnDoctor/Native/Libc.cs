@@ -12,6 +12,7 @@ internal static unsafe partial class Libc
     public const int O_RDONLY = 0;
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_NONBLOCK = 0x800;
     public const int CLONE_NEWNET = 0x40000000;
     public const int SOL_SOCKET = 1;
     public const int SO_RCVBUF = 8;
@@ -66,13 +67,17 @@ internal static unsafe partial class Libc
 
     public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
-    /// <summary>open() with a path given as UTF-8 bytes without the terminating NUL.</summary>
+    /// <summary>
+    /// open() with a path given as UTF-8 bytes without the terminating NUL. Always O_NONBLOCK: the paths come from the
+    /// user (--netns, --proc-root), and a FIFO put where a file belongs would otherwise block the open forever; regular
+    /// files, /proc, nsfs and directories ignore the flag.
+    /// </summary>
     public static int Open(ReadOnlySpan<byte> path, int flags)
     {
         Span<byte> z = stackalloc byte[path.Length + 1];
         path.CopyTo(z);
         z[^1] = 0;
-        fixed (byte* p = z) return open(p, flags | O_CLOEXEC);
+        fixed (byte* p = z) return open(p, flags | O_CLOEXEC | O_NONBLOCK);
     }
 
     public static int Open(string path, int flags)
@@ -80,6 +85,30 @@ internal static unsafe partial class Libc
         Span<byte> buf = stackalloc byte[System.Text.Encoding.UTF8.GetMaxByteCount(path.Length)];
         int n = System.Text.Encoding.UTF8.GetBytes(path, buf);
         return Open(buf[..n], flags);
+    }
+
+    /// <summary>Reads a whole file through <see cref="Open(string, int)"/> (so a FIFO cannot block it); null with errno set on failure.</summary>
+    public static byte[]? ReadAll(string path, out int errno)
+    {
+        errno = 0;
+        int fd = Open(path, O_RDONLY);
+        if (fd < 0) { errno = Errno; return null; }
+        try
+        {
+            var buffer = new byte[64 * 1024];
+            int total = 0;
+            while (true)
+            {
+                if (total == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                nint n;
+                fixed (byte* b = buffer) n = read(fd, b + total, buffer.Length - total);
+                if (n < 0) { int e = Errno; if (e == EINTR) continue; errno = e; return null; }
+                if (n == 0) break;
+                total += (int)n;
+            }
+            return buffer[..total];
+        }
+        finally { close(fd); }
     }
 
     /// <summary>Reads a small file (a /proc entry) into the buffer; returns bytes read, or -errno.</summary>

@@ -15,9 +15,12 @@ public static class KillTerminalRenderer
     {
         var e = r.Before;
         string where = e.Namespaces.Count == 1 && e.Namespaces[0].Label != "host" ? $", netns {e.Namespaces[0].Label}" : e.Namespaces.Count > 1 ? $", {e.Namespaces.Count} network namespaces" : "";
-        output.WriteLine($"conndoctor kill on {e.Host}{where}{(r.DryRun ? " (dry run)" : "")}");
+        // With nothing selected there is nothing to run or not run: "(dry run)" would only confuse a run with --yes.
+        output.WriteLine($"conndoctor kill on {e.Host}{where}{(r.DryRun && r.Targets.Count > 0 ? " (dry run)" : "")}");
         WriteWrapped(output, "filter: " + r.FilterText, o.Width, 0, 8);
-        output.WriteLine(r.Targets.Count == 0 ? "no socket matches the filter"
+        // A namespace that could not be read (no permission) may hold matching sockets: say so on this line, not only in a note.
+        bool incomplete = e.Statuses.Any(st => st.State is SourceState.Partial or SourceState.Denied or SourceState.Failed);
+        output.WriteLine(r.Targets.Count == 0 ? (incomplete ? "no socket matches the filter in what could be read (see the notes below)" : "no socket matches the filter")
             : r.DryRun ? $"{r.Targets.Count} socket(s) would be destroyed:" : $"{r.Targets.Count} socket(s) selected:");
         if (r.Targets.Count > 0)
         {

@@ -67,11 +67,11 @@ public sealed class HalfOpenSuspectRule : IRule
             if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
             if (activeElsewhere > 0) evidence.Add($"meanwhile {who} has {activeElsewhere} active connection(s) with other peers");
             var local = list[0].S.Local;
-            var remotePorts = list.Select(x => x.S.Remote.Port).Distinct().Order().ToList();
-            string localHost = SocketGrouper.FormatHost(local.Address);
-            // ss filter syntax: dport/sport compare against ":PORT"; several ports are or-ed in parentheses.
-            string PortExpr(string dir) => remotePorts.Count == 1 ? $"{dir} = :{remotePorts[0]}"
-                : "( " + string.Join(" or ", remotePorts.Select(p => $"{dir} = :{p}")) + " )";
+            // Seen from the peer, these sockets go to our local addresses (a group can span several) from its ports.
+            var byLocalHost = list.GroupBy(x => x.S.Local.Address.Unmapped).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
+                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: h.Select(x => x.S.Remote.Port).Distinct().Order().ToList())).ToList();
+            string proveWithSs = "ss -tn '" + string.Join(" or ", byLocalHost.Select(h => byLocalHost.Count == 1 ? SsClause(h.Host, h.Ports) : $"( {SsClause(h.Host, h.Ports)} )")) + "'";
+            string proveWithUs = "conndoctor sockets --remote " + string.Join(",", byLocalHost.Select(h => h.Host));
             string? kill = KillCommand.ForSockets(e, list.Select(x => x.S).ToList());
             string clear = kill != null
                 ? $"Clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them and check that nothing else was touched"
@@ -97,13 +97,17 @@ public sealed class HalfOpenSuspectRule : IRule
                       "(crash, power loss, a cut link, a NAT or firewall that forgot the flow) this side will never notice: the connection stays " +
                       "ESTABLISHED forever and keeps its slot (for ZooKeeper, a place in maxClientCnxns for that client IP). It may also simply be an " +
                       "idle pooled connection; only the peer host can tell.",
-                Remedy = $"Prove it on {peer}: \"ss -tn 'dst {localHost} and {PortExpr("sport")}'\" (or conndoctor sockets --remote {localHost} --port {remotePorts[0]}) " +
+                Remedy = $"Prove it on {peer}: \"{proveWithSs}\" (or {proveWithUs}) " +
                          $"there shows whether the other end still exists (no socket there = half-open). {clear}, or restart {who}. " +
                          "Prevent it: enable SO_KEEPALIVE on these sockets and lower " +
                          "net.ipv4.tcp_keepalive_time (7200 s by default: a dead peer is found only after more than two hours), or use an application heartbeat.",
             };
         }
     }
+
+    // ss filter syntax: dport/sport compare against ":PORT"; several ports are or-ed in parentheses.
+    private static string SsClause(string host, List<ushort> ports) =>
+        $"dst {host} and " + (ports.Count == 1 ? $"sport = :{ports[0]}" : "( " + string.Join(" or ", ports.Select(p => $"sport = :{p}")) + " )");
 
     /// <summary>
     /// From a capture: a side that answers its peer's segments with a bare RST no longer has the connection (the

@@ -29,7 +29,8 @@ public sealed class TimeWaitPressureRule : IRule
             var sys = e.Namespaces[nsGroup.Key].Sysctls;
             foreach (var f in BucketOverflow(ctx, nsGroup.Key, nsGroup.Count(), sys)) yield return f;
 
-            foreach (var g in nsGroup.Where(s => !roles.IsServerSide(s)).GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: s.Remote)))
+            // IPv4-mapped sockets (a Java client on a dual-stack socket) and plain IPv4 ones share the same ports: one group.
+            foreach (var g in nsGroup.Where(s => !roles.IsServerSide(s)).GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: new NetEndpoint(s.Remote.Address.Unmapped, s.Remote.Port))))
             {
                 int count = g.Count();
                 double share = (double)count / sys.EphemeralPorts;

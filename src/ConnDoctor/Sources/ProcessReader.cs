@@ -15,10 +15,10 @@ public static partial class ProcessReader
         string dir = $"{procRoot}/{pid}";
         int n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes(dir + "/comm"), buf);
         if (n < 0) return null;
-        string name = Encoding.UTF8.GetString(buf[..n]).TrimEnd('\n');
+        string name = PrintableText.Of(Encoding.UTF8.GetString(buf[..n]).TrimEnd('\n'));
 
         n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes(dir + "/cmdline"), buf);
-        string cmdline = n > 0 ? Encoding.UTF8.GetString(buf[..n]).TrimEnd('\0').Replace('\0', ' ') : "";
+        string cmdline = n > 0 ? PrintableText.Of(Encoding.UTF8.GetString(buf[..n]).TrimEnd('\0').Replace('\0', ' ')) : "";
 
         uint uid = 0;
         n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes(dir + "/status"), buf);

@@ -123,13 +123,11 @@ public static class SocketCollector
         foreach (var (file, family) in new[] { ("tcp", 4), ("tcp6", 6) })
         {
             string path = Path.Combine(netDir, file);
-            byte[] content;
-            try { content = File.ReadAllBytes(path); }
-            catch (FileNotFoundException) { continue; }          // no IPv6 on this host: fine
-            catch (DirectoryNotFoundException) { continue; }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            var content = Libc.ReadAll(path, out int errno);
+            if (content == null)
             {
-                throw new SourceException($"cannot read {path}: {ex.Message}", Libc.EACCES);
+                if (errno is Libc.ENOENT or Libc.ENOTDIR) continue;       // no IPv6 on this host: fine
+                throw new SourceException($"cannot read {path}: {Libc.ErrorText(errno)}", errno);
             }
             any = true;
             ProcNetTcpParser.Parse(content, family, o.StateMask, netnsIndex, list, stats);

@@ -35,6 +35,6 @@ public class BinarySmokeTests
 
         var bad = Shell.RunFull(Binary(), ["sockets", "--remote", "not-an-ip"], check: false);
         Assert.Equal(2, bad.Code);
-        Assert.Equal("conndoctor: bad address 'not-an-ip': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT\n", bad.Stderr);
+        Assert.Equal("conndoctor: bad address 'not-an-ip': give an IP address, ADDR:PORT, [IPv6]:PORT or :PORT (ports 1 to 65535)\n", bad.Stderr);
     }
 }

@@ -63,6 +63,21 @@ public class RuleTests
     }
 
     [Fact]
+    public void ClientSideTimeWaitCountsIPv4MappedAndPlainIPv4AsOneEndpoint()
+    {
+        // A dual-stack Java client's sockets show the server as ::ffff:10.0.0.2; they use the same ports as plain IPv4 ones.
+        var e = new EvidenceBuilder()
+            .Socket(TcpState.TimeWait, "10.0.0.1:34000", "10.0.0.2:2181", expiresMs: 30_000, count: 600)
+            .Socket(TcpState.TimeWait, "[::ffff:10.0.0.1]:44000", "[::ffff:10.0.0.2]:2181", expiresMs: 30_000, count: 600)
+            .Build();
+        Assert.Contains(e.Sockets, s => s.Remote.Address.IsV6);
+        var f = Assert.Single(Run(new TimeWaitPressureRule(), e));
+        Assert.Equal(Severity.Warning, f.Severity);        // 1200: past the 1,000 of a client
+        Assert.Equal("10.0.0.2:2181", f.Subject.RemoteEndpoint);
+        Assert.Contains("1200", f.Summary);
+    }
+
+    [Fact]
     public void ServerSideTimeWaitPerClientIpSaysTheServerClosesFirst()
     {
         var e = new EvidenceBuilder().Process(1, "java").Listen("0.0.0.0:2181", 1)
@@ -104,6 +119,20 @@ public class RuleTests
         Assert.Equal(Severity.Warning, strong.Severity);
         Assert.Contains("retransmitted 5 time(s)", strong.Evidence[0]);
         Assert.Equal(Severity.Info, Assert.Single(f, x => x.Subject.Pid == 6).Severity);
+    }
+
+    [Fact]
+    public void HalfOpenProofCommandCoversEveryLocalAddressOfTheGroup()
+    {
+        // One process, one peer, two of our addresses: the peer must look for both, each with its own ports.
+        var e = new EvidenceBuilder().Process(3, "server")
+            .Socket(TcpState.Established, "10.0.0.2:7002", "10.0.0.9:33745", 3, Silent(40 * 60_000))
+            .Socket(TcpState.Established, "10.0.0.3:7003", "10.0.0.9:44659", 3, Silent(40 * 60_000))
+            .Socket(TcpState.Established, "10.0.0.3:7003", "10.0.0.9:59475", 3, Silent(40 * 60_000))
+            .Build();
+        var f = Assert.Single(Run(new HalfOpenSuspectRule(), e));
+        Assert.Contains("ss -tn '( dst 10.0.0.2 and sport = :33745 ) or ( dst 10.0.0.3 and ( sport = :44659 or sport = :59475 ) )'", f.Remedy);
+        Assert.Contains("conndoctor sockets --remote 10.0.0.2,10.0.0.3", f.Remedy);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public static class TraceLineParser
         var fields = line[(tag + tagLen)..];
         bool ok = kind == TraceEventKind.SendReset ? ParseSendReset(fields, ref ev) : ParseFamilyFields(fields, ref ev, kind == TraceEventKind.SetState);
         // The command is a string only where someone reads it (connect() and resets): most events never need one.
-        ev.Comm = ok && (kind != TraceEventKind.SetState || ev.NewState == TcpState.SynSent) ? Encoding.UTF8.GetString(task) : "";
+        ev.Comm = ok && (kind != TraceEventKind.SetState || ev.NewState == TcpState.SynSent) ? PrintableText.Of(Encoding.UTF8.GetString(task)) : "";
         return ok;
     }
 
