@@ -36,6 +36,21 @@ public sealed class LimitServerFixture : IDisposable
 public class ZkLimitTests(LimitServerFixture f) : IClassFixture<LimitServerFixture>
 {
     [Fact]
+    public void WhenThisHostIsItselfAtTheLimitTheErrorNamesTheLimitNotTheNetwork()
+    {
+        // conndoctor asks from 127.0.0.1 too: ZooKeeper accepts and at once closes its connection (a reset or a broken pipe).
+        var zk = f.Zk;
+        using (var full = new ZkClients(zk, "keep", "--source", "127.0.0.1", "--count", "5", "--hold", "120"))
+        {
+            full.WaitDone();
+            // Both the in-process run and the native binary (which sends before the server's close arrives: a broken pipe).
+            CliAssert.OneLineError(CliRunner.Run("zk", zk.Address), 1, "maxClientCnxns");
+            for (int i = 0; i < 3; i++)
+                CliAssert.OneLineError(Shell.RunFull(ConnDoctor.Tests.Cli.BinarySmokeTests.Binary(), ["zk", zk.Address], check: false), 1, "maxClientCnxns");
+        }
+    }
+
+    [Fact]
     public void AHostThatFillsMaxClientCnxnsIsReportedWithWhatHoldsTheConnections()
     {
         var zk = f.Zk;

@@ -72,7 +72,7 @@ public static class WatchSource
                   (guessed > 0 ? $"; {guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {corrected} corrected from the socket table" : "")
                 : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
-        var trends = CloseWaitTrends(start, end, seconds);
+        var trends = CloseWaitTrends(start, end, seconds, o.Filter);
         var watch = new WatchEvidence
         {
             Mode = mode,
@@ -92,7 +92,7 @@ public static class WatchSource
         };
         return new Evidence
         {
-            Sockets = end.Sockets,
+            Sockets = Followed(end.Sockets, o.Filter),
             Processes = end.Processes,
             Namespaces = end.Namespaces,
             Statuses = statuses,
@@ -236,10 +236,17 @@ public static class WatchSource
         }
     }
 
-    private static List<CloseWaitTrend> CloseWaitTrends(Evidence start, Evidence end, double seconds)
+    /// <summary>
+    /// The sockets of the table that the filter follows (--pid, --port, --remote, ...): the findings, and --fail-on, are
+    /// about those only. Listeners stay whatever the filter: they tell a server's accepted sockets from a client's.
+    /// </summary>
+    private static IReadOnlyList<SocketRecord> Followed(IReadOnlyList<SocketRecord> all, SocketFilter filter) =>
+        filter.IsEmpty ? all : all.Where(s => s.State == TcpState.Listen || filter.Matches(s)).ToList();
+
+    private static List<CloseWaitTrend> CloseWaitTrends(Evidence start, Evidence end, double seconds, SocketFilter filter)
     {
-        static Dictionary<(string, int?), (int Count, string? Name)> Count(Evidence e) =>
-            e.Sockets.Where(s => s.State == TcpState.CloseWait)
+        Dictionary<(string, int?), (int Count, string? Name)> Count(Evidence e) =>
+            Followed(e.Sockets, filter).Where(s => s.State == TcpState.CloseWait)
                 .GroupBy(s => (e.NetnsOf(s).Label, Pid: s.Owners.Length > 0 ? s.Owners[0].Pid : (int?)null))
                 .ToDictionary(g => g.Key, g => (g.Count(), g.Key.Pid is int p && e.Processes.TryGetValue(p, out var pr) ? pr.Name : null));
         var a = Count(start);

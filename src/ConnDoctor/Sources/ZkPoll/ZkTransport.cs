@@ -60,7 +60,7 @@ public static class ZkTransport
                 throw new SourceException($"the server closed the connection without answering '{word}' (this host may be at its maxClientCnxns, or it is not ZooKeeper 3.x)");
             return buf.ToArray();
         }
-        catch (SocketException ex) { throw new SourceException($"'{word}': {Describe(ex)}"); }
+        catch (SocketException ex) { throw new SourceException($"'{word}': {DescribeZk(ex)}"); }
     }
 
     // ZooKeeper answers a four-letter word at once and closes: silence is another kind of server, or a stuck one.
@@ -76,8 +76,18 @@ public static class ZkTransport
             s.ConnectAsync(ep, cts.Token).AsTask().GetAwaiter().GetResult();
         }
         catch (OperationCanceledException) { throw new SourceException($"no answer to a connection to {ep} within {timeout.TotalSeconds:0.#}s"); }
-        catch (SocketException ex) { throw new SourceException($"cannot connect to {ep}: {Describe(ex)}"); }
+        catch (SocketException ex) { throw new SourceException($"cannot connect to {ep}: {DescribeZk(ex)}"); }
     }
+
+    // A ZooKeeper server that refuses a connection because this IP is at maxClientCnxns accepts it and closes it at once:
+    // the client sees a reset or a broken pipe, which says nothing about the network.
+    private static string DescribeZk(SocketException ex) => ex.SocketErrorCode switch
+    {
+        SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted =>
+            "the server closed the connection at once (this host may be at ZooKeeper's per-IP maxClientCnxns: the server log says " +
+            "'Too many connections from'; or it is not ZooKeeper)",
+        _ => Describe(ex),
+    };
 
     private static string Describe(SocketException ex) => ex.SocketErrorCode switch
     {
@@ -105,7 +115,8 @@ public static class ZkTransport
             return body;
         }
         catch (TaskCanceledException) { throw new SourceException($"{url} did not answer within {timeout.TotalSeconds:0.#}s"); }
-        catch (HttpRequestException ex) { throw new SourceException($"{url}: {(ex.InnerException is SocketException se ? Describe(se) : ex.Message)}"); }
+        // The message of a malformed reply quotes the server's bytes (its status line): escaped, never printed raw.
+        catch (HttpRequestException ex) { throw new SourceException($"{url}: {(ex.InnerException is SocketException se ? Describe(se) : Model.PrintableText.Of(ex.Message))}"); }
         catch (InvalidOperationException ex) { throw new SourceException($"bad AdminServer URL {url}: {ex.Message}"); }
     }
 
