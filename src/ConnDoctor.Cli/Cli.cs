@@ -46,7 +46,7 @@ public static class Cli
         }
         catch (UserException ex)
         {
-            io.Flush();
+            TryFlush(io);
             io.Err.WriteLine($"conndoctor: {ex.Message}");
             if (p.GetValue(GlobalOptions.Verbose)) io.Err.WriteLine(ex.ToString());
             return ex.ExitCode;
@@ -55,12 +55,28 @@ public static class Cli
         {
             return (int)ExitCode.Ok; // the reader (head, less) went away: not an error
         }
+        catch (IOException ex)
+        {
+            // Sources turn their read errors into UserException: what is left is writing the report (a full disk, > /dev/full).
+            TryFlush(io);
+            io.Err.WriteLine($"conndoctor: cannot write the output: {ex.Message}");
+            if (p.GetValue(GlobalOptions.Verbose)) io.Err.WriteLine(ex.ToString());
+            return (int)ExitCode.Error;
+        }
         catch (Exception ex)
         {
-            io.Flush();
+            TryFlush(io);
             io.Err.WriteLine($"conndoctor: internal error: {ex.Message}{(p.GetValue(GlobalOptions.Verbose) ? "" : " (run with --verbose for details)")}");
             if (p.GetValue(GlobalOptions.Verbose)) io.Err.WriteLine(ex.ToString());
             return (int)ExitCode.Error;
         }
+    }
+
+    // Flushing what was written before an error must not throw a second error that nothing catches (the output may be
+    // the very thing that failed).
+    private static void TryFlush(CliIo io)
+    {
+        try { io.Flush(); }
+        catch (IOException) { }
     }
 }

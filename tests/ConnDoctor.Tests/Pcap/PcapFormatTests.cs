@@ -141,6 +141,35 @@ public class PcapFormatTests
         finally { File.Delete(path); }
     }
 
+    [Fact]
+    public void AnImpossibleTimestampIsNotedNotACrash()
+    {
+        // The third Enhanced Packet Block's timestamp gets its high word set: microseconds past what a long holds in ns.
+        var bytes = File.ReadAllBytes(F("multi-if.pcapng"));
+        int at = 0, epbs = 0, hit = -1;
+        while (at + 8 <= bytes.Length)
+        {
+            uint type = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at)), len = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at + 4));
+            if (type == 6 && ++epbs == 3) { hit = at; break; }
+            at += (int)len;
+        }
+        Assert.True(hit > 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(hit + 12), 0x8000_0000);
+        var path = Temp(bytes);
+        try
+        {
+            var r = CliRunner.Run("pcap", "--json", path);
+            Assert.True(r.Code == 0, r.Stderr);
+            using var doc = r.Json();
+            var src = doc.RootElement.GetProperty("sources")[0];
+            Assert.Equal("partial", src.GetProperty("state").GetString());
+            Assert.Contains("1 packet(s) with an impossible timestamp", src.GetProperty("reason").GetString());
+            var good = CaptureSource.Collect(F("multi-if.pcapng"), new CaptureFilter()).Capture!;
+            Assert.Equal(good.Connections.Count, CaptureSource.Collect(path, new CaptureFilter()).Capture!.Connections.Count);
+        }
+        finally { File.Delete(path); }
+    }
+
     [Theory]
     [InlineData(new byte[0], "empty file")]
     [InlineData(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2F, 0x20, 0x48, 0x54, 0x54, 0x50 }, "not a pcap or pcapng capture")]

@@ -119,9 +119,10 @@ public static class CaptureSource
             Pairs = CaptureSummary.Pairs(conns),
             Timeline = CaptureSummary.Timeline(conns, first, last),
         };
+        string badTimes = reader.BadTimestamps > 0 ? $"; {reader.BadTimestamps} packet(s) with an impossible timestamp (corrupt) were given the time of the packet before" : "";
         var status = reader.StoppedAt != null
-            ? new SourceStatus(SourceName, SourceState.Partial, $"stopped at {reader.StoppedAt}; what came before was read", conns.Length, sw.Elapsed)
-            : new SourceStatus(SourceName, SourceState.Ok, $"{reader.Packets} packet(s), {conns.Length} connection(s)", conns.Length, sw.Elapsed);
+            ? new SourceStatus(SourceName, SourceState.Partial, $"stopped at {reader.StoppedAt}; what came before was read{badTimes}", conns.Length, sw.Elapsed)
+            : new SourceStatus(SourceName, badTimes.Length > 0 ? SourceState.Partial : SourceState.Ok, $"{reader.Packets} packet(s), {conns.Length} connection(s){badTimes}", conns.Length, sw.Elapsed);
         return new Evidence { Capture = capture, Statuses = [status], CollectedAt = DateTimeOffset.UtcNow };
     }
 

@@ -41,6 +41,8 @@ public sealed class PcapReader : IDisposable
 
     public string Format { get; private set; } = "";
     public long Packets { get; private set; }
+    /// <summary>Packets whose timestamp cannot be a time (past the year 2262 in nanoseconds: a corrupt block); given the time of the packet before.</summary>
+    public long BadTimestamps { get; private set; }
     /// <summary>Where and why reading ended early; null when the file ended cleanly.</summary>
     public string? StoppedAt { get; private set; }
     /// <summary>Every link type seen (one per pcap file, one per pcapng interface).</summary>
@@ -167,7 +169,8 @@ public sealed class PcapReader : IDisposable
                     var f = _ifaces[(int)iface];
                     p.Data = body.Slice(20, (int)caplen);
                     p.LinkType = f.LinkType;
-                    p.TimeNs = _lastNs = ToNs(ts, f.Mul, f.Div, f.Pow2);
+                    if (ToNs(ts, f.Mul, f.Div, f.Pow2) is long ns) p.TimeNs = _lastNs = ns;
+                    else { p.TimeNs = _lastNs; BadTimestamps++; }
                     p.OriginalLength = (int)Math.Min(orig, int.MaxValue);
                     Packets++;
                     return true;
@@ -235,11 +238,17 @@ public sealed class PcapReader : IDisposable
         LinkTypes.Add(link);
     }
 
-    private static long ToNs(ulong ticks, long mul, long div, int pow2)
+    /// <summary>Nanoseconds since 1970 of a pcapng timestamp; null when they do not fit a long (a corrupt block).</summary>
+    private static long? ToNs(ulong ticks, long mul, long div, int pow2)
     {
-        if (pow2 < 0) return (long)ticks * mul / div;
-        ulong whole = ticks >> pow2, frac = ticks & ((1UL << pow2) - 1);
-        return (long)whole * 1_000_000_000L + (long)(ulong)(((UInt128)frac * 1_000_000_000UL) >> pow2);
+        UInt128 ns;
+        if (pow2 < 0) ns = (UInt128)ticks * (ulong)mul / (ulong)div;
+        else
+        {
+            ulong whole = ticks >> pow2, frac = ticks & ((1UL << pow2) - 1);
+            ns = (UInt128)whole * 1_000_000_000UL + (((UInt128)frac * 1_000_000_000UL) >> pow2);
+        }
+        return ns <= long.MaxValue ? (long)ns : null;
     }
 
     public void Dispose() => _stream.Dispose();
