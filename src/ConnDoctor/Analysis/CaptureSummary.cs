@@ -37,7 +37,10 @@ public static class CaptureSummary
             ref readonly var c = ref all[i];
             if (c.Reset != ResetClass.None) { resets[(int)c.Reset]++; if (c.ResetByClient) byClient[(int)c.Reset]++; }
             if (c.OpenSeen) opened++;
-            if (c.Closed) lifetimes.Add(c.LifetimeNs); else open++;
+            // A connection opened before the capture began has no known lifetime: a pool that closes just after the start
+            // is not a burst of short connections.
+            if (!c.Closed) open++;
+            else if (c.OpenSeen) lifetimes.Add(c.LifetimeNs);
             if (c.FirstClose != CloseKind.None) { if (c.ClientClosedFirst) byC++; else byS++; }
             if (c.FirstClose == CloseKind.Rst) rst++;
             if (c.RejectedAtOnce) rejected++;

@@ -76,7 +76,8 @@ public sealed class ReconnectStormRule : IRule
         if (ctx.Evidence.Capture is not { } cap) yield break;
         foreach (var p in cap.Pairs)
         {
-            if (p.Short < CaptureInfoCount) continue;
+            // 20 connections the server accepts and closes at once are a finding of their own (ZooKeeper at maxClientCnxns).
+            if (p.Short < CaptureInfoCount && p.RejectedAtOnce < CaptureRejectedCount) continue;
             var shortOnes = ShortConnections(cap, p);
             double rate = CaptureFacts.Rate(shortOnes.Count, shortOnes.FirstNs, shortOnes.LastNs);
             bool rejected = p.RejectedAtOnce >= CaptureRejectedCount && p.RejectedAtOnce * 2 >= shortOnes.Count;
@@ -103,7 +104,7 @@ public sealed class ReconnectStormRule : IRule
         foreach (int i in p.ConnectionIndexes)
         {
             var c = cap.Connections[i];
-            if (!c.Closed || c.LifetimeNs >= Analysis.CaptureSummary.ShortNs) continue;
+            if (!c.Closed || !c.OpenSeen || c.LifetimeNs >= Analysis.CaptureSummary.ShortNs) continue;
             lifetimes.Add(c.LifetimeNs);
             bytes.Add(c.BytesToServer + c.BytesToClient);
             first = Math.Min(first, c.StartNs);

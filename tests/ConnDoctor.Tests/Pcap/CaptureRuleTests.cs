@@ -66,6 +66,14 @@ public class CaptureRuleTests
         Assert.Contains("maxClientCnxns", rejected.Cause);
 
         Assert.Empty(Run(Conns(60, 1000, Normal))); // one a second for a minute: a poller, not a storm
+
+        // Fewer than the 50 short connections of a storm, but 25 the server rejected at once: still a warning.
+        var few = Assert.Single(Run(Conns(25, 50, c => c with { Closed = true, FirstClose = CloseKind.Fin, ClientClosedFirst = false })));
+        Assert.Equal(Severity.Warning, few.Severity);
+        Assert.Contains("maxClientCnxns", few.Cause);
+
+        // A pool opened before the capture began (no SYN seen) closing just after its start: lifetimes unknown, no storm.
+        Assert.Empty(Run(Conns(300, 5, c => Normal(c) with { OpenSeen = false })));
     }
 
     [Fact]

@@ -49,6 +49,21 @@ public class PcapUnitTests
     }
 
     [Fact]
+    public void UnansweredRetransmissionsAtTheEndNameTheSideThatSentThem()
+    {
+        // The server pushes data, then resends it three times with nothing back from the client: the server is the sender.
+        var byServer = Assert.Single(Track([.. Handshake(),
+            Seg(3, false, A, 5001, 1001, 40), Seg(300, false, A, 5001, 1001, 40), Seg(900, false, A, 5001, 1001, 40), Seg(2000, false, A, 5001, 1001, 40)]));
+        Assert.Equal(3, byServer.UnansweredAtEnd);
+        Assert.True(byServer.UnansweredByServer);
+        // The client resends its request: the client is the sender.
+        var byClient = Assert.Single(Track([.. Handshake(),
+            Seg(3, true, A, 1001, 5001, 40), Seg(300, true, A, 1001, 5001, 40), Seg(900, true, A, 1001, 5001, 40)]));
+        Assert.Equal(2, byClient.UnansweredAtEnd);
+        Assert.False(byClient.UnansweredByServer);
+    }
+
+    [Fact]
     public void RetransmissionsAndZeroWindowsCountButKeepalivesDoNot()
     {
         var c = Assert.Single(Track([.. Handshake(),

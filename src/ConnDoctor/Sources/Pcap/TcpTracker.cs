@@ -178,7 +178,7 @@ public sealed class TcpTracker
             ZeroWindowFromClient = cd.ZeroWindows,
             ZeroWindowFromServer = sd.ZeroWindows,
             UnansweredAtEnd = closed ? 0 : unanswered,
-            UnansweredByServer = !closed && cd.TrailingRetrans >= sd.TrailingRetrans && unanswered > 0,
+            UnansweredByServer = !closed && sd.TrailingRetrans > cd.TrailingRetrans,   // the server is the one whose resends got no answer
             FirstClose = c.CloseSide < 0 ? CloseKind.None : c.CloseByRst ? CloseKind.Rst : CloseKind.Fin,
             ClientClosedFirst = c.CloseSide == cs,
             Closed = closed,
