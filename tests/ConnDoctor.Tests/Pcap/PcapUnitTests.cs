@@ -49,6 +49,26 @@ public class PcapUnitTests
     }
 
     [Fact]
+    public void ASecondCopyOfEachPacketFromAForwardingHostIsNoRetransmission()
+    {
+        // tcpdump -i any on a router: every packet once on the way in and once on the way out, 30 us later.
+        TcpSegment[] once = [.. Handshake(), Seg(3, true, A, 1001, 5001, 100), Seg(4, false, A, 5001, 1101, 3000),
+            Seg(5, true, F | A, 1101, 8001), Seg(6, false, F | A, 8001, 1102), Seg(7, true, A, 1102, 8002)];
+        var twice = once.SelectMany(x => new[] { x, x with { TimeNs = x.TimeNs + 30_000 } }).ToArray();
+        var t = new TcpTracker();
+        foreach (var x in twice) t.Add(x);
+        var c = Assert.Single(t.Finish());
+        Assert.Equal(once.Length, t.DuplicatePackets);
+        Assert.Equal((0, 0, 0), (c.RetransToServer, c.RetransToClient, c.SynRetrans));
+        Assert.Equal((100, 3000), (c.BytesToServer, c.BytesToClient));
+        Assert.Equal(once.Length, c.Packets);
+
+        // A real retransmission (300 ms later, the RTO) still counts.
+        var resent = Assert.Single(Track([.. Handshake(), Seg(3, false, A, 5001, 1001, 1000), Seg(303, false, A, 5001, 1001, 1000)]));
+        Assert.Equal(1, resent.RetransToClient);
+    }
+
+    [Fact]
     public void UnansweredRetransmissionsAtTheEndNameTheSideThatSentThem()
     {
         // The server pushes data, then resends it three times with nothing back from the client: the server is the sender.

@@ -100,6 +100,7 @@ public static class CaptureSource
         Skip("cut before the TCP header", skipped[(int)DecodeResult.Truncated]);
         Skip("unknown link type", skipped[(int)DecodeResult.UnknownLink]);
         Skip("filtered out", skipped[filteredOut]);
+        Skip("second copies of a packet (seen on two interfaces: tcpdump -i any on a forwarding host)", lanes.Sum(l => l.Tracker.DuplicatePackets));
 
         var capture = new CaptureEvidence
         {

@@ -23,6 +23,12 @@ public sealed class TcpTracker
     public int Connections => _count;
     public long RstPackets { get; private set; }
 
+    /// <summary>Second copies of a packet seen on two interfaces of a forwarding host (tcpdump -i any): not counted.</summary>
+    public long DuplicatePackets { get; private set; }
+
+    /// <summary>How close a copy follows its original; a retransmission timer never fires this fast (the minimum RTO is 200 ms).</summary>
+    private const long CopyWindowNs = 1_000_000;
+
     public void Add(in TcpSegment s)
     {
         var key = FlowKey.Of(s, out int d);
@@ -59,9 +65,19 @@ public sealed class TcpTracker
     private void Update(ref Conn c, in TcpSegment s, int d)
     {
         long t = s.TimeNs;
+        ref var me = ref c.Dir(d);
+        // `tcpdump -i any` on a host that forwards (a router, a container host, a bridge) sees each packet twice, on the
+        // way in and on the way out, microseconds apart. Such a copy repeats the last segment of its direction exactly,
+        // with nothing from the peer in between; a real retransmission waits for a timer or for duplicate ACKs.
+        if (c.LastDir == d + 1 && t - me.LastNs <= CopyWindowNs && s.Seq == me.LastSeq && s.Ack == me.LastAck
+            && s.Flags == me.LastFlags && s.PayloadLength == me.LastLength && s.Window == me.LastWindowValue)
+        {
+            DuplicatePackets++;
+            return;
+        }
+        (me.LastSeq, me.LastAck, me.LastFlags, me.LastLength, me.LastWindowValue, me.LastNs, c.LastDir) = (s.Seq, s.Ack, s.Flags, s.PayloadLength, s.Window, t, d + 1);
         c.LastNs = t;
         c.Packets++;
-        ref var me = ref c.Dir(d);
         ref var peer = ref c.Dir(1 - d);
         peer.TrailingRetrans = 0; // this packet answers whatever the peer retransmitted
         bool syn = s.Has(TcpSegment.Syn), ack = s.Has(TcpSegment.AckFlag), fin = s.Has(TcpSegment.Fin);
@@ -196,6 +212,11 @@ public sealed class TcpTracker
         public bool HasBase, SynSent, SynAck, FinSent, LastWindowZero;
         public long Bytes, BytesAfterPeerFin, LastDataNs;
         public int Segments, Retrans, TrailingRetrans, ZeroWindows;
+        public uint LastSeq, LastAck;           // the direction's last segment, to tell a capture's second copy of it
+        public int LastLength;
+        public byte LastFlags;
+        public ushort LastWindowValue;
+        public long LastNs;
     }
 
     private struct Conn
@@ -204,6 +225,7 @@ public sealed class TcpTracker
         public Dir D0, D1;
         public long FirstNs, LastNs, SynNs, HandshakeRttNs, RstNs, PeerBytesAfterRst;
         public int Packets, SynRetrans, RstPackets, ClientSide, CloseSide, RstSide;
+        public int LastDir;                     // direction of the last packet + 1; 0 before the first
         public bool OpenSeen, CloseByRst;
         public ResetFacts Facts;
 
