@@ -35,12 +35,17 @@ public sealed class UnreadDataResetRule : IRule
             };
             evidence.AddRange(Examples(list, list.Count, c =>
                 $"{Conn(c)} at {At(c.ResetNs)}: {(byClient ? "client" : "server")} reset after receiving {Format.Bytes(byClient ? c.BytesToClient : c.BytesToServer)}; " +
-                (c.UnreadBytes > 0 ? $"{Format.Bytes(c.UnreadBytes)} more were in flight or kept arriving" : $"the {(byClient ? "server" : "client")} was still sending")));
+                (c.UnreadBytes > 0 ? $"{Format.Bytes(c.UnreadBytes)} more were in flight or kept arriving"
+                    : Ambiguous(c, byClient) ? $"all the {(byClient ? "server" : "client")} sent was acknowledged; its short reply had no FIN and came less than a second before"
+                    : $"the {(byClient ? "server" : "client")} was still sending")));
+            // A short reply, all acknowledged, then RST|ACK: a peer that read everything and closed with SO_LINGER 0 sends the
+            // same. Such groups stay informational and say so.
+            bool onlyTiming = list.All(c => Ambiguous(c, byClient));
             evidence.Add($"the {peer} sees each of these as ECONNRESET, 'Connection reset by peer', on its next read or write");
             yield return new Finding
             {
                 RuleId = Id,
-                Severity = list.Count >= WarnCount ? Severity.Warning : Severity.Info,
+                Severity = list.Count >= WarnCount && !onlyTiming ? Severity.Warning : Severity.Info,
                 Subject = Subject(client, server),
                 Summary = $"{who} reset {list.Count} connection(s) {(byClient ? "to" : "from")} the {(byClient ? "server" : "client")} with its data unread",
                 Evidence = evidence,
@@ -49,7 +54,11 @@ public sealed class UnreadDataResetRule : IRule
                         (byClient
                             ? "Typical: an HTTP client that reads only the headers or the first bytes of a large response and closes (HttpURLConnection whose " +
                               "body is never read, a client that stops at a size limit or a timeout), so the server fails in the middle of writing the response."
-                            : "Typical: a server that closes without reading the rest of the request (a body it rejected, a pipelined request), so the client's write fails."),
+                            : "Typical: a server that closes without reading the rest of the request (a body it rejected, a pipelined request), so the client's write fails.") +
+                        (onlyTiming
+                            ? $" Here every byte was acknowledged, so the wire cannot tell this from a {(byClient ? "client" : "server")} that read everything and " +
+                              "closed with SO_LINGER 0 (some pools and load balancers do, to skip TIME_WAIT): check for that before blaming unread data."
+                            : ""),
                 Remedy = byClient
                     ? "Make the client read the response to the end before closing, or ask for less (HEAD, a Range request, paging) when it only needs the start; " +
                       "if it must abandon transfers, treat these resets on the server as the client leaving rather than a server error. " +
@@ -59,4 +68,10 @@ public sealed class UnreadDataResetRule : IRule
             };
         }
     }
+
+    /// <summary>Below this, a reply that was all acknowledged before the RST may as well have been read: only timing says otherwise.</summary>
+    private const long ShortReply = 16 * 1024;
+
+    private static bool Ambiguous(TcpConnection c, bool byClient) =>
+        c.UnreadBytes == 0 && (byClient ? c.BytesToClient : c.BytesToServer) < ShortReply;
 }

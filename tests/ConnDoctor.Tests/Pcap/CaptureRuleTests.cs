@@ -94,6 +94,11 @@ public class CaptureRuleTests
         Assert.Equal(("unread-data-reset", Severity.Warning), (f.RuleId, f.Severity));
         Assert.StartsWith("client 10.0.0.7 reset 3 connection(s) to the server", f.Summary);
         Assert.Contains("Connection reset by peer", string.Join(' ', f.Evidence));
+
+        // A 4-byte reply, all acknowledged, then RST|ACK: what a client that read it and closed with SO_LINGER 0 sends too.
+        var linger = Assert.Single(Run(Conns(30, 200, c => Normal(c) with { BytesToClient = 4, Reset = ResetClass.UnreadData, ResetByClient = true, RstPackets = 1, ResetNs = c.EndNs })));
+        Assert.Equal(("unread-data-reset", Severity.Info), (linger.RuleId, linger.Severity));
+        Assert.Contains("SO_LINGER 0", linger.Cause);
     }
 
     [Fact]
