@@ -209,3 +209,48 @@ public class WatchSnapshotTests
         Assert.Single(r.Stderr.Trim().Split('\n'));
     }
 }
+
+/// <summary>
+/// The processes a watch is for at their shortest: `bash /dev/tcp` probes that connect, close and exit within a
+/// millisecond, before their event is read. On the host's own namespace (no --netns), on loopback, on a free port.
+/// </summary>
+[Collection("watch")]
+public class WatchExitedProcessTests
+{
+    [Fact]
+    public async Task ConnectionsOfProcessesThatExitAtOnceAreCountedAndNamed()
+    {
+        int port = Ports.Free();
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+        listener.Start(200);
+        using var stopAccepting = new CancellationTokenSource();
+        var acceptor = Task.Run(async () =>
+        {
+            try { while (true) (await listener.AcceptSocketAsync(stopAccepting.Token)).Dispose(); }
+            catch (OperationCanceledException) { }
+        });
+        try
+        {
+            var run = Task.Run(() => CliRunner.Run("watch", "--json", "--mode", "trace", "--port", port.ToString(), "--duration", "4s", "--interval", "1s"));
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed < TimeSpan.FromSeconds(20) && !run.IsCompleted && WatchTraceFixture.InstanceDirs().Count == 0) await Task.Delay(20);
+            await Task.Delay(500);
+            const int probes = 30;
+            Shell.Run("bash", "-c", $"for i in $(seq {probes}); do bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-'; done");
+            var r = await run;
+            Assert.True(r.Code == 0, r.Stderr);
+            using var doc = r.Json();
+            var w = doc.RootElement.GetProperty("watch");
+            var outbound = w.GetProperty("rows").EnumerateArray()
+                .Where(x => x.GetProperty("direction").GetString() == "outbound" && x.GetProperty("endpoint").GetString() == $"127.0.0.1:{port}").ToList();
+            Assert.Equal(probes, outbound.Sum(x => x.GetProperty("opened").GetInt32()));
+            Assert.All(outbound, x => Assert.Equal("bash", x.GetProperty("process").GetString()));
+        }
+        finally
+        {
+            stopAccepting.Cancel();
+            await acceptor;
+            listener.Stop();
+        }
+    }
+}

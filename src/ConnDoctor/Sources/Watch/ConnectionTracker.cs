@@ -3,7 +3,11 @@ using ConnDoctor.Model;
 namespace ConnDoctor.Sources.Watch;
 
 /// <summary>Who a task is, read from /proc at the moment it connects (before it can exit).</summary>
-public sealed record TaskInfo(int Pid, string? Comm, uint? Uid, ulong NetnsInode, string? Netns, string? Container, string? Pod);
+public sealed record TaskInfo(int Pid, string? Comm, uint? Uid, ulong NetnsInode, string? Netns, string? Container, string? Pod)
+{
+    /// <summary>The task had exited before /proc could be read: only the pid and command name of the trace event are known.</summary>
+    public bool Exited { get; init; }
+}
 
 /// <summary>What the tracker needs from the world; the live source reads /proc and the socket table, tests pass fakes.</summary>
 public interface IWatchWorld
@@ -16,6 +20,13 @@ public interface IWatchWorld
     TaskInfo? Existing(NetEndpoint local, NetEndpoint remote);
     /// <summary>Whether events of this namespace are kept.</summary>
     bool Watched(ulong netnsInode);
+
+    /// <summary>
+    /// Whether a connection of a task that exited before it could be read is kept (its namespace is unknown). A health
+    /// check, a cron job or a shell loop of `bash /dev/tcp` probes connects, closes and exits within a millisecond: the
+    /// very processes a watch is for. Kept when the watch is not limited to chosen namespaces.
+    /// </summary>
+    bool KeepsExitedTasks => false;
 }
 
 /// <summary>
@@ -71,7 +82,9 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         if (ev.OldState == TcpState.Close && ev.NewState == TcpState.SynSent)
         {
             var owner = world.Task(ev.Pid, ev.Comm);
-            var p = new Pending { Owner = owner, Source = ev.Src.Address, Ms = ms, Watched = owner != null && world.Watched(owner.NetnsInode) };
+            bool watched = owner != null && (owner.Exited ? world.KeepsExitedTasks : world.Watched(owner.NetnsInode));
+            if (owner is { Exited: true } && watched) ExitedOwners++;
+            var p = new Pending { Owner = owner, Source = ev.Src.Address, Ms = ms, Watched = watched };
             if (!_pending.TryGetValue(ev.Dst, out var list)) _pending[ev.Dst] = list = new List<Pending>(2);
             list.Add(p);
             return;
@@ -178,6 +191,9 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
 
     /// <summary>Connections whose owner was a guess (concurrent connects to one destination, joined in softirq).</summary>
     public int Guessed { get; private set; }
+
+    /// <summary>Connections whose task had exited before /proc was read: named by the trace's pid and command name only.</summary>
+    public int ExitedOwners { get; private set; }
     /// <summary>Guesses corrected from the socket table.</summary>
     public int Corrected { get; private set; }
     public bool HasUnverified => _ambiguous.Count > 0;

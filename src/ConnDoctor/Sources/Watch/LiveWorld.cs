@@ -39,6 +39,8 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
 
     public bool Watched(ulong netnsInode) => _watched.Contains(netnsInode) || (collect.AllNetns && netnsInode != 0);
 
+    public bool KeepsExitedTasks => collect.AllNetns || collect.Netns == null;
+
     public TaskInfo? Task(int pid, string printedComm)
     {
         long now = Environment.TickCount64;
@@ -53,6 +55,8 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
             string? label = _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]";
             info = new TaskInfo(pid, p?.Name ?? (printedComm == "<...>" ? null : printedComm), p?.Uid, ino, label, p?.ContainerId, p?.PodUid);
         }
+        // Gone already (it connected, closed and exited before its event was read): the trace still names it.
+        else if (pid > 0) info = new TaskInfo(pid, printedComm == "<...>" ? null : printedComm, null, 0, null, null, null) { Exited = true };
         _tasks[pid] = (info, now);
         if (_tasks.Count > 10_000) _tasks.Clear();
         return info;
