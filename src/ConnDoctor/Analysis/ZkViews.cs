@@ -27,6 +27,7 @@ public static class ZkViews
     public static List<ZkClientOnServer> ClientsPerServer(IReadOnlyList<ZkServerInfo> servers)
     {
         var ephemerals = EphemeralsBySession(servers);
+        bool ephemeralsKnown = servers.Any(s => s.Ephemerals != null);
         var rows = new List<ZkClientOnServer>();
         foreach (var s in servers)
         {
@@ -45,8 +46,8 @@ public static class ZkViews
                     Idle = list.Count(c => c.Idle),
                     NeverSpoke = list.Count(c => c.NeverSpoke),
                     Active = list.Count(IsActive),
-                    Ephemerals = list.Where(c => c.HasSession).Sum(c => ephemerals.TryGetValue(c.SessionId, out var p) ? p.Count : 0),
-                    Watches = s.WatchesBySession == null ? 0 : list.Where(c => c.HasSession).Sum(c => s.WatchesBySession.GetValueOrDefault(c.SessionId)),
+                    Ephemerals = !ephemeralsKnown ? null : list.Where(c => c.HasSession).Sum(c => ephemerals.TryGetValue(c.SessionId, out var p) ? p.Count : 0),
+                    Watches = s.WatchesBySession == null ? null : list.Where(c => c.HasSession).Sum(c => s.WatchesBySession.GetValueOrDefault(c.SessionId)),
                     OldestEstablishedUnixMs = list.Min(c => c.EstablishedUnixMs),
                     OldestSessionAgeMs = AgeAt(s, list.Min(c => c.EstablishedUnixMs)),
                 });

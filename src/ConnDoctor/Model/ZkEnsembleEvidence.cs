@@ -107,8 +107,10 @@ public sealed record ZkClientOnServer
     public int NeverSpoke { get; init; }
     /// <summary>Connections that exchanged packets recently (last response younger than a third of the session timeout).</summary>
     public int Active { get; init; }
-    public int Ephemerals { get; init; }
-    public int Watches { get; init; }
+    /// <summary>Null when no member answered 'dump' (or the AdminServer's dump): unknown, never 0.</summary>
+    public int? Ephemerals { get; init; }
+    /// <summary>Null when this member answered neither 'wchc' nor the AdminServer's watches: unknown, never 0.</summary>
+    public int? Watches { get; init; }
     public long? OldestEstablishedUnixMs { get; init; }
     /// <summary>How old that connection was when the server was polled (its wall clock against ours).</summary>
     public long? OldestSessionAgeMs { get; init; }

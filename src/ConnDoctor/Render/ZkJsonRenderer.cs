@@ -44,8 +44,8 @@ public static class ZkJsonRenderer
             j.WriteNumber("idle", c.Idle);
             j.WriteNumber("neverSpoke", c.NeverSpoke);
             j.WriteNumber("active", c.Active);
-            j.WriteNumber("ephemerals", c.Ephemerals);
-            j.WriteNumber("watches", c.Watches);
+            if (c.Ephemerals is int eph) j.WriteNumber("ephemerals", eph); else j.WriteNull("ephemerals");
+            if (c.Watches is int wch) j.WriteNumber("watches", wch); else j.WriteNull("watches");
             if (c.OldestEstablishedUnixMs is long e) j.WriteNumber("oldestEstablishedUnixMs", e);
             if (c.OldestSessionAgeMs is long age) j.WriteNumber("oldestSessionAgeMs", age);
             j.WriteEndObject();

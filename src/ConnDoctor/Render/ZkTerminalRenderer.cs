@@ -107,7 +107,7 @@ public static class ZkTerminalRenderer
         foreach (var r in rows)
         {
             w.Write($"{Format.Cut(r.Ip.ToString(), 15),-15} {Format.Cut(r.Member, m).PadRight(m)} {r.Connections,5} {(r.Limit is int l && l > 0 ? l.ToString() : "-"),5} " +
-                    $"{(r.Headroom is int h ? h.ToString() : "-"),4} {r.WithSession,4} {r.WithoutSession,6} {r.Idle,4} {r.Ephemerals,5} {r.Watches,5}");
+                    $"{(r.Headroom is int h ? h.ToString() : "-"),4} {r.WithSession,4} {r.WithoutSession,6} {r.Idle,4} {r.Ephemerals?.ToString() ?? "?",5} {r.Watches?.ToString() ?? "?",5}");
             w.WriteLine(wide ? $" {r.Active,6} {r.NeverSpoke,6} {(r.OldestSessionAgeMs is long age ? Format.Ms(age) : "-"),7}" : "");
         }
     }

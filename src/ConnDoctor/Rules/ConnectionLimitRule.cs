@@ -80,14 +80,21 @@ public sealed class ConnectionLimitRule : IRule
                 (atLimit ? "no room left, the next one is refused" : $"room for {limit - c.Connections} more"),
                 $"{c.WithSession} with a session ({c.Active} active, {c.Idle} idle: not answered for 2/3 of their session timeout), " +
                 $"{c.WithoutSession} without a session ({c.NeverSpoke} never sent a byte)",
-                $"{c.Ephemerals} ephemeral node(s) owned, {c.Watches} watch(es) set through these connections",
             };
+            // Unknown (the member refused 'dump' or 'wchc') is left out, never shown as 0.
+            if (c.Ephemerals != null || c.Watches != null)
+                evidence.Add(string.Join(", ", new[]
+                {
+                    c.Ephemerals is int eph ? $"{eph} ephemeral node(s) owned" : null,
+                    c.Watches is int wch ? $"{wch} watch(es) set through these connections" : null,
+                }.Where(x => x != null)));
             if (c.OldestSessionAgeMs is long age)
                 evidence.Add($"oldest session connection established {Format.Ms(age)} ago");
             if (counters.TryGetValue(c.Member, out var k) && k.TryGetValue("connection_rejected", out var rejected) && rejected > 0)
                 evidence.Add($"{c.Member} has refused {rejected} connection(s) since it started (mntr connection_rejected, all client IPs)");
             var delta = zk.CounterDeltas.FirstOrDefault(d => d.Member == c.Member && d.Name == "connection_rejected");
-            if (delta != null && delta.End > delta.Start) evidence.Add($"{delta.End - delta.Start} refused during the watch");
+            if (delta != null && delta.End > delta.Start)
+                evidence.Add($"{c.Member} refused {delta.End - delta.Start} connection(s) during the watch (mntr connection_rejected: all client IPs, it does not say which)");
             var elsewhere = zk.Clients.Where(o => o.Ip == c.Ip && o.Member != c.Member).ToList();
             if (elsewhere.Count > 0) evidence.Add("on the other servers: " + string.Join(", ", elsewhere.Select(o => $"{o.Member} {o.Connections}")));
 

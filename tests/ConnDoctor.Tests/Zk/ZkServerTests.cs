@@ -117,6 +117,32 @@ public class ZkLimitTests(LimitServerFixture f) : IClassFixture<LimitServerFixtu
     }
 }
 
+/// <summary>A server that lists its connections (cons) but refuses dump and wchc, without an AdminServer to stand in.</summary>
+public sealed class ConsOnlyServerFixture : IDisposable
+{
+    public ZooKeeperServer Zk { get; } = new(fourLetterWords: "srvr,cons,conf,mntr");
+    public void Dispose() => Zk.Dispose();
+}
+
+public class ZkUnknownCountsTests(ConsOnlyServerFixture f) : IClassFixture<ConsOnlyServerFixture>
+{
+    [Fact]
+    public void EphemeralsAndWatchesThatNoWordGaveAreUnknownNotZero()
+    {
+        var zk = f.Zk;
+        using var clients = new ZkClients(zk, "keep", "--source", "127.0.0.9", "--count", "2", "--hold", "120");
+        clients.WaitDone();
+        using var d = CliRunner.Run("zk", zk.Address, "--json").Json();
+        var c = ZkJson.Client(d, "127.0.0.9")!.Value;
+        Assert.Equal(2, c.GetProperty("connections").GetInt32());
+        Assert.Equal(JsonValueKind.Null, c.GetProperty("ephemerals").ValueKind);
+        Assert.Equal(JsonValueKind.Null, c.GetProperty("watches").ValueKind);
+        var text = CliRunner.Run("zk", zk.Address, "--wide").Stdout;
+        var row = text.Split('\n').Single(l => l.StartsWith("127.0.0.9 "));
+        Assert.Contains("    ?     ?", row);                     // EPHEM and WATCH: unknown
+    }
+}
+
 /// <summary>A server that allows only srvr (3.5+'s default) and runs the AdminServer on a free port.</summary>
 public sealed class RestrictedServerFixture : IDisposable
 {
