@@ -28,7 +28,7 @@ public sealed class EphemeralPortsRule : IRule
             yield break;
         }
         int ports = high - low + 1;
-        bool reuse = sys.TcpTwReuse == 1;
+        bool reuse = sys.TcpTwReuse == 1 && sys.TcpTimestamps != 0;   // tw_reuse needs timestamps: off, it never applies
         var evidence = new List<string>
         {
             $"{ports} ports: at most {ports} connections from one local address to one remote IP:port at once, TIME_WAIT included",
@@ -42,12 +42,16 @@ public sealed class EphemeralPortsRule : IRule
             // Client-side TIME_WAIT: a local port in the range, a peer port outside it (a server's accepted connections use no ephemeral port).
             var perEndpoint = ctx.Evidence.Sockets
                 .Where(s => s.State == TcpState.TimeWait && sys.IsEphemeral(s.Local.Port) && !sys.IsEphemeral(s.Remote.Port))
-                .GroupBy(s => (s.Local.Address.Unmapped, s.Remote)).Select(g => (g.Key.Remote, Count: g.Count()))
+                .GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: new NetEndpoint(s.Remote.Address.Unmapped, s.Remote.Port)))
+                .Select(g => (g.Key.Local, g.Key.Remote, Count: g.Count()))
                 .OrderByDescending(x => x.Count).ToList();
-            foreach (var (remote, count) in perEndpoint.Take(3))
+            bool severalLocals = perEndpoint.Select(x => x.Local).Distinct().Count() > 1;
+            foreach (var (local, remote, count) in perEndpoint.Take(3))
             {
                 double share = (double)count / ports;
-                evidence.Add($"now: {count} TIME_WAIT towards {SocketGrouper.FormatEndpoint(remote)} = {Format.Percent(share)} of the range, " +
+                // Each local address has its own range of ports towards an endpoint: say which one when there are several.
+                string from = severalLocals ? $" from {SocketGrouper.FormatHost(local)}" : "";
+                evidence.Add($"now: {count} TIME_WAIT{from} towards {SocketGrouper.FormatEndpoint(remote)} = {Format.Percent(share)} of the range, " +
                              $"about {count / (double)TimeWaitSeconds:0.#} closes/s over the last minute");
                 if (share >= CriticalShare) severity = Severity.Critical;
                 else if (share >= WarnShare && severity < Severity.Warning) severity = Severity.Warning;

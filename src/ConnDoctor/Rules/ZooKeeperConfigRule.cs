@@ -58,8 +58,9 @@ public sealed class ZooKeeperConfigRule : IRule
             [Where(wl)]);
 
         int? tick = cfg.Int("tickTime");
-        int? minT = cfg.Int("minSessionTimeout") ?? (tick * 2);
-        int? maxT = cfg.Int("maxSessionTimeout") ?? (tick * 20);
+        // ZooKeeper takes -1 (any negative value) as "the default": 2 and 20 ticks, as when the line is absent.
+        int? minT = cfg.Int("minSessionTimeout") is int mn && mn >= 0 ? mn : tick * 2;
+        int? maxT = cfg.Int("maxSessionTimeout") is int mx && mx >= 0 ? mx : tick * 20;
         bool inverted = minT > maxT;
         string ms(int? v) => v is int x ? Format.Duration(TimeSpan.FromMilliseconds(x)) : "?";
         yield return AuditFacts.Setting(Id, tick == null || inverted ? Severity.Critical : maxT > 300_000 ? Severity.Warning : Severity.Info,

@@ -149,6 +149,33 @@ public class AuditTests
             e => e.GetString()!.StartsWith($"now: {tw} TIME_WAIT towards 127.0.0.1:7000 = "));
     }
 
+    [Fact]
+    public void TwReuseIsNotCreditedWhenTimestampsAreOff()
+    {
+        using var ns = new TestNetns("audts");
+        ns.Exec("sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.tcp_timestamps=0");
+        using var doc = CliRunner.Run("audit", "--netns", ns.Name, "--json").Json();
+        var ports = Finding(doc, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.DoesNotContain(ports, e => e.Contains("tcp_tw_reuse=1 lets"));     // reuse needs timestamps
+        ns.Exec("sysctl", "-qw", "net.ipv4.tcp_timestamps=1");
+        using var on = CliRunner.Run("audit", "--netns", ns.Name, "--json").Json();
+        Assert.Contains(Finding(on, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("tcp_tw_reuse=1 lets"));
+    }
+
+    [Fact]
+    public void MinusOneSessionTimeoutsAreZooKeepersDefaults()
+    {
+        var dir = Directory.CreateTempSubdirectory("cd-audit-minus1");
+        try
+        {
+            var cfg = Path.Combine(dir.FullName, "zoo.cfg");
+            File.WriteAllText(cfg, "tickTime=2000\nclientPort=2181\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n");
+            using var doc = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
+            Assert.Equal("tick 2000 4000-40000 ms", Settings(doc)["zoo.cfg session timeouts"].Value);   // what a real 3.8 answers in conf
+        }
+        finally { dir.Delete(true); }
+    }
+
     [Fact] public void AMissingZooCfgIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
     [Fact] public void ANonNumberWhereZooKeeperWantsOneIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("bad-number.cfg")), 1, "bad-number.cfg:3: maxClientCnxns=sixty is not a number");
     [Fact] public void ALineWithoutValueIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", Cfg("no-value.cfg")), 1, "no-value.cfg:3: 'dataDir' has no value");
