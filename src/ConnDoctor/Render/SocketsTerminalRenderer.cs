@@ -37,7 +37,7 @@ public static class SocketsTerminalRenderer
     {
         var table = new Table().Border(TableBorder.Simple);
         var states = new[] { TcpState.Established, TcpState.CloseWait, TcpState.TimeWait };
-        TableColumn Num(string header) => new TableColumn(header).RightAligned().Padding(1, 0, 0, 0);
+        TableColumn Num(string header) => new TableColumn(header).RightAligned().NoWrap().Padding(1, 0, 0, 0);
         if (r.GroupBy == GroupBy.State)
         {
             table.AddColumn(new TableColumn("STATE").Padding(0, 0, 1, 0)).AddColumn(Num("SOCKETS")).AddColumn(Num("PROCESSES"));
@@ -45,8 +45,9 @@ public static class SocketsTerminalRenderer
             return table;
         }
         if (r.GroupBy == GroupBy.Process) table.AddColumn(new TableColumn("PROCESS").NoWrap().Padding(0, 0, 1, 0));
-        // The connection never wraps: a cut address is worse than a long line (--wide gives room).
-        table.AddColumn(new TableColumn("CONNECTION").NoWrap().Padding(0, 0, 0, 0));
+        // The counts never shrink: a long IPv6 endpoint wraps inside its cell instead (whole, on two lines) where, kept on
+        // one line, it squeezed the count columns to "…" at 80 columns. --wide keeps it on one line.
+        table.AddColumn(new TableColumn("CONNECTION").Padding(0, 0, 0, 0));
         if (r.GroupBy == GroupBy.Remote) table.AddColumn(Num("PROCS"));
         foreach (var h in new[] { "ESTAB", "CLOSE-W", "TIME-W", "OTHER" }) table.AddColumn(Num(h));
         foreach (var g in groups)

@@ -224,6 +224,9 @@ public static class SocketCollector
         foreach (var s in sockets)
         {
             if (s.Inode == 0 || !scan.Owners.TryGetValue(s.Inode, out var owners)) continue;
+            // A socket shared after fork() has several holders, found in whatever order /proc lists them: the lowest pid (as a
+            // rule the parent that opened it) comes first, so every view names the same holder run after run.
+            if (owners.Length > 1) Array.Sort(owners, (a, b) => a.Pid != b.Pid ? a.Pid.CompareTo(b.Pid) : a.Fd.CompareTo(b.Fd));
             s.Owners = owners;
             foreach (var ow in owners) owning.Add(ow.Pid);
         }

@@ -60,6 +60,23 @@ public class RendererGoldenTests
     }
 
     [Fact]
+    public void ALongIPv6EndpointWrapsInsteadOfHidingTheCounts()
+    {
+        var e = new EvidenceBuilder().Process(7, "python3")
+            .Socket(TcpState.FinWait2, "[2001:db8:1234:5678:9abc:def0:1234:5678]:7020", "[2001:db8:1234:5678:9abc:def0:1234:5678]:41000", count: 3)
+            .Socket(TcpState.CloseWait, "[2001:db8:1234:5678:9abc:def0:1234:5678]:41000", "[2001:db8:1234:5678:9abc:def0:1234:5678]:7020", 7, count: 3)
+            .Build();
+        foreach (var by in new[] { GroupBy.Process, GroupBy.Remote })
+        {
+            var text = Terminal(w => SocketsTerminalRenderer.Render(SocketsReport.Build(e, new SocketFilter(), by), w, new OutputOptions { Width = 80 }));
+            Assert.All(text.Split('\n'), l => Assert.True(l.Length <= 80, $"line over 80 columns: {l}"));
+            Assert.DoesNotContain("…", text);
+            foreach (var h in new[] { "ESTAB", "CLOSE-W", "TIME-W", "OTHER" }) Assert.Contains(h, text);
+            Assert.Contains(text.Split('\n'), l => l.TrimEnd().EndsWith(" 3") || l.Contains(" 3 "));   // the counts are there
+        }
+    }
+
+    [Fact]
     public void SocketsOneRowEachLikeSs()
     {
         var report = SocketsReport.Build(Scene(), new SocketFilter { States = [TcpState.CloseWait, TcpState.Listen] }, GroupBy.None);
