@@ -10,13 +10,21 @@ namespace ConnDoctor.Analysis;
 public sealed class SocketRoles
 {
     private readonly HashSet<(int Netns, ushort Port)> _listening = new();
+    // The address each listener is bound to: a client socket can use the same port number on another local address
+    // (bound explicitly, or an ephemeral port equal to a listener's on 127.0.0.2), and it is no accepted socket.
+    private readonly Dictionary<(int Netns, ushort Port), List<NetAddress>> _listenAddresses = new();
     private readonly Evidence _evidence;
 
     public SocketRoles(Evidence evidence)
     {
         _evidence = evidence;
         foreach (var s in evidence.Sockets)
-            if (s.State == TcpState.Listen) _listening.Add((s.NetnsIndex, s.Local.Port));
+        {
+            if (s.State != TcpState.Listen) continue;
+            _listening.Add((s.NetnsIndex, s.Local.Port));
+            if (!_listenAddresses.TryGetValue((s.NetnsIndex, s.Local.Port), out var list)) _listenAddresses[(s.NetnsIndex, s.Local.Port)] = list = new();
+            list.Add(s.Local.Address.Unmapped);
+        }
     }
 
     public bool IsListeningPort(int netns, ushort port) => _listening.Contains((netns, port));
@@ -24,7 +32,12 @@ public sealed class SocketRoles
     public bool IsServerSide(SocketRecord s)
     {
         if (s.State == TcpState.Listen) return false;
-        if (_listening.Contains((s.NetnsIndex, s.Local.Port))) return true;
+        if (_listenAddresses.TryGetValue((s.NetnsIndex, s.Local.Port), out var bound))
+        {
+            var local = s.Local.Address.Unmapped;
+            // A wildcard listener (0.0.0.0, ::) accepts on every address; a dual-stack :: one also on IPv4.
+            foreach (var a in bound) if (a.IsAny || a == local) return true;
+        }
         var sysctls = _evidence.NetnsOf(s).Sysctls;
         return !sysctls.IsEphemeral(s.Local.Port) && sysctls.IsEphemeral(s.Remote.Port);
     }
