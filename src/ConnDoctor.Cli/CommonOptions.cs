@@ -128,7 +128,7 @@ public static partial class FilterOptions
     }
 
     /// <summary>The IPv4 address in ADDR or ADDR:PORT written as the four decimal parts it parsed to.</summary>
-    private static bool IsDottedQuad(string item, NetAddress parsed)
+    internal static bool IsDottedQuad(string item, NetAddress parsed)
     {
         var text = item.Trim();
         int colon = text.IndexOf(':');

@@ -28,7 +28,8 @@ public static class PcapCommand
     {
         var filter = new CaptureFilter();
         if (p.GetValue(Host) is { } h)
-            filter = filter with { Host = NetAddress.TryParse(h, out var a) ? a : throw new UserException($"bad address '{h}' for --host: give an IPv4 or IPv6 address", (int)ExitCode.Usage) };
+            // "10.2" or "010.0.0.1" parse as other addresses: an IPv4 address must be written as its four decimal parts.
+            filter = filter with { Host = NetAddress.TryParse(h, out var a) && (a.IsV6 || FilterOptions.IsDottedQuad(h, a)) ? a : throw new UserException($"bad address '{h}' for --host: give an IPv4 (four decimal parts) or IPv6 address", (int)ExitCode.Usage) };
         if (p.GetValue(Port) is { } pt)
             filter = filter with { Port = ushort.TryParse(pt, out var port) && port > 0 ? port : throw new UserException($"bad port '{pt}': give a number from 1 to 65535", (int)ExitCode.Usage) };
         var evidence = CaptureSource.Collect(p.GetValue(File)!, filter);

@@ -213,6 +213,9 @@ public class PcapFormatTests
     {
         Assert.Equal(2, CliRunner.Run("pcap", F("eth.pcap"), "--host", "10.0.0.300").Code);
         Assert.Equal(2, CliRunner.Run("pcap", F("eth.pcap"), "--port", "0").Code);
+        Assert.Equal(2, CliRunner.Run("pcap", F("eth.pcap"), "--host", "10.2").Code);      // shorthand: 10.0.0.2
+        Assert.Equal(2, CliRunner.Run("pcap", F("eth.pcap"), "--host", "010.0.0.1").Code); // octal: 8.0.0.1
+        Assert.Equal(0, CliRunner.Run("pcap", F("eth.pcap"), "--host", "::1").Code);
     }
 
     [Fact]
