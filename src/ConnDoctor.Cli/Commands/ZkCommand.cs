@@ -77,7 +77,10 @@ public static class ZkCommand
 
     internal static List<ZkMember> ParseMembers(string[] args, string? adminUrl)
     {
-        var texts = args.SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        // An application's connect string may end with a chroot ("zk1:2181,zk2:2181/kafka"): it scopes the client's paths, not
+        // the servers, and four-letter words are server-wide, so it is dropped.
+        var texts = args.Select(a => a.IndexOf('/') is int slash and >= 0 ? a[..slash] : a)
+            .SelectMany(a => a.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         if (texts.Count == 0) throw new UserException("give at least one member, HOST:PORT", (int)ExitCode.Usage);
         var urls = adminUrl?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
         if (urls.Length > 1 && urls.Length != texts.Count)

@@ -189,6 +189,14 @@ public class ZkCliTests
     }
 
     [Fact]
+    public void AnApplicationsConnectStringWithAChrootIsTaken()
+    {
+        var members = ConnDoctor.Cli.Commands.ZkCommand.ParseMembers(["zk1:2181,zk2:2182/kafka/prod"], null);
+        Assert.Equal(["zk1:2181", "zk2:2182"], members.Select(m => m.Text));
+        Assert.Equal(["[fd00::5]:2181"], ConnDoctor.Cli.Commands.ZkCommand.ParseMembers(["[fd00::5]:2181/app"], null).Select(m => m.Text));
+    }
+
+    [Fact]
     public void SeveralMembersNeedOneAdminUrlEachOrATemplate()
     {
         var r = CliRunner.Run("zk", "127.0.0.1:1,127.0.0.2:1", "--admin-url", "http://127.0.0.1:8080/commands");
