@@ -175,6 +175,46 @@ public class ZkWhitelistTests(RestrictedServerFixture f) : IClassFixture<Restric
     }
 
     [Fact]
+    public async Task AnotherJsonServiceIsNotTakenForTheAdminServer()
+    {
+        // Port 8080 often hosts an application: JSON that does not name the command is not ZooKeeper's, and no "0 connections".
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var server = Task.Run(async () =>
+        {
+            var body = "{\"command\":\"x\",\"error\":null,\"connections\":\"notalist\"}"u8.ToArray();
+            var head = System.Text.Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+            try
+            {
+                while (true)
+                {
+                    using var c = await listener.AcceptSocketAsync(stop.Token);
+                    var buf = new byte[4096];
+                    await c.ReceiveAsync(buf, System.Net.Sockets.SocketFlags.None, stop.Token);
+                    await c.SendAsync(head.Concat(body).ToArray(), System.Net.Sockets.SocketFlags.None, stop.Token);
+                    c.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+                }
+            }
+            catch (OperationCanceledException) { }
+        });
+        try
+        {
+            var r = CliRunner.Run("zk", f.Zk.Address, "--admin-url", $"http://127.0.0.1:{port}");
+            Assert.Contains("not from ZooKeeper's AdminServer", r.Stdout.Replace("\n", " ").Replace("  ", " "));
+            Assert.DoesNotContain("No problems found", r.Stdout);
+            Assert.Contains("client connections unknown", r.Stdout);
+        }
+        finally
+        {
+            stop.Cancel();
+            await server;
+            listener.Stop();
+        }
+    }
+
+    [Fact]
     public void TheAdminServerStandsInForRefusedWords()
     {
         var zk = f.Zk;

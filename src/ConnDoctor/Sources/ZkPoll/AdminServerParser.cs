@@ -20,6 +20,20 @@ public static class AdminServerParser
         catch (JsonException ex) { throw new SourceException($"the AdminServer sent something that is not JSON ({ex.Message.Split('.')[0]})"); }
     }
 
+    /// <summary>
+    /// ZooKeeper's AdminServer names the command in each reply ("command": "connections") and, for connections, lists them
+    /// in an array. Any other JSON service on that port (8080 often hosts an application) would otherwise read as a server
+    /// with no connections and nothing wrong.
+    /// </summary>
+    public static void RequireCommand(JsonDocument doc, string command)
+    {
+        var root = doc.RootElement;
+        bool named = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("command", out var c) && c.ValueKind == JsonValueKind.String && c.GetString() == command;
+        bool shaped = command != "connections" || (root.TryGetProperty("connections", out var list) && list.ValueKind == JsonValueKind.Array);
+        if (!named || !shaped)
+            throw new SourceException($"the reply to '{command}' is JSON but not from ZooKeeper's AdminServer (no \"command\": \"{command}\"{(named ? " with a \"connections\" list" : "")}): is that the right URL?");
+    }
+
     /// <summary>/commands/connections: "connections" (and "secure_connections") arrays of objects.</summary>
     public static List<ZkConnection> ParseConnections(JsonDocument doc, out int malformed)
     {

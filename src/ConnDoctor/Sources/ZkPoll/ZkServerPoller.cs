@@ -194,6 +194,7 @@ public static class ZkServerPoller
                 var body = ZkTransport.Admin(baseUrl, command, timeout);
                 using var doc = AdminServerParser.Parse(body);
                 if (AdminServerParser.Error(doc) is string err) throw new SourceException($"{command}: {err}");
+                AdminServerParser.RequireCommand(doc, command);
                 int bad = 0;
                 switch (command)
                 {
