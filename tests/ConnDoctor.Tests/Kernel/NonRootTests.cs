@@ -35,6 +35,23 @@ public class NonRootTests
     }
 
     [Fact]
+    public void WatchWithoutRootStillTellsAcceptedConnectionsFromOutgoingOnes()
+    {
+        // Root's listener and clients; nobody cannot see the listener's owner, but the listener is there.
+        using var ns = new TestNetns("nrw");
+        ns.StartScenario("server", "--listen", "127.0.0.1:9002:drain");
+        ns.StartScenario("good", "--connect", "127.0.0.1:9002", "--count", "3");
+        Thread.Sleep(500);
+        var r = Shell.RunFull("ip", ["netns", "exec", ns.Name, .. AsNobody("watch", "--json", "--duration", "1s", "--interval", "250ms")], check: false);
+        Assert.True(r.Code == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var rows = doc.RootElement.GetProperty("watch").GetProperty("rows").EnumerateArray().ToList();
+        Assert.Contains(rows, x => x.GetProperty("direction").GetString() == "inbound");
+        Assert.All(rows.Where(x => x.GetProperty("direction").GetString() == "outbound"),
+            x => Assert.Equal("127.0.0.1:9002", x.GetProperty("endpoint").GetString()));
+    }
+
+    [Fact]
     public void EnteringANamespaceWithoutRootIsAOneLineError()
     {
         using var ns = new TestNetns("nr2");

@@ -20,6 +20,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         _namespaces = ev.Namespaces.ToDictionary(n => n.Inode, n => n);
         _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
         var listeners = new Dictionary<(ulong, int), TaskInfo>();
+        var listening = new HashSet<(ulong, int)>();
         var existing = full ? new Dictionary<(NetEndpoint, NetEndpoint), TaskInfo>() : _existing;
         foreach (var s in ev.Sockets)
         {
@@ -27,15 +28,23 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
             var p = ev.OwnerOf(s);
             var info = new TaskInfo(p?.Pid ?? 0, p?.Name, s.State == TcpState.TimeWait ? null : s.Uid, ns.Inode, ns.Label,
                 p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid);
-            if (s.State == TcpState.Listen) { if (p != null) listeners.TryAdd((ns.Inode, s.Local.Port), info); }
+            if (s.State == TcpState.Listen)
+            {
+                listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown
+                if (p != null) listeners.TryAdd((ns.Inode, s.Local.Port), info);
+            }
             else if (full) existing.TryAdd((s.Local, s.Remote), info);
         }
         _listeners = listeners;
+        _listening = listening;
         _existing = existing;
         return ev;
     }
 
-    public bool IsListening(ulong netns, int port) => _listeners.ContainsKey((netns, port));
+    // A port with a listener, whether its owner could be read or not: it tells accepted connections from outgoing ones.
+    private HashSet<(ulong, int)> _listening = new();
+
+    public bool IsListening(ulong netns, int port) => _listening.Contains((netns, port));
 
     public bool Watched(ulong netnsInode) => _watched.Contains(netnsInode) || (collect.AllNetns && netnsInode != 0);
 
