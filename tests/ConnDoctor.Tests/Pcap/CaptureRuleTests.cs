@@ -111,7 +111,13 @@ public class CaptureRuleTests
         Assert.StartsWith("11% of segments", retrans.Summary); // 120 of 1140
         var stale = findings.Single(f => f.RuleId == "half-open-suspect");
         Assert.Equal(Severity.Warning, stale.Severity);
-        Assert.Equal("10.0.0.9 no longer knew 1 connection(s) that 10.0.0.7:30000 still used: they were half-open", stale.Summary);
+        Assert.Equal("10.0.0.9 no longer knew 1 connection(s) that 10.0.0.7 still used: they were half-open", stale.Summary);
+
+        // Three stale connections of one client host, each from its own ephemeral port: one finding, not one per port.
+        var three = Run(Conns(3, 1000, c => Normal(c) with { OpenSeen = false, Reset = ResetClass.Stale, ResetByClient = false, RstPackets = 1, ResetNs = c.EndNs },
+            EvidenceBuilder.Ep("10.0.0.9:8080")));
+        var one = Assert.Single(three, f => f.RuleId == "half-open-suspect");
+        Assert.StartsWith("10.0.0.9 no longer knew 3 connection(s) that 10.0.0.7 still used", one.Summary);
     }
 
     [Fact]
