@@ -34,6 +34,7 @@ public static class WatchCommand
         var interval = Durations.Parse(p.GetValue(Interval)!, "--interval");
         if (interval < TimeSpan.FromMilliseconds(100)) throw new UserException("--interval must be at least 100ms", (int)ExitCode.Usage);
         TimeSpan? duration = p.GetValue(Duration) is { } d ? Durations.Parse(d, "--duration") : null;
+        if (duration == TimeSpan.Zero) throw new UserException("--duration needs a length above zero, e.g. 30s (leave it out to watch until Ctrl-C)", (int)ExitCode.Usage);
         var filter = FilterOptions.Read(p);
         var collect = SourceOptions.Read(p, new Analysis.SocketFilter());
         if (!collect.IsLiveProc) throw new UserException("watch reads the live kernel; --proc-root cannot be used with it", (int)ExitCode.Usage);

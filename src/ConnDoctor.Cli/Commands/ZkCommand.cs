@@ -48,9 +48,13 @@ public static class ZkCommand
         var interval = Durations.Parse(p.GetValue(Interval)!, "--interval");
         if (interval < TimeSpan.FromMilliseconds(200)) throw new UserException("--interval must be at least 200ms", (int)ExitCode.Usage);
         if (watch is TimeSpan ws && ws <= TimeSpan.Zero) throw new UserException("--watch needs a duration above zero, e.g. 5m", (int)ExitCode.Usage);
+        // Options that would otherwise be taken without effect: say so instead.
+        if (watch == null && p.GetResult(Interval) is { Implicit: false }) throw new UserException("--interval only applies with --watch", (int)ExitCode.Usage);
+        if (p.GetValue(AdminUrl) is { } admin && admin.Trim().Length == 0) throw new UserException("--admin-url is empty: give http://HOST:PORT/commands, or leave it out", (int)ExitCode.Usage);
         string? path = p.GetValue(PathOption);
         if (path != null && (!path.StartsWith('/') || (path.Length > 1 && path.EndsWith('/'))))
-            throw new UserException($"bad --path '{path}': give an absolute znode path such as /clients", (int)ExitCode.Usage);
+            throw new UserException(path.StartsWith('/') ? $"bad --path '{path}': no '/' at the end (ZooKeeper paths have none), e.g. /clients"
+                : $"bad --path '{path}': give an absolute znode path such as /clients", (int)ExitCode.Usage);
         var members = ParseMembers(p.GetValue(Members)!, p.GetValue(AdminUrl));
         var options = new ZkOptions { Members = members, Timeout = timeout, Watch = watch, Interval = interval, Path = path };
         bool json = p.GetValue(GlobalOptions.Json);

@@ -208,6 +208,8 @@ public class WatchSnapshotTests
         Assert.Contains(expect, r.Stderr);
         Assert.Single(r.Stderr.Trim().Split('\n'));
     }
+
+    [Fact] public void AZeroDurationIsAUsageError() => CliAssert.OneLineError(CliRunner.Run("watch", "--duration", "0"), 2, "above zero");
 }
 
 /// <summary>

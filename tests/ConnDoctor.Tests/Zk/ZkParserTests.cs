@@ -188,6 +188,13 @@ public class ZkCliTests
         Assert.Single(r.Stderr.TrimEnd('\n').Split('\n'));
     }
 
+    [Theory]
+    [InlineData("--interval only applies with --watch", "--interval", "2s")]
+    [InlineData("--admin-url is empty", "--admin-url", "")]
+    [InlineData("no '/' at the end", "--path", "/big/")]
+    public void OptionsThatWouldDoNothingAreUsageErrors(string message, string option, string value) =>
+        CliAssert.OneLineError(CliRunner.Run("zk", "127.0.0.1:1", option, value), 2, message);
+
     [Fact]
     public void AnApplicationsConnectStringWithAChrootIsTaken()
     {
