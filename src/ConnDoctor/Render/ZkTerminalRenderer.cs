@@ -63,7 +63,9 @@ public static class ZkTerminalRenderer
             var moved = zk.CounterDeltas.Where(d => d.End != d.Start && d.Name is "connection_request_count" or "connection_rejected" or "connection_drop_count"
                 or "sessionless_connections_expired" or "stale_sessions_expired").ToList();
             if (moved.Count > 0)
-                c.WriteLine("server counters (mntr): " + string.Join("; ", moved.Select(d => $"{d.Member} {d.Name} +{d.End - d.Start}")));
+                // A counter that went down was reset: the member restarted during the watch.
+                c.WriteLine("server counters (mntr): " + string.Join("; ", moved.Select(d => d.End >= d.Start
+                    ? $"{d.Member} {d.Name} +{d.End - d.Start}" : $"{d.Member} {d.Name} reset ({d.Start} -> {d.End}: restarted?)")));
         }
 
         if (zk.Path != null)
