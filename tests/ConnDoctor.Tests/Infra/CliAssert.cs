@@ -17,4 +17,15 @@ public static class CliAssert
 
     /// <summary>The same for the NativeAOT binary run as a process (e.g. under timeout(1) or another user).</summary>
     public static void OneLineError((int Code, string Stdout, string Stderr) r, int expected, string contains) => OneLineError(r.Code, r.Stderr, expected, contains);
+
+    /// <summary>A --json run that exited 0 with its first source "partial" for <paramref name="reason"/>; the document, for more checks.</summary>
+    public static System.Text.Json.JsonDocument PartialFirstSource(CliRunner.Result r, string reason)
+    {
+        Assert.True(r.Code == 0, r.Stderr);
+        var doc = r.Json();
+        var src = doc.RootElement.GetProperty("sources")[0];
+        Assert.Equal("partial", src.GetProperty("state").GetString());
+        Assert.Contains(reason, src.GetProperty("reason").GetString());
+        return doc;
+    }
 }
