@@ -167,6 +167,7 @@ public class PcapFormatTests
 
     [Theory]
     [InlineData(new byte[0], "empty file")]
+    [InlineData(new byte[] { 0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03 }, "gzip-compressed, not a capture itself: gunzip it first")]
     [InlineData(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2F, 0x20, 0x48, 0x54, 0x54, 0x50 }, "not a pcap or pcapng capture")]
     [InlineData(new byte[] { 0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0 }, "pcap file header cut short")]
     [InlineData(new byte[] { 0x0A, 0x0D, 0x0D, 0x0A, 28, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0 }, "not a valid pcapng file (bad byte-order magic")]

@@ -65,7 +65,9 @@ public sealed class PcapReader : IDisposable
         uint magic = le is PcapMagicUs or PcapMagicNs or PcapMagicModified ? le : be;
         _bigEndian = magic != le;
         if (magic is not (PcapMagicUs or PcapMagicNs or PcapMagicModified))
-            throw new UserException($"{name}: not a pcap or pcapng capture (starts with 0x{be:x8}); write one with tcpdump -w FILE");
+            throw new UserException((be >> 16) == 0x1F8B
+                ? $"{name}: gzip-compressed, not a capture itself: gunzip it first, or zcat {name} | conndoctor pcap -"
+                : $"{name}: not a pcap or pcapng capture (starts with 0x{be:x8}); write one with tcpdump -w FILE");
         if (head.Length < 24) throw new UserException($"{name}: pcap file header cut short ({head.Length} of 24 bytes)");
         _fracToNs = magic == PcapMagicNs ? 1 : 1000;
         _recordHeader = magic == PcapMagicModified ? 24 : 16;
