@@ -157,10 +157,14 @@ public class WatchSnapshotTests
         var w = doc.RootElement.GetProperty("watch");
         Assert.Equal("snapshot", w.GetProperty("mode").GetString());
         Assert.Contains("--mode snapshot", w.GetProperty("modeReason").GetString());
-        var row = Assert.Single(w.GetProperty("rows").EnumerateArray(),
-            x => x.GetProperty("direction").GetString() == "outbound" && x.GetProperty("endpoint").GetString() == "127.0.0.1:2181");
+        var rows = w.GetProperty("rows").EnumerateArray()
+            .Where(x => x.GetProperty("direction").GetString() == "outbound" && x.GetProperty("endpoint").GetString() == "127.0.0.1:2181").ToList();
+        var row = Assert.Single(rows, x => x.TryGetProperty("pid", out _));
         Assert.Equal(client.Id, row.GetProperty("pid").GetInt32());
-        Assert.InRange(row.GetProperty("opened").GetInt32(), 4, 6);
+        // A snapshot delayed by a loaded machine can miss one connection's open phase: it then shows up only in
+        // TIME_WAIT, without an owner (the documented limit of snapshot mode). At most one such.
+        Assert.InRange(rows.Sum(x => x.GetProperty("opened").GetInt32()), 4, 6);
+        Assert.InRange(row.GetProperty("opened").GetInt32(), 3, 6);
         Assert.True(w.GetProperty("attributedShare").GetDouble() > 0.9);
     }
 
@@ -246,7 +250,10 @@ public class WatchExitedProcessTests
             var outbound = w.GetProperty("rows").EnumerateArray()
                 .Where(x => x.GetProperty("direction").GetString() == "outbound" && x.GetProperty("endpoint").GetString() == $"127.0.0.1:{port}").ToList();
             Assert.Equal(probes, outbound.Sum(x => x.GetProperty("opened").GetInt32()));
-            Assert.All(outbound, x => Assert.Equal("bash", x.GetProperty("process").GetString()));
+            Assert.All(outbound, x => Assert.True(x.TryGetProperty("pid", out _)));
+            // The trace prints "<...>" for a command name its cache no longer holds: such rows have a pid but no name.
+            Assert.All(outbound.Where(x => x.TryGetProperty("process", out _)), x => Assert.Equal("bash", x.GetProperty("process").GetString()));
+            Assert.Contains(outbound, x => x.TryGetProperty("process", out _));
         }
         finally
         {
