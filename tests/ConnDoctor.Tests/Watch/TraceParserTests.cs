@@ -154,6 +154,32 @@ public class TraceParserTests
     }
 
     [Fact]
+    public void TasksGoneBeforeTheyAreReadAreKeptOnTheOwnNamespaceAndCountedWhenLeftOut()
+    {
+        var kept = new WatchBook();
+        var t = new ConnectionTracker(new ExitedWorld(keep: true), kept);
+        foreach (var l in Lines()) { TraceLineParser.TryParse(l, out var ev); t.Handle(ev); }
+        var client = Assert.Single(kept.Rows(5000, 5), r => !r.Passive && r.Endpoint == "127.0.0.1:5555");
+        Assert.Equal(29338, client.Pid);                                  // the trace's pid
+        Assert.True(t.ExitedOwners > 0);
+
+        var limited = new WatchBook();
+        var u = new ConnectionTracker(new ExitedWorld(keep: false), limited);   // --netns: their namespace is unknown
+        foreach (var l in Lines()) { TraceLineParser.TryParse(l, out var ev); u.Handle(ev); }
+        Assert.DoesNotContain(limited.Rows(5000, 5), r => !r.Passive);
+        Assert.True(u.ExitedLeftOut > 0);
+    }
+
+    private sealed class ExitedWorld(bool keep) : IWatchWorld
+    {
+        public TaskInfo? Task(int pid, string printedComm) => new(pid, printedComm, null, 0, null, null, null) { Exited = true };
+        public TaskInfo? Listener(NetEndpoint local) => null;
+        public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
+        public bool Watched(ulong netnsInode) => netnsInode == 42;
+        public bool KeepsExitedTasks => keep;
+    }
+
+    [Fact]
     public void RateIsOverTheActiveSpan()
     {
         Assert.Equal(50, WatchBook.Rate(151, 1000, 4000, 10), 3);

@@ -83,7 +83,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         {
             var owner = world.Task(ev.Pid, ev.Comm);
             bool watched = owner != null && (owner.Exited ? world.KeepsExitedTasks : world.Watched(owner.NetnsInode));
-            if (owner is { Exited: true } && watched) ExitedOwners++;
+            if (owner is { Exited: true }) { if (watched) ExitedOwners++; else ExitedLeftOut++; }
             var p = new Pending { Owner = owner, Source = ev.Src.Address, Ms = ms, Watched = watched };
             if (!_pending.TryGetValue(ev.Dst, out var list)) _pending[ev.Dst] = list = new List<Pending>(2);
             list.Add(p);
@@ -194,6 +194,9 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
 
     /// <summary>Connections whose task had exited before /proc was read: named by the trace's pid and command name only.</summary>
     public int ExitedOwners { get; private set; }
+
+    /// <summary>Connects of tasks that had exited before they could be read, left out because the watch is limited to chosen namespaces.</summary>
+    public int ExitedLeftOut { get; private set; }
     /// <summary>Guesses corrected from the socket table.</summary>
     public int Corrected { get; private set; }
     public bool HasUnverified => _ambiguous.Count > 0;

@@ -35,7 +35,7 @@ public static class WatchSource
         WatchMode mode;
         string? reason = null;
         long events = 0, lost = 0;
-        int malformed = 0, guessed = 0, corrected = 0, exited = 0;
+        int malformed = 0, guessed = 0, corrected = 0, exited = 0, exitedLeftOut = 0;
         var sw = Stopwatch.StartNew();
 
         TracefsSession? session = null;
@@ -55,7 +55,7 @@ public static class WatchSource
         try
         {
             if (session != null)
-                (events, lost, malformed, guessed, corrected, exited) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
+                (events, lost, malformed, guessed, corrected, exited, exitedLeftOut) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
             else
                 RunSnapshots(world, book, filter, o, onTick, cancel, sw);
         }
@@ -70,7 +70,8 @@ public static class WatchSource
             mode == WatchMode.Trace
                 ? $"{events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
                   (guessed > 0 ? $"; {guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {corrected} corrected from the socket table" : "") +
-                  (exited > 0 ? $"; {exited} connection(s) of processes that had exited before /proc could be read, named by the trace's pid and command only" : "")
+                  (exited > 0 ? $"; {exited} connection(s) of processes that had exited before /proc could be read, named by the trace's pid and command only" : "") +
+                  (exitedLeftOut > 0 ? $"; {exitedLeftOut} connect(s) of processes that had exited before /proc could be read were left out: their namespace is unknown (watch without --netns to keep them)" : "")
                 : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds, o.Filter);
@@ -103,7 +104,7 @@ public static class WatchSource
         };
     }
 
-    private static (long Events, long Lost, int Malformed, int Guessed, int Corrected, int Exited) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
+    private static (long Events, long Lost, int Malformed, int Guessed, int Corrected, int Exited, int ExitedLeftOut) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
         WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw)
     {
         var tracker = new ConnectionTracker(world, book) { Filter = filter.IsEmpty ? null : filter.Matches, StartOffsetMs = 0 };
@@ -170,7 +171,7 @@ public static class WatchSource
             if (have == buf.Length) have = 0;
         }
         if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
-        return (tracker.Events, session.LostEvents() - lostAtStart, malformed, tracker.Guessed, tracker.Corrected, tracker.ExitedOwners);
+        return (tracker.Events, session.LostEvents() - lostAtStart, malformed, tracker.Guessed, tracker.Corrected, tracker.ExitedOwners, tracker.ExitedLeftOut);
     }
 
     /// <summary>
