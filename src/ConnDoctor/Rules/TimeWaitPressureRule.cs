@@ -166,8 +166,12 @@ public sealed class TimeWaitPressureRule : IRule
         double newest = Math.Max(0, TimeWaitSeconds - maxLeft / 1000.0), oldest = Math.Max(0, TimeWaitSeconds - minLeft / 1000.0);
         double span = Math.Max(1.0, oldest - newest);
         double rate = sockets.Count / span;
-        string line = $"they entered TIME_WAIT between {oldest:0.#} s and {newest:0.#} s ago: about {rate:0.#} closes/s over that window" +
-                      (newest < 5 ? " (still going on)" : " (it may have stopped)");
+        // Within a second the timers cannot give a rate worth quoting (a rate over a 0.3 s burst is not a per-second pace):
+        // the count and the window say it. One table read cannot tell a burst that just ended from one still going on.
+        string line = oldest - newest < 1.0
+            ? $"they entered TIME_WAIT between {oldest:0.#} s and {newest:0.#} s ago: {sockets.Count} closes within {Math.Max(0.01, oldest - newest):0.##} s, a burst"
+            : $"they entered TIME_WAIT between {oldest:0.#} s and {newest:0.#} s ago: about {rate:0.#} closes/s over that window";
+        line += newest < 5 ? " (the last ones a moment ago: it may still be going on)" : " (none in the last 5 s: it may have stopped)";
         return (rate, line);
     }
 
