@@ -66,10 +66,17 @@ public sealed class EphemeralPortsRule : IRule
         if (st.ZooCfg is { } cfg)
         {
             if (cfg.Int("clientPort") is int cp) services.Add(("zoo.cfg clientPort", cp));
+            if (cfg.Int("secureClientPort") is int sp) services.Add(("zoo.cfg secureClientPort", sp));
             if (cfg.Int("admin.serverPort") is int ap) services.Add(("zoo.cfg admin.serverPort", ap));
             foreach (var e in cfg.Entries.Values.Where(e => e.Key.StartsWith("server.", StringComparison.Ordinal)))
-                foreach (var part in e.Value.Split(';')[0].Split(':').Skip(1).Take(2))
+            {
+                var halves = e.Value.Split(';');
+                foreach (var part in halves[0].Split(':').Skip(1).Take(2))
                     if (int.TryParse(part, out int qp)) services.Add(($"zoo.cfg {e.Key}", qp));
+                // The dynamic-configuration form names the client port after ';' ("...:participant;0.0.0.0:2181" or ";2181").
+                if (halves.Length > 1 && int.TryParse(halves[1][(halves[1].LastIndexOf(':') + 1)..].Trim(), out int clp))
+                    services.Add(($"zoo.cfg {e.Key} client port", clp));
+            }
         }
         foreach (var (name, port) in services.Where(s => sys.IsEphemeral(s.Port)).Distinct())
         {

@@ -163,6 +163,23 @@ public class AuditTests
     }
 
     [Fact]
+    public void SecureAndDynamicConfigClientPortsAreCheckedAgainstTheEphemeralRange()
+    {
+        var dir = Directory.CreateTempSubdirectory("cd-audit-ports");
+        try
+        {
+            var cfg = Path.Combine(dir.FullName, "zoo.cfg");
+            File.WriteAllText(cfg, "tickTime=2000\nclientPort=2181\nsecureClientPort=45001\nserver.1=zk1:2888:3888:participant;0.0.0.0:45002\n");
+            using var doc = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
+            var ports = Finding(doc, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
+            Assert.Contains(ports, e => e.Contains("secureClientPort = 45001 lies inside the range"));
+            Assert.Contains(ports, e => e.Contains("server.1 client port = 45002 lies inside the range"));
+            Assert.DoesNotContain(ports, e => e.Contains("clientPort = 2181"));
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
     public void MinusOneSessionTimeoutsAreZooKeepersDefaults()
     {
         var dir = Directory.CreateTempSubdirectory("cd-audit-minus1");
