@@ -196,6 +196,10 @@ public class ZkCliTests
         CliAssert.OneLineError(CliRunner.Run("zk", "127.0.0.1:1", option, value), 2, message);
 
     [Fact]
+    public void OneServerUnderTwoNamesIsAUsageError() =>
+        CliAssert.OneLineError(CliRunner.Run("zk", "127.0.0.1:1,localhost:1", "--timeout", "1s"), 2, "members 127.0.0.1:1 and localhost:1 are the same server");
+
+    [Fact]
     public void AnApplicationsConnectStringWithAChrootIsTaken()
     {
         var members = ConnDoctor.Cli.Commands.ZkCommand.ParseMembers(["zk1:2181,zk2:2182/kafka/prod"], null);

@@ -91,8 +91,28 @@ public static class ZkEnsembleSource
     /// <summary>Every member at once: an unreachable one costs one timeout, not one per member.</summary>
     public static IReadOnlyList<ZkServerInfo> PollAll(ZkOptions o)
     {
+        RefuseSameServerTwice(o);
         var tasks = o.Members.Select(m => Task.Factory.StartNew(() => ZkServerPoller.Poll(m, o.Timeout), TaskCreationOptions.LongRunning)).ToArray();
         Task.WaitAll(tasks);
         return tasks.Select(t => t.Result).ToList();
+    }
+
+    /// <summary>
+    /// Two names of one server (127.0.0.1:2181 and localhost:2181) would count each of its clients twice. A member whose
+    /// name does not resolve is left to its poll, which reports it.
+    /// </summary>
+    private static void RefuseSameServerTwice(ZkOptions o)
+    {
+        if (o.Members.Count < 2) return;
+        var seen = new Dictionary<(System.Net.IPAddress, int), string>();
+        foreach (var m in o.Members)
+        {
+            System.Net.IPAddress ip;
+            try { ip = ZkTransport.Resolve(m.Host, o.Timeout); }
+            catch (SourceException) { continue; }
+            if (seen.TryGetValue((ip, m.Port), out var first))
+                throw new UserException($"members {first} and {m.Text} are the same server ({(ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString())}:{m.Port}): give it once", 2);
+            seen[(ip, m.Port)] = m.Text;
+        }
     }
 }
