@@ -162,35 +162,34 @@ public class AuditTests
         Assert.Contains(Finding(on, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray(), e => e.GetString()!.Contains("tcp_tw_reuse=1 lets"));
     }
 
-    [Fact]
-    public void SecureAndDynamicConfigClientPortsAreCheckedAgainstTheEphemeralRange()
+    /// <summary>`audit --json` on the sane fixture host with a zoo.cfg of this text, written to a directory of its own.</summary>
+    private static JsonDocument AuditWithZooCfg(string text)
     {
-        var dir = Directory.CreateTempSubdirectory("cd-audit-ports");
+        var dir = Directory.CreateTempSubdirectory("cd-audit-cfg");
         try
         {
             var cfg = Path.Combine(dir.FullName, "zoo.cfg");
-            File.WriteAllText(cfg, "tickTime=2000\nclientPort=2181\nsecureClientPort=45001\nserver.1=zk1:2888:3888:participant;0.0.0.0:45002\n");
-            using var doc = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
-            var ports = Finding(doc, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
-            Assert.Contains(ports, e => e.Contains("secureClientPort = 45001 lies inside the range"));
-            Assert.Contains(ports, e => e.Contains("server.1 client port = 45002 lies inside the range"));
-            Assert.DoesNotContain(ports, e => e.Contains("clientPort = 2181"));
+            File.WriteAllText(cfg, text);
+            return CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
         }
         finally { dir.Delete(true); }
     }
 
     [Fact]
+    public void SecureAndDynamicConfigClientPortsAreCheckedAgainstTheEphemeralRange()
+    {
+        using var doc = AuditWithZooCfg("tickTime=2000\nclientPort=2181\nsecureClientPort=45001\nserver.1=zk1:2888:3888:participant;0.0.0.0:45002\n");
+        var ports = Finding(doc, "net.ipv4.ip_local_port_range").GetProperty("evidence").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Contains(ports, e => e.Contains("secureClientPort = 45001 lies inside the range"));
+        Assert.Contains(ports, e => e.Contains("server.1 client port = 45002 lies inside the range"));
+        Assert.DoesNotContain(ports, e => e.Contains("clientPort = 2181"));
+    }
+
+    [Fact]
     public void MinusOneSessionTimeoutsAreZooKeepersDefaults()
     {
-        var dir = Directory.CreateTempSubdirectory("cd-audit-minus1");
-        try
-        {
-            var cfg = Path.Combine(dir.FullName, "zoo.cfg");
-            File.WriteAllText(cfg, "tickTime=2000\nclientPort=2181\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n");
-            using var doc = CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", cfg, "--json").Json();
-            Assert.Equal("tick 2000 4000-40000 ms", Settings(doc)["zoo.cfg session timeouts"].Value);   // what a real 3.8 answers in conf
-        }
-        finally { dir.Delete(true); }
+        using var doc = AuditWithZooCfg("tickTime=2000\nclientPort=2181\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n");
+        Assert.Equal("tick 2000 4000-40000 ms", Settings(doc)["zoo.cfg session timeouts"].Value);   // what a real 3.8 answers in conf
     }
 
     [Fact] public void AMissingZooCfgIsAnError() => CliAssert.OneLineError(CliRunner.Run("audit", "--proc-root", Dir("sane"), "--zoo-cfg", "/nonexistent/zoo.cfg"), 1, "zoo.cfg /nonexistent/zoo.cfg does not exist");
