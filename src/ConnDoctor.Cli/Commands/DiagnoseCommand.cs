@@ -8,11 +8,7 @@ namespace ConnDoctor.Cli.Commands;
 /// <summary>`conndoctor diagnose`: every available source, every rule, findings worst first.</summary>
 public static class DiagnoseCommand
 {
-    // The rules that read a socket table: the others read a capture, a log, a ZooKeeper poll or settings, which
-    // diagnose does not collect; asking for one of those would run nothing and always pass (--fail-on in CI).
-    private static readonly IReadOnlyList<string> SocketRules = RuleRegistry.All
-        .Where(r => r.Reads(new Model.Evidence { Statuses = [], CollectedAt = default, Namespaces = [new Model.NetnsInfo { Label = "host" }] }))
-        .Select(r => r.Id).ToList();
+    private static readonly IReadOnlyList<string> SocketRules = RuleRegistry.OnSocketTable.Select(r => r.Id).ToList();
 
     private static readonly Option<string[]> Rule = new("--rule")
     { Description = "Run only these rules: " + string.Join(", ", SocketRules), HelpName = "ID" };

@@ -129,14 +129,14 @@ public static class SocketKill
         // kill's doing, not a socket that closed by itself between the read and the kill. Endpoints compare unmapped: a
         // dual-stack listener's side reads ::ffff:127.0.0.1 where the client's reads 127.0.0.1.
         var destroyedByKill = results.Where(r => r.Errno == 0)
-            .Select(r => (r.Target.Netns.Inode, Plain(r.Target.Socket.Local), Plain(r.Target.Socket.Remote))).ToHashSet();
-        results = results.Select(r => r.Errno == Libc.ENOENT && destroyedByKill.Contains((r.Target.Netns.Inode, Plain(r.Target.Socket.Remote), Plain(r.Target.Socket.Local)))
+            .Select(r => (r.Target.Netns.Inode, r.Target.Socket.Local.Unmapped, r.Target.Socket.Remote.Unmapped)).ToHashSet();
+        results = results.Select(r => r.Errno == Libc.ENOENT && destroyedByKill.Contains((r.Target.Netns.Inode, r.Target.Socket.Remote.Unmapped, r.Target.Socket.Local.Unmapped))
             ? r with { Detail = "already gone: the other end of a connection this kill destroyed, reset by it" }
             : r).ToList();
 
         var targetCookies = plan.Targets.Select(t => (t.Netns.Inode, t.Socket.Cookie)).ToHashSet();
         var destroyedTuples = results.Where(r => !r.StillThere)
-            .Select(r => (r.Target.Netns.Inode, Plain(r.Target.Socket.Local), Plain(r.Target.Socket.Remote))).ToHashSet();
+            .Select(r => (r.Target.Netns.Inode, r.Target.Socket.Local.Unmapped, r.Target.Socket.Remote.Unmapped)).ToHashSet();
         int othersBefore = 0, still = 0;
         var gone = new List<VanishedSocket>();
         foreach (var s in plan.Before.Sockets)
@@ -146,7 +146,7 @@ public static class SocketKill
             othersBefore++;
             if (present.Contains((ns.Inode, s.Cookie))) { still++; continue; }
             // The other end of a destroyed connection on this same host got its RST: that is the kill's doing, and expected.
-            gone.Add(new VanishedSocket(s, ns, destroyedTuples.Contains((ns.Inode, Plain(s.Remote), Plain(s.Local)))));
+            gone.Add(new VanishedSocket(s, ns, destroyedTuples.Contains((ns.Inode, s.Remote.Unmapped, s.Local.Unmapped))));
         }
         return plan with
         {
@@ -158,8 +158,6 @@ public static class SocketKill
             After = after.Statuses.Where(s => s.State != SourceState.Skipped).ToList(),
         };
     }
-
-    private static NetEndpoint Plain(NetEndpoint e) => new(e.Address.Unmapped, e.Port);
 
     /// <summary>Answers after which trying the next socket is pointless: no permission, or no destroy support at all.</summary>
     private static bool Fatal(SocketRecord s, int errno) =>

@@ -9,7 +9,6 @@ namespace ConnDoctor.Analysis;
 /// </summary>
 public sealed class SocketRoles
 {
-    private readonly HashSet<(int Netns, ushort Port)> _listening = new();
     // The address each listener is bound to: a client socket can use the same port number on another local address
     // (bound explicitly, or an ephemeral port equal to a listener's on 127.0.0.2), and it is no accepted socket.
     private readonly Dictionary<(int Netns, ushort Port), List<NetAddress>> _listenAddresses = new();
@@ -21,13 +20,12 @@ public sealed class SocketRoles
         foreach (var s in evidence.Sockets)
         {
             if (s.State != TcpState.Listen) continue;
-            _listening.Add((s.NetnsIndex, s.Local.Port));
             if (!_listenAddresses.TryGetValue((s.NetnsIndex, s.Local.Port), out var list)) _listenAddresses[(s.NetnsIndex, s.Local.Port)] = list = new();
             list.Add(s.Local.Address.Unmapped);
         }
     }
 
-    public bool IsListeningPort(int netns, ushort port) => _listening.Contains((netns, port));
+    public bool IsListeningPort(int netns, ushort port) => _listenAddresses.ContainsKey((netns, port));
 
     public bool IsServerSide(SocketRecord s)
     {

@@ -114,6 +114,9 @@ public readonly record struct NetEndpoint(NetAddress Address, ushort Port)
 {
     public override string ToString() => Address.IsV6 ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
 
+    /// <summary>The endpoint with an IPv4-mapped address as plain IPv4: a dual-stack socket's view of an IPv4 peer.</summary>
+    public NetEndpoint Unmapped => new(Address.Unmapped, Port);
+
     /// <summary>Parses "1.2.3.4:80", "[::1]:2181", "1.2.3.4" (port 0 = any) or ":2181" (any address).</summary>
     public static bool TryParse(string text, out NetEndpoint endpoint, out bool anyAddress)
     {

@@ -99,14 +99,12 @@ internal static unsafe partial class Libc
             int total = 0;
             while (true)
             {
-                if (total == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
-                nint n;
-                fixed (byte* b = buffer) n = read(fd, b + total, buffer.Length - total);
-                if (n < 0) { int e = Errno; if (e == EINTR) continue; errno = e; return null; }
-                if (n == 0) break;
-                total += (int)n;
+                int n = Fill(fd, buffer.AsSpan(total));
+                if (n < 0) { errno = -n; return null; }
+                total += n;
+                if (total < buffer.Length) return buffer[..total];     // the end of the file came first
+                Array.Resize(ref buffer, buffer.Length * 2);
             }
-            return buffer[..total];
         }
         finally { close(fd); }
     }
@@ -116,22 +114,25 @@ internal static unsafe partial class Libc
     {
         int fd = Open(path, O_RDONLY);
         if (fd < 0) return -Errno;
-        try
-        {
-            int total = 0;
-            fixed (byte* b = buffer)
-            {
-                while (total < buffer.Length)
-                {
-                    nint n = read(fd, b + total, buffer.Length - total);
-                    if (n < 0) { int e = Errno; if (e == EINTR) continue; return -e; }
-                    if (n == 0) break;
-                    total += (int)n;
-                }
-            }
-            return total;
-        }
+        try { return Fill(fd, buffer); }
         finally { close(fd); }
+    }
+
+    /// <summary>Reads until the buffer is full or the file ends (retrying EINTR); returns bytes read, or -errno.</summary>
+    private static int Fill(int fd, Span<byte> buffer)
+    {
+        int total = 0;
+        fixed (byte* b = buffer)
+        {
+            while (total < buffer.Length)
+            {
+                nint n = read(fd, b + total, buffer.Length - total);
+                if (n < 0) { int e = Errno; if (e == EINTR) continue; return -e; }
+                if (n == 0) break;
+                total += (int)n;
+            }
+        }
+        return total;
     }
 }
 

@@ -19,7 +19,7 @@ public static class KillTerminalRenderer
         output.WriteLine($"conndoctor kill on {e.Host}{where}{(r.DryRun && r.Targets.Count > 0 ? " (dry run)" : "")}");
         WriteWrapped(output, "filter: " + r.FilterText, o.Width, 0, 8);
         // A namespace that could not be read (no permission) may hold matching sockets: say so on this line, not only in a note.
-        bool incomplete = e.Statuses.Any(st => st.State is SourceState.Partial or SourceState.Denied or SourceState.Failed);
+        bool incomplete = SourceNotes.Problems(e.Statuses).Any();
         output.WriteLine(r.Targets.Count == 0 ? (incomplete ? "no socket matches the filter in what could be read (see the notes below)" : "no socket matches the filter")
             : r.DryRun ? $"{r.Targets.Count} socket(s) would be destroyed:" : $"{r.Targets.Count} socket(s) selected:");
         if (r.Targets.Count > 0)

@@ -82,12 +82,10 @@ public sealed class ConnectionLimitRule : IRule
                 $"{c.WithoutSession} without a session ({c.NeverSpoke} never sent a byte)",
             };
             // Unknown (the member refused 'dump' or 'wchc') is left out, never shown as 0.
-            if (c.Ephemerals != null || c.Watches != null)
-                evidence.Add(string.Join(", ", new[]
-                {
-                    c.Ephemerals is int eph ? $"{eph} ephemeral node(s) owned" : null,
-                    c.Watches is int wch ? $"{wch} watch(es) set through these connections" : null,
-                }.Where(x => x != null)));
+            var held = new List<string>(2);
+            if (c.Ephemerals is int eph) held.Add($"{eph} ephemeral node(s) owned");
+            if (c.Watches is int wch) held.Add($"{wch} watch(es) set through these connections");
+            if (held.Count > 0) evidence.Add(string.Join(", ", held));
             if (c.OldestSessionAgeMs is long age)
                 evidence.Add($"oldest session connection established {Format.Ms(age)} ago");
             if (counters.TryGetValue(c.Member, out var k) && k.TryGetValue("connection_rejected", out var rejected) && rejected > 0)

@@ -42,7 +42,7 @@ public sealed class EphemeralPortsRule : IRule
             // Client-side TIME_WAIT: a local port in the range, a peer port outside it (a server's accepted connections use no ephemeral port).
             var perEndpoint = ctx.Evidence.Sockets
                 .Where(s => s.State == TcpState.TimeWait && sys.IsEphemeral(s.Local.Port) && !sys.IsEphemeral(s.Remote.Port))
-                .GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: new NetEndpoint(s.Remote.Address.Unmapped, s.Remote.Port)))
+                .GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: s.Remote.Unmapped))
                 .Select(g => (g.Key.Local, g.Key.Remote, Count: g.Count()))
                 .OrderByDescending(x => x.Count).ToList();
             bool severalLocals = perEndpoint.Select(x => x.Local).Distinct().Count() > 1;

@@ -118,11 +118,10 @@ public sealed class HalfOpenSuspectRule : IRule
         if (ctx.Evidence.Capture is not { } cap) yield break;
         // The holder is the server's endpoint, or a client host (its connections come from many ephemeral ports: one finding).
         foreach (var g in cap.Connections.Where(c => c.Reset == ResetClass.Stale)
-                     .GroupBy(c => (Gone: c.ResetBy.Address, Holder: c.ResetByClient ? c.Server : new NetEndpoint(c.Client.Address, 0))))
+                     .GroupBy(c => (Gone: c.ResetBy.Address, Holder: c.ResetByClient ? SocketGrouper.FormatEndpoint(c.Server) : SocketGrouper.FormatHost(c.Client.Address))))
         {
             var list = g.OrderBy(c => c.ResetNs).ToList();
-            string gone = SocketGrouper.FormatHost(g.Key.Gone);
-            string holder = g.Key.Holder.Port == 0 ? SocketGrouper.FormatHost(g.Key.Holder.Address) : SocketGrouper.FormatEndpoint(g.Key.Holder);
+            string gone = SocketGrouper.FormatHost(g.Key.Gone), holder = g.Key.Holder;
             var evidence = list.Take(CaptureFacts.MaxExamples).Select(c =>
                 $"{CaptureFacts.Conn(c)} at {CaptureFacts.At(c.ResetNs)}: {gone} answered with a bare RST (no ACK: no socket for it), " +
                 (c.OpenSeen ? "after the connection had been quiet" : "a connection already open when the capture began")).ToList();

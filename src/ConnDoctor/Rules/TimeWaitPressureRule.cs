@@ -30,7 +30,7 @@ public sealed class TimeWaitPressureRule : IRule
             foreach (var f in BucketOverflow(ctx, nsGroup.Key, nsGroup.Count(), sys)) yield return f;
 
             // IPv4-mapped sockets (a Java client on a dual-stack socket) and plain IPv4 ones share the same ports: one group.
-            foreach (var g in nsGroup.Where(s => !roles.IsServerSide(s)).GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: new NetEndpoint(s.Remote.Address.Unmapped, s.Remote.Port))))
+            foreach (var g in nsGroup.Where(s => !roles.IsServerSide(s)).GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: s.Remote.Unmapped)))
             {
                 int count = g.Count();
                 double share = (double)count / sys.EphemeralPorts;

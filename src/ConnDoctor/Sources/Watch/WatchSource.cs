@@ -34,8 +34,9 @@ public static class WatchSource
         var filter = o.Filter with { States = [] };
         WatchMode mode;
         string? reason = null;
-        long events = 0, lost = 0;
-        int malformed = 0, guessed = 0, corrected = 0, exited = 0, exitedLeftOut = 0;
+        long lost = 0;
+        int malformed = 0;
+        ConnectionTracker? tracker = null;
         var sw = Stopwatch.StartNew();
 
         TracefsSession? session = null;
@@ -55,7 +56,7 @@ public static class WatchSource
         try
         {
             if (session != null)
-                (events, lost, malformed, guessed, corrected, exited, exitedLeftOut) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
+                (tracker, lost, malformed) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
             else
                 RunSnapshots(world, book, filter, o, onTick, cancel, sw);
         }
@@ -67,12 +68,7 @@ public static class WatchSource
         var end = world.Refresh(full: true);
         statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
             mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
-            mode == WatchMode.Trace
-                ? $"{events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
-                  (guessed > 0 ? $"; {guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {corrected} corrected from the socket table" : "") +
-                  (exited > 0 ? $"; {exited} connection(s) of processes that had exited before /proc could be read, named by the trace's pid and command only" : "") +
-                  (exitedLeftOut > 0 ? $"; {exitedLeftOut} connect(s) of processes that had exited before /proc could be read were left out: their namespace is unknown (watch without --netns to keep them)" : "")
-                : reason, book.Total, sw.Elapsed));
+            tracker != null ? TraceStatus(tracker, lost, seconds) : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds, o.Filter);
         var watch = new WatchEvidence
@@ -85,10 +81,10 @@ public static class WatchSource
             Connections = book.RecentConnections,
             Rows = book.Rows(seconds * 1000, seconds),
             CloseWait = trends,
-            EventsRead = events,
+            EventsRead = tracker?.Events ?? 0,
             EventsLost = mode == WatchMode.Trace ? lost : null,
             MalformedLines = malformed,
-            GuessedOwners = guessed - corrected,
+            GuessedOwners = tracker == null ? 0 : tracker.Guessed - tracker.Corrected,
             AttributedShare = book.AttributedShare,
             AllNetns = o.Collect.AllNetns,
         };
@@ -104,7 +100,14 @@ public static class WatchSource
         };
     }
 
-    private static (long Events, long Lost, int Malformed, int Guessed, int Corrected, int Exited, int ExitedLeftOut) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
+    /// <summary>What the trace read, and the connections whose owner is a guess or comes from the trace alone.</summary>
+    private static string TraceStatus(ConnectionTracker t, long lost, double seconds) =>
+        $"{t.Events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
+        (t.Guessed > 0 ? $"; {t.Guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {t.Corrected} corrected from the socket table" : "") +
+        (t.ExitedOwners > 0 ? $"; {t.ExitedOwners} connection(s) of processes that had exited before /proc could be read, named by the trace's pid and command only" : "") +
+        (t.ExitedLeftOut > 0 ? $"; {t.ExitedLeftOut} connect(s) of processes that had exited before /proc could be read were left out: their namespace is unknown (watch without --netns to keep them)" : "");
+
+    private static (ConnectionTracker Tracker, long Lost, int Malformed) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
         WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw)
     {
         var tracker = new ConnectionTracker(world, book) { Filter = filter.IsEmpty ? null : filter.Matches, StartOffsetMs = 0 };
@@ -171,7 +174,7 @@ public static class WatchSource
             if (have == buf.Length) have = 0;
         }
         if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
-        return (tracker.Events, session.LostEvents() - lostAtStart, malformed, tracker.Guessed, tracker.Corrected, tracker.ExitedOwners, tracker.ExitedLeftOut);
+        return (tracker, session.LostEvents() - lostAtStart, malformed);
     }
 
     /// <summary>

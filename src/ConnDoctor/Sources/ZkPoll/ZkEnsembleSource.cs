@@ -32,6 +32,7 @@ public static class ZkEnsembleSource
     {
         var sw = Stopwatch.StartNew();
         var tracker = new ZkGrowthTracker();
+        RefuseSameServerTwice(o);          // once: the names resolve the same way at every poll of a watch
         IReadOnlyList<ZkServerInfo> servers = PollAll(o);
         tracker.Add(0, servers);
         double lastPollAt = 0;
@@ -91,7 +92,6 @@ public static class ZkEnsembleSource
     /// <summary>Every member at once: an unreachable one costs one timeout, not one per member.</summary>
     public static IReadOnlyList<ZkServerInfo> PollAll(ZkOptions o)
     {
-        RefuseSameServerTwice(o);
         var tasks = o.Members.Select(m => Task.Factory.StartNew(() => ZkServerPoller.Poll(m, o.Timeout), TaskCreationOptions.LongRunning)).ToArray();
         Task.WaitAll(tasks);
         return tasks.Select(t => t.Result).ToList();
@@ -111,7 +111,7 @@ public static class ZkEnsembleSource
             try { ip = ZkTransport.Resolve(m.Host, o.Timeout); }
             catch (SourceException) { continue; }
             if (seen.TryGetValue((ip, m.Port), out var first))
-                throw new UserException($"members {first} and {m.Text} are the same server ({(ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString())}:{m.Port}): give it once", 2);
+                throw new UserException($"members {first} and {m.Text} are the same server ({new System.Net.IPEndPoint(ip, m.Port)}): give it once", 2);
             seen[(ip, m.Port)] = m.Text;
         }
     }
