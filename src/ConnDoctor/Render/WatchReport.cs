@@ -18,7 +18,9 @@ public sealed record WatchReport(WatchEvidence Watch, DiagnoseReport Diagnosis)
         return r.ClosedByLocal >= r.ClosedByPeer ? $"{(r.Passive ? "server" : "client")} {r.ClosedByLocal * 100 / n}%" : $"{(r.Passive ? "client" : "server")} {r.ClosedByPeer * 100 / n}%";
     }
 
+    /// <summary>"java[8123]": the process; "task 8130?" when only an exited task's id is known (it may be a thread's).</summary>
     public static string Owner(WatchRow r) =>
-        r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"uid {u}" : "(no owner)";
+        r.PidIsTask && r.Pid is int t ? (r.Process != null ? $"{r.Process}[{t}?]" : $"task {t}?")
+        : r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"uid {u}" : "(no owner)";
 
 }
