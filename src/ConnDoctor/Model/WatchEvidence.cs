@@ -54,9 +54,9 @@ public sealed class WatchConnection
 /// <summary>Churn of one process towards one remote endpoint (or, for a server, from one client address to one local port).</summary>
 public sealed record WatchRow
 {
-    /// <summary>The process (thread group id); the connections of all its threads are one row.</summary>
     public int? Pid { get; init; }
     public string? Process { get; init; }
+    // Pid is the process (thread group id): the connections of all its threads are one row.
     /// <summary>The process's command line (secrets masked), when it could be read.</summary>
     public string? CommandLine { get; init; }
     /// <summary>Names of the threads other than the main one that connected ("main-SendThread"), at most a few.</summary>

@@ -15,9 +15,9 @@ public sealed class WatchBook(int keepConnections = 50_000)
         public int Opens, Closes, ClosedLocal, ClosedPeer, ResetConns, ResetsReceived, Unread, OpensAtTick, ClosesAtTick;
         public double FirstOpen = double.NaN, LastOpen, FirstClose = double.NaN, LastClose;
         public readonly List<float> Lifetimes = new();
+        public readonly List<string> Threads = new(MaxThreadNames);
         public readonly HashSet<WatchConnection> Live = new(ReferenceEqualityComparer.Instance);
         public readonly Queue<double> LocalCloses = new(); // for TIME_WAIT now (last 60 s)
-        public readonly List<string> Threads = new(MaxThreadNames);
         public int LastOpensPerTick, LastClosesPerTick;
         public long LifetimesSeen;
     }
@@ -165,6 +165,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
             Array.Sort(lt);
             list.Add(a.Key with
             {
+                Threads = a.Threads.ToArray(),
                 Opens = a.Opens,
                 Closes = a.Closes,
                 OpensPerSec = perInterval ? a.LastOpensPerTick / intervalSeconds : Rate(a.Opens, a.FirstOpen, a.LastOpen, watchSeconds),
@@ -177,7 +178,6 @@ public sealed class WatchBook(int keepConnections = 50_000)
                 ResetsReceived = a.ResetsReceived,
                 UnreadDataResets = a.Unread,
                 StatesNow = states,
-                Threads = a.Threads.ToArray(),
             });
         }
         return list.OrderByDescending(r => r.Opens + r.Closes).ThenBy(r => r.Endpoint, StringComparer.Ordinal).ToList();
