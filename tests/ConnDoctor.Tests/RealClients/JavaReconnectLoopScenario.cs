@@ -39,6 +39,9 @@ public sealed class JavaReconnectLoopScenario : IDisposable
     public int LoopConnectsAtZkLogRead { get; }
     public CliRunner.Result Watch { get; }
     public CliRunner.Result Pcap { get; }
+    public CliRunner.Result Sockets { get; }
+    /// <summary>Thread ids (other than the main ones) of the Java and kazoo clients when <see cref="Sockets"/> was read.</summary>
+    public List<int> ClientThreads { get; } = new();
     public CliRunner.Result ZkLog { get; }
     public string CaptureFile { get; }
     /// <summary>Connections the capture holds per client address, counted by tshark (SYNs without ACK).</summary>
@@ -76,6 +79,10 @@ public sealed class JavaReconnectLoopScenario : IDisposable
             SendThreads.AddRange(Culprit.Threads("main-SendThread"));
 
             Watch = run.Result;
+            // The socket table of the client host, and the threads (not the main ones) of its multi-threaded clients at that moment.
+            Sockets = CliRunner.Run("sockets", "--json", "--group-by", "none", "--netns", ClientNs.Name);
+            foreach (int pid in new[] { Culprit.Pid, Healthy.Pid })
+                ClientThreads.AddRange(Directory.GetDirectories($"/proc/{pid}/task").Select(d => int.Parse(Path.GetFileName(d))).Where(t => t != pid));
             LoopConnectsAtWatchEnd = Connects() - _connectsBeforeBreak;
             CaptureFile = capture.Stop();
             LoopConnectsAtCaptureEnd = Connects() - _connectsBeforeBreak;
@@ -92,6 +99,7 @@ public sealed class JavaReconnectLoopScenario : IDisposable
                 File.WriteAllText(Path.Combine(keep, "watch.json"), Watch.Stdout);
                 File.WriteAllText(Path.Combine(keep, "pcap.json"), Pcap.Stdout);
                 File.WriteAllText(Path.Combine(keep, "zklog.json"), ZkLog.Stdout);
+                File.WriteAllText(Path.Combine(keep, "sockets.json"), Sockets.Stdout);
                 File.Copy(Zk.InfoLog, Path.Combine(keep, "info.log"), true);
                 File.Copy(CaptureFile, Path.Combine(keep, "capture.pcap"), true);
                 File.WriteAllLines(Path.Combine(keep, "client.out"), Culprit.Lines);

@@ -88,6 +88,20 @@ public class JavaReconnectLoopTests(JavaReconnectLoopScenario s) : IClassFixture
     }
 
     [Fact]
+    public void TheSocketTableNamesProcessesNotTheirThreads()
+    {
+        Assert.True(s.ClientThreads.Count > 10, "the JVM and kazoo run threads");
+        var sockets = Root(s.Sockets).GetProperty("sockets").EnumerateArray().ToList();
+        var owners = sockets.Where(x => x.TryGetProperty("owners", out _)).SelectMany(x => x.GetProperty("owners").EnumerateArray()).Select(o => o.GetProperty("pid").GetInt32()).ToList();
+        Assert.DoesNotContain(owners, p => s.ClientThreads.Contains(p));
+        // The kazoo session's socket, made and used by its connection thread: one owner, the process, once.
+        var session = Assert.Single(sockets, x => Str(x, "state") == "ESTAB" && Str(x, "local")!.StartsWith(JavaReconnectLoopScenario.HealthyIp + ":", StringComparison.Ordinal));
+        var owner = Assert.Single(session.GetProperty("owners").EnumerateArray());
+        Assert.Equal(s.Healthy.Pid, owner.GetProperty("pid").GetInt32());
+        Assert.Equal("python3", Str(owner, "process"));
+    }
+
+    [Fact]
     public void TheCaptureHoldsEveryAttemptAndNoneCarriesData()
     {
         var pairs = Root(s.Pcap).GetProperty("pairs").EnumerateArray().ToList();
