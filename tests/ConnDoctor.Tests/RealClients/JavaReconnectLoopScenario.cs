@@ -22,7 +22,7 @@ namespace ConnDoctor.Tests.RealClients;
 public sealed class JavaReconnectLoopScenario : IDisposable
 {
     public const string ServerIp = "10.18.0.1", CulpritIp = "10.18.0.2", HealthyIp = "10.18.0.3", CheckIp = "10.18.0.4";
-    public const int WatchSeconds = 24, CheckPeriodSeconds = 2;
+    public const int WatchSeconds = 26, CheckPeriodSeconds = 2;
 
     private readonly List<IDisposable> _owned = new();
     public TestNetns ServerNs { get; }
