@@ -152,3 +152,24 @@ public class ThreadOwnerTests
     [InlineData("java -cp /usr/share/java/zookeeper.jar ZkJavaClient 10.0.0.1:2181", "java -cp /usr/share/java/zookeeper.jar ZkJavaClient 10.0.0.1:2181")]
     public void SecretsInCommandLinesAreMasked(string raw, string shown) => Assert.Equal(shown, CommandLineText.Masked(raw));
 }
+
+/// <summary>How a watch row's process and thread reach a finding's subject.</summary>
+public class ThreadOwnerSubjectTests
+{
+    [Fact]
+    public void TheSubjectNamesTheProcessWithItsThreadAndCommandLine()
+    {
+        var row = new WatchRow
+        {
+            Pid = 16607, Process = "java", CommandLine = "java -cp zookeeper.jar ZkJavaClient 10.19.0.1:2181", Threads = ["main-SendThread"],
+            Netns = "jzc", Endpoint = "10.19.0.1:2181", RemotePort = 2181,
+        };
+        var subject = ConnDoctor.Rules.WatchFacts.Subject(row, allNetns: false);
+        Assert.Equal("java[16607] thread main-SendThread -> 10.19.0.1:2181 netns jzc", subject.ToString());
+        Assert.Equal(row.CommandLine, subject.CommandLine);
+        Assert.Equal("java[16607]", ConnDoctor.Rules.WatchFacts.Who(row));
+        var gone = row with { Process = "main-SendThread", PidIsTask = true, OwnerExited = true, Threads = [], CommandLine = null };
+        Assert.Equal("main-SendThread[16607?]", ConnDoctor.Render.WatchReport.Owner(gone));
+        Assert.Contains("possibly a thread's", ConnDoctor.Rules.WatchFacts.Who(gone));
+    }
+}

@@ -49,7 +49,7 @@ public sealed partial class TracefsSession : IDisposable
             s = new TracefsSession(root, mounted, inst);
             mounted = false; // the session owns the unmount now
             TryWrite(Path.Combine(inst, "buffer_size_kb"), bufferKbPerCpu.ToString());
-            // A thread connects (a Java client's send thread): its process is the thread group. Kernels before 4.13 have no such option.
+            // A thread connects (a Java client's send thread): its process is the thread group. Older kernels have no such option.
             s.RecordsTgid = TryWrite(Path.Combine(inst, "options", "record-tgid"), "1");
             // Only the transitions the tracker uses, filtered in the kernel: the text formatting of each event is paid
             // by our read(), and skipping SYN_RECV->ESTABLISHED, FIN_WAIT1->FIN_WAIT2, CLOSE_WAIT->LAST_ACK and LISTEN
