@@ -48,7 +48,8 @@ public static class WatchTerminalRenderer
             w.WriteLine($"{Format.Cut(WatchReport.Owner(r), 16),-16} {Format.Cut(r.Endpoint, ep).PadRight(ep)} " +
                         $"{(perInterval ? r.OpensPerSec.ToString("0.#") : r.Opens.ToString()),6} {(perInterval ? r.ClosesPerSec.ToString("0.#") : r.Closes.ToString()),6} " +
                         $"{Format.Millis(r.MedianLifetimeMs),6} {Format.Millis(r.P99LifetimeMs),6} {Format.Cut(WatchReport.Closer(r), 11),-11}");
-            string extra = $"now {WatchReport.StatesText(r.StatesNow)}" + (r.ResetsSent + r.ResetsReceived > 0 ? $"; resets by it {r.ResetsSent}, by peer {r.ResetsReceived}" + (r.UnreadDataResets > 0 ? $" ({r.UnreadDataResets} with data unread)" : "") : "") + (ns.Length > 0 ? $"; netns {ns}" : "");
+            string extra = $"now {WatchReport.StatesText(r.StatesNow)}" + (r.ResetsSent + r.ResetsReceived > 0 ? $"; resets by it {r.ResetsSent}, by peer {r.ResetsReceived}" + (r.UnreadDataResets > 0 ? $" ({r.UnreadDataResets} with data unread)" : "") : "") + (ns.Length > 0 ? $"; netns {ns}" : "")
+                           + WatchReport.OwnerDetail(r);
             w.WriteLine($"{"",16} {Format.Cut(extra, width - 17)}");
         }
     }
