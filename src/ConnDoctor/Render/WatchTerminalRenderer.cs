@@ -26,7 +26,7 @@ public static class WatchTerminalRenderer
         else
         {
             foreach (var r in rows)
-                output.WriteLine($"{t.ElapsedSeconds,6:0.0}s {Row(r)}");
+                output.WriteLine(Format.Cut($"{t.ElapsedSeconds,6:0.0}s {(o.Width > 80 ? Row(r) : ShortRow(r))}", o.Width));
             if (t.EventsLost > 0) output.WriteLine($"{t.ElapsedSeconds,6:0.0}s {t.EventsLost} events lost so far");
         }
         output.Flush();
@@ -36,6 +36,11 @@ public static class WatchTerminalRenderer
         $"{WatchReport.Owner(r)} {(r.Passive ? "" : "-> ")}{r.Endpoint}{(r.Netns != null && r.Netns != "host" ? $" [{r.Netns}]" : "")} " +
         $"new {r.OpensPerSec:0.#}/s closed {r.ClosesPerSec:0.#}/s life p50 {Format.Millis(r.MedianLifetimeMs)} p99 {Format.Millis(r.P99LifetimeMs)} " +
         $"first-close {WatchReport.Closer(r)} now {WatchReport.StatesText(r.StatesNow)}";
+
+    /// <summary>A piped periodic line in 80 columns: the churn and the states now; --wide adds p99 and who closed first.</summary>
+    private static string ShortRow(WatchRow r) =>
+        $"{WatchReport.Owner(r)} {(r.Passive ? "" : "-> ")}{r.Endpoint} new {r.OpensPerSec:0.#}/s closed {r.ClosesPerSec:0.#}/s " +
+        $"p50 {Format.Millis(r.MedianLifetimeMs)} {WatchReport.StatesText(r.StatesNow)}{(r.Netns != null && r.Netns != "host" ? $" [{r.Netns}]" : "")}";
 
     /// <summary>A plain fixed-width table: fits 80 columns, wider with --wide (the endpoint column grows).</summary>
     private static void WriteTable(TextWriter w, IReadOnlyList<WatchRow> rows, bool perInterval, int width)
