@@ -96,7 +96,7 @@ public static class CaptureSummary
     /// <summary>
     /// The pair's connections in start order: one that the server never sent a byte on and that closed within
     /// <see cref="LongLivedNs"/> failed (no session, no reply); one that got the server's data, or lived that long, succeeded;
-    /// one still young and open at the end, or begun before the capture, tells nothing.
+    /// one still young and open at the end, begun before the capture or never accepted tells nothing.
     /// </summary>
     private static LoopStats? Loop(TcpConnection[] all, int[] index)
     {
@@ -104,7 +104,7 @@ public static class CaptureSummary
         foreach (int i in index.OrderBy(i => all[i].StartNs))
         {
             ref readonly var c = ref all[i];
-            if (!c.OpenSeen) continue;
+            if (!c.OpenSeen || !c.Accepted) continue;   // refused or unanswered SYNs are refused-storm's
             bool held = c.BytesToClient > 0 || c.LifetimeNs >= LongLivedNs;
             if (held || c.Closed) tracker.Add(c.StartNs / 1e6, failed: !held);
         }

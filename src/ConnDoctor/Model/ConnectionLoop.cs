@@ -98,7 +98,7 @@ public sealed class LoopTracker
     private void Succeeded()
     {
         if (!_sawSuccess) { _lead = _current; _sawSuccess = true; }
-        else Keep(_current);
+        Keep(_current);
         _current = new Run();
     }
 
@@ -116,7 +116,7 @@ public sealed class LoopTracker
         var joined = Run.Join(_current, later._sawSuccess ? later._lead : later._current);
         if (!later._sawSuccess) { _current = joined; return; }
         if (!_sawSuccess) { _lead = joined; _sawSuccess = true; }
-        else Keep(joined);
+        Keep(joined);
         if (later._longest != null && (_longest == null || later._longest.Count > _longest.Count)) _longest = later._longest;
         _current = later._current;
     }

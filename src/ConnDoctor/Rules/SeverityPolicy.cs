@@ -26,7 +26,7 @@ public static class SeverityPolicy
     /// endpoint starts to fail soon after a burst.
     /// </summary>
     public const double ChurnInfoRate = 2, ChurnWarnRate = 10, ChurnCriticalRate = 100;
-    public const int ChurnInfoCount = 20, ChurnWarnCount = 100, ChurnCriticalCount = 1000;
+    public const int ChurnInfoCount = 50, ChurnWarnCount = 100, ChurnCriticalCount = 1000;
     /// <summary>
     /// Failed connections (known to have failed: the log says session 0x0, the capture shows no reply) at 10/s for a
     /// minute: a ZooKeeper server logs about 1.2 KB for each (end of stream and its stack trace), 1 GB a day.
