@@ -24,7 +24,7 @@ public sealed class RstStormRule : IRule
         {
             int sent = r.ResetsSent, received = r.ResetsReceived;
             int count = Math.Max(sent, received);
-            if (count < SeverityPolicy.ResetInfoCount && r.UnreadDataResets < SeverityPolicy.UnreadResetWarnCount) continue;
+            if (count < SeverityPolicy.ResetInfoCount && r.UnreadDataResets == 0) continue;   // any unread-data reset is reported, as pcap does
             // Both ends on this host (a loopback loop): the client's finding tells the server's side too, once.
             if (r.Passive && Resetters(w, r).Sum(a => a.ResetsSent) >= received && sent < received) continue;
             double seconds = Math.Max(1.0, w.Seconds);
