@@ -7,24 +7,33 @@ namespace ConnDoctor.Rules;
 internal static class LoopFacts
 {
     /// <summary>A gap or period: "350ms", "2 s", "1.25 s".</summary>
-    public static string Gap(double ms) => ms < 1000 ? $"{ms:0}ms" : $"{ms / 1000:0.##} s";
+    public static string Gap(double ms) => ms < 1000 ? $"{ms:0}ms" : $"{ms / 1000:0.###} s";
+
+    /// <summary>A period in round words: "2 s", "1.5 s".</summary>
+    public static string Period(double ms) => $"{ms / 1000:0.#} s";
 
     /// <summary>"1.2/s" at one a second or more, "40/min" below.</summary>
     public static string Pace(double perSecond) => perSecond >= 1 ? $"{perSecond:0.#}/s" : $"{perSecond * 60:0.#}/min";
 
     public static string HealthCheck(LoopStats s) =>
-        $"looks like a health check every {Gap(s.PeriodMs ?? 0)}" + (s.Probes > 1 ? $" ({s.Probes} probes with the same period)" : "");
+        $"looks like a health check every {Period(s.PeriodMs ?? 0)}" + (s.Probes > 1 ? $" ({s.Probes} probes with the same period)" : "");
 
     /// <summary>
     /// The run (how many, since when, still going on), its pace and the spread of its gaps, and the share that failed.
-    /// <paramref name="failed"/> says what failing means to this source ("never got a session").
+    /// <paramref name="failed"/> says what failing means to this source ("never got a session"); <paramref name="endMs"/>
+    /// is when the evidence ends, in the same milliseconds as the run's times.
     /// </summary>
-    public static List<string> Evidence(LoopStats s, LoopKind kind, string failed, Func<double, string> at, string end)
+    public static List<string> Evidence(LoopStats s, LoopKind kind, string failed, Func<double, string> at, string end, double endMs)
     {
+        // Going on at the end: no success after it, and its last connection no further from the end than a few of its gaps.
+        double quiet = endMs - s.LastMs;
+        string until = !s.Ongoing ? ", until a connection succeeded"
+            : quiet <= Math.Max(10_000, 3 * s.MedianGapMs) ? $", still going on at {end}"
+            : $", the last {Format.Duration(TimeSpan.FromMilliseconds(quiet))} before {end}: it stopped, with no connection that succeeded";
         var lines = new List<string>
         {
             $"{s.Count} connection(s) in a row {failed}, from {at(s.FirstMs)} to {at(s.LastMs)} ({Format.Duration(TimeSpan.FromSeconds(s.SpanSeconds))})" +
-            (s.Ongoing ? $", still going on at {end}" : ", until a connection succeeded"),
+            until,
             s.GapsMeasured == 0 ? $"about {Pace(s.RatePerSecond)}"
                 : $"about {Pace(s.RatePerSecond)}: one every {Gap(s.MedianGapMs)} (median gap), the middle 80% of gaps between {Gap(s.P10GapMs)} and {Gap(s.P90GapMs)}" +
                   (kind == LoopKind.HealthCheck ? $": a fixed period, {HealthCheck(s)}"
@@ -39,8 +48,9 @@ internal static class LoopFacts
         "A monitor connects and closes at a fixed period without speaking the protocol: a load balancer's TCP health check or a " +
         "Kubernetes tcpSocket probe. Harmless to the server, though each one is a connection it accepts and (ZooKeeper) logs.";
 
-    public static string HealthCheckRemedy(string client) =>
-        $"If nothing should probe this port, find the monitor on {client} (its load balancer or kubelet configuration). To keep it out " +
+    /// <param name="where">Where the monitor is: "on 10.0.0.8", or, where the process is known, "it is java[8123]".</param>
+    public static string HealthCheckRemedy(string where) =>
+        $"If nothing should probe this port, find the monitor ({where}: a load balancer or a kubelet's probe configuration). To keep it out " +
         "of the server's log, make it speak the protocol: for ZooKeeper an exec probe or check with 'ruok' (4lw.commands.whitelist) or " +
         "the AdminServer's /commands/ruok.";
 }

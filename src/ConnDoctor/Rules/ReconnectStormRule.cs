@@ -47,7 +47,8 @@ public sealed class ReconnectStormRule : IRule
                 (span.TotalMinutes >= 5 ? $"{avgPerMin:0.#}/min on average, " : "") + $"{c.PeakPerMinute} in its busiest minute",
             };
             if (kind != LoopKind.None)
-                evidence.AddRange(LoopFacts.Evidence(c.Loop!, kind, "ended without a session (session 0x0)", LogTime, "the end of the log"));
+                evidence.AddRange(LoopFacts.Evidence(c.Loop!, kind, "ended without a session (session 0x0)", LogTime, "the end of the log",
+                    log.Last is DateTime last ? last.Ticks / TimeSpan.TicksPerMillisecond + 999 : c.Loop!.LastMs));
             if (log.AcceptsLogged) evidence.Add($"{c.Accepted} accepted socket connection line(s)");
             evidence.Add($"{c.EndsOfStream} end(s) of stream: {c.EndOfStreamNoSession} with session 0x0 (no session), {c.EndOfStreamWithSession} with a session");
             if (c.ClosedNoSession + c.ClosedWithSession > 0)
@@ -80,7 +81,7 @@ public sealed class ReconnectStormRule : IRule
                       "looks the same but keeps a fixed period."
                     : "The client establishes sessions and loses or closes them again and again: one ZooKeeper client per task or request instead " +
                       "of one per process, or a client that cannot keep its session (timeouts, GC pauses) and reconnects.",
-                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy(c.Ip.ToString())
+                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy($"on {c.Ip}")
                     : $"On {c.Ip}, name the process: 'conndoctor watch --remote SERVER:2181' (live, even for connections that last milliseconds) " +
                       "or 'conndoctor sockets --remote :2181' (TIME_WAIT piling up towards the server is the sign). Then read that process's " +
                       "ZooKeeper client log for the exception it retries on, and fix or restart it. A health check should use 'ruok' or " +
@@ -113,7 +114,7 @@ public sealed class ReconnectStormRule : IRule
                 LoopKind.Loop => (Severity)Math.Max((int)loopSev, (int)(paceSev ?? Severity.Info)),
                 _ => paceSev!.Value,
             };
-            yield return CaptureFinding(p, shortOnes, rate, sev, kind);
+            yield return CaptureFinding(p, shortOnes, rate, sev, kind, cap.LastNs);
         }
     }
 
@@ -143,7 +144,7 @@ public sealed class ReconnectStormRule : IRule
         return new ShortStats(lifetimes.Count, first, last, byClient, lifetimes.ToArray(), bytes.ToArray());
     }
 
-    private Finding CaptureFinding(PairSummary p, ShortStats shortOnes, double rate, Severity sev, LoopKind kind)
+    private Finding CaptureFinding(PairSummary p, ShortStats shortOnes, double rate, Severity sev, LoopKind kind, long captureEndNs)
     {
         string clientText = Analysis.SocketGrouper.FormatHost(p.Client), serverText = Analysis.SocketGrouper.FormatEndpoint(p.Server);
         int byClient = shortOnes.ByClient, byServer = shortOnes.Count - byClient;
@@ -151,7 +152,7 @@ public sealed class ReconnectStormRule : IRule
         var bytes = shortOnes.Bytes;
         var evidence = new List<string>();
         if (kind != LoopKind.None)
-            evidence.AddRange(LoopFacts.Evidence(p.Loop!, kind, "got no reply from the server", ms => CaptureFacts.At((long)(ms * 1e6)), "the end of the capture"));
+            evidence.AddRange(LoopFacts.Evidence(p.Loop!, kind, "got no reply from the server", ms => CaptureFacts.At((long)(ms * 1e6)), "the end of the capture", captureEndNs / 1e6));
         if (shortOnes.Count > 0)
         {
             evidence.Add($"{shortOnes.Count} connection(s) from {clientText} to {serverText} lived under a second, between {CaptureFacts.At(shortOnes.FirstNs)} and {CaptureFacts.At(shortOnes.LastNs)}: about {rate:0.#}/s");
@@ -188,7 +189,7 @@ public sealed class ReconnectStormRule : IRule
                           "connection limit, an access rule, a server that is not ready), and the client reconnects at once."
                         : "The client opens a new connection for every request, or reconnects in a loop after a failure, instead of keeping one " +
                           "connection open. Each one costs a handshake and leaves a TIME_WAIT on the side that closed first (60 s).") + zk,
-            Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy(clientText) : $"On {clientText}, find the process connecting to {serverText} (conndoctor sockets --remote {serverText}, or conndoctor diagnose there) " +
+            Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy($"on {clientText}") : $"On {clientText}, find the process connecting to {serverText} (conndoctor sockets --remote {serverText}, or conndoctor diagnose there) " +
                      "and why it reconnects: its log, its connection pool settings. Make it reuse connections and back off between attempts. " +
                      (serverRejects ? "On the server, look in its log for why it closes these connections before raising any limit: a higher limit hides a leak. " : ""),
         };
@@ -225,7 +226,7 @@ public sealed class ReconnectStormRule : IRule
             if (r.Pod != null || r.Container != null) evidence.Add(r.Pod != null ? $"in Kubernetes pod {r.Pod}" : $"in container {r.Container}");
             if (kind != LoopKind.None)
             {
-                evidence.InsertRange(1, LoopFacts.Evidence(r.Loop!, kind, "closed within a second", ms => $"{ms / 1000:0.0} s", "the end of the watch"));
+                evidence.InsertRange(1, LoopFacts.Evidence(r.Loop!, kind, "closed within a second", ms => $"{ms / 1000:0.0} s", "the end of the watch", w.Seconds * 1000));
                 evidence.Add("watch sees no payload: a connection closed within a second stands for one that never got going (a capture or the server's log tells for sure)");
             }
             if (w.Mode == WatchMode.Snapshot) evidence.Add("snapshot mode counts only connections that lived across a snapshot: the real rate is at least this");
@@ -253,7 +254,7 @@ public sealed class ReconnectStormRule : IRule
                               "client (a connection limit, a protocol or authentication error, a server not ready)."
                             : "The process opens a new connection for every request, or reconnects in a loop after a failure, instead of keeping one " +
                               "connection open. Each one costs a handshake and leaves a TIME_WAIT on the side that closed first (60 s).") + zk,
-                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy(who) : $"Look at what {who} does with {r.Endpoint}: its log for the error it retries on (for a ZooKeeper client, the exception before " +
+                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy($"it is {who}") : $"Look at what {who} does with {r.Endpoint}: its log for the error it retries on (for a ZooKeeper client, the exception before " +
                          "each reconnect), its connection pool settings. Make it reuse connections and back off between attempts; a thread left running " +
                          "after its application failed is stopped by restarting the process. A health check should use a protocol-level probe " +
                          "(ZooKeeper 'ruok', an HTTP endpoint with keep-alive) instead of a bare TCP connect.",
@@ -262,8 +263,11 @@ public sealed class ReconnectStormRule : IRule
     }
 
     // Connections per minute that come and go between polls of the servers (zk --watch); a healthy client keeps one for hours.
-    private const int ZkMinChurn = 10;
-    private const double ZkInfoPerMinute = 6, ZkWarnPerMinute = 60, ZkCriticalPerMinute = 600;
+    // Polls see only connections that live across one: a floor of their own; warning and critical are the policy's
+    // session churn (1/s) and failed-loop (10/s) paces, per minute.
+    private const int ZkMinChurn = SeverityPolicy.LoopMinConnections;
+    private const double ZkInfoPerMinute = SeverityPolicy.PollChurnInfoPerMinute, ZkWarnPerMinute = SeverityPolicy.SessionChurnWarnPerMinute,
+        ZkCriticalPerMinute = SeverityPolicy.FailedCriticalRate * 60;
 
     /// <summary>
     /// From polls of the ZooKeeper servers (conndoctor zk --watch): per client IP, connections that appeared and went
@@ -292,7 +296,7 @@ public sealed class ReconnectStormRule : IRule
                 $"sessions {g.SessionsAtStart} -> {g.SessionsAtEnd}: {g.SessionsOpened} opened, {g.SessionsClosed} closed",
             };
             if (kind == LoopKind.Loop)
-                evidence.AddRange(LoopFacts.Evidence(loop!, kind, "went without any poll seeing a session", ms => $"{ms / 1000:0} s", "the last poll"));
+                evidence.AddRange(LoopFacts.Evidence(loop!, kind, "went without any poll seeing a session", ms => $"{ms / 1000:0} s", "the last poll", zk.Seconds * 1000));
             evidence.Add("only connections that lived across a poll are seen: the real rate is at least this, and a fixed period (a health check) cannot be told at this resolution");
             yield return new Finding
             {

@@ -39,6 +39,8 @@ public static class SeverityPolicy
     /// </summary>
     public const long SessionChurnWarnPerMinute = 60;
     public const long ChurnInfoPerMinute = 20;
+    /// <summary>zk --watch: connections per minute that came and went between polls (the polls see a fraction of them).</summary>
+    public const double PollChurnInfoPerMinute = 6;
     public const long ChurnMinConnections = 50;
 
     // ---- resets ----
