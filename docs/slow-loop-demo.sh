@@ -36,7 +36,7 @@ PIDS=()
 cleanup() { kill "${PIDS[@]}" ${TCPDUMP:-} ${WATCH:-} 2>/dev/null || true; kill "$ZK" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 60); do
-    [ "$(printf srvr | timeout 2 nc -q1 127.0.0.1 "$PORT" 2>/dev/null | grep -c Mode)" = 1 ] && break
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT && printf srvr >&3 && cat <&3" 2>/dev/null | grep -q Mode && break
     sleep 0.5
 done
 
