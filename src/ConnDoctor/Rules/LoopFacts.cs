@@ -48,9 +48,11 @@ internal static class LoopFacts
         "A monitor connects and closes at a fixed period without speaking the protocol: a load balancer's TCP health check or a " +
         "Kubernetes tcpSocket probe. Harmless to the server, though each one is a connection it accepts and (ZooKeeper) logs.";
 
-    /// <param name="where">Where the monitor is: "on 10.0.0.8", or, where the process is known, "it is java[8123]".</param>
-    public static string HealthCheckRemedy(string where) =>
-        $"If nothing should probe this port, find the monitor ({where}: a load balancer or a kubelet's probe configuration). To keep it out " +
+    /// <param name="client">The monitor's address, or its process where watch named it.</param>
+    /// <param name="named">The process is known (watch): nothing left to find.</param>
+    public static string HealthCheckRemedy(string client, bool named = false) =>
+        (named ? $"If nothing should probe this port, {client} is the monitor: stop it or fix its configuration. To keep it out "
+               : $"If nothing should probe this port, find the monitor on {client} (a load balancer, a kubelet's probe configuration). To keep it out ") +
         "of the server's log, make it speak the protocol: for ZooKeeper an exec probe or check with 'ruok' (4lw.commands.whitelist) or " +
         "the AdminServer's /commands/ruok.";
 }

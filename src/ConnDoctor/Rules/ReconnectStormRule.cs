@@ -81,7 +81,7 @@ public sealed class ReconnectStormRule : IRule
                       "looks the same but keeps a fixed period."
                     : "The client establishes sessions and loses or closes them again and again: one ZooKeeper client per task or request instead " +
                       "of one per process, or a client that cannot keep its session (timeouts, GC pauses) and reconnects.",
-                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy($"on {c.Ip}")
+                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy(c.Ip.ToString())
                     : $"On {c.Ip}, name the process: 'conndoctor watch --remote SERVER:2181' (live, even for connections that last milliseconds) " +
                       "or 'conndoctor sockets --remote :2181' (TIME_WAIT piling up towards the server is the sign). Then read that process's " +
                       "ZooKeeper client log for the exception it retries on, and fix or restart it. A health check should use 'ruok' or " +
@@ -189,7 +189,7 @@ public sealed class ReconnectStormRule : IRule
                           "connection limit, an access rule, a server that is not ready), and the client reconnects at once."
                         : "The client opens a new connection for every request, or reconnects in a loop after a failure, instead of keeping one " +
                           "connection open. Each one costs a handshake and leaves a TIME_WAIT on the side that closed first (60 s).") + zk,
-            Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy($"on {clientText}") : $"On {clientText}, find the process connecting to {serverText} (conndoctor sockets --remote {serverText}, or conndoctor diagnose there) " +
+            Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy(clientText) : $"On {clientText}, find the process connecting to {serverText} (conndoctor sockets --remote {serverText}, or conndoctor diagnose there) " +
                      "and why it reconnects: its log, its connection pool settings. Make it reuse connections and back off between attempts. " +
                      (serverRejects ? "On the server, look in its log for why it closes these connections before raising any limit: a higher limit hides a leak. " : ""),
         };
@@ -254,7 +254,7 @@ public sealed class ReconnectStormRule : IRule
                               "client (a connection limit, a protocol or authentication error, a server not ready)."
                             : "The process opens a new connection for every request, or reconnects in a loop after a failure, instead of keeping one " +
                               "connection open. Each one costs a handshake and leaves a TIME_WAIT on the side that closed first (60 s).") + zk,
-                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy($"it is {who}") : $"Look at what {who} does with {r.Endpoint}: its log for the error it retries on (for a ZooKeeper client, the exception before " +
+                Remedy = kind == LoopKind.HealthCheck ? LoopFacts.HealthCheckRemedy(who, named: r.Pid != null) : $"Look at what {who} does with {r.Endpoint}: its log for the error it retries on (for a ZooKeeper client, the exception before " +
                          "each reconnect), its connection pool settings. Make it reuse connections and back off between attempts; a thread left running " +
                          "after its application failed is stopped by restarting the process. A health check should use a protocol-level probe " +
                          "(ZooKeeper 'ruok', an HTTP endpoint with keep-alive) instead of a bare TCP connect.",
