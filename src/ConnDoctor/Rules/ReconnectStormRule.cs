@@ -32,12 +32,7 @@ public sealed class ReconnectStormRule : IRule
             double share = c.ShareWithoutSession;
             var paceSev = c.PeakPerMinute >= SeverityPolicy.FailedCriticalRate * 60 ? Severity.Critical
                 : c.PeakPerMinute >= SeverityPolicy.SessionChurnWarnPerMinute ? Severity.Warning : Severity.Info;
-            var sev = kind switch
-            {
-                LoopKind.HealthCheck => Severity.Info,
-                LoopKind.Loop => (Severity)Math.Max((int)loopSev, paced ? (int)paceSev : 0),
-                _ => paceSev,
-            };
+            var sev = SeverityPolicy.Combine(kind, loopSev, paced ? paceSev : null);
             var span = c.LastSeen - c.FirstSeen;
             double avgPerMin = conns / Math.Max(1.0, span.TotalMinutes);
             // An average over a few minutes says nothing the busiest calendar minute does not say better.
@@ -108,12 +103,7 @@ public sealed class ReconnectStormRule : IRule
             var paceSev = SeverityPolicy.Churn(shortOnes.Count, rate);
             if (rejected && paceSev is null or Severity.Info) paceSev = Severity.Warning;
             if (kind == LoopKind.None && paceSev == null) continue;
-            var sev = kind switch
-            {
-                LoopKind.HealthCheck => Severity.Info,
-                LoopKind.Loop => (Severity)Math.Max((int)loopSev, (int)(paceSev ?? Severity.Info)),
-                _ => paceSev!.Value,
-            };
+            var sev = SeverityPolicy.Combine(kind, loopSev, paceSev);
             yield return CaptureFinding(p, shortOnes, rate, sev, kind, cap.LastNs);
         }
     }
@@ -207,12 +197,7 @@ public sealed class ReconnectStormRule : IRule
             double rate = r.OpensPerSec;
             var paceSev = r.MedianLifetimeMs is double m && m < WatchRow.ShortMs ? SeverityPolicy.Churn(r.Closes, rate) : null;
             if (kind == LoopKind.None && paceSev == null) continue;
-            var sev = kind switch
-            {
-                LoopKind.HealthCheck => Severity.Info,
-                LoopKind.Loop => (Severity)Math.Max((int)loopSev, (int)(paceSev ?? Severity.Info)),
-                _ => paceSev!.Value,
-            };
+            var sev = SeverityPolicy.Combine(kind, loopSev, paceSev);
             double median = r.MedianLifetimeMs ?? 0;
             string who = WatchFacts.Who(r);
             int byLocal = r.ClosedByLocal, byPeer = r.ClosedByPeer;
@@ -288,7 +273,7 @@ public sealed class ReconnectStormRule : IRule
             bool paced = churn >= ZkMinChurn && perMinute >= ZkInfoPerMinute;
             if (kind == LoopKind.None && !paced) continue;
             var paceSev = perMinute >= ZkCriticalPerMinute ? Severity.Critical : perMinute >= ZkWarnPerMinute ? Severity.Warning : Severity.Info;
-            var sev = kind == LoopKind.Loop ? (Severity)Math.Max((int)loopSev, paced ? (int)paceSev : 0) : paceSev;
+            var sev = SeverityPolicy.Combine(kind, loopSev, paced ? paceSev : null);
             var evidence = new List<string>
             {
                 $"{zk.Polls} polls every {zk.IntervalSeconds:0.#} s: connections from {g.Ip} {g.ConnectionsAtStart} -> {g.ConnectionsAtEnd}, " +

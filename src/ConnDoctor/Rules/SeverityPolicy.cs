@@ -73,6 +73,17 @@ public static class SeverityPolicy
         count >= UnreadResetWarnCount && !onlyTiming ? Severity.Warning : Severity.Info;
 
     /// <summary>
+    /// One finding's severity from its two judgements: a monitor's rhythm stays info whatever its pace; a loop takes the
+    /// higher of the loop's and the pace's; otherwise the pace decides.
+    /// </summary>
+    public static Severity Combine(LoopKind kind, Severity loop, Severity? pace) => kind switch
+    {
+        LoopKind.HealthCheck => Severity.Info,
+        LoopKind.Loop => (Severity)Math.Max((int)loop, (int)(pace ?? Severity.Info)),
+        _ => pace ?? Severity.Info,
+    };
+
+    /// <summary>
     /// Judges a run of failed connections. <paramref name="monitorConnections"/>: connections of this client already
     /// recognised as monitoring (four-letter words), never blamed. <paramref name="failureKnown"/>: the source saw that
     /// they failed (a log's session 0x0, a capture's missing reply); watch only sees that they were short, so its loop

@@ -29,6 +29,11 @@ public sealed class SeverityPolicyTests : IDisposable
             FirstClose = CloseKind.Rst, ClientClosedFirst = true, Reset = ResetClass.UnreadData, ResetByClient = true,
             ResetNs = T0 + i * 3_000_000_000L + 2_000_000, BytesToServer = 80, BytesToClient = 65_000, UnreadBytes = 400_000, RstPackets = 3,
         }).ToArray();
+        return Of(conns);
+    }
+
+    private static Evidence Of(TcpConnection[] conns)
+    {
         long first = conns.Min(c => c.StartNs), last = conns.Max(c => c.EndNs);
         return new Evidence
         {
@@ -37,7 +42,7 @@ public sealed class SeverityPolicyTests : IDisposable
                 File = "t.pcap", Format = "pcap (us, little-endian)", LinkTypes = ["Ethernet"], FirstNs = first, LastNs = last, Connections = conns,
                 Pairs = CaptureSummary.Pairs(conns), Timeline = CaptureSummary.Timeline(conns, first, last),
             },
-            Statuses = [new SourceStatus(CaptureSource.SourceName, SourceState.Ok, "test", n)],
+            Statuses = [new SourceStatus(CaptureSource.SourceName, SourceState.Ok, "test", conns.Length)],
             CollectedAt = default,
         };
     }
@@ -96,17 +101,7 @@ public sealed class SeverityPolicyTests : IDisposable
             StartNs = T0 + i * step, EndNs = T0 + i * step + 3_000_000, Packets = 8, Closed = true, FirstClose = CloseKind.Fin,
             ClientClosedFirst = true, BytesToServer = 200, BytesToClient = 2000, SegmentsToServer = 1, SegmentsToClient = 2,
         }).ToArray();
-        long first = conns.Min(c => c.StartNs), last = conns.Max(c => c.EndNs);
-        return new Evidence
-        {
-            Capture = new CaptureEvidence
-            {
-                File = "t.pcap", Format = "pcap (us, little-endian)", LinkTypes = ["Ethernet"], FirstNs = first, LastNs = last, Connections = conns,
-                Pairs = CaptureSummary.Pairs(conns), Timeline = CaptureSummary.Timeline(conns, first, last),
-            },
-            Statuses = [new SourceStatus(CaptureSource.SourceName, SourceState.Ok, "test", n)],
-            CollectedAt = default,
-        };
+        return Of(conns);
     }
 
     private static Evidence WatchRowOnly(WatchRow row) => new()
