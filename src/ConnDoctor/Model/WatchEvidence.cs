@@ -54,6 +54,9 @@ public sealed class WatchConnection
 /// <summary>Churn of one process towards one remote endpoint (or, for a server, from one client address to one local port).</summary>
 public sealed record WatchRow
 {
+    /// <summary>Watch sees no payload: a connection closed sooner than this counts as failed in <see cref="Loop"/>.</summary>
+    public const double ShortMs = 1000;
+
     public int? Pid { get; init; }
     public string? Process { get; init; }
     // Pid is the process (thread group id): the connections of all its threads are one row.
@@ -86,6 +89,8 @@ public sealed record WatchRow
     public int ResetsReceived { get; init; }
     public int UnreadDataResets { get; init; }
     public IReadOnlyDictionary<TcpState, int> StatesNow { get; init; } = new Dictionary<TcpState, int>();
+    /// <summary>Its closed connections in opening order as runs of short ones (under a second; watch sees no payload). Times: ms from the start.</summary>
+    public LoopStats? Loop { get; init; }
 }
 
 /// <summary>CLOSE_WAIT held by one process at the start and the end of the watch.</summary>

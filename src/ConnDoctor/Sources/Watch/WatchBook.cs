@@ -20,6 +20,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
         public readonly Queue<double> LocalCloses = new(); // for TIME_WAIT now (last 60 s)
         public int LastOpensPerTick, LastClosesPerTick;
         public long LifetimesSeen;
+        public readonly LoopTracker Loop = new();
     }
 
     private readonly Dictionary<(int?, ulong, bool, NetAddress, int), Acc> _rows = new();
@@ -90,6 +91,8 @@ public sealed class WatchBook(int keepConnections = 50_000)
             acc.LifetimesSeen++;
             if (acc.Lifetimes.Count < MaxLifetimes) acc.Lifetimes.Add((float)l);
             else if (_random.NextInt64(acc.LifetimesSeen) is var j && j < MaxLifetimes) acc.Lifetimes[(int)j] = (float)l;
+            // Watch cannot see payload: a connection closed within a second is taken as one that never got going.
+            acc.Loop.Add(c.OpenedMs.Value, failed: l < WatchRow.ShortMs);
         }
         if (c.ClosedBy is ClosedBy.Local) { acc.ClosedLocal++; acc.LocalCloses.Enqueue(ms); }
         else if (c.ClosedBy is ClosedBy.Peer or ClosedBy.PeerReset) acc.ClosedPeer++;
@@ -178,6 +181,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
                 ResetsReceived = a.ResetsReceived,
                 UnreadDataResets = a.Unread,
                 StatesNow = states,
+                Loop = a.Loop.Stats(),
             });
         }
         return list.OrderByDescending(r => r.Opens + r.Closes).ThenBy(r => r.Endpoint, StringComparer.Ordinal).ToList();
