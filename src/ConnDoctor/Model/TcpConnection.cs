@@ -64,8 +64,8 @@ public readonly record struct TcpConnection
     public int RstPackets { get; init; }
     /// <summary>Peer bytes the capture shows were left unread (reset class unread-data): sent beyond the RST's acknowledgement or arriving after the close.</summary>
     public long UnreadBytes { get; init; }
-    /// <summary>Unread-data because the resetting side's receive window was zero just before (its buffer full of unread bytes).</summary>
-    public bool ResetAfterZeroWindow { get; init; }
+    /// <summary>Unread-data because the resetting side's receive window was shut just before (zero, or filled by the peer and never opened again): bytes sat unread.</summary>
+    public bool ResetAfterFullWindow { get; init; }
     /// <summary>The capture lacked some of the peer's sequence numbers, so the reset class was decided by timing.</summary>
     public bool ResetByTiming { get; init; }
 

@@ -62,7 +62,7 @@ public sealed class UnreadDataResetRule : IRule
                 ? $"the capture misses some of the {s.Them}'s packets, so sequence numbers cannot settle it: judged by timing, its data (no FIN) came less than a second before the reset"
                 : c.UnreadBytes > 0
                     ? $"{Format.Bytes(c.UnreadBytes)} from the {s.Them} went beyond what the reset acknowledged or arrived after it"
-                    : $"its receive window was zero just before: its buffer was full of data it had not read")));
+                    : $"its receive window was shut (zero, or filled by the {s.Them} and never opened again): it had stopped reading")));
         evidence.Add($"the {s.Peer} sees each of these as ECONNRESET, 'Connection reset by peer', on its next read or write");
         return new Finding
         {

@@ -16,6 +16,8 @@ public struct TcpSegment
     public int PayloadLength;
     /// <summary>A hash of the captured IP packet except what forwarding changes (TTL or hop limit, IPv4 header checksum): two captures of one packet have the same, two packets that merely share sequence numbers do not.</summary>
     public ulong Digest;
+    /// <summary>The window scale option of a SYN or SYN-ACK (0-14), or -1 when it carries none (or is no SYN).</summary>
+    public sbyte WindowScale;
 
     public const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, Psh = 0x08, AckFlag = 0x10;
     public readonly bool Has(byte flag) => (Flags & flag) != 0;
@@ -440,7 +442,23 @@ public static class PacketDecoder
         s.Flags = t[13];
         s.Window = BinaryPrimitives.ReadUInt16BigEndian(t[14..]);
         s.PayloadLength = Math.Max(0, ipPayload - Math.Max(off, 20));
+        s.WindowScale = -1;
+        if ((s.Flags & TcpSegment.Syn) != 0 && off > 20 && t.Length >= 20) s.WindowScale = ScaleOption(t[20..Math.Min(off, t.Length)]);
         return DecodeResult.Tcp;
+    }
+
+    /// <summary>The window scale (option kind 3) among a SYN's options, or -1.</summary>
+    private static sbyte ScaleOption(ReadOnlySpan<byte> o)
+    {
+        while (o.Length > 0)
+        {
+            if (o[0] == 0) break;
+            if (o[0] == 1) { o = o[1..]; continue; }
+            if (o.Length < 2 || o[1] < 2 || o[1] > o.Length) break;
+            if (o[0] == 3 && o[1] == 3) return (sbyte)Math.Min((int)o[2], 14);
+            o = o[o[1]..];
+        }
+        return -1;
     }
 
     /// <summary>A fast non-cryptographic 64-bit hash (16 bytes per 128-bit multiply), to tell identical packets apart from merely similar ones.</summary>

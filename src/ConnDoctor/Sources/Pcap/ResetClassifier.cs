@@ -15,6 +15,8 @@ public readonly record struct ResetFacts
     public int InFlight { get; init; }
     /// <summary>The sender's last window before the RST was zero: its receive buffer was full, nobody was reading.</summary>
     public bool AfterZeroWindow { get; init; }
+    /// <summary>The peer's data had filled the last window the sender advertised, which it never opened again: the bytes were not read.</summary>
+    public bool PeerFilledWindow { get; init; }
     /// <summary>The peer's data came last, without a FIN, shortly before the RST (timing only; used where sequence numbers are missing).</summary>
     public bool CutPeerTransfer { get; init; }
     /// <summary>Peer payload that arrived after the sender's own FIN.</summary>
@@ -32,7 +34,8 @@ public readonly record struct ResetFacts
 /// when a socket is closed with received data still unread (tcp_close: "data was unread"), and answers segments
 /// for a socket it does not have with a bare RST (no ACK flag); an aborting socket (SO_LINGER 0) sends RST|ACK.
 /// Unread data is certain only when the wire proves it: the peer had sent bytes beyond the RST's acknowledgement,
-/// kept sending after it, or the resetting side's window was zero (its buffer full of unread bytes). A RST|ACK
+/// kept sending after it, or the resetting side's window was zero or filled by the peer and never opened again (its
+/// buffer held bytes the application did not read: a read would have sent a window update first). A RST|ACK
 /// that acknowledges everything the peer sent looks the same whether bytes sat unread in the buffer or the
 /// application read them all and closed with SO_LINGER 0: that is its own class. Timing decides only where the
 /// capture lacks the sequence numbers, and the connection says so.
@@ -49,7 +52,7 @@ public static class ResetClassifier
         if (!f.HasAck && !f.AfterOwnFin) return (ResetClass.Stale, false);
         // The peer's bytes were beyond what the RST acknowledged (a bare RST acknowledges nothing), kept coming
         // after it, or the receive window was shut: data was certainly left unread.
-        if (f.InFlight > 0 || f.PeerBytesAfterRst > 0 || f.AfterZeroWindow || (!f.HasAck && f.PeerBytesAfterOwnFin > 0)) return (ResetClass.UnreadData, false);
+        if (f.InFlight > 0 || f.PeerBytesAfterRst > 0 || f.AfterZeroWindow || f.PeerFilledWindow || (!f.HasAck && f.PeerBytesAfterOwnFin > 0)) return (ResetClass.UnreadData, false);
         if (f.SequenceGap)
             return f.CutPeerTransfer ? (ResetClass.UnreadData, true) : (f.PeerSentData ? ResetClass.UnreadOrLinger : ResetClass.Abortive, true);
         // Everything the peer sent is acknowledged: nothing received means nothing unread, an abort.

@@ -101,6 +101,7 @@ public sealed class TcpTracker
                 me.MaxEnd = s.Seq + 1 + (uint)s.PayloadLength;
                 if (s.PayloadLength > 0) { me.Bytes += s.PayloadLength; me.Segments++; me.LastDataNs = t; }
                 me.SynAck = ack;
+                me.Scale = s.WindowScale;
                 if (!ack) c.SynNs = t;
             }
             else if (s.Seq == me.Isn)
@@ -135,6 +136,7 @@ public sealed class TcpTracker
         if (ack)
         {
             me.LastWindowZero = s.Window == 0;
+            (me.LastAckSent, me.LastWindowSent, me.AckSent) = (s.Ack, s.Window, true);
             if (s.Window == 0) me.ZeroWindows++;
         }
         if (fin && !me.FinSent)
@@ -167,10 +169,24 @@ public sealed class TcpTracker
             // The capture missed some of the peer's bytes, or the RST acknowledges bytes it never showed.
             SequenceGap = peer.Gap || (s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(s.Ack - peer.MaxEnd) > 0),
             AfterZeroWindow = me.LastWindowZero,
+            PeerFilledWindow = FilledWindow(ref me, ref peer, peerDataEnd),
             // The peer was in the middle of sending (its data came last, no FIN yet) when this side reset.
             CutPeerTransfer = peer.LastDataNs > 0 && peer.LastDataNs >= me.LastDataNs && !peer.FinSent && s.TimeNs - peer.LastDataNs <= ResetClassifier.MidTransferNs,
             PeerBytesAfterOwnFin = me.FinSent ? peer.BytesAfterPeerFin : 0,
         };
+    }
+
+    /// <summary>
+    /// The peer's data reached the right edge of the last window this side advertised, and this side never opened it
+    /// again: the application read nothing after those bytes came (Linux sends a window update as soon as a read frees
+    /// space in a full window), so they sat unread. Needs both SYNs, for the window scale.
+    /// </summary>
+    private static bool FilledWindow(ref Dir me, ref Dir peer, uint peerDataEnd)
+    {
+        if (!me.AckSent || !me.SynSent || !peer.SynSent || me.LastWindowZero) return false;
+        int scale = me.Scale >= 0 && peer.Scale >= 0 ? me.Scale : 0; // scaling applies only when both offered it
+        uint right = me.LastAckSent + ((uint)me.LastWindowSent << scale);
+        return (int)(peerDataEnd - right) >= 0 && (int)(peerDataEnd - me.LastAckSent) > 0;
     }
 
     /// <summary>The connections in the order they started, with their resets classified.</summary>
@@ -219,7 +235,7 @@ public sealed class TcpTracker
             ResetNs = c.RstNs,
             RstPackets = c.RstPackets,
             UnreadBytes = reset == ResetClass.UnreadData ? ResetClassifier.UnreadBytes(facts) : 0,
-            ResetAfterZeroWindow = reset == ResetClass.UnreadData && facts.AfterZeroWindow,
+            ResetAfterFullWindow = reset == ResetClass.UnreadData && (facts.AfterZeroWindow || facts.PeerFilledWindow),
             ResetByTiming = byTiming,
         };
     }
@@ -231,6 +247,10 @@ public sealed class TcpTracker
         public long Bytes, BytesAfterPeerFin, LastDataNs;
         public int Segments, Retrans, TrailingRetrans, ZeroWindows;
         public bool Gap;                        // the capture missed some of this direction's bytes
+        public bool AckSent;
+        public sbyte Scale;                     // window scale from this side's SYN, -1 without the option
+        public uint LastAckSent;
+        public ushort LastWindowSent;
         public uint LastSeq;                    // the direction's last packet, to tell a capture's second copy of it
         public ulong LastDigest;
         public long LastNs;
