@@ -71,6 +71,51 @@ public class PcapKernelTests
         Assert.Equal(TsharkOracle.Resets(file), capture.GetProperty("rstPackets").GetInt32());
     }
 
+    /// <summary>
+    /// Four ways a client ends a connection with RST, as real sockets do them: it reads a 20 KB reply to the end and
+    /// closes with SO_LINGER 0; it reads 100 bytes of the same reply and closes (the rest, all acknowledged, unread);
+    /// it reads 100 bytes of 8 MB and closes; it closes with SO_LINGER 0 having received nothing.
+    /// </summary>
+    [Fact]
+    public void ResetClassesComeFromAcknowledgementsNotTiming()
+    {
+        var (client, server) = Hosts("pr");
+        using var _c = client;
+        using var _s = server;
+        using var cap = new Tcpdump(client, Veth(client), "-s", "200");
+        server.StartScenario("server", "--listen", $"{Server}:8081:reply", "--listen", $"{Server}:8083:reply", "--listen", $"{Server}:8082:hold", "--bytes", "20000");
+        server.StartScenario("bulk", "--listen", $"{Server}:9200", "--bytes", (8 << 20).ToString());
+        client.StartScenario("fetch", "--connect", $"{Server}:8081", "--read", "20000", "--linger0");
+        client.StartScenario("fetch", "--connect", $"{Server}:8083", "--read", "100");
+        client.StartScenario("peek", "--connect", $"{Server}:9200", "--read", "100");
+        client.StartScenario("fetch", "--connect", $"{Server}:8082", "--read", "0", "--no-request", "--linger0");
+        var file = cap.Stop();
+
+        var r = CliRunner.Run("pcap", file, "--json");
+        Assert.True(r.Code == 0, r.Stderr);
+        using var d = r.Json();
+        int Resets(string port, string cls) => Pair(d, $"{Server}:{port}").GetProperty("resetsByClient").GetProperty(cls).GetInt32();
+        // Read everything then SO_LINGER 0, and left 19.9 KB unread in the buffer: every byte acknowledged either way, one class.
+        Assert.Equal(1, Resets("8081", "unread-or-linger"));
+        Assert.Equal(1, Resets("8083", "unread-or-linger"));
+        Assert.Equal(20000, Pair(d, $"{Server}:8081").GetProperty("bytesToClient").GetInt32());
+        // The 8 MB server had more to send than the client took: certain.
+        Assert.Equal(1, Resets("9200", "unread-data"));
+        // Nothing received, nothing unread: an abort.
+        Assert.Equal(1, Resets("8082", "abortive"));
+
+        var findings = d.RootElement.GetProperty("findings").EnumerateArray().Where(f => f.GetProperty("ruleId").GetString() == "unread-data-reset").ToList();
+        var acked = findings.Single(f => f.GetProperty("subject").GetProperty("remoteEndpoint").GetString() == $"{Server}:8081");
+        Assert.Equal("info", acked.GetProperty("severity").GetString());
+        Assert.Contains("the capture cannot tell which", acked.GetProperty("summary").GetString());
+        Assert.DoesNotContain("still sending", acked.ToString());
+        Assert.Single(findings, f => f.GetProperty("subject").GetProperty("remoteEndpoint").GetString() == $"{Server}:9200");
+
+        var capture = d.RootElement.GetProperty("capture");
+        Assert.Equal(TsharkOracle.Conversations(file), capture.GetProperty("connections").GetInt32());
+        Assert.Equal(TsharkOracle.Resets(file), capture.GetProperty("rstPackets").GetInt32());
+    }
+
     [Fact]
     public void NormalTrafficAloneRaisesNothing()
     {

@@ -73,13 +73,16 @@ def main():
                 if src[0] != a.remote:
                     continue
                 if a.mode == "geneve":
-                    os.write(dev, data[8 + (data[0] & 0x3F) * 4:])
-                    continue
-                inner = data[(data[0] & 0x0F) * 4:]  # raw IPv4 sockets hand over the outer IP header too
+                    inner = data[8 + (data[0] & 0x3F) * 4:]
+                else:
+                    inner = data[(data[0] & 0x0F) * 4:]  # raw IPv4 sockets hand over the outer IP header too
                 if a.mode == "gre":
                     flags, = struct.unpack(">H", inner[:2])
                     inner = inner[4 + (4 if flags & 0x8000 else 0) + (4 if flags & 0x2000 else 0) + (4 if flags & 0x1000 else 0):]
-                os.write(dev, inner)
+                try:
+                    os.write(dev, inner)
+                except OSError:  # this side's device is not up yet: the packet is lost, as on a real link
+                    pass
 
 
 if __name__ == "__main__":
