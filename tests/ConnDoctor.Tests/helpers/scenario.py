@@ -18,7 +18,7 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
   bulk     --listen HOST:PORT --bytes N       sends N bytes to every client, then closes (resets from clients are fine)
   peek     --connect HOST:PORT --read K       reads the first K bytes and closes with the rest unread (the kernel sends RST)
            [--count N]
-  fetch    --connect HOST:PORT --read K         N times: send a request, read K bytes of the reply, wait 0.3 s (the
+  fetch    --connect HOST:PORT --read K         N times: send a request, read K bytes of the reply, wait 1 s (the
            [--count N] [--linger0]              rest arrives and is acknowledged), close; --linger0: SO_LINGER 0
            [--no-request]                       first (the kernel resets); --no-request: close without asking
   refused  --connect HOST:PORT [--count N]    connects N times to a port nobody listens on (each gets RST)
@@ -222,7 +222,7 @@ def run_fetch(args):
             if not data:
                 break
             got += len(data)
-        time.sleep(0.3)
+        time.sleep(1.0)
         if args.linger0:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
