@@ -37,6 +37,16 @@ def parse_ep(text):
     return host.strip("[]"), int(port)
 
 
+def read_up_to(c, n):
+    """Reads n bytes, or fewer if the peer closes first."""
+    got = 0
+    while got < n:
+        data = c.recv(n - got)
+        if not data:
+            break
+        got += len(data)
+
+
 def ready():
     print(f"ready {os.getpid()}", flush=True)
 
@@ -198,12 +208,7 @@ def run_peek(args):
     host, port = parse_ep(args.connect)
     for _ in range(args.count):
         c = socket.create_connection((host, port))
-        got = 0
-        while got < args.read:
-            data = c.recv(args.read - got)
-            if not data:
-                break
-            got += len(data)
+        read_up_to(c, args.read)
         c.close()
     ready()
     hold(args.lifetime, [])
@@ -216,12 +221,7 @@ def run_fetch(args):
         c = socket.create_connection((host, port))
         if not args.no_request:
             c.sendall(b"GET /\n")
-        got = 0
-        while got < args.read:
-            data = c.recv(args.read - got)
-            if not data:
-                break
-            got += len(data)
+        read_up_to(c, args.read)
         time.sleep(1.0)
         if args.linger0:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -283,12 +283,7 @@ def run_pace(args):
             continue
         c = socket.create_connection((host, port))
         if args.peek:
-            got = 0
-            while got < args.peek:
-                data = c.recv(args.peek - got)
-                if not data:
-                    break
-                got += len(data)
+            read_up_to(c, args.peek)
         else:
             c.sendall(b"x")
         if args.hold:
