@@ -14,7 +14,11 @@ public struct TcpSegment
     public ushort Window;
     /// <summary>TCP payload length from the IP header, so a frame cut by the snap length still counts its bytes.</summary>
     public int PayloadLength;
-    /// <summary>A hash of the captured IP packet except what forwarding changes (TTL or hop limit, IPv4 header checksum): two captures of one packet have the same, two packets that merely share sequence numbers do not.</summary>
+    /// <summary>
+    /// A digest of the packet's identity: the IP header's lengths and identification (not the TTL or hop limit and the
+    /// checksum, which forwarding changes), the whole TCP header with its options, and the first and last captured
+    /// payload bytes. Two captures of one packet have the same; two packets that merely share sequence numbers do not.
+    /// </summary>
     public ulong Digest;
     /// <summary>The window scale option of a SYN or SYN-ACK (0-14), or -1 when it carries none (or is no SYN).</summary>
     public sbyte WindowScale;
@@ -283,9 +287,10 @@ public static class PacketDecoder
         var packet = f[..Math.Min(total, f.Length)];
         if (proto == 6)
         {
-            // Bytes 0-7 and 12 on; the TTL (8), protocol (9, always TCP here) and header checksum (10-11) left out.
-            s.Digest = Hash(packet[12..], Hash(packet[..8], 0x9E3779B97F4A7C15UL));
-            return DecodeTcp(f[ihl..], total - ihl, ref s);
+            // Bytes 0-7 (version, lengths, identification, fragment field); not the TTL and checksum.
+            var r = DecodeTcp(f[ihl..], total - ihl, ref s);
+            if (r == DecodeResult.Tcp) s.Digest = Digest(BinaryPrimitives.ReadUInt64BigEndian(f), Within(f[ihl..], total - ihl));
+            return r;
         }
         return Carried(proto, packet[Math.Min(ihl, packet.Length)..], total - ihl, ref s, ref t, depth);
     }
@@ -317,9 +322,10 @@ public static class PacketDecoder
         }
         if (next == 6)
         {
-            // Everything but the hop limit (byte 7).
-            s.Digest = Hash(packet[8..], Hash(packet[..7], 0xC2B2AE3D27D4EB4FUL));
-            return DecodeTcp(rest, payload, ref s);
+            // Bytes 0-6 (version, class, flow label, payload length, next header); not the hop limit.
+            var r = DecodeTcp(rest, payload, ref s);
+            if (r == DecodeResult.Tcp) s.Digest = Digest(BinaryPrimitives.ReadUInt64BigEndian(f) & ~0xFFUL, Within(rest, payload));
+            return r;
         }
         return Carried(next, rest[..Math.Min(Math.Max(payload, 0), rest.Length)], payload, ref s, ref t, depth);
     }
@@ -461,29 +467,25 @@ public static class PacketDecoder
         return -1;
     }
 
-    /// <summary>A fast non-cryptographic 64-bit hash (16 bytes per 128-bit multiply), to tell identical packets apart from merely similar ones.</summary>
-    private static ulong Hash(ReadOnlySpan<byte> b, ulong h)
-    {
-        const ulong K1 = 0xA0761D6478BD642FUL, K2 = 0xE7037ED1A0B428DBUL;
-        h ^= (ulong)b.Length * K2;
-        while (b.Length >= 16)
-        {
-            h = Mum(BinaryPrimitives.ReadUInt64LittleEndian(b) ^ h ^ K1, BinaryPrimitives.ReadUInt64LittleEndian(b[8..]) ^ K2);
-            b = b[16..];
-        }
-        if (b.Length > 0)
-        {
-            Span<byte> tail = stackalloc byte[16];
-            tail.Clear();
-            b.CopyTo(tail);
-            h = Mum(BinaryPrimitives.ReadUInt64LittleEndian(tail) ^ h ^ K1, BinaryPrimitives.ReadUInt64LittleEndian(tail[8..]) ^ K2);
-        }
-        return Mum(h ^ K1, h ^ K2);
-    }
+    /// <summary>The TCP segment without the link layer's padding, when the IP length is believable (at least the 16 bytes DecodeTcp read).</summary>
+    private static ReadOnlySpan<byte> Within(ReadOnlySpan<byte> seg, int length) => length >= 16 && length < seg.Length ? seg[..length] : seg;
 
-    private static ulong Mum(ulong a, ulong b)
+    /// <summary>See <see cref="TcpSegment.Digest"/>: a few multiply-xor steps over fixed places, no loop over the payload.</summary>
+    private static ulong Digest(ulong ipWord, ReadOnlySpan<byte> tcp)
     {
-        ulong hi = Math.BigMul(a, b, out ulong lo);
-        return hi ^ lo;
+        const ulong K1 = 0x9E3779B97F4A7C15UL, K2 = 0xC2B2AE3D27D4EB4FUL;
+        ulong h = ipWord * K1;
+        int hdr = Math.Min((tcp[12] >> 4) * 4, tcp.Length);
+        var head = tcp[4..Math.Max(4, hdr)]; // sequence number to the end of the options: a multiple of 4 bytes
+        while (head.Length >= 8) { h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(head)) * K2; h ^= h >> 31; head = head[8..]; }
+        if (head.Length >= 4) h = (h ^ BinaryPrimitives.ReadUInt32LittleEndian(head)) * K1;
+        var pay = tcp[hdr..];
+        if (pay.Length >= 8)
+        {
+            h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(pay)) * K2;
+            h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(pay[^8..])) * K1;
+        }
+        else if (pay.Length > 0) h = (h ^ pay[0] ^ ((ulong)pay[^1] << 8) ^ ((ulong)pay.Length << 16)) * K2;
+        return h ^ (h >> 29);
     }
 }
