@@ -64,7 +64,7 @@ public class PcapTunnelTests
         o.S.StartScenario("server", "--listen", $"{Server}:8080:hold");
         o.S.StartScenario("bulk", "--listen", $"{Server}:9200", "--bytes", (4 << 20).ToString());
         o.C.StartScenario("chat", "--connect", $"{Server}:8080", "--count", "3", "--cycles", "5");
-        o.C.StartScenario("peek", "--connect", $"{Server}:9200", "--read", "100");
+        o.C.StartScenario("fetch", "--connect", $"{Server}:9200", "--read", "100"); // reads 100 bytes, stops reading for 1 s, closes
         o.C.StartScenario("refused", "--connect", $"{Server}:9300");
         var file = cap.Stop();
 
