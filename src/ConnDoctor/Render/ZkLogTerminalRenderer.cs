@@ -18,6 +18,15 @@ public static class ZkLogTerminalRenderer
         c.WriteLine($"conndoctor zklog: {log.Files.Count} file(s), {log.Lines} line(s), {Format.Bytes(log.Bytes)}{period}");
         SourceNotes.Write(c, r.Diagnosis.Sources);
         if (log.Lines == 0) { c.WriteLine("The log is empty."); return; }
+        foreach (var group in log.Layouts.GroupBy(l => l.Layout))
+            c.WriteLine($"layout: {group.Key}" + (log.Files.Count > 1 ? $" ({string.Join(", ", group.Select(g => Path.GetFileName(g.File)))})" : ""));
+        if (log.Servers.Count > 1)
+            c.WriteLine($"the log mixes {log.Servers.Count} servers' lines: " +
+                string.Join(", ", log.Servers.Select(x => $"{x.Server} {x.Lines} line(s) {x.First:HH:mm:ss}-{x.Last:HH:mm:ss}")) +
+                "; the counts below are for all of them together");
+        if (log.TimeStepsBack > 0)
+            c.WriteLine($"the time steps back by over a minute {log.TimeStepsBack} time(s) (logs concatenated or interleaved, rotated files out of order): " +
+                        "per-minute counts use each line's own time");
         c.WriteLine(log.AcceptsLogged
             ? "accept and close lines are logged (3.4, or 3.5+ at DEBUG): connections are counted from accepts"
             : "accept lines are not logged (3.5+ at INFO): connections are counted from their ends of stream");

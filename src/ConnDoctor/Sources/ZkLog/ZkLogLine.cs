@@ -16,6 +16,7 @@ public struct ZkLine
     public bool Malformed;             // timestamped but not in log4j/logback's ZooKeeper layout
     public ZkMessageKind Kind;
     public bool AwaitsEndOfStream;     // "caught end of stream exception" / "Unexpected exception": the next line says what
+    public bool EndOfStreamWarning;    // "caught end of stream exception" (3.4): an end of stream even when its stack trace was dropped
     public bool HasIp;
     public NetAddress Ip;
     internal int AddressSlot;          // set with Ip: the address memo's slot for it, or -1; the reader keeps the client there
@@ -163,7 +164,7 @@ public static class ZkLogLine
                 if (Starts(m, "Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(text, length, 32, out r.Ip, out r.AddressSlot, addresses, out _); }
                 break;
             case (byte)'c':
-                if (Starts(m, "caught end of stream exception"u8)) r.AwaitsEndOfStream = true; // 3.4: the next line has the session
+                if (Starts(m, "caught end of stream exception"u8)) r.AwaitsEndOfStream = r.EndOfStreamWarning = true; // 3.4: the next line has the session
                 break;
             case (byte)'C':
                 if (Starts(m, "Closed socket connection for client "u8))
@@ -179,6 +180,13 @@ public static class ZkLogLine
                         r.HasSession = Hex(text[at..], length - at, out r.Session) > 0;
                     }
                     else r.Kind = ZkMessageKind.ClosedNoSession;
+                }
+                else if (Starts(m, "Closing connection to "u8))
+                {
+                    // Netty (3.4 to 3.9): "Closing connection to /IP:PORT" with the IOException that ended it, or
+                    // "... because the server is not ready": the connection ended, no session id is logged.
+                    r.Kind = ZkMessageKind.EndOfStream;
+                    r.HasIp = Address(text, length, 22, out r.Ip, out r.AddressSlot, addresses, out _);
                 }
                 else if (Starts(m, "Client attempting to establish new session"u8))
                 {
@@ -234,6 +242,25 @@ public static class ZkLogLine
     }
 
     private static ReadOnlySpan<byte> TooMany => "Too many connections from "u8;
+
+    /// <summary>
+    /// Classifies the message of <paramref name="length"/> bytes that starts <paramref name="text"/> (layouts other than
+    /// ZooKeeper's own find it themselves; see <see cref="ZkLayoutLine"/>).
+    /// </summary>
+    internal static void ClassifyMessage(ReadOnlySpan<byte> text, int length, ref ZkLine r, ZkAddressMemo? addresses)
+    {
+        if (length <= 0) return;
+        Classify(text, length, ref r, addresses);
+    }
+
+    /// <summary>An end of stream's exception text anywhere on the line (a JSON encoder's stack-trace field).</summary>
+    internal static bool TryEndOfStreamAnywhere(ReadOnlySpan<byte> line, ref ZkLine r, ZkAddressMemo? addresses)
+    {
+        int u = line.IndexOf(Unable);
+        if (u < 0) return false;
+        EndOfStream(line[u..], ref r, addresses);
+        return true;
+    }
 
     /// <summary>
     /// <paramref name="m"/> starts with the literal <paramref name="lit"/>: 17 to 48 bytes are compared as two or three
