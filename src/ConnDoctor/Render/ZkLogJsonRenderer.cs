@@ -55,7 +55,7 @@ public static class ZkLogJsonRenderer
         foreach (var c in log.Clients)
         {
             w.WriteStartObject();
-            w.WriteString("ip", c.Ip.ToString());
+            w.WriteString("ip", ZkLogTerminalRenderer.Client(c.Ip));
             w.WriteNumber("connections", c.Connections(log.AcceptsLogged));
             w.WriteNumber("accepted", c.Accepted);
             w.WriteNumber("endOfStreamNoSession", c.EndOfStreamNoSession);

@@ -164,13 +164,10 @@ internal static class ZkHeader
     }
 
     /// <summary>A Java class or logger name: letters, digits, '.', '$', '_' (log4j's %C{1}@%L ends with "@123").</summary>
-    private static bool IsClass(ReadOnlySpan<byte> s)
-    {
-        if (s.Length == 0 || s.Length > 200) return false;
-        foreach (var c in s)
-            if (!((uint)((c | 0x20) - 'a') <= 25 || (uint)(c - '0') <= 9 || c is (byte)'.' or (byte)'$' or (byte)'_' or (byte)'@')) return false;
-        return true;
-    }
+    private static bool IsClass(ReadOnlySpan<byte> s) => s.Length is > 0 and <= 200 && s.IndexOfAnyExcept(ClassBytes) < 0;
+
+    private static readonly System.Buffers.SearchValues<byte> ClassBytes =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.$_@"u8);
 
     // ---- JSON encoders: one message per line --------------------------------------------------------------
 

@@ -18,6 +18,7 @@ public sealed record ZkLayout
     public DateTime? Date { get; init; }                 // time-only layouts: the date of the file's first line
     public string? DateFrom { get; init; }               // where that date came from: "the file name", "the file's modification time"
     public bool Mixed { get; init; }                     // the first lines had several layouts
+    public bool Forced { get; init; }                    // --layout: every line is read in this header form only
 
     public bool IsStock => Header == ZkHeaderForm.Stock && Prefix == 0 && Time == ZkTimeForm.Date && !Mixed;
     public bool TimeOnly => Time == ZkTimeForm.TimeOnly;
@@ -67,7 +68,7 @@ public sealed record ZkLayout
                 firstTime ??= ZkLogLine.Time(line);
                 continue;
             }
-            var p = new ZkLayoutLine(new ZkLayout { Name = "", Header = forced, Time = ZkTimeForm.None, Prefix = -1 });
+            var p = new ZkLayoutLine(new ZkLayout { Name = "", Header = forced, Time = ZkTimeForm.None, Prefix = -1, Forced = forced != ZkHeaderForm.Auto });
             if (!p.TryStart(line, out var time)) continue;
             if (!p.TryHeader(line, out var parts)) continue;
             timestamped++;
@@ -77,7 +78,9 @@ public sealed record ZkLayout
             prefixes[p.LastAt] = prefixes.GetValueOrDefault(p.LastAt) + 1;
             if (p.LastAt > 0) firstPrefix ??= Encoding.UTF8.GetString(line[..p.LastAt]);
         }
-        if (timestamped == 0) return null;
+        if (timestamped == 0)
+            return forced == ZkHeaderForm.Auto ? null   // --layout names a form no line has: every line is read in it (and none is recognised)
+                : new ZkLayout { Name = Named.First(n => n.Form == forced).Name, Header = forced, Time = ZkTimeForm.None, Prefix = -1, Forced = true };
         if (stock == timestamped && forced is ZkHeaderForm.Auto or ZkHeaderForm.Stock) return Stock;
         var best = forms.MaxBy(kv => kv.Value).Key;
         int prefix = prefixes.MaxBy(kv => kv.Value).Key;
@@ -114,7 +117,9 @@ public sealed record ZkLayout
         {
             // Kafka's "[%d]" opens with its own bracket: part of the layout, not a prefix.
             Name = name, Header = header, Time = timeForm, Prefix = prefix, PrefixText = prefix > 0 && firstPrefix != "[" ? firstPrefix : null,
-            Date = date, DateFrom = from, Mixed = forms.Count > 1 && forms.Values.Count(v => v > 0) > 1,
+            Date = date, DateFrom = from, Forced = forced != ZkHeaderForm.Auto,
+            // A second layout on at least a tenth of the lines: read line by line (a collector merging two sources).
+            Mixed = forms.Count > 1 && forms.Values.OrderByDescending(v => v).Skip(1).First() * 10 >= timestamped,
         };
     }
 

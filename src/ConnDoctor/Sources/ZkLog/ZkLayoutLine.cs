@@ -22,6 +22,29 @@ internal sealed class ZkLayoutLine(ZkLayout layout)
     private int _jsonAt;
     private byte[]? _scratch;                       // a JSON message with escapes, unescaped
 
+    /// <summary>
+    /// The file's message lines start with a timestamp at byte 0 (no prefix, one layout): a line that starts with
+    /// anything but a digit continues the message before, and the reader's scan counts it without a call, as it does
+    /// for ZooKeeper's own layout.
+    /// </summary>
+    public readonly bool PlainContinuation = layout.Prefix == 0 && !layout.Mixed && layout.Header != ZkHeaderForm.Json;
+
+    // The prefix every message line of the sample had (Kafka's '[', "zookeeper-1  | "): a line with the same prefix and
+    // no digit where the timestamp would start continues the message before; checked before any search.
+    private readonly byte[]? _fixedPrefix = layout.PrefixText is { Length: > 0 and <= 64 } p && !layout.Mixed && System.Text.Encoding.UTF8.GetByteCount(p) == layout.Prefix
+        ? System.Text.Encoding.UTF8.GetBytes(p) : layout.Prefix == 1 && layout.Header == ZkHeaderForm.LevelMessage ? "["u8.ToArray() : null;
+
+    /// <summary>Whether the line, under the file's fixed prefix, cannot start a message (a stack line).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Continues(ReadOnlySpan<byte> line)
+    {
+        var p = _fixedPrefix;
+        if (p == null) return false;
+        // Kafka's '[' is the message line's own first byte: a stack line does not start with it.
+        if (p.Length == 1) return line.Length == 0 || line[0] != p[0];
+        return line.Length > p.Length && (uint)(line[p.Length] - '0') > 9 && line.StartsWith(p);
+    }
+
     /// <summary>Whether the line starts a message, and its time.</summary>
     public bool TryStart(ReadOnlySpan<byte> line, out DateTime time)
     {
@@ -29,16 +52,71 @@ internal sealed class ZkLayoutLine(ZkLayout layout)
         _json = false;
         if (_form is ZkHeaderForm.Json or ZkHeaderForm.Auto && TryJson(line, out time)) return true;
         if (_form == ZkHeaderForm.Json) return false;
+        if (_hint >= 0 && SameSecond(line, out time)) { LastAt = _hint; LastTime = time; _found = -1; return true; }
+        int at = _hint;
         if (!(_hint >= 0 && _hint < line.Length && ZkTimestamp.TryRead(line, _hint, out LastForm, out LastEnd, out time)
               && (LastForm == layout.Time || layout.Time == ZkTimeForm.None)))
         {
-            int at = ZkTimestamp.Find(line, SearchLimit, out LastForm, out LastEnd, out time);
+            at = ZkTimestamp.Find(line, SearchLimit, out LastForm, out LastEnd, out time);
             if (at < 0) return false;
-            _hint = at;
         }
-        LastAt = _hint;
+        LastAt = at;
         if (LastForm == ZkTimeForm.TimeOnly) time = OnDay(time);
+        time = new DateTime(time.Ticks - time.Ticks % TimeSpan.TicksPerSecond);   // to the second, as ZooKeeper's own layout is read
         LastTime = time;
+        _found = at;
+        return true;
+    }
+
+    // Where TryStart found a timestamp by decoding it (not from the remembered second): kept as the hint, and its
+    // second remembered, only once TryHeader has found a header after it; a stack line under a prefix with its own
+    // stamp (kubectl, Docker Desktop) must not move the hint to the prefix.
+    private int _found = -1;
+
+    private void Commit(ReadOnlySpan<byte> line)
+    {
+        if (_found < 0) return;
+        _hint = _found;
+        _found = -1;
+        Remember(line);
+    }
+
+    // The bytes up to the second of the last timestamp decoded: most lines share their second with the line before,
+    // and one whose bytes there are the same (and whose fraction and zone are as long) is not decoded again.
+    private ulong _secA, _secB, _secC;
+    private int _secLength, _tailLength;          // bytes up to the seconds; bytes of fraction and zone after them
+    private DateTime _secTime;
+
+    private void Remember(ReadOnlySpan<byte> line)
+    {
+        _secLength = LastForm switch { ZkTimeForm.Date or ZkTimeForm.DateT => 19, ZkTimeForm.ShortDate => 17, ZkTimeForm.TimeOnly => 8, _ => 0 };
+        if (_secLength == 0 || _hint + 24 > line.Length || LastEnd - _hint < _secLength) { _secLength = 0; return; }
+        ref byte b = ref Unsafe.Add(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(line), _hint);
+        (_secA, _secB, _secC) = (Unsafe.ReadUnaligned<ulong>(ref b), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b, 8)), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b, 16)));
+        _secC &= _secLength switch { 19 => 0xFFFFFFUL, 17 => 0xFFUL, _ => 0UL };
+        if (_secLength == 8) _secB = 0;
+        _tailLength = LastEnd - _hint - _secLength;
+        _secTime = LastTime;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool SameSecond(ReadOnlySpan<byte> line, out DateTime time)
+    {
+        time = default;
+        if (_secLength == 0 || _hint + 24 > line.Length) return false;
+        ref byte b = ref Unsafe.Add(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(line), _hint);
+        ulong a = Unsafe.ReadUnaligned<ulong>(ref b), bb = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b, 8)), c = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b, 16));
+        c &= _secLength switch { 19 => 0xFFFFFFUL, 17 => 0xFFUL, _ => 0UL };
+        if (_secLength == 8) bb = 0;
+        if (a != _secA || bb != _secB || c != _secC) return false;
+        // The fraction and zone: as many bytes as last time, all digits, ',' '.' 'Z' '+' '-' ':'.
+        int end = _hint + _secLength + _tailLength;
+        if (end > line.Length || (end < line.Length && (uint)(line[end] - '0') <= 9)) return false;
+        for (int i = _hint + _secLength; i < end; i++)
+            if (!((uint)(line[i] - '0') <= 9 || line[i] is (byte)',' or (byte)'.' or (byte)'Z' or (byte)'+' or (byte)'-' or (byte)':')) return false;
+        LastEnd = end;
+        time = _secTime;
+        if (LastForm == ZkTimeForm.TimeOnly) _lastTimeOfDay = time.TimeOfDay;
         return true;
     }
 
@@ -118,8 +196,15 @@ internal sealed class ZkLayoutLine(ZkLayout layout)
                 }
             return true;
         }
+        parts = default;
         // The learned form first; a line of another layout (a collector merging two sources) is read by its own.
-        return _form != ZkHeaderForm.Auto && ZkHeader.TryParse(line, LastEnd, _form, out parts) || ZkHeader.TryParse(line, LastEnd, ZkHeaderForm.Auto, out parts);
+        if (_form != ZkHeaderForm.Auto && ZkHeader.TryParse(line, LastEnd, _form, out parts) || !layout.Forced && ZkHeader.TryParse(line, LastEnd, ZkHeaderForm.Auto, out parts))
+        {
+            Commit(line);
+            return true;
+        }
+        _found = -1;
+        return false;
     }
 
     /// <summary>The message of the line into <paramref name="r"/>, as <see cref="ZkLogLine"/> classifies ZooKeeper's own.</summary>

@@ -24,61 +24,130 @@ public sealed record ZkLogWindow(DateTime? Since, DateTime? Until)
 }
 
 /// <summary>
-/// Connection attempts per minute of one client, in buckets of the lines' own minutes: a log read out of order
-/// (rotated files in the wrong order, two servers' logs concatenated, a collector's interleaving) gives the same
-/// peak as the same lines in order. The run of lines in one minute is counted in place; a bucket is written only
-/// when the minute changes, so the per-line cost is one compare.
+/// Connection attempts per minute of one client, in buckets of the lines' own minutes, so that a log read out of
+/// order (rotated files in the wrong order, two servers' logs concatenated, a collector's interleaving) gives the
+/// same peak as the same lines in order, and a step back never adds to the minute being counted. The run of lines in
+/// one minute is counted in place (one compare per line). Two modes:
+/// fast (the first read): the finished runs are not kept; a line of the run before the current one (threads a few
+/// milliseconds out of order at a minute's turn) is still added where it belongs, and a step back further than that
+/// marks the series <see cref="Deep"/>: the reader then reads the log again in the exact mode.
+/// exact: every finished run is kept, packed as minute &lt;&lt; 34 | count; the peak sorts them (the packing sorts by
+/// minute) and sums equal minutes.
 /// </summary>
 internal struct MinuteSeries
 {
-    public bool Any;
-    public long CurMin, CurCount;
-    public Dictionary<long, long>? Done;     // minute -> count, for the runs before the current one
+    public bool Any, Deep, Disordered;
+    public long FirstMin, FirstCount, PrevMin, PrevCount, CurMin, CurCount, Peak;
+    public long[]? Runs;                  // exact mode: the finished runs
+    public int RunCount;
+
+    private const int CountBits = 34;
+    private const long CountMask = (1L << CountBits) - 1;
+
+    public static MinuteSeries Create(bool exact) => new() { Runs = exact ? new long[4] : null, PrevMin = long.MinValue };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(long minute, long n)
     {
-        if (Any && minute == CurMin) { CurCount += n; return; }
-        Flush();
-        (Any, CurMin, CurCount) = (true, minute, n);
+        if (minute == CurMin && Any) { CurCount += n; return; }
+        NewRun(minute, n);
     }
 
-    private void Flush()
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void NewRun(long minute, long n)
     {
-        if (!Any || CurCount == 0) return;
-        Done ??= new Dictionary<long, long>();
-        ref long slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Done, CurMin, out _);
-        slot += CurCount;
-        CurCount = 0;
+        if (!Any) { (Any, FirstMin, FirstCount, CurMin, CurCount) = (true, minute, n, minute, n); return; }
+        if (Runs != null)
+        {
+            Append(CurMin, CurCount);
+            if (minute < CurMin) Disordered = true;
+            (CurMin, CurCount) = (minute, n);
+            return;
+        }
+        if (minute > CurMin)
+        {
+            if (CurCount > Peak) Peak = CurCount;
+            if (CurMin == FirstMin) FirstCount = CurCount;
+            (PrevMin, PrevCount, CurMin, CurCount) = (CurMin, CurCount, minute, n);
+        }
+        else if (minute == PrevMin)
+        {
+            PrevCount += n;
+            if (PrevCount > Peak) Peak = PrevCount;
+            if (PrevMin == FirstMin) FirstCount = PrevCount;
+        }
+        else
+        {
+            Deep = true;                      // further back: counted exactly only by the second read
+            if (n > Peak) Peak = n;
+        }
+    }
+
+    private void Append(long minute, long count)
+    {
+        if (count > Peak) Peak = count;
+        if (RunCount == Runs!.Length) Array.Resize(ref Runs, RunCount * 2);
+        Runs[RunCount++] = minute << CountBits | Math.Min(count, CountMask);
     }
 
     /// <summary>The most attempts in one minute.</summary>
-    public long Peak
+    public readonly long PeakPerMinute
     {
         get
         {
-            long peak = 0;
-            if (Done != null)
-                foreach (var (minute, count) in Done) peak = Math.Max(peak, count + (Any && minute == CurMin ? CurCount : 0));
-            if (Any && (Done == null || !Done.ContainsKey(CurMin))) peak = Math.Max(peak, CurCount);
+            if (!Any) return 0;
+            if (!Disordered) return Math.Max(Peak, CurCount);
+            var all = new long[RunCount + 1];
+            Array.Copy(Runs!, all, RunCount);
+            all[RunCount] = CurMin << CountBits | Math.Min(CurCount, CountMask);
+            Array.Sort(all);
+            long peak = 0, minute = long.MinValue, sum = 0;
+            foreach (long r in all)
+            {
+                long m = r >> CountBits;
+                sum = m == minute ? sum + (r & CountMask) : r & CountMask;
+                minute = m;
+                peak = Math.Max(peak, sum);
+            }
             return peak;
         }
     }
 
+    /// <summary>
+    /// <paramref name="a"/> then <paramref name="b"/>, read after it (the next region of the file, or the next file).
+    /// A minute cut in two by the regions' boundary is joined: in order, only the last run of one and the first of
+    /// the other can share one. In the fast mode a later region that starts before the earlier one ends is Deep.
+    /// </summary>
     public static MinuteSeries Merge(MinuteSeries a, MinuteSeries b)
     {
-        if (!a.Any && a.Done == null) return b;
-        if (!b.Any && b.Done == null) return a;
-        a.Flush();
-        b.Flush();
-        var into = a.Done ?? new Dictionary<long, long>();
-        if (b.Done != null)
-            foreach (var (minute, count) in b.Done)
-            {
-                ref long slot = ref CollectionsMarshal.GetValueRefOrAddDefault(into, minute, out _);
-                slot += count;
-            }
-        return new MinuteSeries { Done = into };
+        if (!a.Any) return b;
+        if (!b.Any) return a;
+        var m = a;
+        if (a.Runs != null && b.Runs != null)
+        {
+            m.Append(a.CurMin, a.CurCount);
+            for (int i = 0; i < b.RunCount; i++) m.Append(b.Runs[i] >> CountBits, b.Runs[i] & CountMask);
+            m.Disordered = a.Disordered || b.Disordered || b.FirstMin <= a.CurMin;
+            (m.CurMin, m.CurCount) = (b.CurMin, b.CurCount);
+            return m;
+        }
+        m.Deep = a.Deep || b.Deep || b.FirstMin < a.CurMin;
+        m.Peak = Math.Max(a.Peak, b.Peak);
+        if (b.FirstMin == a.CurMin)
+        {
+            long joined = a.CurCount + (b.CurMin == b.FirstMin ? b.CurCount : b.FirstCount);
+            m.Peak = Math.Max(m.Peak, joined);
+            if (a.FirstMin == a.CurMin) m.FirstCount = joined;
+            if (b.CurMin == b.FirstMin) { m.CurCount = joined; return m; }
+            (m.PrevMin, m.PrevCount) = b.PrevMin == b.FirstMin ? (b.PrevMin, joined) : (b.PrevMin, b.PrevCount);
+        }
+        else
+        {
+            m.Peak = Math.Max(m.Peak, a.CurCount);
+            (m.PrevMin, m.PrevCount) = b.PrevMin == long.MinValue ? (a.CurMin, a.CurCount) : (b.PrevMin, b.PrevCount);
+        }
+        (m.CurMin, m.CurCount) = (b.CurMin, b.CurCount);
+        return m;
     }
 }
 
@@ -147,7 +216,8 @@ internal sealed class MinuteAcc
 /// <param name="addresses">An address memo to reuse (a thread's, region after region); null: a new one.</param>
 /// <param name="layout">The file's layout (<see cref="ZkLayout.Detect"/>); null: ZooKeeper's own.</param>
 [SkipLocalsInit]
-internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addresses = null, ZkLayout? layout = null) : IDisposable
+/// <param name="exact">Per-minute counts kept exactly for any order (a second read when the first found the log out of order).</param>
+internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addresses = null, ZkLayout? layout = null, bool exact = false) : IDisposable
 {
     public long Lines, Bytes, Recognised, Unrecognised, Outside;
     public readonly List<string> Samples = new();
@@ -180,7 +250,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     public NetAddress? FirstCloseWithoutPending;   // joins a pending end left by an earlier region
     public bool SawEndOrClose;                     // else a pending end left by an earlier region passes through
 
-    private bool _inMessage, _skip, _sawMessage;
+    private bool _inMessage, _skip;
     private ZkLine _cur;
     private long _curBytes, _curLines, _curMinute;
     private DateTime _curTime;
@@ -287,8 +357,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         if (StartsMessage(line))
         {
             Finish();
-            _inMessage = _sawMessage = true;
-            _msgServer = null;
+            _inMessage = true;
             if (!_lastInWindow) { _skip = true; Outside++; return; }
             _skip = false;
             ZkLogLine.ParseTimestamped(text, line.Length, ref _cur, ref _bracketHint, _addresses);
@@ -302,7 +371,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             _curLines = 1;
             _curTime = _lastTime;
             _curMinute = _lastMinute;
-            if (_cur.LocationOpen > 24 && Unsafe.Add(ref MemoryMarshal.GetReference(line), 24) == '[') Myid(line);
+            if (Unsafe.Add(ref MemoryMarshal.GetReference(line), 24) == '[') Myid(line);   // "[myid:N]" (bytes 24 on: the layout has been checked)
+            else _msgServer = null;
             if (_cur.Kind == ZkMessageKind.Other)
             {
                 if (_cur.AwaitsEndOfStream) HoldLocation(line);      // its next line almost always makes it an end of stream
@@ -377,14 +447,23 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     /// A line of another layout (<see cref="ZkLayoutLine"/>): a message if a timestamp and a header are found, else a
     /// continuation line of the message before (or, with a timestamp but no header known, unrecognised).
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void LayoutLine(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line, string file, long offset)
     {
         var g = _generic!;
+        if (_inMessage && !_cur.AwaitsEndOfStream && g.Continues(line)) { Continue(line); return; }
         if (g.TryStart(line, out var t))
         {
+            if (!g.TryHeader(line, out var parts))
+            {
+                // A stack line under a prefix with its own timestamp (kubectl --timestamps, docker compose -t): part of the message.
+                if (_inMessage) { Continue(line); return; }
+                Finish();
+                Unrecognise(line, file, offset);
+                return;
+            }
             Finish();
-            if (!g.TryHeader(line, out var parts)) { Unrecognise(line, file, offset); return; }
-            _inMessage = _sawMessage = true;
+            _inMessage = true;
             if (t != _lastTime || _lastTime == default)
             {
                 if (_lastTime != default && t.Ticks < _lastTime.Ticks - TimeSpan.TicksPerMinute) StepsBack++;
@@ -409,14 +488,21 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             else if (parts.Form == ZkHeaderForm.Stock && g.LastEnd >= 23 && line[g.LastEnd..].StartsWith(" [myid:"u8)) Myid(line[(g.LastEnd - 23)..]);
             if (_cur.Kind == ZkMessageKind.Other)
                 _curLocation = _cur.LocationOpen >= 0 ? _locations.Find(line, _cur.LocationOpen, _cur.LocationClose) : _locations.Find(NoClass, 7, NoClass.Length - 1);
+            _plainContinuation = g.PlainContinuation && !_cur.AwaitsEndOfStream;
             return;
         }
         if (!_inMessage) { NotInMessage(line, file, offset); return; }
+        Continue(line);
+    }
+
+    private void Continue(ReadOnlySpan<byte> line)
+    {
         if (_skip) { Outside++; return; }
         _curBytes += line.Length + 1;
         _curLines++;
         if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur, _addresses))
             _cur.AwaitsEndOfStream = false;
+        _plainContinuation = _generic!.PlainContinuation && !_cur.AwaitsEndOfStream;
     }
 
     private static ReadOnlySpan<byte> NoClass => "       (no class)]"u8;   // the location of a message whose layout names no class
@@ -430,16 +516,25 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     private ServerAcc? _lastPrefixServer;
 
     /// <summary>The server of a line whose bytes 24 on are "[myid:N]" (the line's timestamp is 23 bytes and a space).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Myid(ReadOnlySpan<byte> line)
     {
-        if (line.Length < 33) return;
+        if (line.Length < 33) { _msgServer = null; return; }
         ulong w = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetReference(line), 25));   // "myid:N]" and a byte
-        if (w == _lastMyid && _lastMyidServer != null) { _msgServer = _lastMyidServer; return; }
+        if (w == _lastMyid) { _msgServer = _lastMyidServer; return; }
+        MyidChanged(line, w);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MyidChanged(ReadOnlySpan<byte> line, ulong w)
+    {
         var rest = line[24..];
+        _msgServer = null;
         if (!rest.StartsWith("[myid:"u8)) return;
         int close = rest.IndexOf((byte)']');
-        if (close <= 6 || close > 40) return;                 // "[myid:]": standalone, no id
-        _msgServer = _lastMyidServer = Server("myid:" + System.Text.Encoding.ASCII.GetString(rest[6..close]));
+        if (close > 40) return;
+        // "[myid:]" (standalone): no server named; remembered all the same, so the next line costs one compare.
+        _msgServer = _lastMyidServer = close <= 6 ? null : Server("myid:" + System.Text.Encoding.ASCII.GetString(rest[6..close]));
         _lastMyid = w;
     }
 
@@ -467,9 +562,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     /// A line before the first message of the region: the rest of a stack trace whose message is before the file (a
     /// rotated file or a cut log starts there) is counted as such; anything else is unrecognised.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void NotInMessage(ReadOnlySpan<byte> line, string file, long offset)
     {
-        if (!_sawMessage && LooksLikeTrace(line)) { LeadingTraceLines++; LeadingTraceBytes += line.Length + 1; return; }
+        // No timestamp read yet: the top of the file.
+        if (_lastTime == default && !_lastPrefixSet && LooksLikeTrace(line)) { LeadingTraceLines++; LeadingTraceBytes += line.Length + 1; return; }
         Unrecognise(line, file, offset);
     }
 
@@ -646,7 +743,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Clients, ip, out bool exists);
         if (!exists)
         {
-            slot = new ClientAcc { Ip = ip, Index = ClientList.Count };
+            slot = new ClientAcc { Ip = ip, Index = ClientList.Count, ByAccepts = MinuteSeries.Create(exact), ByEnds = MinuteSeries.Create(exact) };
             ClientList.Add(slot);
         }
         return cached = slot!;

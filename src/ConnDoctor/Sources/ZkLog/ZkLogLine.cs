@@ -220,8 +220,9 @@ public static class ZkLogLine
                 if (m.StartsWith("Message:"u8)) { int f = m.IndexOf(TooMany); if (f >= 0) Refused(text, length, f, ref r, addresses); }
                 break;
             case (byte)'[':
-                // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
-                int times = m.IndexOf(" times] Message:"u8);
+                // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N" (3.6+),
+                // "[N times] Error accepting new connection: ..." (3.5's RateLogger, without "Message: ")
+                int times = m.IndexOf(" times] "u8);
                 if (times > 1 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
                 {
                     int f = m.IndexOf(TooMany);
@@ -351,8 +352,9 @@ public static class ZkLogLine
     /// </summary>
     internal static bool TryEndOfStream(ReadOnlySpan<byte> line, ref ZkLine r, ZkAddressMemo? addresses = null)
     {
-        // Almost always the exception's own line; a prefixed form (a wrapped logger) is searched for.
-        int u = Starts(line, "EndOfStreamException: "u8) && Starts(line[22..], Unable) ? 22 : line[..Math.Min(line.Length, 64 + Unable.Length)].IndexOf(Unable);
+        // Almost always the exception's own line; a prefixed form (a wrapped logger, a container runtime's or
+        // journald's prefix, the exception's full class name) is searched for in the line's first 256 bytes.
+        int u = Starts(line, "EndOfStreamException: "u8) && Starts(line[22..], Unable) ? 22 : line[..Math.Min(line.Length, 256 + Unable.Length)].IndexOf(Unable);
         if (u < 0) return false;
         EndOfStream(line[u..], ref r, addresses);
         return true;
@@ -399,8 +401,29 @@ public static class ZkLogLine
             ip = NetAddress.FromIPv4((v << 8) | octet);
             return true;
         }
-        return TryIPv6(s, out ip);
+        return TryIPv6(s, out ip) || Masked(s, out ip);
     }
+
+    /// <summary>
+    /// An address someone masked before sharing the log ("/10.x.x.x:2181", "/xxx.xxx.xxx.xxx", "/***.***.***.***"):
+    /// all such are one client, <see cref="MaskedClient"/> (0.0.0.0, which never connects), shown as "masked".
+    /// </summary>
+    private static bool Masked(ReadOnlySpan<byte> s, out NetAddress ip)
+    {
+        ip = MaskedClient;
+        int i = 0, dots = 0, masks = 0;
+        for (; i < s.Length && i < 40; i++)
+        {
+            byte c = s[i];
+            if (c == '.') dots++;
+            else if (c is (byte)'x' or (byte)'X' or (byte)'*') masks++;
+            else if ((uint)(c - '0') > 9) break;
+        }
+        return dots == 3 && masks > 0 && (i == s.Length || s[i] is (byte)':' or (byte)' ' or (byte)',' or (byte)')');
+    }
+
+    /// <summary>The one client all masked addresses are counted under.</summary>
+    public static readonly NetAddress MaskedClient = NetAddress.FromIPv4(0);
 
     // IPv6 as Java prints it: eight groups, then ":port" unless it is a bare InetAddress; an optional %scope.
     private static bool TryIPv6(ReadOnlySpan<byte> s, out NetAddress ip)

@@ -20,9 +20,26 @@ public static class ZkLogReader
                                                                      ZkHeaderForm layout = ZkHeaderForm.Auto)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
+        var ordered = Order(inputs, layout);
+        // The first read counts per-minute peaks assuming lines come about in order; a log found out of order is read
+        // again with exact per-minute buckets (stdin cannot be read twice: exact from the start).
+        var (evidence, problems) = ReadAll(ordered, window, stdin, parts, sized, layout, exact: ordered.Contains("-"), out bool deep);
+        if (deep) (evidence, problems) = ReadAll(ordered, window, stdin, parts, null, layout, exact: true, out _);
+        if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
+            throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
+                                    "has a timestamp followed by a known layout (ZooKeeper's own, Kafka, Strimzi, Cloudera, Hadoop, logback/log4j2, JSON; see --layout)");
+        if (evidence.UnrecognisedLines > 0) problems.Add($"{evidence.UnrecognisedLines} line(s) not recognised");
+        var status = new SourceStatus("zklog", problems.Count > 0 ? SourceState.Partial : SourceState.Ok,
+            (problems.Count > 0 ? string.Join("; ", problems) + "; " : "") + $"{ordered.Count} file(s), {evidence.Lines} line(s), {evidence.Bytes} byte(s)",
+            (int)Math.Min(int.MaxValue, evidence.Lines), sw.Elapsed);
+        return (evidence, status);
+    }
+
+    private static (ZkLogEvidence, List<string>) ReadAll(List<string> ordered, ZkLogWindow window, Func<Stream>? stdin, int? parts, Action<string>? sized,
+                                                         ZkHeaderForm layout, bool exact, out bool deep)
+    {
         var problems = new List<string>();
         var layouts = new List<ZkFileLayout>();
-        var ordered = Order(inputs, layout);
         var regions = new List<ZkLogAccumulator>();
         Span<byte> trailer = stackalloc byte[4];           // a gzip file's last 4 bytes
         ZkLogEvidence evidence;
@@ -32,7 +49,7 @@ public static class ZkLogReader
             {
                 if (input == "-")
                 {
-                    var acc = ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _, layout, null, null);
+                    var acc = ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _, layout, null, null, exact);
                     regions.Add(acc);
                     layouts.Add(new ZkFileLayout("stdin", acc.Layout.Describe()));
                     continue;
@@ -45,7 +62,7 @@ public static class ZkLogReader
                     // .NET's GZipStream ends quietly on a cut file: compare with the size the gzip trailer records (ISIZE, mod 2^32).
                     uint isize = RandomAccess.Read(handle, trailer, length - 4) == 4 ? BitConverter.ToUInt32(trailer) : 0;
                     using var fs = new FileStream(handle, FileAccess.Read, 1, false);
-                    var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced, layout, input, modified);
+                    var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced, layout, input, modified, exact);
                     if ((uint)produced != isize && !problems.Any(p => p.StartsWith(input + ":")) && !GzipMembers.LastMemberChecks(input, length, produced))
                         problems.Add($"{input}: compressed data is corrupt or truncated: {produced} byte(s) of text came out, not the size its gzip trailer records, and its last member's checksum does not match; analysed what came out");
                     regions.Add(acc);
@@ -59,23 +76,16 @@ public static class ZkLogReader
                     var fileLayout = ZkLayout.Detect(head.AsSpan(0, got), input, layout, modified) ?? ZkLayout.Stock;
                     layouts.Add(new ZkFileLayout(input, fileLayout.Describe()));
                     // A time-only layout counts its days as it goes: one region, read in order.
-                    regions.AddRange(ReadPlain(handle, length, input, window, fileLayout.TimeOnly ? 1 : parts, fileLayout));
+                    regions.AddRange(ReadPlain(handle, length, input, window, fileLayout.TimeOnly ? 1 : parts, fileLayout, exact));
                     long now = RandomAccess.GetLength(handle);
                     if (now < length)
                         problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
                 }
             }
-            evidence = Merge(regions, ordered, window) with { Layouts = layouts, TimeOnly = regions.Any(r => r.Layout.TimeOnly) };
+            evidence = Merge(regions, ordered, window, out deep) with { Layouts = layouts, TimeOnly = regions.Any(r => r.Layout.TimeOnly) };
         }
         finally { regions.ForEach(r => r.Dispose()); }   // the session maps' memory, also when a later file fails
-        if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
-            throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
-                                    "has a timestamp followed by a known layout (ZooKeeper's own, Kafka, Strimzi, Cloudera, Hadoop, logback/log4j2, JSON; see --layout)");
-        if (evidence.UnrecognisedLines > 0) problems.Add($"{evidence.UnrecognisedLines} line(s) not recognised");
-        var status = new SourceStatus("zklog", problems.Count > 0 ? SourceState.Partial : SourceState.Ok,
-            (problems.Count > 0 ? string.Join("; ", problems) + "; " : "") + $"{ordered.Count} file(s), {evidence.Lines} line(s), {evidence.Bytes} byte(s)",
-            (int)Math.Min(int.MaxValue, evidence.Lines), sw.Elapsed);
-        return (evidence, status);
+        return (evidence, problems);
     }
 
     private static SafeFileHandle OpenOrExplain(string path)
@@ -148,7 +158,7 @@ public static class ZkLogReader
     /// the number of cores, never on timing, so a run over a file that does not change gives the same answer every
     /// time. Each region has its own counters, joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, ZkLayout layout)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, ZkLayout layout, bool exact)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
         var cuts = forcedParts is int forced ? Enumerable.Range(1, Math.Max(0, forced - 1)).Select(i => length * i / forced).ToList() : Cuts(length, cores);
@@ -178,7 +188,7 @@ public static class ZkLogReader
                 var addresses = new ZkAddressMemo();            // the same
                 for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
-                    var acc = accs[i] = new ZkLogAccumulator(window, addresses, layout);
+                    var acc = accs[i] = new ZkLogAccumulator(window, addresses, layout, exact);
                     long start = Bound(i);
                     buffer = ReadRegion(h, start, Bound(i + 1), acc, name, buffer);
                     if (buffer.Length > RegionBuffer) buffer = new byte[RegionBuffer];   // grown for a long line: back to a size the cache holds
@@ -298,9 +308,9 @@ public static class ZkLogReader
     }
 
     private static ZkLogAccumulator ReadStream(Stream s, string name, ZkLogWindow window, List<string> problems, out long produced,
-                                               ZkHeaderForm form, string? path, DateTime? modified)
+                                               ZkHeaderForm form, string? path, DateTime? modified, bool exact)
     {
-        var acc = new ZkLogAccumulator(window);
+        var acc = new ZkLogAccumulator(window, exact: exact);
         long read = 0;
         var feeder = new LineFeeder(acc, name, 0, new byte[BufferSize], MaxLine);
         bool first = true;
@@ -371,7 +381,8 @@ public static class ZkLogReader
     }
 
     /// <summary>Joins the regions in order: a pending end at one region's end meets the first close of a later region.</summary>
-    private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window)
+    /// <param name="deep">A client's per-minute series stepped back further than the fast read counts exactly: read again exactly.</param>
+    private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window, out bool deep)
     {
         using var total = new ZkLogAccumulator(window);
         long unattributedEnds = 0, unattributedExpiries = 0;
@@ -430,6 +441,7 @@ public static class ZkLogReader
         }
 
         bool accepts = total.AcceptsLogged;
+        deep = total.Clients.Values.Any(c => c.ByAccepts.Deep || c.ByEnds.Deep);
         var kinds = new List<ZkKindStats>();
         for (int k = 0; k < total.KindLines.Length; k++)
             if (total.KindLines[k] > 0 && k != (int)ZkMessageKind.Other)
@@ -461,7 +473,7 @@ public static class ZkLogReader
                 Ip = c.Ip, Accepted = c.Accepted, EndOfStreamNoSession = c.EosNo, EndOfStreamWithSession = c.EosWith,
                 ClosedNoSession = c.ClosedNo, ClosedWithSession = c.ClosedWith, Refused = c.Refused, RefusedLimit = c.Limit > 0 ? c.Limit : null,
                 SessionAttempts = c.Attempts, SessionsEstablished = c.Established, SessionsExpired = c.Expired, FourLetterWords = c.Flw,
-                PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).Peak,
+                PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).PeakPerMinute,
                 FirstSeen = c.First, LastSeen = c.Last,
                 FirstRefused = c.Refused > 0 ? c.FirstRefused : null, LastRefused = c.Refused > 0 ? c.LastRefused : null,
             }).OrderByDescending(c => c.Connections(accepts)).ThenByDescending(c => c.FourLetterWords).ThenBy(c => c.Ip.ToString(), StringComparer.Ordinal).ToList(),
