@@ -113,13 +113,16 @@ internal static class ZkHeader
         (r.Open, r.Close) = (-1, -1);
         if (end > p && l[end - 1] == ']')
         {
-            int t = l[p..end].LastIndexOf(") ["u8);          // Strimzi: "(Class) [thread]"
+            // Strimzi: "(Class) [thread]". The thread's '[' is the line's last, as a rule; else the two-byte search.
+            int t = l[p..end].LastIndexOf((byte)'[');
+            t = t >= 2 && l[p + t - 2] == ')' && l[p + t - 1] == ' ' ? t - 2 : l[p..end].LastIndexOf(") ["u8);
             if (t >= 0) end = p + t + 1;
         }
         if (end > p && l[end - 1] == ')')
         {
-            int o = l[p..end].LastIndexOf(" ("u8);
-            if (o >= 0 && IsClass(l[(p + o + 2)..(end - 1)]))
+            // "(org.apache.zookeeper.server.NIOServerCnxn)": the last '(' of the message, a class name without spaces.
+            int o = l[p..end].LastIndexOf((byte)'(') - 1;
+            if (o >= 0 && l[p + o] == ' ' && end - 1 - (p + o + 2) is > 0 and <= 200 && l[(p + o + 2)..(end - 1)].IndexOf((byte)' ') < 0)
             {
                 int dot = l[(p + o + 2)..(end - 1)].LastIndexOf((byte)'.');
                 (r.Open, r.Close) = (dot >= 0 ? p + o + 2 + dot : p + o + 1, end - 1);
@@ -137,9 +140,11 @@ internal static class ZkHeader
         if (n == 0 || (p + n < l.Length && l[p + n] != ' ')) return false;
         p += n;
         while (p < l.Length && l[p] == ' ') p++;
-        int colon = l[p..].IndexOf(": "u8);
-        if (colon <= 0 || !IsClass(l[p..(p + colon)]) || l[p..(p + colon)].IndexOf((byte)'.') < 0) return false;
+        // The logger is one word with a '.' in it, ended by ": ".
+        int colon = l[p..].IndexOf((byte)':');
+        if (colon <= 0 || colon > 200 || p + colon + 1 >= l.Length || l[p + colon + 1] != ' ' || l[p..(p + colon)].IndexOf((byte)' ') >= 0) return false;
         int dot = l[p..(p + colon)].LastIndexOf((byte)'.');
+        if (dot < 0) return false;
         (r.Form, r.Open, r.Close, r.Message, r.MessageEnd) = (ZkHeaderForm.LevelClass, p + dot, p + colon, p + colon + 2, l.Length);
         return true;
     }

@@ -459,6 +459,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
                 // A stack line under a prefix with its own timestamp (kubectl --timestamps, docker compose -t): part of the message.
                 if (_inMessage) { Continue(line); return; }
                 Finish();
+                _lastPrefixSet = true;        // a timestamp was seen: the stack lines after it are not the top of the file
                 Unrecognise(line, file, offset);
                 return;
             }
