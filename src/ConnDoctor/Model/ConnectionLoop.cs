@@ -24,7 +24,7 @@ public sealed record LoopStats
     public double P90GapMs { get; init; }
     /// <summary>The connections come at a fixed period (± a few percent): a monitor's rhythm. Null: irregular, or too few gaps to tell.</summary>
     public double? PeriodMs { get; init; }
-    /// <summary>How many interleaved probes share that period (2: liveness and readiness probes of one port).</summary>
+    /// <summary>Connections in each period: 1 for one monitor; more for probes interleaved (liveness and readiness probes of one port, two monitors with different periods, whose pattern repeats every common multiple).</summary>
     public int Probes { get; init; } = 1;
 
     public double SpanSeconds => Math.Max(0, LastMs - FirstMs) / 1000.0;
@@ -166,11 +166,20 @@ public sealed class LoopTracker
     /// sleeps of 1-2 s land within 3% of a 3 s sum of each other only one time in five, nine times in ten about never.
     /// </summary>
     public const double InterleavedShare = 0.03;
+    /// <summary>
+    /// Monitors with different periods from one address (a readiness probe every 2 s and a liveness probe every 10 s, a
+    /// load balancer every 2 s beside a kubelet every 5 s) repeat their pattern of gaps every least common multiple of
+    /// their periods: 4 to <see cref="MaxInterleaved"/> connections a cycle. A cycle is 4 or more gaps, so its sum is long;
+    /// the probes' own jitter (a few ms) does not grow with it: gap i and gap i+k must agree within this share of the
+    /// cycle (100 ms of a 10 s cycle), where two random backoff sleeps of 1-2 s agree one time in five.
+    /// </summary>
+    public const double MixedShare = 0.01;
+    public const int MaxInterleaved = 8;
 
     /// <summary>
-    /// The fixed period of the gaps, if any: first of single gaps; then two or three probes of one port with the same
-    /// period and different phases, whose gaps alternate: gap i and gap i+k are then the same but for the probes'
-    /// jitter, and k consecutive gaps add up to the period. Sums alone would not do: adding k random backoff sleeps
+    /// The fixed period of the gaps, if any: first of single gaps; then probes interleaved (two or three of one port with
+    /// the same period and different phases, or monitors with different periods), whose gaps repeat: gap i and gap i+k
+    /// are then the same but for the probes' jitter, and k consecutive gaps add up to the period. Sums alone would not do: adding k random backoff sleeps
     /// narrows their spread by about the square root of k, so a client's 1-2 s jitter summed three at a time would
     /// pass for a monitor's fixed period.
     /// </summary>
@@ -181,7 +190,7 @@ public sealed class LoopTracker
         Array.Sort(single);
         double median1 = Pct(single, 0.5);
         if (median1 > 0 && Pct(single, 0.9) - Pct(single, 0.1) <= Math.Max(RegularFloorMs, RegularShare * median1)) return (median1, 1);
-        for (int k = 2; k <= 3; k++)
+        for (int k = 2; k <= MaxInterleaved; k++)
         {
             int n = gaps.Length - k;
             if (n < MinGapsForPeriod) break;
@@ -195,7 +204,8 @@ public sealed class LoopTracker
             Array.Sort(diffs);
             Array.Sort(sums);
             double period = Pct(sums, 0.5);
-            if (period > 0 && Pct(diffs, 0.9) <= Math.Max(RegularFloorMs, InterleavedShare * period)) return (period, k);
+            double share = k <= 3 ? InterleavedShare : MixedShare;
+            if (period > 0 && Pct(diffs, 0.9) <= Math.Max(RegularFloorMs, share * period)) return (period, k);
         }
         return (null, 1);
     }

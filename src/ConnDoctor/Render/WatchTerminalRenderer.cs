@@ -25,8 +25,10 @@ public static class WatchTerminalRenderer
         }
         else
         {
+            // The time takes 8 columns until 10000 s; a watch left running for hours takes more, and the row less.
+            string at = $"{t.ElapsedSeconds,6:0.0}s ";
             foreach (var r in rows)
-                output.WriteLine(o.Width > 80 ? $"{t.ElapsedSeconds,6:0.0}s {Row(r)}" : $"{t.ElapsedSeconds,6:0.0}s {ShortRow(r, o.Width - 8)}");
+                output.WriteLine(o.Width > 80 ? at + Row(r) : at + ShortRow(r, o.Width - at.Length));
             if (t.EventsLost > 0) output.WriteLine($"{t.ElapsedSeconds,6:0.0}s {t.EventsLost} events lost so far");
         }
         output.Flush();

@@ -16,7 +16,7 @@ internal static class LoopFacts
     public static string Pace(double perSecond) => perSecond >= 1 ? $"{perSecond:0.#}/s" : $"{perSecond * 60:0.#}/min";
 
     public static string HealthCheck(LoopStats s) =>
-        $"looks like a health check every {Period(s.PeriodMs ?? 0)}" + (s.Probes > 1 ? $" ({s.Probes} probes with the same period)" : "");
+        $"looks like a health check every {Period(s.PeriodMs ?? 0)}" + (s.Probes > 1 ? $" ({s.Probes} connections each period: probes interleaved)" : "");
 
     /// <summary>
     /// The run (how many, since when, still going on), its pace and the spread of its gaps, and the share that failed.

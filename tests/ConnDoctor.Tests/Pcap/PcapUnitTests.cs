@@ -148,6 +148,22 @@ public class PcapUnitTests
     }
 
     [Fact]
+    public void ServerBytesCapturedJustAfterTheResetThatAcknowledgedThemLeaveNoGap()
+    {
+        // Two directions captured out of order (mergecap of two taps, tcpdump -i any across CPUs): the server's last
+        // segment is written after the client's ACK and RST that acknowledge it. By the end of the capture every byte is
+        // there and acknowledged: the unread-or-linger class, not unread data judged by timing.
+        var c = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50),
+            Seg(4, false, A, 5001, 1051, 10000), Seg(6, true, A, 1051, 25001), Seg(56, true, R | A, 1051, 25001),
+            Seg(56, false, A, 15001, 1051, 10000)]));
+        Assert.Equal((ResetClass.UnreadOrLinger, false, 0L), (c.Reset, c.ResetByTiming, c.UnreadBytes));
+        // Bytes that never show up stay a gap: timing decides, and says so.
+        var lost = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50),
+            Seg(4, false, A, 5001, 1051, 10000), Seg(6, true, A, 1051, 25001), Seg(56, true, R | A, 1051, 25001)]));
+        Assert.Equal((ResetClass.UnreadData, true), (lost.Reset, lost.ResetByTiming));
+    }
+
+    [Fact]
     public void DataOnTheSynAndSynAckIsCounted()
     {
         // TCP Fast Open: 100 bytes on the SYN, accepted; the SYN-ACK carries 40 bytes of its own.

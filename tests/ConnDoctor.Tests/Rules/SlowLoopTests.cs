@@ -71,7 +71,7 @@ public sealed class SlowLoopTests : IDisposable
         // (their spread shrinks by about the square root of the count): a real Java client's 16 connections once read as
         // "a health check every 4.8 s (3 probes)". Over 300 draws of each backoff shape, no period is claimed.
         foreach (var shape in new[] { Jittered, Java34, Java35OneServer })
-            foreach (int n in new[] { 9, 12, 15, 20 })
+            foreach (int n in new[] { 9, 12, 15, 20, 30, 40 })
                 for (int seed = 1; seed <= 300; seed++)
                     Assert.Null(Track(Times(Gaps(n, shape, seed))).PeriodMs);
         // While a monitor's fixed period shows within as few gaps.
@@ -88,6 +88,23 @@ public sealed class SlowLoopTests : IDisposable
         var s = Track(times);
         Assert.Equal(2, s.Probes);
         Assert.InRange(s.PeriodMs!.Value, 9990, 10010);
+    }
+
+    [Fact]
+    public void TwoMonitorsWithDifferentPeriodsFromOneAddressAreOneRhythm()
+    {
+        // A kubelet's readiness probe every 2 s beside a liveness probe every 10 s (or a load balancer every 5 s) from one
+        // node address: the gaps repeat every 10 s, 6 or 7 connections a cycle. A minute of them was called a client's loop.
+        foreach (var (other, perCycle) in new[] { (10_000, 6), (5_000, 7) })
+        {
+            var r = new Random(5);
+            var times = Enumerable.Range(0, 30).Select(i => i * 2_000 + r.NextDouble() * 6 - 3)
+                .Concat(Enumerable.Range(0, 60_000 / other).Select(i => 370 + i * other + r.NextDouble() * 6 - 3)).Order().ToArray();
+            var s = Track(times);
+            Assert.InRange(s.PeriodMs!.Value, 9_980, 10_020);
+            Assert.Equal(perCycle, s.Probes);
+            Assert.Equal(LoopKind.HealthCheck, SeverityPolicy.Loop(s).Kind);
+        }
     }
 
     [Fact]

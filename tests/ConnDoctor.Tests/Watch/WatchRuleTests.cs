@@ -154,5 +154,13 @@ public class WatchRuleTests
         var wide = new StringWriter();
         ConnDoctor.Render.WatchTerminalRenderer.Tick(tick, wide, new ConnDoctor.Render.OutputOptions { Width = 200 }, terminal: false);
         Assert.Contains(wide.ToString().Split('\n'), l => l.Length > 80 && l.Contains("first-close"));
+
+        // A watch left running for hours: the elapsed time grows past its 6 columns and the rows still fit.
+        var late = new StringWriter();
+        ConnDoctor.Render.WatchTerminalRenderer.Tick(tick with { ElapsedSeconds = 12_345.6 }, late, new ConnDoctor.Render.OutputOptions { Width = 80 }, terminal: false);
+        var lateLines = late.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lateLines.Length);
+        Assert.All(lateLines, l => Assert.True(l.Length <= 80, $"{l.Length} columns: {l}"));
+        Assert.StartsWith("12345.6s ", lateLines[0]);
     }
 }

@@ -88,7 +88,9 @@ public sealed class TcpTracker
             int beyond = !c.RstHasAck ? s.PayloadLength : Math.Min(s.PayloadLength, (int)(end - c.RstAck));
             if (beyond > 0) c.PeerBytesAfterRst += beyond;
         }
-        if (s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(s.Ack - peer.MaxEnd) > 0) peer.Gap = true; // acknowledges bytes the capture never saw
+        // Acknowledges bytes the capture has not shown: lost, or written later (two directions merged out of order).
+        if (s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(s.Ack - peer.MaxEnd) > 0 && (!peer.AckedAhead || (int)(s.Ack - peer.AckedAheadTo) > 0))
+            (peer.AckedAhead, peer.AckedAheadTo) = (true, s.Ack);
 
         if (s.Has(TcpSegment.Rst)) { Reset(ref c, s, d, ref me, ref peer); return; }
         if (syn)
@@ -167,7 +169,7 @@ public sealed class TcpTracker
             InFlight = s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(peerDataEnd - s.Ack) > 0 ? (int)(peerDataEnd - s.Ack) : 0,
             PeerSentData = peer.Bytes > 0 || !peer.SynSent, // joined mid-connection: what came before is unknown
             // The capture missed some of the peer's bytes, or the RST acknowledges bytes it never showed.
-            SequenceGap = peer.Gap || (s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(s.Ack - peer.MaxEnd) > 0),
+            SequenceGap = Missing(peer),
             AfterZeroWindow = me.LastWindowZero,
             PeerFilledWindow = FilledWindow(ref me, ref peer, peerDataEnd),
             // The peer was in the middle of sending (its data came last, no FIN yet) when this side reset.
@@ -175,6 +177,9 @@ public sealed class TcpTracker
             PeerBytesAfterOwnFin = me.FinSent ? peer.BytesAfterPeerFin : 0,
         };
     }
+
+    /// <summary>The capture lacks some of this direction's bytes: a hole in its sequence space, or bytes the other side acknowledged that it has not shown (yet).</summary>
+    private static bool Missing(in Dir d) => d.Gap || (d.AckedAhead && (int)(d.AckedAheadTo - d.MaxEnd) > 0);
 
     /// <summary>
     /// The peer's data reached the right edge of the last window this side advertised, and this side never opened it
@@ -203,6 +208,8 @@ public sealed class TcpTracker
         ref var cd = ref c.Dir(cs);
         ref var sd = ref c.Dir(ss);
         var facts = c.Facts with { PeerBytesAfterRst = c.PeerBytesAfterRst };
+        // Bytes acknowledged before the capture showed them, that it did show later: no gap, only packets out of order.
+        if (c.RstSide >= 0 && facts.SequenceGap && !Missing(c.Dir(1 - c.RstSide))) facts = facts with { SequenceGap = false };
         var (reset, byTiming) = c.RstSide >= 0 ? ResetClassifier.Classify(facts) : (ResetClass.None, false);
         int unanswered = Math.Max(cd.TrailingRetrans, sd.TrailingRetrans);
         bool closed = c.RstSide >= 0 || (c.D0.FinSent && c.D1.FinSent);
@@ -246,7 +253,9 @@ public sealed class TcpTracker
         public bool HasBase, SynSent, SynAck, FinSent, LastWindowZero;
         public long Bytes, BytesAfterPeerFin, LastDataNs;
         public int Segments, Retrans, TrailingRetrans, ZeroWindows;
-        public bool Gap;                        // the capture missed some of this direction's bytes
+        public bool Gap;                        // a hole in this direction's bytes: the capture missed some
+        public bool AckedAhead;                 // the other side acknowledged this direction's bytes up to AckedAheadTo before the capture showed them
+        public uint AckedAheadTo;
         public bool AckSent;
         public sbyte Scale;                     // window scale from this side's SYN, -1 without the option
         public uint LastAckSent;
