@@ -156,9 +156,13 @@ public sealed class LoopTracker
     /// period (± a few ms); HAProxy's spread-checks (2-5% advised) spreads them by ±that share, p10..p90 = 0.8 x 2 x share.
     /// Backoff with jitter: the ZooKeeper Java client sleeps a uniform 0-1 s (3.4), 1-2 s with one server (3.5+: spin
     /// delay plus jitter), giving p10..p90 of 50-160% of the median; sums of several such sleeps (several servers) stay
-    /// above 40%. 20% lies between the two.
+    /// above 40%. 20% lies between the two, but a short run of random gaps lands within 20% by chance (about one run
+    /// of 10 to 12 in 500): below <see cref="LooseMinGaps"/> gaps the spread must stay within <see cref="TightShare"/>,
+    /// which a monitor's few ms (or HAProxy's 2-5%) still meet and a backoff's draws about never do.
     /// </summary>
     public const double RegularShare = 0.20;
+    public const double TightShare = 0.10;
+    public const int LooseMinGaps = 20;
     public const double RegularFloorMs = 20;
     /// <summary>
     /// Interleaved probes (a liveness and a readiness probe of one port): gap i and gap i+k may differ by at most this
@@ -189,7 +193,11 @@ public sealed class LoopTracker
         var single = gaps.Select(g => (double)g).ToArray();
         Array.Sort(single);
         double median1 = Pct(single, 0.5);
-        if (median1 > 0 && Pct(single, 0.9) - Pct(single, 0.1) <= Math.Max(RegularFloorMs, RegularShare * median1)) return (median1, 1);
+        double share1 = gaps.Length >= LooseMinGaps ? RegularShare : TightShare;
+        if (median1 > 0 && Pct(single, 0.9) - Pct(single, 0.1) <= Math.Max(RegularFloorMs, share1 * median1)) return (median1, 1);
+        // Times to the second (Hadoop's console layout has no milliseconds): whole-second gaps repeat in a pattern of
+        // the clock's making (a loop every 400 ms reads 0, 0, 1 s, 0, 1 s, again and again), so no interleaving is claimed.
+        if (Array.TrueForAll(single, g => g % 1000 == 0)) return (null, 1);
         for (int k = 2; k <= MaxInterleaved; k++)
         {
             int n = gaps.Length - k;

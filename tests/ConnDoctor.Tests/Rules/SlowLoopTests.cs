@@ -80,6 +80,41 @@ public sealed class SlowLoopTests : IDisposable
     }
 
     [Fact]
+    public void OverThousandsOfShortRunsBackoffIsAlmostNeverAPeriodAndMonitorsAlmostAlwaysAre()
+    {
+        // Runs of 9 to 30 gaps, as a watch of half a minute to a few minutes sees them: a backoff's draws land within
+        // 20% of their median by chance about once in 500 runs of 10-12 (a real Java client's loop once did), which
+        // is why short runs must be within 10%.
+        var r = new Random(11);
+        foreach (int n in new[] { 9, 10, 12, 15, 20, 30 })
+        {
+            int backoff = 0, monitors = 0;
+            for (int t = 0; t < 2000; t++)
+            {
+                foreach (var shape in new[] { Java34, Java35OneServer, Jittered })
+                    if (Track(Times(Gaps(n, shape, r.Next()))).PeriodMs != null) backoff++;
+                foreach (var shape in new[] { Check2s, HaproxySpread5 })
+                    if (Track(Times(Gaps(n, shape, r.Next()))).PeriodMs != null) monitors++;
+            }
+            Assert.True(backoff <= 1, $"{backoff} of 6000 backoff runs of {n} gaps taken for a period");
+            Assert.True(monitors >= 3960, $"only {monitors} of 4000 monitor runs of {n} gaps found periodic");
+        }
+    }
+
+    [Fact]
+    public void TimesToTheSecondMakeNoInterleavedRhythm()
+    {
+        // A loop every 400 ms logged to the second (Hadoop's console layout): gaps 0, 0, 1 s, 0, 1 s... repeat every five
+        // connections, a pattern of the clock's, not five monitors.
+        var times = Enumerable.Range(0, 60).Select(i => Math.Floor(i * 400 / 1000.0) * 1000).ToArray();
+        Assert.Null(Track(times).PeriodMs);
+        // While a liveness and a readiness probe that fire together every 10 s (same initial delay) are one rhythm.
+        var r = new Random(5);
+        var probes = Enumerable.Range(0, 12).SelectMany(i => new[] { i * 10_000 + r.NextDouble() * 3, i * 10_000 + 2 + r.NextDouble() * 3 }).Order().ToArray();
+        Assert.InRange(Track(probes).PeriodMs!.Value, 9990, 10010);
+    }
+
+    [Fact]
     public void TwoProbesOfOnePortWithTheSamePeriodAreOneRhythm()
     {
         // A liveness and a readiness probe every 10 s, 3.1 s apart: gaps alternate 3.1 and 6.9 s.
