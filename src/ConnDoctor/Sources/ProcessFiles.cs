@@ -1,0 +1,77 @@
+namespace ConnDoctor.Sources;
+
+/// <summary>
+/// One process's view of the file system: its working directory, its open files (/proc/PID/fd) and paths as it
+/// names them, read through /proc/PID/root when that is readable (a container's own files), else as they are here.
+/// </summary>
+public sealed class ProcessFiles
+{
+    private readonly string _dir;
+    private readonly string _root;
+    private string? _cwd;
+
+    public int Pid { get; }
+
+    public ProcessFiles(string procRoot, int pid)
+    {
+        Pid = pid;
+        _dir = $"{procRoot}/{pid}";
+        // /proc/PID/root is "/" for a process in our mount namespace: reading through it costs nothing and covers containers.
+        _root = Readlink($"{_dir}/root") is { } r && r != "/" && Directory.Exists($"{_dir}/root/") ? $"{_dir}/root" : "";
+    }
+
+    /// <summary>The path as the process would resolve it (relative to its working directory).</summary>
+    public string Absolute(string path)
+    {
+        if (path.StartsWith('/')) return path;
+        _cwd ??= Readlink($"{_dir}/cwd") ?? "/";
+        return Path.GetFullPath(Path.Combine(_cwd, path));
+    }
+
+    /// <summary>Where this process's path can be opened from here.</summary>
+    public string Readable(string path) => _root + Absolute(path);
+
+    public bool Exists(string path) => File.Exists(Readable(path));
+
+    public long Size(string path)
+    {
+        try { return new FileInfo(Readable(path)).Length; }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return -1; }
+    }
+
+    public string? WorkingDirectory => _cwd ??= Readlink($"{_dir}/cwd");
+
+    /// <summary>Open regular files whose path satisfies <paramref name="isLog"/>: (fd, path as the process names it). Denied: the fds cannot be listed.</summary>
+    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog)
+    {
+        var list = new List<(int, string)>();
+        IEnumerable<string> entries;
+        try { entries = Directory.EnumerateFileSystemEntries($"{_dir}/fd").ToList(); }
+        catch (UnauthorizedAccessException) { return (list, true); }
+        catch (IOException) { return (list, false); }
+        var seen = new HashSet<string>();
+        foreach (var e in entries)
+        {
+            if (!int.TryParse(Path.GetFileName(e), out int fd)) continue;
+            var target = Readlink(e);
+            if (target == null || !target.StartsWith('/') || target.EndsWith(" (deleted)", StringComparison.Ordinal)) continue;
+            if (target.StartsWith("/proc/", StringComparison.Ordinal) || target.StartsWith("/dev/", StringComparison.Ordinal) || target.StartsWith("/sys/", StringComparison.Ordinal)) continue;
+            if (!isLog(target) || !seen.Add(target)) continue;
+            list.Add((fd, target));
+        }
+        return (list.OrderBy(x => x.Item1).ToList(), false);
+    }
+
+    /// <summary>Where fd 1 or 2 points, when it is a regular file (not a pipe, socket or terminal).</summary>
+    public string? StandardStream(int fd)
+    {
+        var t = Readlink($"{_dir}/fd/{fd}");
+        return t != null && t.StartsWith('/') && !t.StartsWith("/dev/", StringComparison.Ordinal) && !t.EndsWith(" (deleted)", StringComparison.Ordinal) ? t : null;
+    }
+
+    internal static string? Readlink(string path)
+    {
+        try { return new FileInfo(path).LinkTarget; }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
+}
