@@ -93,7 +93,7 @@ public sealed partial class AppLogScanner(DateTime since, DateTime fileDate, str
     private static string Cut(string s) => s.Length <= 160 ? s : s[..157] + "...";
 
     /// <summary>Numbers, hex ids and quoted values become '#': one pattern for every session, port and count.</summary>
-    internal static string Mask(string s) => Digits().Replace(HexId().Replace(s, "0x#"), "#");
+    internal static string Mask(string s) => Number().Replace(s, m => m.Value.Length > 1 && m.Value[1] == 'x' ? "0x#" : "#");
 
     [GeneratedRegex(@"(?<![\w$.])((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))\b(?::\s*(.*))?")]
     private static partial Regex ExceptionName();
@@ -101,11 +101,8 @@ public sealed partial class AppLogScanner(DateTime since, DateTime fileDate, str
     [GeneratedRegex(@"(?:^|[\s\[|])(ERROR|WARN|WARNING|SEVERE|FATAL|CRITICAL)(?:[\s\]|:]|$)")]
     private static partial Regex Level();
 
-    [GeneratedRegex(@"0x[0-9a-fA-F]+")]
-    private static partial Regex HexId();
-
-    [GeneratedRegex(@"\d+")]
-    private static partial Regex Digits();
+    [GeneratedRegex(@"0x[0-9a-fA-F]+|\d+")]
+    private static partial Regex Number();
 }
 
 /// <summary>Timestamps of application log lines: ISO (log4j, logback, journal), time only (logback's default), java.util.logging, Tomcat.</summary>
