@@ -19,6 +19,10 @@ public sealed record DiscoveredZkServer
     public string? DynamicConfigPath { get; init; }
     /// <summary>The configuration read (null when it could not be): the settings the audit rules judge.</summary>
     public ZooCfg? Config { get; init; }
+    /// <summary>The inode of its network namespace (0: unreadable).</summary>
+    public ulong NetnsInode { get; init; }
+    /// <summary>The client ports its configuration (or command line) names, with their address when one is set.</summary>
+    public IReadOnlyList<ConfiguredPort> ConfiguredClientPorts { get; init; } = [];
     /// <summary>The client endpoints ("0.0.0.0:2181"), from the configuration, checked against the process's listeners.</summary>
     public IReadOnlyList<NetEndpoint> ClientEndpoints { get; init; } = [];
     public string? ClientEndpointsFoundBy { get; init; }
@@ -38,6 +42,9 @@ public sealed record DiscoveredZkServer
         : ClientEndpoints[0].Address.IsAny ? new NetEndpoint(NetAddress.FromIPAddress(System.Net.IPAddress.Loopback), ClientEndpoints[0].Port)
         : ClientEndpoints[0];
 }
+
+/// <summary>A client port as a configuration names it: clientPortAddress (or a dynamic server line's address) and port.</summary>
+public sealed record ConfiguredPort(string? Address, int Port);
 
 /// <summary>A process with connections to a ZooKeeper server (a discovered one, or a 2181-like port).</summary>
 public sealed record DiscoveredZkClient

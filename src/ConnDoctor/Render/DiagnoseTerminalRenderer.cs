@@ -17,10 +17,10 @@ public static class DiagnoseTerminalRenderer
         {
             c.WriteLine();
             Wrapped(c, r.Overview, o.Width, 0, 0);
+            if (r.Discovery != null) WriteDiscovery(c, r.Discovery, o.Width);
+            foreach (var note in r.Notes) Wrapped(c, "note: " + note, o.Width, 0, 6);
+            c.WriteLine();
         }
-        if (r.Discovery != null) WriteDiscovery(c, r.Discovery, o.Width);
-        foreach (var note in r.Notes) Wrapped(c, "note: " + note, o.Width, 0, 6);
-        c.WriteLine();
         SourceNotes.Write(c, r.Sources);
         WriteFindings(c, r, o.Width);
         if (r.AppLogs is { } logs) WriteAppLogs(c, logs, o.Width);

@@ -30,22 +30,30 @@ public static class HostCollector
 {
     public static Evidence Collect(HostOptions o, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
     {
-        Evidence table = o.Watch is TimeSpan d
-            ? WatchSource.Run(new WatchOptions { Duration = d, Collect = o.Collect, Interval = TimeSpan.FromSeconds(1) }, onTick, cancel)
-            : SocketCollector.Collect(o.Collect);
+        // The servers and their logs need no socket table: found first, their logs read while the table is.
+        var sw = Stopwatch.StartNew();
+        var (found, problems) = o.Collect.IsLiveProc ? DiscoverySource.FindServers(o.Collect.ProcRoot, SocketCollector.NamespaceInodes(o.Collect)) : ([], []);
+        found = found.Select(s => s.LogFile == null ? s : s with { RotatedLogs = ZkServerFinder.RotatedSiblings(s.LogFile, o.Since) }).ToList();
+        var findTime = sw.Elapsed;
+        var logs = Task.Factory.StartNew(() => ReadLogs(o, found), TaskCreationOptions.LongRunning);
+
+        Evidence table;
+        try
+        {
+            table = o.Watch is TimeSpan d
+                ? WatchSource.Run(new WatchOptions { Duration = d, Collect = o.Collect, Interval = TimeSpan.FromSeconds(1) }, onTick, cancel)
+                : SocketCollector.Collect(o.Collect);
+        }
+        finally { logs.Wait(); }
         var statuses = new List<SourceStatus>(table.Statuses);
-
         var (discovery, discoveryStatus) = o.Collect.IsLiveProc
-            ? DiscoverySource.Run(o.Collect.ProcRoot, table, o.Discovery)
+            ? DiscoverySource.Complete(found, problems, table, o.Discovery, findTime)
             : (new DiscoveryEvidence(), new SourceStatus("discovery", SourceState.Skipped, "--proc-root: a copied tree has no processes to discover"));
-        discovery = WithRotations(discovery, o.Since);
         statuses.Add(discoveryStatus);
-
-        // The poll runs beside the log read: a member that does not answer costs its timeouts, not the log's time.
-        var poll = Task.Factory.StartNew(() => Poll(o, discovery, table), TaskCreationOptions.LongRunning);
-        var (log, logStatus) = ReadLogs(o, discovery);
+        // A log found for a server of another namespace (its link was unreadable before) is not this view's: read only the kept ones'.
+        var (log, logStatus) = discovery.Servers.Count == found.Count ? logs.Result : ReadLogs(o, discovery.Servers);
         statuses.Add(logStatus);
-        var (zk, zkStatuses) = poll.Result;
+        var (zk, zkStatuses) = Poll(o, discovery, table);
         statuses.AddRange(zkStatuses);
 
         var cfg = discovery.Servers.Select(s => s.Config).FirstOrDefault(c => c != null);
@@ -63,24 +71,19 @@ public static class HostCollector
         return table with { Statuses = statuses, Discovery = discovery, ZkLog = log, Zk = zk, Settings = settings, CollectedAt = DateTimeOffset.UtcNow };
     }
 
-    private static DiscoveryEvidence WithRotations(DiscoveryEvidence d, DateTime since) => d with
-    {
-        Servers = d.Servers.Select(s => s.LogFile == null ? s : s with { RotatedLogs = ZkServerFinder.RotatedSiblings(s.LogFile, since) }).ToList(),
-    };
-
     /// <summary>The logs to read: --zklog's (with their rotations), else every discovered server's.</summary>
-    private static (ZkLogEvidence?, SourceStatus) ReadLogs(HostOptions o, DiscoveryEvidence d)
+    private static (ZkLogEvidence?, SourceStatus) ReadLogs(HostOptions o, IReadOnlyList<DiscoveredZkServer> servers)
     {
         var files = new List<string>();
         if (o.Discovery.ZkLogs.Count > 0)
             foreach (var f in o.Discovery.ZkLogs) files.AddRange([f, .. ZkServerFinder.RotatedSiblings(f, o.Since)]);
         else
-            foreach (var s in d.Servers.Where(s => s.LogFile != null)) files.AddRange([s.LogFile!, .. s.RotatedLogs]);
+            foreach (var s in servers.Where(s => s.LogFile != null)) files.AddRange([s.LogFile!, .. s.RotatedLogs]);
         files = files.Distinct().ToList();
         if (files.Count == 0)
-            return (null, new SourceStatus("zklog", SourceState.Skipped, d.Servers.Count == 0
+            return (null, new SourceStatus("zklog", SourceState.Skipped, servers.Count == 0
                 ? "no ZooKeeper server found on this host and no --zklog given"
-                : "no log found for " + string.Join(", ", d.Servers.Select(s => $"pid {s.Pid}")) + " (give it with --zklog PATH)"));
+                : "no log found for " + string.Join(", ", servers.Select(s => $"pid {s.Pid}")) + " (give it with --zklog PATH)"));
         try
         {
             var (log, status) = ZkLogReader.Read(files, new ZkLogWindow(o.Since, null), fromWindowStart: true);
@@ -89,6 +92,10 @@ public static class HostCollector
         catch (UserException ex)
         {
             return (null, new SourceStatus("zklog", ex.Message.Contains("permission denied") ? SourceState.Denied : SourceState.Failed, ex.Message));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (null, new SourceStatus("zklog", ex is UnauthorizedAccessException ? SourceState.Denied : SourceState.Failed, $"{string.Join(", ", files)}: {ex.Message}"));
         }
     }
 

@@ -69,6 +69,9 @@ public sealed class ProcessFiles
         return t != null && t.StartsWith('/') && !t.StartsWith("/dev/", StringComparison.Ordinal) && !t.EndsWith(" (deleted)", StringComparison.Ordinal) ? t : null;
     }
 
+    /// <summary>Whether fd 1 or 2 is a socket (a service's stdout connected to journald's stream socket).</summary>
+    public bool IsSocket(int fd) => Readlink($"{_dir}/fd/{fd}") is { } t && t.StartsWith("socket:", StringComparison.Ordinal);
+
     internal static string? Readlink(string path)
     {
         try { return new FileInfo(path).LinkTarget; }

@@ -35,9 +35,10 @@ public static partial class AppLogLocator
         foreach (var target in ConfiguredTargets(fs, process.CommandLine))
             if (fs.Exists(target)) Add(target, "log4j/logback configuration");
 
-        // The journal of its systemd unit (a service's stdout often goes there).
-        if (File.Exists(journalSocket) || Directory.Exists("/run/systemd/journal"))
-            if (Unit(process.Cgroup) is { } unit) targets.Add(new AppLogTarget($"journal:{unit}", "systemd journal", unit));
+        // The journal of its systemd unit, when its stdout or stderr goes there (a socket: journald's stream), not when the
+        // process merely runs inside some unit's cgroup.
+        if (File.Exists(journalSocket) && Unit(process.Cgroup) is { } unit && (fs.IsSocket(1) || fs.IsSocket(2)))
+            targets.Add(new AppLogTarget($"journal:{unit}", "systemd journal", unit));
         return (targets, problems);
     }
 

@@ -19,6 +19,8 @@ public static class AppLogSource
     {
         var sw = Stopwatch.StartNew();
         var excerpts = new List<AppLogExcerpt>();
+        // A file or journal several processes write to (forked workers sharing a stdout) is read once.
+        var done = new Dictionary<string, (AppLogFile File, List<AppLogPattern> Patterns)>();
         foreach (var p in processes)
         {
             var (targets, problems) = AppLogLocator.Locate(procRoot, p);
@@ -28,10 +30,14 @@ public static class AppLogSource
             foreach (var t in targets)
             {
                 if (budget <= 0) { files.Add(new AppLogFile { Path = t.Path, FoundBy = t.FoundBy, Problem = "not read: this process's budget is spent" }); continue; }
-                var (file, scanner) = t.JournalUnit is { } unit ? ReadJournal(t, unit, since, budget) : ReadTail(t, since, budget);
-                files.Add(file);
-                budget -= file.BytesRead;
-                if (scanner != null) patterns.AddRange(scanner.Patterns());
+                if (!done.TryGetValue(t.Path, out var got))
+                {
+                    var (file, scanner) = t.JournalUnit is { } unit ? ReadJournal(t, unit, since, budget) : ReadTail(t, since, budget);
+                    done[t.Path] = got = (file, scanner?.Patterns().ToList() ?? []);
+                }
+                files.Add(got.File);
+                budget -= got.File.BytesRead;
+                patterns.AddRange(got.Patterns);
             }
             if (targets.Count == 0 && problems.Count == 0) problems.Add("no log found: its stdout and stderr are not files, it has no log file open, and no log4j/logback configuration names one");
             excerpts.Add(new AppLogExcerpt

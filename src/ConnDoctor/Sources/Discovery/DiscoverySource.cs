@@ -24,23 +24,26 @@ public static class DiscoverySource
     /// <summary>Client ports ZooKeeper uses by convention (2181, and 2182/2183 for a second and third server on one host).</summary>
     private static readonly HashSet<int> ZkLikePorts = [2181, 2182, 2183];
 
-    public static (DiscoveryEvidence Evidence, SourceStatus Status) Run(string procRoot, Evidence table, DiscoveryOptions o)
+    /// <summary>
+    /// The ZooKeeper servers of the namespaces to be read (null: all), with their configuration and logs: what needs
+    /// no socket table, so their logs can be read while the table is. Problems: what limits the search.
+    /// </summary>
+    public static (List<DiscoveredZkServer> Servers, List<string> Problems) FindServers(string procRoot, ISet<ulong>? namespaces)
     {
-        var sw = Stopwatch.StartNew();
         var problems = new List<string>();
         if (Libc.geteuid() != 0)
             problems.Add("not root: other users' processes cannot be inspected (their configuration, open logs and sockets' owners stay unknown)");
-        List<int> pids;
-        try { pids = ProcessFdScanner.ListPids(procRoot); }
-        catch (SourceException ex)
-        {
-            return (new DiscoveryEvidence { Problems = [ex.Message] }, new SourceStatus("discovery", SourceState.Failed, ex.Message, 0, sw.Elapsed));
-        }
-        var inodes = table.Namespaces.Select(n => n.Inode).Where(i => i != 0).ToHashSet();
-        string? Label(ulong ino) => table.Namespaces.FirstOrDefault(n => n.Inode == ino)?.Label;
-        var servers = ZkServerFinder.Find(procRoot, pids, table, Label, inodes, problems);
+        try { return (ZkServerFinder.Find(procRoot, ProcessFdScanner.ListPids(procRoot), namespaces), problems); }
+        catch (SourceException ex) { return ([], [.. problems, ex.Message]); }
+    }
 
-        // --zk adds servers to poll; --zklog replaces the discovered log (of the one server, or stands alone).
+    /// <summary>Discovery completed with the socket table: the servers' endpoints, the clients, the other listeners.</summary>
+    public static (DiscoveryEvidence Evidence, SourceStatus Status) Complete(List<DiscoveredZkServer> found, List<string> problems, Evidence table, DiscoveryOptions o, TimeSpan elapsed)
+    {
+        var sw = Stopwatch.StartNew();
+        // An unreadable namespace link (not root) leaves a server in; with the table, one in another namespace is left out.
+        var inodes = table.Namespaces.Select(n => n.Inode).Where(i => i != 0).ToHashSet();
+        var servers = found.Where(s => s.NetnsInode == 0 || inodes.Count == 0 || inodes.Contains(s.NetnsInode)).Select(s => ZkServerFinder.Complete(s, table)).ToList();
         var clients = Clients(table, servers, o);
         var listeners = Listeners(table, servers);
         var evidence = new DiscoveryEvidence { Servers = servers, Clients = clients, Listeners = listeners, Problems = problems };
@@ -48,7 +51,7 @@ public static class DiscoverySource
         string reason = $"{servers.Count} ZooKeeper server(s), {clients.Count} client process(es), {listeners.Count} other listener(s)" +
                         (troubled > 0 ? $"; {troubled} server(s) not fully read" : "") + (problems.Count > 0 ? "; " + string.Join("; ", problems) : "");
         var state = problems.Count > 0 || troubled > 0 ? SourceState.Partial : SourceState.Ok;
-        return (evidence, new SourceStatus("discovery", state, reason, servers.Count + clients.Count, sw.Elapsed));
+        return (evidence, new SourceStatus("discovery", state, reason, servers.Count + clients.Count, elapsed + sw.Elapsed));
     }
 
     /// <summary>

@@ -38,9 +38,12 @@ public static class ZkServerFinder
         return null;
     }
 
-    /// <param name="namespaces">The inodes of the network namespaces read: a server in another one is not this host's view.</param>
-    public static List<DiscoveredZkServer> Find(string procRoot, IReadOnlyList<int> pids, Evidence table, Func<ulong, string?> netnsLabel,
-        ISet<ulong> namespaces, List<string> problems)
+    /// <summary>
+    /// The ZooKeeper servers among <paramref name="pids"/> with their configuration and log, before the socket table is
+    /// read (so that their logs can be read meanwhile); <see cref="Complete"/> then adds what the table tells.
+    /// </summary>
+    /// <param name="namespaces">The inodes of the network namespaces to be read (null: all): a server in another one is not this view's.</param>
+    public static List<DiscoveredZkServer> Find(string procRoot, IReadOnlyList<int> pids, ISet<ulong>? namespaces)
     {
         var found = new List<DiscoveredZkServer>();
         foreach (var pid in pids)
@@ -48,13 +51,26 @@ public static class ZkServerFinder
             var args = Arguments(procRoot, pid);
             if (args == null || args.Length < 2 || MainClass(args) is not var (main, index)) continue;
             ulong ino = NetnsScope.InodeFromLink(procRoot, pid);
-            if (ino != 0 && !namespaces.Contains(ino)) continue;
-            found.Add(Describe(procRoot, pid, args, main, index, table, netnsLabel(ino)));
+            if (ino != 0 && namespaces != null && !namespaces.Contains(ino)) continue;
+            found.Add(Describe(procRoot, pid, args, main, index) with { NetnsInode = ino });
         }
         return found;
     }
 
-    private static DiscoveredZkServer Describe(string procRoot, int pid, string[] args, string main, int mainIndex, Evidence table, string? netns)
+    /// <summary>The client endpoints (configured ports checked against the process's listeners), the AdminServer, the namespace's label.</summary>
+    public static DiscoveredZkServer Complete(DiscoveredZkServer s, Evidence table)
+    {
+        var listens = table.Sockets.Where(x => x.State == TcpState.Listen && x.Owners.Any(o => o.Pid == s.Pid)).Select(x => x.Local).Distinct().ToList();
+        var problems = s.Problems.ToList();
+        var (clients, by) = ClientEndpoints(s.ConfiguredClientPorts, s.Config != null, listens, problems);
+        return s with
+        {
+            ClientEndpoints = clients, ClientEndpointsFoundBy = by, AdminEndpoint = Admin(s.Config, listens), Problems = problems,
+            Netns = table.Namespaces.FirstOrDefault(n => n.Inode == s.NetnsInode)?.Label,
+        };
+    }
+
+    private static DiscoveredZkServer Describe(string procRoot, int pid, string[] args, string main, int mainIndex)
     {
         var problems = new List<string>();
         var fs = new ProcessFiles(procRoot, pid);
@@ -92,17 +108,14 @@ public static class ZkServerFinder
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or UserException) { problems.Add($"dynamic configuration {dynPath}: {ex.Message}"); }
         }
 
-        var listens = table.Sockets.Where(s => s.State == TcpState.Listen && s.Owners.Any(o => o.Pid == pid)).Select(s => s.Local).Distinct().ToList();
-        var (clients, clientBy) = ClientEndpoints(cfg, dyn, rest, listens, problems);
-        var admin = Admin(cfg, listens);
+        var ports = ConfiguredPorts(cfg, dyn, rest);
 
         var (log, logBy, others, logProblem) = LogFile(fs, args);
         if (logProblem != null) problems.Add(logProblem);
         return new DiscoveredZkServer
         {
-            Pid = pid, MainClass = main, Launcher = launcher, Netns = netns,
-            ConfigPath = cfgPath, ConfigFoundBy = foundBy, Config = cfg, DynamicConfigPath = dynPath,
-            ClientEndpoints = clients, ClientEndpointsFoundBy = clientBy, AdminEndpoint = admin,
+            Pid = pid, MainClass = main, Launcher = launcher,
+            ConfigPath = cfgPath, ConfigFoundBy = foundBy, Config = cfg, DynamicConfigPath = dynPath, ConfiguredClientPorts = ports,
             LogFile = log, LogFoundBy = logBy, OtherLogs = others, Problems = problems,
         };
     }
@@ -115,14 +128,11 @@ public static class ZkServerFinder
                     if (!e.EndsWith(".jar", StringComparison.Ordinal) && !e.EndsWith('*')) yield return e;
     }
 
-    /// <summary>
-    /// clientPort/clientPortAddress, or (3.5+ dynamic configuration) the "server.N=...;[ADDR:]PORT" part, checked against the
-    /// process's listeners; without a configuration, what the process listens on that is not the AdminServer.
-    /// </summary>
-    private static (List<NetEndpoint>, string?) ClientEndpoints(ZooCfg? cfg, ZooCfg? dyn, string[] rest, List<NetEndpoint> listens, List<string> problems)
+    /// <summary>clientPort/clientPortAddress, or (3.5+ dynamic configuration) the "server.N=...;[ADDR:]PORT" parts; or ZooKeeperServerMain's port argument.</summary>
+    private static List<ConfiguredPort> ConfiguredPorts(ZooCfg? cfg, ZooCfg? dyn, string[] rest)
     {
-        var ports = new List<(string? Address, int Port)>();
-        if (cfg?.Int("clientPort") is int cp) ports.Add((cfg["clientPortAddress"]?.Value, cp));
+        var ports = new List<ConfiguredPort>();
+        if (cfg?.Int("clientPort") is int cp) ports.Add(new(cfg["clientPortAddress"]?.Value, cp));
         foreach (var c in new[] { cfg, dyn })
             if (c != null)
                 foreach (var e in c.Entries.Values.Where(e => e.Key.StartsWith("server.", StringComparison.Ordinal)))
@@ -130,16 +140,25 @@ public static class ZkServerFinder
                     {
                         var client = e.Value[(semi + 1)..].Trim();
                         int colon = client.LastIndexOf(':');
-                        if (int.TryParse(colon < 0 ? client : client[(colon + 1)..], out int p)) ports.Add((colon < 0 ? null : client[..colon], p));
+                        if (int.TryParse(colon < 0 ? client : client[(colon + 1)..], out int p)) ports.Add(new(colon < 0 ? null : client[..colon], p));
                     }
-        if (cfg == null && rest.Length >= 1 && int.TryParse(rest[0], out int argPort)) ports.Add((null, argPort));
+        if (cfg == null && rest.Length >= 1 && int.TryParse(rest[0], out int argPort)) ports.Add(new(null, argPort));
+        return ports;
+    }
+
+    /// <summary>
+    /// The configured client ports checked against the process's listeners; without a configuration, what the process
+    /// listens on that is not the AdminServer.
+    /// </summary>
+    private static (List<NetEndpoint>, string?) ClientEndpoints(IReadOnlyList<ConfiguredPort> ports, bool fromConfig, List<NetEndpoint> listens, List<string> problems)
+    {
         var wanted = ports.Select(p => p.Port).ToHashSet();
         var matched = listens.Where(l => wanted.Contains(l.Port)).OrderBy(l => l.Port).ToList();
-        if (matched.Count > 0) return (matched, cfg != null ? "configuration, listening" : "command line, listening");
+        if (matched.Count > 0) return (matched, fromConfig ? "configuration, listening" : "command line, listening");
         if (ports.Count > 0)
         {
             // Configured but not (yet) listening, or its listeners are owned by a user we cannot inspect.
-            var (addr, port) = ports[0];
+            var (addr, port) = (ports[0].Address, ports[0].Port);
             var ip = addr != null && NetAddress.TryParse(addr, out var a) ? a : NetAddress.FromIPAddress(System.Net.IPAddress.Any);
             if (listens.Count > 0) problems.Add($"configured client port {port} is not among its listeners ({string.Join(", ", listens)})");
             return ([new NetEndpoint(ip, (ushort)port)], "configuration (listener not seen)");
