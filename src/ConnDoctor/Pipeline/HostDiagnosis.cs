@@ -28,7 +28,9 @@ public static class HostDiagnosis
     {
         var evidence = HostCollector.Collect(o.Host, onTick, cancel);
         var report = Diagnosis.RunBySource(evidence, o.Rules, o.OnlyRules);
-        var findings = FindingMerger.Merge(report.Findings, evidence.Watch != null);
+        var zkPorts = (evidence.Discovery?.Servers ?? []).SelectMany(s => s.ClientEndpoints).Select(e => (int)e.Port)
+            .Concat(o.Host.Discovery.ZkServers.Select(e => (int)e.Port)).Append(2181).ToHashSet();
+        var findings = FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts);
 
         var blamed = AppLogJoin.Blamed(findings);
         SourceStatus status;

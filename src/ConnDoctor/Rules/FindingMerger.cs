@@ -15,11 +15,16 @@ public static class FindingMerger
     /// <summary>Which source's summary speaks for a joined finding when severities tie: the one that sees most directly.</summary>
     private static readonly string[] SourceOrder = ["zk", "watch", "zklog", "sockets", "settings"];
 
-    /// <summary>Rule B's finding about a subject is explained by rule A's about the same subject, and joins it.</summary>
-    private static readonly (string Explains, string Joins)[] Consequences = [("connection-limit", "reconnect-storm")];
+    /// <summary>
+    /// Rule B's finding about a subject is explained by rule A's about the same client, and joins it: the TIME_WAIT a
+    /// reconnect loop leaves (client side, or server side per client IP), the reconnects of a client refused at the limit.
+    /// </summary>
+    private static readonly (string Explains, string Joins)[] Consequences = [("reconnect-storm", "time-wait-pressure"), ("connection-limit", "reconnect-storm")];
 
-    public static List<Finding> Merge(IEnumerable<Finding> findings, bool watched)
+    /// <param name="zkPorts">The ZooKeeper client ports known on this host: a reconnect storm seen by ZooKeeper explains TIME_WAIT towards them only.</param>
+    public static List<Finding> Merge(IEnumerable<Finding> findings, bool watched, IReadOnlySet<int>? zkPorts = null)
     {
+        zkPorts ??= new HashSet<int> { 2181 };
         var kept = findings.Where(f => !(f.Severity == Severity.Info && f.Subject.Setting != null))
             .Select(f => f.Subject.Setting == null ? f : f with { Severity = Severity.Info, Summary = $"setting at risk ({DiagnoseSeverity(f.Severity)} in audit): {f.Summary}" })
             .ToList();
@@ -29,7 +34,8 @@ public static class FindingMerger
         foreach (var (explains, joins) in Consequences)
             foreach (var cause in merged.Where(f => f.RuleId == explains).ToList())
             {
-                var effects = merged.Where(f => f.RuleId == joins && SameSubject(f.Subject, cause.Subject)).ToList();
+                var effects = merged.Where(f => f.RuleId == joins && SameSubject(cause.Subject, f.Subject)
+                    && (f.Subject.RemoteEndpoint == null || f.Subject.Pid != null && f.Subject.Pid == cause.Subject.Pid || zkPorts.Contains(PortOf(f.Subject.RemoteEndpoint)))).ToList();
                 if (effects.Count == 0) continue;
                 var parts = PartsOf(cause).Concat(effects.SelectMany(e => PartsOf(e).Select(p => p with { Source = $"{p.Source} ({joins})", Evidence = [p.Summary, .. p.Evidence] })));
                 var joined = cause with { Severity = effects.Append(cause).Max(f => f.Severity), Parts = parts.ToList() };
@@ -51,7 +57,19 @@ public static class FindingMerger
     private static string Key(FindingSubject s) =>
         s.Pid is int pid ? $"pid {pid}" : s.ClientIp != null ? "ip " + s.ClientIp : $"{s.LocalEndpoint}|{s.RemoteEndpoint}|{s.Setting}|{s.Netns}";
 
-    private static bool SameSubject(FindingSubject a, FindingSubject b) => Key(a) == Key(b) || (a.ClientIp != null && a.ClientIp == b.ClientIp);
+    private static bool SameSubject(FindingSubject cause, FindingSubject effect) =>
+        Key(cause) == Key(effect) || (cause.ClientIp != null && (cause.ClientIp == effect.ClientIp || cause.ClientIp == AddressOf(effect.LocalEndpoint)));
+
+    private static int PortOf(string endpoint) => int.TryParse(endpoint[(endpoint.LastIndexOf(':') + 1)..], out int p) ? p : 0;
+
+    /// <summary>The address of "10.0.0.5", "10.0.0.5:41000" or "[fd00::5]:41000".</summary>
+    private static string? AddressOf(string? endpoint)
+    {
+        if (endpoint == null) return null;
+        if (endpoint.StartsWith('[')) return endpoint[1..endpoint.IndexOf(']')];
+        int colon = endpoint.IndexOf(':');
+        return colon >= 0 && endpoint.IndexOf(':', colon + 1) < 0 ? endpoint[..colon] : endpoint;
+    }
 
     private static Finding Join(List<Finding> g)
     {
