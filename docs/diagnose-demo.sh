@@ -63,7 +63,8 @@ fi
 if [ "$what" = client ]; then
   ip netns add cd-diag-zk; ip netns add cd-diag-client
   for ns in cd-diag-zk cd-diag-client; do ip -n $ns link set lo up; done
-  ip link add cddz0 netns cd-diag-zk type veth peer name cddc0 netns cd-diag-client
+  ip link add cddz0 type veth peer name cddc0
+  ip link set cddz0 netns cd-diag-zk; ip link set cddc0 netns cd-diag-client
   ip -n cd-diag-zk addr add 10.21.0.1/24 dev cddz0; ip -n cd-diag-client addr add 10.21.0.2/24 dev cddc0
   ip -n cd-diag-client addr add 10.21.0.3/24 dev cddc0
   ip -n cd-diag-zk link set cddz0 up; ip -n cd-diag-client link set cddc0 up
@@ -81,7 +82,7 @@ with zipfile.ZipFile("/usr/share/java/zookeeper-jute.jar") as src, zipfile.ZipFi
         if not e.filename.startswith("org/apache/zookeeper/proto/SetWatches"): dst.writestr(e, src.read(e.filename))
 PY
   J=$dir/java
-  javac -nowarn -d "$J/classes" -cp "$J/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar" "$root/tests/ConnDoctor.Tests/helpers/ZkJavaClient.java"
+  javac -nowarn -d "$J/classes" -cp "$J/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar" "${ZK_JAVA_CLIENT:-$root/tests/ConnDoctor.Tests/helpers/ZkJavaClient.java}"
   (cd "$dir/app" && ip netns exec cd-diag-client timeout 300 java -Xmx48m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
      -Dorg.slf4j.simpleLogger.logFile="$dir/app/app.log" -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS \
      -cp "$J/zookeeper.jar:$J/jute-broken.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:$J/classes" ZkJavaClient 10.21.0.1:2181 300 \
@@ -95,4 +96,5 @@ PY
   sleep 5
   echo "# conndoctor diagnose --netns cd-diag-client --watch 15s"
   "$BIN" diagnose --netns cd-diag-client --watch 15s || true
+  [ -z "${SHOW_CLIENT:-}" ] || { echo "--- client.out"; tail -20 "$dir/app/client.out"; echo "--- app.log"; tail -30 "$dir/app/app.log"; } >&2
 fi

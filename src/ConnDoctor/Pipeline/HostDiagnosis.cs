@@ -18,7 +18,8 @@ public sealed record HostDiagnosisOptions
 
 /// <summary>
 /// `diagnose` on a host, end to end: every source into one evidence (<see cref="HostCollector"/>), every rule over each
-/// source, one finding per problem (<see cref="FindingMerger"/>), then the own logs of the processes the findings blame
+/// source, one finding per problem (<see cref="FindingMerger"/>), the holders on this host of a client IP at the limit
+/// (<see cref="LocalHolderJoin"/>), then the own logs of the processes the findings blame
 /// (<see cref="AppLogSource"/>, a source read once the rules have named them) joined into their findings
 /// (<see cref="AppLogJoin"/>). Returns the evidence with every part, for a document, and the report.
 /// </summary>
@@ -30,7 +31,7 @@ public static class HostDiagnosis
         var report = Diagnosis.RunBySource(evidence, o.Rules, o.OnlyRules);
         var zkPorts = (evidence.Discovery?.Servers ?? []).SelectMany(s => s.ClientEndpoints).Select(e => (int)e.Port)
             .Concat(o.Host.Discovery.ZkServers.Select(e => (int)e.Port)).Append(2181).ToHashSet();
-        var findings = FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts);
+        var findings = LocalHolderJoin.Attach(FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts), evidence, zkPorts);
 
         var blamed = AppLogJoin.Blamed(findings);
         SourceStatus status;

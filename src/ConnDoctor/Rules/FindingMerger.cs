@@ -116,8 +116,9 @@ public static class FindingMerger
 
     private static string Subject(FindingSubject s)
     {
-        if (s.Pid is int pid) return $"{s.Process ?? "pid"}[{pid}]";
-        if (s.ClientIp != null) return "client " + s.ClientIp + (s.LocalEndpoint != null ? " on " + s.LocalEndpoint : "");
+        string client = s.ClientIp == null ? "" : "client " + s.ClientIp + (s.LocalEndpoint != null ? " on " + s.LocalEndpoint : "");
+        if (s.Pid is int pid) return $"{s.Process ?? "pid"}[{pid}]" + (client.Length > 0 ? $" ({client})" : "");
+        if (client.Length > 0) return client;
         return s.ToString();
     }
 
