@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Produces the output docs/diagnose.md shows. Needs root (network namespaces), Debian's zookeeper package, kazoo and,
+# Produces the output docs/diagnose.md shows (FOURLW=srvr: the server whitelists srvr only, as 3.5+ does by default). Needs root (network namespaces), Debian's zookeeper package, kazoo and,
 # for the client host, a JDK (javac). Bounded; cleans up after itself. Usage: docs/diagnose-demo.sh [server|client|json]
 #
 # server: a "ZooKeeper server host" (namespace cd-diag-server) running a real ZooKeeper 3.8 with maxClientCnxns=10,
@@ -33,7 +33,7 @@ CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/ja
 zk() {
   local ns=$1 addr=$2 max=$3 d="$dir/$1"
   mkdir -p "$d/data"
-  printf 'tickTime=2000\ndataDir=%s/data\nclientPort=2181\nclientPortAddress=%s\nmaxClientCnxns=%s\n4lw.commands.whitelist=*\nadmin.enableServer=false\nminSessionTimeout=4000\nmaxSessionTimeout=6000\n' "$d" "$addr" "$max" > "$d/zoo.cfg"
+  printf 'tickTime=2000\ndataDir=%s/data\nclientPort=2181\nclientPortAddress=%s\nmaxClientCnxns=%s\n4lw.commands.whitelist=%s\nadmin.enableServer=false\nminSessionTimeout=4000\nmaxSessionTimeout=6000\n' "$d" "$addr" "$max" "${FOURLW:-*}" > "$d/zoo.cfg"
   printf 'log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\nlog4j.appender.F.File=%s/zookeeper.log\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\nlog4j.appender.F.layout.ConversionPattern=%%d{ISO8601} [myid:%%X{myid}] - %%-5p [%%t:%%C{1}@%%L] - %%m%%n\n' "$d" > "$d/log4j.properties"
   ip netns exec "$ns" timeout 300 java -Xmx96m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp $CP \
     -Dlog4j.configuration=file:$d/log4j.properties org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" > "$d/zookeeper.out" 2>&1 &
