@@ -115,6 +115,35 @@ public sealed class DiagnosePartsTests
         finally { File.Delete(path); }
     }
 
+    [Fact]
+    public void RotatedSiblingsAreTheLogsRotationsWrittenWithinTheWindow()
+    {
+        var dir = Directory.CreateTempSubdirectory("cd-rot").FullName;
+        try
+        {
+            var since = DateTime.Now.AddHours(-1);
+            foreach (var name in (string[])["zookeeper.log", "zookeeper.log.1", "zookeeper.log.2.gz", "zookeeper.log.2024-01-31", "zookeeper.log.3",
+                         "zookeeper_audit.log", "zookeeper-gc.log.0", "zookeeper.out", "other.log"])
+                File.WriteAllText(Path.Combine(dir, name), "x");
+            File.SetLastWriteTime(Path.Combine(dir, "zookeeper.log.3"), since.AddDays(-2));     // rotated before the window: nothing in it
+            var got = ZkServerFinder.RotatedSiblings(Path.Combine(dir, "zookeeper.log"), since).Select(Path.GetFileName);
+            Assert.Equal(["zookeeper.log.1", "zookeeper.log.2.gz", "zookeeper.log.2024-01-31"], got);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("/var/log/app/app.log", true)]
+    [InlineData("/opt/tomcat/logs/catalina.out", true)]
+    [InlineData("/var/log/app/app.log.1", true)]
+    [InlineData("/var/log/app/app.2024-01-31.log", true)]
+    [InlineData("/var/log/app/gc.log", false)]
+    [InlineData("/var/log/app/app-gc.log.0.current", false)]
+    [InlineData("/var/log/app/app.log.2.gz", false)]
+    [InlineData("/var/lib/zookeeper/version-2/log.100000001", false)]
+    [InlineData("/opt/app/lib/app.jar", false)]
+    public void WhichOpenFilesLookLikeLogs(string path, bool log) => Assert.Equal(log, AppLogNames.IsLogName(path));
+
     private static Finding F(string rule, Severity sev, FindingSubject subject, string source, params string[] evidence) => new()
     {
         RuleId = rule, Severity = sev, Subject = subject, Summary = $"{rule} from {source}", Evidence = evidence, Cause = "c", Remedy = "r", Source = source,
