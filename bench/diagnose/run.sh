@@ -127,14 +127,20 @@ for ((r = 1; r <= ROUNDS; r++)); do
         awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", b - a }' >> "$WORK/t.$i"
     done
 done
-# Peak resident memory of one diagnose run (the whole log in the window).
-/usr/bin/time -o "$WORK/rss" -f '%M %e' ip netns exec "$NS" $CONNDOCTOR diagnose --json $ALL > /dev/null
+# Peak resident memory and CPU time of one run each (on a shared machine the CPU time says what the wall time cannot).
+/usr/bin/time -o "$WORK/rss" -f '%M %e %U %S' ip netns exec "$NS" $CONNDOCTOR diagnose --json $ALL > /dev/null
+/usr/bin/time -o "$WORK/rss.ss" -f '%M %e %U %S' ip netns exec "$NS" ss -tanp > /dev/null
+/usr/bin/time -o "$WORK/rss.zl" -f '%M %e %U %S' $CONNDOCTOR zklog --json "$LOG" > /dev/null
 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf '\n%-36s %10s   %s\n' "command" "median s" "runs (s)"
 for i in "${!CMDS[@]}"; do printf '%-36s %10s   %s\n' "${LABELS[$i]}" "$(median "$WORK/t.$i")" "$(tr '\n' ' ' < "$WORK/t.$i")"; done
 d=$(median "$WORK/t.0"); s=$(median "$WORK/t.2"); z=$(median "$WORK/t.3")
-read -r rss wall < "$WORK/rss"
+read -r rss wall du ds < "$WORK/rss"
+read -r _ _ su ss_ < "$WORK/rss.ss"
+read -r _ _ zu zs < "$WORK/rss.zl"
 echo
+awk -v a="$du" -v b="$ds" -v c="$su" -v d="$ss_" -v e="$zu" -v f="$zs" 'BEGIN { printf "CPU (user+sys): diagnose %.2f s; ss -tanp %.2f s + zklog %.2f s = %.2f s\n", a + b, c + d, e + f, c + d + e + f }'
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores: anything above ~0.5 means other work shares them)"
 awk -v d="$d" -v s="$s" -v z="$z" 'BEGIN { printf "ss -tanp + zklog run separately: %.3f s; diagnose (whole log): %.3f s = %.2fx of that\n", s + z, d, d / (s + z) }'
 awk -v d="$d" -v m="$rss" 'BEGIN { printf "target: diagnose within 2 s: %s (%.3f s); peak RSS under 150 MB: %s (%.1f MB)\n", (d <= 2 ? "MET" : "NOT MET"), d, (m / 1024 < 150 ? "MET" : "NOT MET"), m / 1024 }'

@@ -51,7 +51,7 @@ public static class ZkServerFinder
             var args = Arguments(procRoot, pid);
             if (args == null || args.Length < 2 || MainClass(args) is not var (main, index)) continue;
             ulong ino = NetnsScope.InodeFromLink(procRoot, pid);
-            if (ino != 0 && namespaces != null && !namespaces.Contains(ino)) continue;
+            if (ino != 0 && namespaces is { Count: > 0 } && !namespaces.Contains(ino)) continue;
             found.Add(Describe(procRoot, pid, args, main, index) with { NetnsInode = ino });
         }
         return found;
