@@ -14,6 +14,8 @@ command -v netstat >/dev/null || need+=(net-tools)    # netstat, for the benchma
 [ -e /usr/share/java/zookeeper.jar ] || need+=(zookeeper)            # a real ZooKeeper 3.8 for the zklog/zk tests
 [ -e /usr/share/java/slf4j-log4j12.jar ] || need+=(libslf4j-java)    # its logging binding (the tests start it with log4j)
 [ -d /usr/lib/python3/dist-packages/kazoo ] || need+=(python3-kazoo) # a real third-party ZooKeeper client
+command -v javac >/dev/null || need+=(default-jdk-headless)      # compiles the tests' ZooKeeper Java client (helpers/ZkJavaClient.java)
+[ -e /usr/share/java/slf4j-simple.jar ] || need+=(libslf4j-java)     # that client's log binding
 command -v tcpdump >/dev/null || need+=(tcpdump)      # the pcap tests record their own captures
 command -v tshark >/dev/null || need+=(tshark)        # the pcap tests' oracle (and its editcap, capinfos)
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,6 +6,8 @@ namespace ConnDoctor.Analysis;
 public static class CaptureSummary
 {
     public const long ShortNs = 1_000_000_000L;
+    /// <summary>A connection that lived this long held, whatever it carried: it ends a run of failed ones.</summary>
+    public const long LongLivedNs = 10_000_000_000L;
     private static readonly long[] Steps = [1, 10, 100, 1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000, 21_600_000, 86_400_000];
     public const int MaxSteps = 12;
 
@@ -58,6 +60,7 @@ public static class CaptureSummary
         lifetimes.Sort();
         rtts.Sort();
         var lt = lifetimes.ToArray();
+        var loop = Loop(all, index);
         return new PairSummary
         {
             Client = client,
@@ -86,7 +89,26 @@ public static class CaptureSummary
             UnansweredAtEnd = unanswered,
             FirstNs = first,
             LastNs = last,
+            Loop = loop,
         };
+    }
+
+    /// <summary>
+    /// The pair's connections in start order: one that the server never sent a byte on and that closed within
+    /// <see cref="LongLivedNs"/> failed (no session, no reply); one that got the server's data, or lived that long, succeeded;
+    /// one still young and open at the end, begun before the capture or never accepted tells nothing.
+    /// </summary>
+    private static LoopStats? Loop(TcpConnection[] all, int[] index)
+    {
+        var tracker = new LoopTracker();
+        foreach (int i in index.OrderBy(i => all[i].StartNs))
+        {
+            ref readonly var c = ref all[i];
+            if (!c.OpenSeen || !c.Accepted) continue;   // refused or unanswered SYNs are refused-storm's
+            bool held = c.BytesToClient > 0 || c.LifetimeNs >= LongLivedNs;
+            if (held || c.Closed) tracker.Add(c.StartNs / 1e6, failed: !held);
+        }
+        return tracker.Stats();
     }
 
     /// <summary>A packet time as UTC in the given format; a corrupt timestamp outside the calendar prints as its raw value.</summary>

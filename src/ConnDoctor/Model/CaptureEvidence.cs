@@ -66,6 +66,8 @@ public sealed record PairSummary
     public int UnansweredAtEnd { get; init; }
     public long FirstNs { get; init; }
     public long LastNs { get; init; }
+    /// <summary>Its connections in start order as runs of ones the server never answered (times: ms since the epoch).</summary>
+    public LoopStats? Loop { get; init; }
 
     public int ResetCount(ResetClass c) => Resets[(int)c];
     public int TotalResets => Resets.Sum();

@@ -5,8 +5,13 @@ public enum Severity { Info = 0, Warning = 1, Critical = 2 }
 /// <summary>What a finding is about. Only the fields that apply are set.</summary>
 public sealed record FindingSubject
 {
+    /// <summary>The process (thread group id), never a thread's id.</summary>
     public int? Pid { get; init; }
     public string? Process { get; init; }
+    /// <summary>The process's command line (secrets masked), when the evidence has it.</summary>
+    public string? CommandLine { get; init; }
+    /// <summary>The thread that made the connections, when not the main one ("main-SendThread"): a detail of the process.</summary>
+    public string? Thread { get; init; }
     public string? LocalEndpoint { get; init; }
     public string? RemoteEndpoint { get; init; }
     public string? ClientIp { get; init; }
@@ -20,6 +25,7 @@ public sealed record FindingSubject
         var parts = new List<string>(4);
         if (Process != null) parts.Add(Pid is int p ? $"{Process}[{p}]" : Process);
         else if (Pid is int p2) parts.Add($"pid {p2}");
+        if (Thread != null) parts.Add("thread " + Thread);
         if (LocalEndpoint != null) parts.Add(LocalEndpoint);
         if (RemoteEndpoint != null) parts.Add("-> " + RemoteEndpoint);
         if (ClientIp != null) parts.Add("client " + ClientIp);

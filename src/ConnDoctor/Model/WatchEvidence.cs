@@ -18,8 +18,20 @@ public sealed class WatchConnection
     public required NetEndpoint Remote { get; init; }
     /// <summary>Accepted from a listener (server side) rather than connect()ed.</summary>
     public bool Passive { get; init; }
+    /// <summary>The owner process (thread group id), never a thread's id; the trace's task id only when <see cref="PidIsTask"/>.</summary>
     public int? Pid { get; set; }
+    /// <summary>The process's name (/proc/PID/comm of the thread group leader).</summary>
     public string? Comm { get; set; }
+    /// <summary>The process's command line (secrets masked), when it could be read.</summary>
+    public string? CommandLine { get; set; }
+    /// <summary>The thread that called connect(), when it is not the process's main thread (a Java client's send thread).</summary>
+    public int? Tid { get; set; }
+    /// <summary>That thread's name ("main-SendThread"), when known.</summary>
+    public string? Thread { get; set; }
+    /// <summary>The connecting task had exited before /proc could be read: the owner is named from the trace alone.</summary>
+    public bool OwnerExited { get; set; }
+    /// <summary>Its thread group was not known either: <see cref="Pid"/> is the trace's task id, possibly a thread's.</summary>
+    public bool PidIsTask { get; set; }
     public uint? Uid { get; set; }
     public ulong NetnsInode { get; set; }
     public string? Netns { get; set; }
@@ -42,8 +54,20 @@ public sealed class WatchConnection
 /// <summary>Churn of one process towards one remote endpoint (or, for a server, from one client address to one local port).</summary>
 public sealed record WatchRow
 {
+    /// <summary>Watch sees no payload: a connection closed sooner than this counts as failed in <see cref="Loop"/>.</summary>
+    public const double ShortMs = 1000;
+
     public int? Pid { get; init; }
     public string? Process { get; init; }
+    // Pid is the process (thread group id): the connections of all its threads are one row.
+    /// <summary>The process's command line (secrets masked), when it could be read.</summary>
+    public string? CommandLine { get; init; }
+    /// <summary>Names of the threads other than the main one that connected ("main-SendThread"), at most a few.</summary>
+    public IReadOnlyList<string> Threads { get; init; } = [];
+    /// <summary>The owner had exited before /proc could be read: named by the trace's ids and command name only.</summary>
+    public bool OwnerExited { get; init; }
+    /// <summary>Not even its thread group id was known: <see cref="Pid"/> is the trace's task id, possibly a thread's.</summary>
+    public bool PidIsTask { get; init; }
     public uint? Uid { get; init; }
     public string? Netns { get; init; }
     public string? Container { get; init; }
@@ -65,6 +89,8 @@ public sealed record WatchRow
     public int ResetsReceived { get; init; }
     public int UnreadDataResets { get; init; }
     public IReadOnlyDictionary<TcpState, int> StatesNow { get; init; } = new Dictionary<TcpState, int>();
+    /// <summary>Its closed connections in opening order as runs of short ones (under a second; watch sees no payload). Times: ms from the start.</summary>
+    public LoopStats? Loop { get; init; }
 }
 
 /// <summary>CLOSE_WAIT held by one process at the start and the end of the watch.</summary>

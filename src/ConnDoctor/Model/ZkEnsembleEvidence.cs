@@ -152,6 +152,8 @@ public sealed record ZkClientGrowth
     public long? OldestSessionAgeMs { get; init; }
     /// <summary>Share of the polls in which the session count grew or stayed (1 = never went down).</summary>
     public double MonotoneShare { get; init; }
+    /// <summary>Connections that went between polls, by first sighting, as runs of ones no poll saw with a session (times: ms from the start).</summary>
+    public LoopStats? Loop { get; init; }
     public IReadOnlyList<ZkSample> Samples { get; init; } = [];
 }
 

@@ -53,6 +53,8 @@ public sealed record ZkClientStats
     public DateTime LastSeen { get; init; }
     public DateTime? FirstRefused { get; init; }
     public DateTime? LastRefused { get; init; }
+    /// <summary>Its ends of stream in time order as runs without a session (times: milliseconds since 0001-01-01).</summary>
+    public LoopStats? Loop { get; init; }
 
     public long EndsOfStream => EndOfStreamNoSession + EndOfStreamWithSession;
 

@@ -61,6 +61,8 @@ public static class DiagnoseJsonRenderer
         var s = f.Subject;
         if (s.Pid is int pid) w.WriteNumber("pid", pid);
         if (s.Process != null) w.WriteString("process", s.Process);
+        if (s.CommandLine != null) w.WriteString("commandLine", s.CommandLine);
+        if (s.Thread != null) w.WriteString("thread", s.Thread);
         if (s.LocalEndpoint != null) w.WriteString("localEndpoint", s.LocalEndpoint);
         if (s.RemoteEndpoint != null) w.WriteString("remoteEndpoint", s.RemoteEndpoint);
         if (s.ClientIp != null) w.WriteString("clientIp", s.ClientIp);

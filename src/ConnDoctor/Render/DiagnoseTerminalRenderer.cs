@@ -1,3 +1,4 @@
+using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 using ConnDoctor.Rules;
 using Spectre.Console;
@@ -94,6 +95,7 @@ public static class DiagnoseTerminalRenderer
                 _ => ("INFO", "bold blue"),
             };
             c.MarkupLine($"[{style}]{label}[/] [bold]{Markup.Escape(f.RuleId)}[/]  {Markup.Escape(f.Subject.ToString())}");
+            if (f.Subject.CommandLine != null) c.WriteLine(Format.Cut("  command: " + f.Subject.CommandLine, width));
             Wrapped(c, f.Summary, width, 2, 2);
             c.WriteLine("  evidence:");
             foreach (var line in f.Evidence) Wrapped(c, "- " + line, width, 4, 6);

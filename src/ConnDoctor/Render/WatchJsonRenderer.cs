@@ -31,6 +31,15 @@ public static class WatchJsonRenderer
             j.WriteStartObject();
             if (x.Pid is int pid) j.WriteNumber("pid", pid);
             if (x.Process != null) j.WriteString("process", x.Process);
+            if (x.CommandLine != null) j.WriteString("commandLine", x.CommandLine);
+            if (x.Threads.Count > 0)
+            {
+                j.WriteStartArray("threads");
+                foreach (var t in x.Threads) j.WriteStringValue(t);
+                j.WriteEndArray();
+            }
+            if (x.OwnerExited) j.WriteBoolean("ownerExited", true);
+            if (x.PidIsTask) j.WriteBoolean("pidIsTask", true);
             if (x.Uid is uint uid) j.WriteNumber("uid", uid);
             if (x.Netns != null) j.WriteString("netns", x.Netns);
             if (x.Container != null) j.WriteString("container", x.Container);
@@ -74,6 +83,10 @@ public static class WatchJsonRenderer
             j.WriteStartObject();
             if (c.Pid is int pid) j.WriteNumber("pid", pid);
             if (c.Comm != null) j.WriteString("process", c.Comm);
+            if (c.Tid is int tid) j.WriteNumber("tid", tid);
+            if (c.Thread != null) j.WriteString("thread", c.Thread);
+            if (c.OwnerExited) j.WriteBoolean("ownerExited", true);
+            if (c.PidIsTask) j.WriteBoolean("pidIsTask", true);
             if (c.Netns != null) j.WriteString("netns", c.Netns);
             j.WriteString("local", c.Local.ToString());
             j.WriteString("remote", c.Remote.ToString());

@@ -18,7 +18,15 @@ public sealed record WatchReport(WatchEvidence Watch, DiagnoseReport Diagnosis)
         return r.ClosedByLocal >= r.ClosedByPeer ? $"{(r.Passive ? "server" : "client")} {r.ClosedByLocal * 100 / n}%" : $"{(r.Passive ? "client" : "server")} {r.ClosedByPeer * 100 / n}%";
     }
 
+    /// <summary>What else is known of the owner: "; thread main-SendThread; exited; cmd java -cp ...".</summary>
+    public static string OwnerDetail(WatchRow r) =>
+        (r.Threads.Count > 0 ? $"; thread {string.Join(", ", r.Threads)}" : "") +
+        (r.PidIsTask ? "; exited (task id)" : r.OwnerExited ? "; exited" : "") +
+        (r.CommandLine != null ? $"; cmd {r.CommandLine}" : "");
+
+    /// <summary>"java[8123]": the process; "task 8130?" when only an exited task's id is known (it may be a thread's).</summary>
     public static string Owner(WatchRow r) =>
-        r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"uid {u}" : "(no owner)";
+        r.PidIsTask && r.Pid is int t ? (r.Process != null ? $"{r.Process}[{t}?]" : $"task {t}?")
+        : r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"uid {u}" : "(no owner)";
 
 }

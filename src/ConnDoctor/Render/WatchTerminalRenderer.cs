@@ -26,7 +26,7 @@ public static class WatchTerminalRenderer
         else
         {
             foreach (var r in rows)
-                output.WriteLine($"{t.ElapsedSeconds,6:0.0}s {Row(r)}");
+                output.WriteLine(o.Width > 80 ? $"{t.ElapsedSeconds,6:0.0}s {Row(r)}" : $"{t.ElapsedSeconds,6:0.0}s {ShortRow(r, o.Width - 8)}");
             if (t.EventsLost > 0) output.WriteLine($"{t.ElapsedSeconds,6:0.0}s {t.EventsLost} events lost so far");
         }
         output.Flush();
@@ -36,6 +36,21 @@ public static class WatchTerminalRenderer
         $"{WatchReport.Owner(r)} {(r.Passive ? "" : "-> ")}{r.Endpoint}{(r.Netns != null && r.Netns != "host" ? $" [{r.Netns}]" : "")} " +
         $"new {r.OpensPerSec:0.#}/s closed {r.ClosesPerSec:0.#}/s life p50 {Format.Millis(r.MedianLifetimeMs)} p99 {Format.Millis(r.P99LifetimeMs)} " +
         $"first-close {WatchReport.Closer(r)} now {WatchReport.StatesText(r.StatesNow)}";
+
+    /// <summary>
+    /// A piped periodic line within <paramref name="width"/>: owner, endpoint, new and closed per second, median lifetime,
+    /// states now and namespace; when that is too long the namespace goes first, then the lifetime. --wide adds p99 and
+    /// who closed first.
+    /// </summary>
+    private static string ShortRow(WatchRow r, int width)
+    {
+        string head = $"{WatchReport.Owner(r)} {(r.Passive ? "" : "-> ")}{r.Endpoint} new {r.OpensPerSec:0.#}/s closed {r.ClosesPerSec:0.#}/s";
+        string p50 = $" p50 {Format.Millis(r.MedianLifetimeMs)}", states = " " + WatchReport.StatesText(r.StatesNow);
+        string ns = r.Netns != null && r.Netns != "host" ? $" [{r.Netns}]" : "";
+        foreach (var line in new[] { head + p50 + states + ns, head + p50 + states, head + states })
+            if (line.Length <= width) return line;
+        return Format.Cut(head + states, width);
+    }
 
     /// <summary>A plain fixed-width table: fits 80 columns, wider with --wide (the endpoint column grows).</summary>
     private static void WriteTable(TextWriter w, IReadOnlyList<WatchRow> rows, bool perInterval, int width)
@@ -48,7 +63,8 @@ public static class WatchTerminalRenderer
             w.WriteLine($"{Format.Cut(WatchReport.Owner(r), 16),-16} {Format.Cut(r.Endpoint, ep).PadRight(ep)} " +
                         $"{(perInterval ? r.OpensPerSec.ToString("0.#") : r.Opens.ToString()),6} {(perInterval ? r.ClosesPerSec.ToString("0.#") : r.Closes.ToString()),6} " +
                         $"{Format.Millis(r.MedianLifetimeMs),6} {Format.Millis(r.P99LifetimeMs),6} {Format.Cut(WatchReport.Closer(r), 11),-11}");
-            string extra = $"now {WatchReport.StatesText(r.StatesNow)}" + (r.ResetsSent + r.ResetsReceived > 0 ? $"; resets by it {r.ResetsSent}, by peer {r.ResetsReceived}" + (r.UnreadDataResets > 0 ? $" ({r.UnreadDataResets} with data unread)" : "") : "") + (ns.Length > 0 ? $"; netns {ns}" : "");
+            string extra = $"now {WatchReport.StatesText(r.StatesNow)}" + (r.ResetsSent + r.ResetsReceived > 0 ? $"; resets by it {r.ResetsSent}, by peer {r.ResetsReceived}" + (r.UnreadDataResets > 0 ? $" ({r.UnreadDataResets} with data unread)" : "") : "") + (ns.Length > 0 ? $"; netns {ns}" : "")
+                           + WatchReport.OwnerDetail(r);
             w.WriteLine($"{"",16} {Format.Cut(extra, width - 17)}");
         }
     }

@@ -27,7 +27,8 @@ public static class AppLogJoin
     {
         var lines = new List<string>();
         var closes = ClosesOf(x.Pid, e);
-        foreach (var p in x.Patterns.Take(3))
+        // What explains comes first (a well-known cause), then what repeats most.
+        foreach (var p in x.Patterns.OrderByDescending(p => p.Meaning != null).ThenByDescending(p => p.Count).Take(3))
         {
             string when = p.First is DateTime a && p.Last is DateTime b ? $", first {a:yyyy-MM-dd HH:mm:ss.fff}, last {b:HH:mm:ss.fff}" : "";
             lines.Add($"{p.Count} x '{p.Signature}' in {p.File}{when}");

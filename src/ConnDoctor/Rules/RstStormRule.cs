@@ -12,10 +12,6 @@ public sealed class RstStormRule : IRule
     public string Id => "rst-storm";
     public string Description => "many connections of one process end in resets, sent by it or towards it (closing with data unread, refused peers)";
 
-    // Connections reset per process and endpoint over a watch; a healthy service resets almost none.
-    private const int InfoCount = 5, WarnCount = 20, CriticalCount = 500;
-    private const double WarnRate = 0.5, CriticalRate = 10; // reset connections per second
-
     public bool Reads(Evidence e) => e.Watch != null;
 
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
@@ -28,13 +24,17 @@ public sealed class RstStormRule : IRule
         {
             int sent = r.ResetsSent, received = r.ResetsReceived;
             int count = Math.Max(sent, received);
-            if (count < InfoCount) continue;
+            if (count < SeverityPolicy.ResetInfoCount && r.UnreadDataResets == 0) continue;   // any unread-data reset is reported, as pcap does
+            // Both ends on this host (a loopback loop): the client's finding tells the server's side too, once.
+            if (r.Passive && Resetters(w, r).Sum(a => a.ResetsSent) >= received && sent < received) continue;
             double seconds = Math.Max(1.0, w.Seconds);
             double rate = count / seconds;
-            var sev = count >= CriticalCount && rate >= CriticalRate ? Severity.Critical
-                : count >= WarnCount && rate >= WarnRate ? Severity.Warning : Severity.Info;
             bool bySelf = sent >= received;
             bool unread = bySelf && r.UnreadDataResets * 2 >= sent && r.UnreadDataResets > 0;
+            // Unread-data resets are judged as a capture judges them (unread-data-reset), by count: same client, same severity.
+            var sev = unread
+                ? (Severity)Math.Max((int)SeverityPolicy.UnreadResets(r.UnreadDataResets), (int)(SeverityPolicy.Resets(count, rate) ?? Severity.Info))
+                : SeverityPolicy.Resets(count, rate) ?? Severity.Info;
             string who = WatchFacts.Who(r);
             string peer = r.Passive ? $"clients at {r.Endpoint.Split(" <- ")[^1]}" : r.Endpoint;
             var evidence = new List<string>
@@ -46,6 +46,10 @@ public sealed class RstStormRule : IRule
                 evidence.Add($"{r.UnreadDataResets} of those resets were sent because {who} closed the socket with received data it never read " +
                              "(tcp_send_reset reason TCP_ABORT_ON_CLOSE: tcp_close() found unread bytes in the receive queue)");
             evidence.Add($"median lifetime {Format.Millis(r.MedianLifetimeMs)}, p99 {Format.Millis(r.P99LifetimeMs)}");
+            var servers = r.Passive ? [] : Servers(w, r).Where(s => s.ResetsReceived > 0).ToList();
+            if (servers.Count > 0)
+                evidence.Add("the other end is on this host: " + string.Join(", ", servers.Select(s => $"{WatchFacts.Who(s)} on :{s.LocalPort} had {s.ResetsReceived} connection(s) reset")) +
+                             " ('Connection reset by peer' on its side)");
             string cause = unread
                 ? $"{who} closes its connections while data from {peer} is still unread. Linux then does not send a FIN: it discards the unread " +
                   "data and sends RST (RFC 2525 section 2.17), and every segment the peer still sends gets another RST. The peer sees " +
@@ -84,4 +88,20 @@ public sealed class RstStormRule : IRule
             };
         }
     }
+
+    /// <summary>Active rows of this host towards a passive row's port, from its client address (or both on loopback).</summary>
+    private static IEnumerable<WatchRow> Resetters(WatchEvidence w, WatchRow passive) =>
+        w.Rows.Where(a => !a.Passive && a.ResetsSent > 0 && a.RemotePort == passive.LocalPort && a.Netns == passive.Netns && SameHost(a, passive));
+
+    /// <summary>Passive rows of this host that an active row connects to.</summary>
+    private static IEnumerable<WatchRow> Servers(WatchEvidence w, WatchRow active) =>
+        w.Rows.Where(p => p.Passive && p.LocalPort == active.RemotePort && p.Netns == active.Netns && SameHost(active, p));
+
+    private static bool SameHost(WatchRow active, WatchRow passive)
+    {
+        string client = passive.Endpoint.Split(" <- ")[^1], server = active.Endpoint[..active.Endpoint.LastIndexOf(':')].Trim('[', ']');
+        return client == server || (Loopback(client) && Loopback(server));
+    }
+
+    private static bool Loopback(string host) => host.StartsWith("127.", StringComparison.Ordinal) || host == "::1";
 }

@@ -71,11 +71,13 @@ public sealed class TimeWaitPressureRule : IRule
             $"{count} TIME_WAIT from {local} to {remoteText}" + (WellKnownPorts.NameOf(remote.Port) is { } n ? $" ({n})" : ""),
             $"ephemeral ports {sys.LocalPortLow ?? 32768}-{sys.LocalPortHigh ?? 60999}: {Format.Percent(share)} of the {sys.EphemeralPorts} ports to this endpoint are parked in TIME_WAIT",
             rateLine,
-            suspects.Count > 0
-                ? $"processes with live connections to {remoteText} now: {Format.Top(suspects, 5, pid => e.Processes.TryGetValue(pid, out var p) ? p.Label : $"pid {pid}")}"
-                : $"no process holds a live connection to {remoteText} right now (the culprit connects and closes quickly)",
-            SysctlLine(sys),
         };
+        // Without a watch, live connections name suspects; after one, the watch named the producer and suspects add nothing.
+        if (suspects.Count > 0)
+            evidence.Add($"processes with live connections to {remoteText} now: {Format.Top(suspects, 5, pid => e.Processes.TryGetValue(pid, out var p) ? p.Label : $"pid {pid}")}");
+        else if (producers.Count == 0)
+            evidence.Add($"no process holds a live connection to {remoteText} right now (the culprit connects and closes quickly)");
+        evidence.Add(SysctlLine(sys));
         if (producers.Count > 0)
             evidence.Insert(3, $"watch saw who closed them: " + string.Join(", ", producers.Take(3).Select(r =>
                 $"{WatchFacts.Who(r)} closed {r.ClosedByLocal} connection(s) to {remoteText} first in {e.Watch!.Seconds:0.#} s ({r.ClosesPerSec:0.#}/s)")));
@@ -95,8 +97,11 @@ public sealed class TimeWaitPressureRule : IRule
                     "Each one parks a local port for that 4-tuple; when they fill the ephemeral range, connect() to that endpoint fails " +
                     "with EADDRNOTAVAIL. Their number measures how fast connections to that endpoint are opened and closed." + zkHint,
             Remedy = "Reuse connections instead of opening one per request (pooling, HTTP keep-alive, one ZooKeeper client per process) and " +
-                     $"find the loop that reconnects: 'conndoctor watch --remote {remoteText}' names the process even when its connections last " +
-                     "milliseconds (the processes listed above are only suspects). Kernel settings only treat the symptom: net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse a " +
+                     (producers.Count > 0
+                         ? $"stop the loop in {string.Join(" and ", producers.Take(3).Select(WatchFacts.Who))}, which the watch saw closing them: its log says what it retries on. "
+                         : $"find the loop that reconnects: 'conndoctor watch --remote {remoteText}' names the process even when its connections last " +
+                           "milliseconds (the processes listed above are only suspects). ") +
+                     "Kernel settings only treat the symptom: net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse a " +
                      "TIME_WAIT port (it needs TCP timestamps and helps this client side only); widening net.ipv4.ip_local_port_range buys room. " +
                      "tcp_fin_timeout does not shorten TIME_WAIT (it governs FIN_WAIT_2), and tcp_tw_recycle was removed in Linux 4.12 " +
                      "after breaking clients behind NAT: ignore advice that names it.",

@@ -14,8 +14,6 @@ public sealed class UnreadDataResetRule : IRule
     public string Id => "unread-data-reset";
     public string Description => "connections reset because one side closed with its peer's data unread (the peer sees 'Connection reset by peer')";
 
-    private const int WarnCount = 3;
-
     public bool Reads(Evidence e) => e.Capture != null;
 
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
@@ -45,7 +43,7 @@ public sealed class UnreadDataResetRule : IRule
             yield return new Finding
             {
                 RuleId = Id,
-                Severity = list.Count >= WarnCount && !onlyTiming ? Severity.Warning : Severity.Info,
+                Severity = SeverityPolicy.UnreadResets(list.Count, onlyTiming),
                 Subject = Subject(client, server),
                 Summary = $"{who} reset {list.Count} connection(s) {(byClient ? "to" : "from")} the {(byClient ? "server" : "client")} with its data unread",
                 Evidence = evidence,

@@ -9,6 +9,8 @@ internal static class WatchFacts
     {
         Pid = r.Pid,
         Process = r.Process ?? (r.Pid == null && r.Uid is uint uid ? $"uid {uid}" : null),
+        CommandLine = r.CommandLine,
+        Thread = r.Threads.Count == 1 ? r.Threads[0] : r.Threads.Count > 1 ? $"{r.Threads[0]} (+{r.Threads.Count - 1} more)" : null,
         RemoteEndpoint = r.Passive ? null : r.Endpoint,
         LocalEndpoint = r.Passive ? $"*:{r.LocalPort}" : null,
         ClientIp = r.Passive ? r.Endpoint.Split(" <- ")[^1] : null,
@@ -17,7 +19,11 @@ internal static class WatchFacts
     };
 
     public static string Who(WatchRow r) =>
-        r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]" : r.Pid is int p2 ? $"pid {p2}" : r.Uid is uint u ? $"a process of uid {u}" : "an unidentified process";
+        r.Process != null && r.Pid is int p ? $"{r.Process}[{p}]{Gone(r)}" : r.Pid is int p2 ? $"pid {p2}{Gone(r)}" : r.Uid is uint u ? $"a process of uid {u}" : "an unidentified process";
+
+    /// <summary>How much of the owner is known when it had exited before /proc could be read.</summary>
+    public static string Gone(WatchRow r) =>
+        r.PidIsTask ? " (exited before it could be read: the trace's task id, possibly a thread's)" : r.OwnerExited ? " (exited before it could be read)" : "";
 
     public static string ModeLine(WatchEvidence w) =>
         w.Mode == WatchMode.Trace

@@ -18,7 +18,7 @@ public static partial class ProcessReader
         string name = PrintableText.Of(Encoding.UTF8.GetString(buf[..n]).TrimEnd('\n'));
 
         n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes(dir + "/cmdline"), buf);
-        string cmdline = n > 0 ? PrintableText.Of(Encoding.UTF8.GetString(buf[..n]).TrimEnd('\0').Replace('\0', ' ')) : "";
+        string cmdline = n > 0 ? CommandLineText.Masked(PrintableText.Of(Encoding.UTF8.GetString(buf[..n]).TrimEnd('\0').Replace('\0', ' '))) : "";
 
         uint uid = 0;
         n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes(dir + "/status"), buf);
@@ -40,6 +40,33 @@ public static partial class ProcessReader
             PodUid = pod,
             NetnsInode = NetnsScope.InodeFromLink(procRoot, pid),
         };
+    }
+
+    /// <summary>
+    /// The thread group (process) of a task id, from /proc/TID/status "Tgid:". /proc lists processes only, but any
+    /// thread's id opens as /proc/TID too. 0 when the task is gone or the file unreadable.
+    /// </summary>
+    public static int ReadTgid(string procRoot, int tid)
+    {
+        Span<byte> buf = stackalloc byte[4096];
+        int n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes($"{procRoot}/{tid}/status"), buf);
+        return n > 0 ? ParseStatusTgid(buf[..n]) : 0;
+    }
+
+    internal static int ParseStatusTgid(ReadOnlySpan<byte> status)
+    {
+        int i = status.IndexOf("\nTgid:"u8);
+        if (i < 0) return 0;
+        var rest = status[(i + 6)..].TrimStart("\t "u8);
+        return System.Buffers.Text.Utf8Parser.TryParse(rest, out int tgid, out _) && tgid > 0 ? tgid : 0;
+    }
+
+    /// <summary>A thread's own name (/proc/PID/task/TID/comm), null when gone.</summary>
+    public static string? ThreadName(string procRoot, int pid, int tid)
+    {
+        Span<byte> buf = stackalloc byte[64];
+        int n = Libc.ReadSmallFile(Encoding.UTF8.GetBytes($"{procRoot}/{pid}/task/{tid}/comm"), buf);
+        return n > 0 ? PrintableText.Of(Encoding.UTF8.GetString(buf[..n]).TrimEnd('\n')) : null;
     }
 
     internal static uint ParseStatusUid(ReadOnlySpan<byte> status)

@@ -17,10 +17,14 @@ public sealed class ZkClients : IDisposable
     public ZkClients(ZooKeeperServer zk, params string[] args) : this(zk.Address, args) { }
 
     /// <param name="server">HOST:PORT of any ZooKeeper server (a member of an ensemble).</param>
-    public ZkClients(string server, params string[] args)
+    public ZkClients(string server, params string[] args) : this(null, server, args) { }
+
+    /// <param name="netns">The test namespace to run in (null: this one).</param>
+    public ZkClients(TestNetns? netns, string server, params string[] args)
     {
-        var psi = new ProcessStartInfo(Shell.Python) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in (string[])[ZooKeeperServer.Script, .. args, "--server", server]) psi.ArgumentList.Add(a);
+        var psi = new ProcessStartInfo(netns == null ? Shell.Python : "ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        string[] command = [ZooKeeperServer.Script, .. args, "--server", server];
+        foreach (var a in netns == null ? command : ["netns", "exec", netns.Name, Shell.Python, .. command]) psi.ArgumentList.Add(a);
         _p = Process.Start(psi)!;
         _p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_lines) _lines.Add(e.Data); };
         _p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_stderr) _stderr.AppendLine(e.Data); };
@@ -29,6 +33,9 @@ public sealed class ZkClients : IDisposable
     }
 
     public List<string> Lines { get { lock (_lines) return _lines.ToList(); } }
+
+    /// <summary>The helper's pid (python's; ip netns exec execs it).</summary>
+    public int Pid => _p.Id;
 
     /// <summary>Stops the helper as a hung process would stop (SIGSTOP): its sockets stay open, its sessions stop pinging.</summary>
     public void Freeze() => Shell.Run("kill", "-STOP", _p.Id.ToString());

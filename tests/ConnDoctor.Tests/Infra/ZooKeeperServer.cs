@@ -17,6 +17,8 @@ public sealed class ZooKeeperServer : IDisposable
     public int Port { get; private set; }
     /// <summary>The address the client port is bound to (127.0.0.1 standalone, 127.0.0.N for ensemble member N).</summary>
     public string Host { get; } = "127.0.0.1";
+    /// <summary>The test namespace the server runs in (null: this one).</summary>
+    public TestNetns? Netns { get; }
     /// <summary>The AdminServer's port, 0 when it is off.</summary>
     public int AdminPort { get; private set; }
     public string AdminUrl => $"http://{Host}:{AdminPort}/commands";
@@ -27,8 +29,11 @@ public sealed class ZooKeeperServer : IDisposable
     /// <param name="maxClientCnxns">Connections allowed per client IP (0: no limit).</param>
     /// <param name="fourLetterWords">4lw.commands.whitelist: "*" for all, "srvr" for 3.5+'s default, "" for none.</param>
     /// <param name="adminServer">Start the AdminServer (Jetty) on a free port, see <see cref="AdminUrl"/>.</param>
-    public ZooKeeperServer(int maxClientCnxns = 60, string fourLetterWords = "*", bool adminServer = false)
+    /// <param name="netns">Run the server in this test namespace, reached at <paramref name="host"/> (an address of it).</param>
+    public ZooKeeperServer(int maxClientCnxns = 60, string fourLetterWords = "*", bool adminServer = false, TestNetns? netns = null, string? host = null)
     {
+        Netns = netns;
+        Host = host ?? Host;
         Assert.True(File.Exists("/usr/share/java/zookeeper.jar"), "Debian's zookeeper package is missing: run scripts/setup.sh");
         for (int attempt = 1; ; attempt++)
         {
@@ -93,7 +98,8 @@ public sealed class ZooKeeperServer : IDisposable
             log4j.appender.DEBUGFILE.layout=org.apache.log4j.PatternLayout
             log4j.appender.DEBUGFILE.layout.ConversionPattern=%d{"{"}ISO8601{"}"} - %-5p [%t:%C{"{"}1{"}"}@%L] - %m%n
             """);
-        var psi = new ProcessStartInfo("java") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(Netns == null ? "java" : "ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Netns != null) foreach (var a in (string[])["netns", "exec", Netns.Name, "java"]) psi.ArgumentList.Add(a);
         // servlet-api: the AdminServer's Jetty needs it and Debian's zookeeper.jar manifest does not name it.
         foreach (var a in (string[])["-Xmx96m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", $"-Dreadonlymode.enabled={(readOnlyMode ? "true" : "false")}",
                      "-cp", "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar:/usr/share/java/servlet-api.jar",
@@ -139,7 +145,7 @@ public sealed class ZooKeeperServer : IDisposable
         return reply;
     }
 
-    private bool CanOpenSession()
+    private bool CanOpenSession() => InNetns(() =>
     {
         try
         {
@@ -148,7 +154,10 @@ public sealed class ZooKeeperServer : IDisposable
             return true;
         }
         catch (ConnDoctor.Sources.SourceException) { return false; }
-    }
+    });
+
+    /// <summary>Work of the test process that talks to the server: inside its namespace when it runs in one.</summary>
+    private T InNetns<T>(Func<T> work) => Netns == null ? work() : ConnDoctor.Sources.NetnsScope.Run($"/run/netns/{Netns.Name}", work);
 
     public string? FourLetter(string word) => FourLetterFrom(null, word);
 
@@ -157,7 +166,7 @@ public sealed class ZooKeeperServer : IDisposable
         FourLetter("srvr")?.Split('\n').FirstOrDefault(l => l.StartsWith("Mode: "))?[6..].Trim();
 
     /// <summary>A four-letter word sent from a chosen loopback source address (another "host"); null when the connection fails.</summary>
-    public string? FourLetterFrom(string? source, string word)
+    public string? FourLetterFrom(string? source, string word) => InNetns(() =>
     {
         try
         {
@@ -170,7 +179,7 @@ public sealed class ZooKeeperServer : IDisposable
         }
         catch (SocketException) { return null; }
         catch (IOException) { return null; }
-    }
+    });
 
     /// <summary>Runs helpers/zkclient.py against this server and waits for it (bounded).</summary>
     public void Client(params string[] args)

@@ -107,7 +107,7 @@ public class TraceParserTests
 
     private sealed class FakeWorld : IWatchWorld
     {
-        public TaskInfo? Task(int pid, string printedComm) => new(pid, printedComm, 0, 42, "test", null, null);
+        public TaskInfo? Task(int pid, int traceTgid, string printedComm) => new(pid, printedComm, 0, 42, "test", null, null);
         public TaskInfo? Listener(NetEndpoint local) => local.Port == 5555 ? new(29338, "server", 0, 42, "test", null, null) : null;
         public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
@@ -147,7 +147,7 @@ public class TraceParserTests
 
     private sealed class OtherNsWorld : IWatchWorld
     {
-        public TaskInfo? Task(int pid, string printedComm) => new(pid, printedComm, 0, 7, "other", null, null);
+        public TaskInfo? Task(int pid, int traceTgid, string printedComm) => new(pid, printedComm, 0, 7, "other", null, null);
         public TaskInfo? Listener(NetEndpoint local) => null;
         public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
@@ -172,7 +172,7 @@ public class TraceParserTests
 
     private sealed class ExitedWorld(bool keep) : IWatchWorld
     {
-        public TaskInfo? Task(int pid, string printedComm) => new(pid, printedComm, null, 0, null, null, null) { Exited = true };
+        public TaskInfo? Task(int pid, int traceTgid, string printedComm) => new(pid, printedComm, null, 0, null, null, null) { Exited = true };
         public TaskInfo? Listener(NetEndpoint local) => null;
         public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;

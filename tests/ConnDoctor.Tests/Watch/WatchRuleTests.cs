@@ -89,4 +89,70 @@ public class WatchRuleTests
         var f = Assert.Single(Diagnosis.Run(e, new RuleOptions()).Findings, x => x.RuleId == "close-wait-leak");
         Assert.Contains(f.Evidence, line => line.Contains("0 -> 5 in CLOSE_WAIT, growing by about 5/min"));
     }
+    [Fact]
+    public void TimeWaitPressureNamesTheProcessTheWatchSawInsteadOfSendingTheUserToWatch()
+    {
+        var b = new Infra.EvidenceBuilder();
+        b.Socket(TcpState.TimeWait, "10.0.0.3:40000", "10.0.0.5:2181", expiresMs: 50_000, count: 1500, expirySpreadMs: 40_000);
+        var e = b.Build();
+        e = new Evidence
+        {
+            Sockets = e.Sockets, Processes = e.Processes, Namespaces = e.Namespaces, Statuses = e.Statuses, CollectedAt = e.CollectedAt,
+            Watch = new WatchEvidence
+            {
+                Mode = WatchMode.Trace, StartedAt = e.CollectedAt, Seconds = 60, IntervalSeconds = 1,
+                Rows = [Row(8123, "10.0.0.5:2181", 1500, 25, 0.4, local: 1500) with { Process = "java" }],
+            },
+        };
+        var f = Assert.Single(Diagnosis.Run(e, new RuleOptions()).Findings, x => x.RuleId == "time-wait-pressure");
+        Assert.Equal(8123, f.Subject.Pid);
+        Assert.DoesNotContain(f.Evidence, line => line.Contains("no process holds a live connection"));
+        Assert.DoesNotContain("run conndoctor watch", f.Remedy, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("conndoctor watch --remote", f.Remedy);
+        Assert.Contains("java[8123]", f.Remedy);
+        Assert.Contains(f.Evidence, line => line.StartsWith("watch saw who closed them: java[8123]"));
+
+        // Without a watch the same pile still says how to name the process.
+        var alone = Assert.Single(Diagnosis.Run(b.Build(), new RuleOptions()).Findings, x => x.RuleId == "time-wait-pressure");
+        Assert.Contains("conndoctor watch --remote 10.0.0.5:2181", alone.Remedy);
+    }
+
+    [Fact]
+    public void BothEndsOfALoopbackResetLoopAreToldOnce()
+    {
+        // docs/watch-demo.sh: a client reads the first 1000 bytes of 8 MB answers and closes; the server on this host sees the resets.
+        var client = Row(7573, "127.0.0.1:8080", 45, 10, 0.5, local: 45, resetsSent: 45, unread: 45);
+        var server = Row(7567, "127.0.0.1:8080", 45, 10, 0.5, resetsRecv: 45, passive: true) with { Endpoint = ":8080 <- 127.0.0.1", LocalPort = 8080, RemotePort = 40000 };
+        var findings = Diagnosis.Run(With(client, server), new RuleOptions(), ["rst-storm"]).Findings;
+        var f = Assert.Single(findings);
+        Assert.Equal(7573, f.Subject.Pid);
+        Assert.Contains(f.Evidence, line => line.Contains("the other end is on this host: app[7567] on :8080 had 45 connection(s) reset"));
+
+        // A server whose clients are elsewhere still gets its own finding.
+        var remote = server with { Endpoint = ":8080 <- 10.0.0.3" };
+        Assert.Equal(2, Diagnosis.Run(With(client, remote), new RuleOptions(), ["rst-storm"]).Findings.Count);
+    }
+    [Fact]
+    public void PipedPeriodicLinesKeepTo80ColumnsUnlessWide()
+    {
+        // The rows of docs/watch.md's demo: a server row and client rows in a named namespace, with long owners.
+        var rows = new[]
+        {
+            Row(7566, "127.0.0.1:2181", 40, 40, 0.22) with { Endpoint = ":2181 <- 127.0.0.1", Passive = true, Netns = "wdemo", StatesNow = new Dictionary<TcpState, int> { [TcpState.Established] = 1 } },
+            Row(7574, "127.0.0.1:2181", 40, 40, 0.27, local: 40) with { Netns = "wdemo", StatesNow = new Dictionary<TcpState, int> { [TcpState.TimeWait] = 179 } },
+            Row(1234567, "[2001:db8::1234:5678]:2181", 3, 3, 1.2, local: 3) with { Process = "java-with-a-long-name" },
+        };
+        var tick = new ConnDoctor.Sources.Watch.WatchTick(WatchMode.Trace, 5.0, rows, 0);
+        var narrow = new StringWriter();
+        ConnDoctor.Render.WatchTerminalRenderer.Tick(tick, narrow, new ConnDoctor.Render.OutputOptions { Width = 80 }, terminal: false);
+        var lines = narrow.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.All(lines, l => Assert.True(l.Length <= 80, $"{l.Length} columns: {l}"));
+        Assert.Contains("new 40/s closed 40/s p50 270us TIME-WAIT:179", lines[1]);
+        Assert.Contains("TIME-WAIT:179", lines[1]);
+
+        var wide = new StringWriter();
+        ConnDoctor.Render.WatchTerminalRenderer.Tick(tick, wide, new ConnDoctor.Render.OutputOptions { Width = 200 }, terminal: false);
+        Assert.Contains(wide.ToString().Split('\n'), l => l.Length > 80 && l.Contains("first-close"));
+    }
 }

@@ -83,4 +83,34 @@ public class ZkRuleTests
         Assert.Equal(Severity.Warning, f.Severity); // 60 closed in a minute
         Assert.DoesNotContain(r.Findings, x => x.RuleId == "session-leak"); // sessions come and go: no leak
     }
+    [Fact]
+    public void ConnectionsThatNeverGetASessionBetweenPollsAreASlowLoop()
+    {
+        // One sessionless connection seen at about every third poll (a loop of ~1/s, each caught lingering across a poll),
+        // and a client whose connections come as slowly but each holds a session.
+        var tracker = new ZkGrowthTracker();
+        var steady = Real()[0] with { LastResponseAgeMs = 100 };
+        var loopIp = EvidenceBuilder.Ep("10.0.0.9:1").Address;
+        var sessionIp = EvidenceBuilder.Ep("10.0.0.10:1").Address;
+        var r = new Random(5);
+        for (int poll = 0; poll < 60; poll++)
+        {
+            var conns = new List<ZkConnection> { steady };
+            if (r.Next(3) == 0) conns.Add(new ZkConnection { Client = new NetEndpoint(loopIp, (ushort)(40000 + poll)), SessionTimeoutMs = 6000 });
+            if (poll % 3 == 0) conns.Add(new ZkConnection { Client = new NetEndpoint(sessionIp, (ushort)(40000 + poll)), SessionId = 0x900 + poll, LastResponseAgeMs = 10, SessionTimeoutMs = 6000 });
+            tracker.Add(poll * 1.0, [Server(conns)]);
+        }
+        var growth = tracker.Growth();
+        var servers = new[] { Server([steady]) };
+        var report = Diagnosis.Run(new Evidence
+        {
+            Statuses = [], CollectedAt = DateTimeOffset.UtcNow,
+            Zk = new ZkEnsembleEvidence { Members = ["10.0.0.1:2181"], Servers = servers, Clients = ZkViews.ClientsPerServer(servers), Watched = true, Seconds = 59, IntervalSeconds = 1, Polls = 60, Growth = growth },
+        }, new RuleOptions(), ["reconnect-storm"]);
+        var f = Assert.Single(report.Findings, x => x.Subject.ClientIp == "10.0.0.9");
+        Assert.Equal(Severity.Warning, f.Severity);
+        Assert.Contains("never gets a session", f.Summary);
+        Assert.Contains(f.Evidence, l => l.Contains("a fixed period (a health check) cannot be told"));
+        Assert.DoesNotContain(report.Findings, x => x.Subject.ClientIp == "10.0.0.10" && x.Severity >= Severity.Warning);
+    }
 }

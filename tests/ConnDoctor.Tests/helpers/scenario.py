@@ -24,6 +24,8 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
            --seconds T [--peek K] [--hold MS] --seconds: R connections per second, each sending one byte (or reading
            [--keep]                           K bytes and closing with the rest unread), held MS ms, closed by this side;
                                               --keep: one connection that sends R bytes per second instead (well-behaved)
+           [--bind IP] [--silent]             --bind: from this source address; --silent: send nothing (a bare TCP health
+                                              check: connect and close, R times a second on a fixed schedule)
 """
 import argparse, os, select, socket, sys, time
 
@@ -250,7 +252,7 @@ def run_pace(args):
         if keep:
             keep.sendall(b"k")
             continue
-        c = socket.create_connection((host, port))
+        c = socket.create_connection((host, port), source_address=(args.bind, 0) if args.bind else None)
         if args.peek:
             got = 0
             while got < args.peek:
@@ -258,7 +260,7 @@ def run_pace(args):
                 if not data:
                     break
                 got += len(data)
-        else:
+        elif not args.silent:
             c.sendall(b"x")
         if args.hold:
             time.sleep(args.hold / 1000.0)
@@ -287,6 +289,7 @@ def main():
     p.add_argument("--peek", type=int, default=0)
     p.add_argument("--start-after", type=float, default=0)
     p.add_argument("--bind")
+    p.add_argument("--silent", action="store_true")
     args = p.parse_args()
     {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck,
      "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat, "pace": run_pace}[args.mode](args)

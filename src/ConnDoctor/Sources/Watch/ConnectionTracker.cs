@@ -2,18 +2,33 @@ using ConnDoctor.Model;
 
 namespace ConnDoctor.Sources.Watch;
 
-/// <summary>Who a task is, read from /proc at the moment it connects (before it can exit).</summary>
+/// <summary>
+/// Who owns a connection, read from /proc at the moment a task connects (before it can exit). Pid is the process (the
+/// thread group id) and Comm its name, whichever of its threads connected; that thread is kept as a detail.
+/// </summary>
 public sealed record TaskInfo(int Pid, string? Comm, uint? Uid, ulong NetnsInode, string? Netns, string? Container, string? Pod)
 {
-    /// <summary>The task had exited before /proc could be read: only the pid and command name of the trace event are known.</summary>
+    /// <summary>The task had exited before /proc could be read: only the trace's ids and command name are known.</summary>
     public bool Exited { get; init; }
+    /// <summary>Not even the thread group id was known (an exited thread the trace gave no tgid for): Pid is the trace's task id.</summary>
+    public bool PidIsTask { get; init; }
+    /// <summary>The process's command line (secrets masked).</summary>
+    public string? CommandLine { get; init; }
+    /// <summary>The thread that connected, when it is not the main thread (Pid).</summary>
+    public int? Tid { get; init; }
+    /// <summary>That thread's name, when known.</summary>
+    public string? Thread { get; init; }
 }
 
 /// <summary>What the tracker needs from the world; the live source reads /proc and the socket table, tests pass fakes.</summary>
 public interface IWatchWorld
 {
-    /// <summary>The connecting task, or null if it is already gone.</summary>
-    TaskInfo? Task(int pid, string printedComm);
+    /// <summary>
+    /// The process of the connecting task: <paramref name="tid"/> is the trace's task id (a thread's in a multi-threaded
+    /// program), <paramref name="traceTgid"/> its thread group id when the trace carries one (0 when not), and
+    /// <paramref name="printedComm"/> the task's name as the trace printed it.
+    /// </summary>
+    TaskInfo? Task(int tid, int traceTgid, string printedComm);
     /// <summary>The owner of a listening socket on this local endpoint in a watched namespace; null when none is watched.</summary>
     TaskInfo? Listener(NetEndpoint local);
     /// <summary>The owner of an existing connection (seen in the socket table at start) in a watched namespace.</summary>
@@ -41,6 +56,8 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private sealed class Pending
     {
         public required TaskInfo? Owner;
+        /// <summary>The task (thread) that called connect(): a transition in process context carries the same one.</summary>
+        public required int Tid;
         public required NetAddress Source;
         public required double Ms;
         public bool Watched;
@@ -81,10 +98,12 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     {
         if (ev.OldState == TcpState.Close && ev.NewState == TcpState.SynSent)
         {
-            var owner = world.Task(ev.Pid, ev.Comm);
+            var owner = world.Task(ev.Pid, ev.Tgid, ev.Comm);
             bool watched = owner != null && (owner.Exited ? world.KeepsExitedTasks : world.Watched(owner.NetnsInode));
             if (owner is { Exited: true }) { if (watched) ExitedOwners++; else ExitedLeftOut++; }
-            var p = new Pending { Owner = owner, Source = ev.Src.Address, Ms = ms, Watched = watched };
+            if (watched && owner is { Tid: not null }) FromThreads++;
+            if (watched && owner is { PidIsTask: true }) TaskIdOnly++;
+            var p = new Pending { Owner = owner, Tid = ev.Pid, Source = ev.Src.Address, Ms = ms, Watched = watched };
             if (!_pending.TryGetValue(ev.Dst, out var list)) _pending[ev.Dst] = list = new List<Pending>(2);
             list.Add(p);
             return;
@@ -96,11 +115,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             var (p, ambiguous) = TakePending(ev);
             if (p == null || !p.Watched || p.Owner == null) { if (ev.NewState != TcpState.Close) _ignored.Add(key); return; }
             var o = p.Owner;
-            var c = new WatchConnection
-            {
-                Local = ev.Src, Remote = ev.Dst, Passive = false, Pid = o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
-                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = p.Ms, FirstSeenMs = p.Ms, State = ev.NewState,
-            };
+            var c = Owned(o, ev.Src, ev.Dst, passive: false, p.Ms, ev.NewState);
             if (!Admit(c, key)) return;
             if (ambiguous) { Guessed++; if (ev.NewState != TcpState.Close) _ambiguous.Add(c); }
             if (ev.NewState == TcpState.Close) { c.ClosedBy = ClosedBy.PeerReset; c.State = TcpState.SynSent; Finish(key, c, ms); }
@@ -112,13 +127,8 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             var o = world.Listener(ev.Src);
             if (o == null) { _ignored.Add(key); return; }
             _ignored.Remove(key);
-            var c = new WatchConnection
-            {
-                Local = ev.Src, Remote = ev.Dst, Passive = true, Pid = o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
-                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = ms, FirstSeenMs = ms,
-                // The child socket is made when the handshake completes: ESTABLISHED follows at once (that event is filtered out).
-                State = TcpState.Established,
-            };
+            // The child socket is made when the handshake completes: ESTABLISHED follows at once (that event is filtered out).
+            var c = Owned(o, ev.Src, ev.Dst, passive: true, ms, TcpState.Established);
             if (!Admit(c, key)) return;
             _live[key] = c;
             return;
@@ -132,11 +142,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             }
             var o = world.Existing(ev.Src, ev.Dst);
             if (o == null) { if (ev.NewState != TcpState.Close) _ignored.Add(key); return; }
-            conn = new WatchConnection
-            {
-                Local = ev.Src, Remote = ev.Dst, Passive = false, Pid = o.Pid == 0 ? null : o.Pid, Comm = o.Comm, Uid = o.Uid, NetnsInode = o.NetnsInode,
-                Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = null, FirstSeenMs = ms, State = ev.OldState,
-            };
+            conn = Owned(o, ev.Src, ev.Dst, passive: false, null, ev.OldState, firstSeenMs: ms);
             if (!Admit(conn, key)) return;
             _live[key] = conn;
         }
@@ -153,6 +159,13 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         }
         conn.State = ev.NewState;
     }
+
+    private static WatchConnection Owned(TaskInfo o, NetEndpoint local, NetEndpoint remote, bool passive, double? openedMs, TcpState state, double? firstSeenMs = null) => new()
+    {
+        Local = local, Remote = remote, Passive = passive, Pid = o.Pid == 0 ? null : o.Pid, Comm = o.Comm, CommandLine = o.CommandLine,
+        Tid = o.Tid, Thread = o.Thread, OwnerExited = o.Exited, PidIsTask = o.PidIsTask, Uid = o.Uid, NetnsInode = o.NetnsInode,
+        Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = openedMs, FirstSeenMs = firstSeenMs ?? openedMs ?? 0, State = state,
+    };
 
     /// <summary>The user's filters (--port, --remote, --pid): a connection that does not match is not followed.</summary>
     public Func<WatchConnection, bool>? Filter { get; init; }
@@ -173,11 +186,12 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private (Pending?, bool Ambiguous) TakePending(in TraceEvent ev)
     {
         if (!_pending.TryGetValue(ev.Dst, out var list) || list.Count == 0) return (null, false);
-        int pid = ev.Pid;
+        int tid = ev.Pid;
         var src = ev.Src.Address;
+        // Threads of one process are one owner: only connects of different processes make the join a guess.
         int firstPid = list[0].Owner?.Pid ?? 0;
         bool several = list.Exists(p => (p.Owner?.Pid ?? 0) != firstPid);
-        int pick = list.FindIndex(p => p.Owner?.Pid == pid);
+        int pick = list.FindIndex(p => p.Tid == tid);
         bool ambiguous = several; // even in process context the task may be another socket's (softirq work done on its way out)
         if (pick < 0) pick = list.FindIndex(p => p.Source == src && !p.Source.IsAny);
         if (pick < 0) pick = 0;
@@ -195,6 +209,12 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     /// <summary>Connections whose task had exited before /proc was read: named by the trace's pid and command name only.</summary>
     public int ExitedOwners { get; private set; }
 
+    /// <summary>Connects made by a thread other than its process's main one (named by the process, the thread kept as a detail).</summary>
+    public int FromThreads { get; private set; }
+
+    /// <summary>Connects of tasks gone before they were read whose thread group the trace did not give either: named by the task id.</summary>
+    public int TaskIdOnly { get; private set; }
+
     /// <summary>Connects of tasks that had exited before they could be read, left out because the watch is limited to chosen namespaces.</summary>
     public int ExitedLeftOut { get; private set; }
     /// <summary>Guesses corrected from the socket table.</summary>
@@ -210,7 +230,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             if (c.ClosedMs != null) continue;
             if (owner(c.Local, c.Remote) is { Pid: > 0 } t && t.Pid != c.Pid)
             {
-                book.Reattribute(c, t.Pid, t.Comm);
+                book.Reattribute(c, t.Pid, t.Comm, t.CommandLine);
                 Corrected++;
             }
         }

@@ -27,7 +27,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
             var ns = ev.Namespaces[s.NetnsIndex];
             var p = ev.OwnerOf(s);
             var info = new TaskInfo(p?.Pid ?? 0, p?.Name, s.State == TcpState.TimeWait ? null : s.Uid, ns.Inode, ns.Label,
-                p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid);
+                p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid) { CommandLine = NullIfEmpty(p?.CommandLine) };
             if (s.State == TcpState.Listen)
             {
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown
@@ -50,26 +50,57 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
 
     public bool KeepsExitedTasks => collect.AllNetns || collect.Netns == null;
 
-    public TaskInfo? Task(int pid, string printedComm)
+    /// <summary>The kernel's tgid map (saved_tgids of the tracefs root), for threads gone before their line was read; null when unavailable.</summary>
+    public Func<int, int>? SavedTgid { get; init; }
+
+    public TaskInfo? Task(int tid, int traceTgid, string printedComm)
     {
         long now = Environment.TickCount64;
-        if (_tasks.TryGetValue(pid, out var t) && now - t.At < 2000) return t.Info;
-        TaskInfo? info = null;
-        ulong ino = NetnsScope.InodeFromLink("/proc", pid);
-        if (ino != 0)
-        {
-            bool watched = Watched(ino);
-            // The full record (cgroup: container, pod) only for tasks we keep.
-            var p = watched ? ProcessReader.Read("/proc", pid) : null;
-            string? label = _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]";
-            info = new TaskInfo(pid, p?.Name ?? (printedComm == "<...>" ? null : printedComm), p?.Uid, ino, label, p?.ContainerId, p?.PodUid);
-        }
-        // Gone already (it connected, closed and exited before its event was read): the trace still names it.
-        else if (pid > 0) info = new TaskInfo(pid, printedComm == "<...>" ? null : printedComm, null, 0, null, null, null) { Exited = true };
-        _tasks[pid] = (info, now);
+        if (_tasks.TryGetValue(tid, out var t) && now - t.At < 2000 && (traceTgid == 0 || t.Info?.Pid == traceTgid)) return t.Info;
+        var info = Resolve("/proc", tid, traceTgid, printedComm, Watched, SavedTgid,
+            ino => _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]");
+        _tasks[tid] = (info, now);
         if (_tasks.Count > 10_000) _tasks.Clear();
         return info;
     }
+
+    /// <summary>
+    /// The process behind a traced task. Its thread group id comes from the trace when the line carries one, else from
+    /// /proc/TID/status (any live thread's id opens there), else from the kernel's tgid map; the process's name, command
+    /// line and cgroup are then read from /proc/TGID, the namespace from the thread itself (setns() is per thread). A
+    /// task gone before it could be read keeps the trace's identity and is marked so: the process when its tgid is known,
+    /// else the task id itself (<see cref="TaskInfo.PidIsTask"/>).
+    /// </summary>
+    internal static TaskInfo? Resolve(string procRoot, int tid, int traceTgid, string printedComm, Func<ulong, bool> watched,
+        Func<int, int>? savedTgid, Func<ulong, string> label)
+    {
+        if (tid <= 0) return null;
+        string? taskName = printedComm == "<...>" || printedComm.Length == 0 ? null : printedComm;
+        int tgid = traceTgid > 0 ? traceTgid : ProcessReader.ReadTgid(procRoot, tid);
+        if (tgid == 0 && savedTgid != null) tgid = savedTgid(tid);
+        int pid = tgid > 0 ? tgid : tid;
+        bool thread = tgid > 0 && tgid != tid;
+        ulong ino = NetnsScope.InodeFromLink(procRoot, tid);
+        if (ino == 0 && thread) ino = NetnsScope.InodeFromLink(procRoot, pid); // the thread ended, its process lives on
+        if (ino != 0)
+        {
+            // The full record (command line, cgroup: container, pod) only for tasks we keep.
+            var p = watched(ino) ? ProcessReader.Read(procRoot, pid) : null;
+            return new TaskInfo(pid, p?.Name ?? (thread ? null : taskName), p?.Uid, ino, label(ino), p?.ContainerId, p?.PodUid)
+            {
+                CommandLine = NullIfEmpty(p?.CommandLine),
+                Tid = thread ? tid : null,
+                Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) : null,
+            };
+        }
+        // Gone already (it connected, closed and exited before its event was read): the trace still names it.
+        return new TaskInfo(pid, thread ? null : taskName, null, 0, null, null, null)
+        {
+            Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? taskName : null,
+        };
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     private long _lastListenerRefresh;
 

@@ -14,7 +14,14 @@ public enum TraceEventKind : byte { SetState, SendReset, ReceiveReset }
 public struct TraceEvent
 {
     public TraceEventKind Kind;
+    /// <summary>The task (thread) id the trace prints: in a multi-threaded program a thread's, not the process's.</summary>
     public int Pid;
+    /// <summary>
+    /// Its thread group id (the process) when the instance records them (options/record-tgid) and the kernel's tgid map
+    /// held it when the line was formatted; 0 when unknown ("(-------)", or no such column).
+    /// </summary>
+    public int Tgid;
+    /// <summary>The task's command name: a thread's own name (Java's "main-SendThread") in a multi-threaded program.</summary>
     public string Comm;
     /// <summary>The event ran in softirq or hardirq context: the pid is whatever task was on the CPU.</summary>
     public bool InInterrupt;
@@ -56,7 +63,10 @@ public static class TraceLineParser
         return ok;
     }
 
-    /// <summary>"          python3-29338   [001] .Ns2.  5210.323721"</summary>
+    /// <summary>
+    /// "          python3-29338   [001] .Ns2.  5210.323721", or with options/record-tgid
+    /// "  main-SendThread-8130    (   8123) [001] .....  5210.323721" ("(-------)" when the tgid is not known yet).
+    /// </summary>
     private static bool ParseHead(ReadOnlySpan<byte> head, ref TraceEvent ev, out ReadOnlySpan<byte> comm)
     {
         comm = default;
@@ -73,6 +83,22 @@ public static class TraceLineParser
         int cpu = rest.LastIndexOf(" ["u8);
         if (cpu < 0) return false;
         var task = rest[..cpu].Trim((byte)' ');
+        ev.Tgid = 0;
+        if (task.Length > 0 && task[^1] == (byte)')')
+        {
+            // The tgid column: the last " (" of the task field (a command name may hold parentheses and spaces too).
+            int open = task.LastIndexOf(" ("u8);
+            if (open > 0)
+            {
+                var col = task[(open + 2)..^1].Trim((byte)' ');
+                if (col.Length > 0 && col.IndexOfAnyExcept((byte)'-') < 0) task = task[..open].TrimEnd((byte)' ');
+                else if (Utf8Parser.TryParse(col, out int tgid, out int usedTgid) && usedTgid == col.Length && tgid > 0)
+                {
+                    ev.Tgid = tgid;
+                    task = task[..open].TrimEnd((byte)' ');
+                }
+            }
+        }
         int dash = task.LastIndexOf((byte)'-');
         if (dash < 0 || !Utf8Parser.TryParse(task[(dash + 1)..], out int pid, out _)) return false;
         ev.Pid = pid;

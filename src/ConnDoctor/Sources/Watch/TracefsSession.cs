@@ -16,6 +16,11 @@ public sealed partial class TracefsSession : IDisposable
     public string Root { get; }
     public string InstanceDir { get; }
     public bool MountedByUs { get; }
+    /// <summary>
+    /// The instance records thread group ids (options/record-tgid): each line then carries its task's tgid, "(  8123)",
+    /// once the kernel's tgid map holds it, and saved_tgids maps a task to its tgid after the task is gone.
+    /// </summary>
+    public bool RecordsTgid { get; private set; }
     private int _pipe = -1;
     private bool _disposed;
 
@@ -44,6 +49,8 @@ public sealed partial class TracefsSession : IDisposable
             s = new TracefsSession(root, mounted, inst);
             mounted = false; // the session owns the unmount now
             TryWrite(Path.Combine(inst, "buffer_size_kb"), bufferKbPerCpu.ToString());
+            // A thread connects (a Java client's send thread): its process is the thread group. Older kernels have no such option.
+            s.RecordsTgid = TryWrite(Path.Combine(inst, "options", "record-tgid"), "1");
             // Only the transitions the tracker uses, filtered in the kernel: the text formatting of each event is paid
             // by our read(), and skipping SYN_RECV->ESTABLISHED, FIN_WAIT1->FIN_WAIT2, CLOSE_WAIT->LAST_ACK and LISTEN
             // changes saves about a third of them. A kernel that refuses the filter gets every event (the tracker copes).
@@ -162,9 +169,43 @@ public sealed partial class TracefsSession : IDisposable
         rmdir(dir);
     }
 
-    private static void TryWrite(string path, string text)
+    private static bool TryWrite(string path, string text)
     {
-        try { File.WriteAllText(path, text); } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+        try { File.WriteAllText(path, text); return true; } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return false; }
+    }
+
+    private Dictionary<int, int> _savedTgids = new();
+    private long _savedTgidsAt = long.MinValue;
+
+    /// <summary>
+    /// A task's thread group id from the kernel's tgid map (saved_tgids, one map for all instances, filled when a traced
+    /// task is scheduled out): the map outlives the task. Read again at most twice a second; 0 when not there.
+    /// </summary>
+    public int SavedTgid(int tid)
+    {
+        if (!RecordsTgid) return 0;
+        if (_savedTgids.TryGetValue(tid, out int tgid)) return tgid;
+        long now = Environment.TickCount64;
+        if (now - _savedTgidsAt < 500) return 0;
+        _savedTgidsAt = now;
+        if (Libc.ReadAll(Path.Combine(Root, "saved_tgids"), out _) is not { } text) return 0;
+        _savedTgids = ParseSavedTgids(text);
+        return _savedTgids.GetValueOrDefault(tid);
+    }
+
+    /// <summary>saved_tgids: "PID TGID" per line.</summary>
+    internal static Dictionary<int, int> ParseSavedTgids(ReadOnlySpan<byte> text)
+    {
+        var map = new Dictionary<int, int>();
+        foreach (var range in text.Split((byte)'\n'))
+        {
+            var line = text[range];
+            int sp = line.IndexOf((byte)' ');
+            if (sp > 0 && System.Buffers.Text.Utf8Parser.TryParse(line[..sp], out int pid, out _) &&
+                System.Buffers.Text.Utf8Parser.TryParse(line[(sp + 1)..].Trim((byte)' '), out int tgid, out _) && tgid > 0)
+                map[pid] = tgid;
+        }
+        return map;
     }
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -15,16 +15,19 @@ public sealed class WatchBook(int keepConnections = 50_000)
         public int Opens, Closes, ClosedLocal, ClosedPeer, ResetConns, ResetsReceived, Unread, OpensAtTick, ClosesAtTick;
         public double FirstOpen = double.NaN, LastOpen, FirstClose = double.NaN, LastClose;
         public readonly List<float> Lifetimes = new();
+        public readonly List<string> Threads = new(MaxThreadNames);
         public readonly HashSet<WatchConnection> Live = new(ReferenceEqualityComparer.Instance);
         public readonly Queue<double> LocalCloses = new(); // for TIME_WAIT now (last 60 s)
         public int LastOpensPerTick, LastClosesPerTick;
         public long LifetimesSeen;
+        public readonly LoopTracker Loop = new();
     }
 
     private readonly Dictionary<(int?, ulong, bool, NetAddress, int), Acc> _rows = new();
     private readonly Dictionary<WatchConnection, Acc> _accOf = new(ReferenceEqualityComparer.Instance);
     private readonly Queue<WatchConnection> _recent = new();
     private const int MaxLifetimes = 100_000;
+    private const int MaxThreadNames = 4;
     private readonly Random _random = new(1);
     public int Total { get; private set; }
     public int Attributed { get; private set; }
@@ -42,12 +45,16 @@ public sealed class WatchBook(int keepConnections = 50_000)
             if (double.IsNaN(acc.FirstOpen)) acc.FirstOpen = t;
             acc.LastOpen = t;
         }
+        // A row opened by a connection whose owner was gone before it was read learns the name from a later one.
+        if (acc.Key.Process == null && c.Comm != null && !c.PidIsTask)
+            acc.Key = acc.Key with { Process = c.Comm, CommandLine = c.CommandLine, OwnerExited = c.OwnerExited };
+        if (c.Thread is string th && acc.Threads.Count < MaxThreadNames && !acc.Threads.Contains(th)) acc.Threads.Add(th);
         _recent.Enqueue(c);
         while (_recent.Count > keepConnections) _recent.Dequeue();
     }
 
     /// <summary>An owner found later (snapshot mode: the socket table named it after the first sighting).</summary>
-    public void Reattribute(WatchConnection c, int pid, string? comm)
+    public void Reattribute(WatchConnection c, int pid, string? comm, string? commandLine)
     {
         if (c.Pid == pid || !_accOf.TryGetValue(c, out var old)) return;
         if (c.Pid == null) Attributed++;
@@ -55,6 +62,10 @@ public sealed class WatchBook(int keepConnections = 50_000)
         if (c.OpenedMs != null) old.Opens--;
         c.Pid = pid;
         c.Comm = comm;
+        c.CommandLine = commandLine;
+        c.Tid = null;       // the thread was the guessed owner's
+        c.Thread = null;
+        c.OwnerExited = c.PidIsTask = false;
         var acc = AccFor(c);
         _accOf[c] = acc;
         acc.Live.Add(c);
@@ -80,6 +91,8 @@ public sealed class WatchBook(int keepConnections = 50_000)
             acc.LifetimesSeen++;
             if (acc.Lifetimes.Count < MaxLifetimes) acc.Lifetimes.Add((float)l);
             else if (_random.NextInt64(acc.LifetimesSeen) is var j && j < MaxLifetimes) acc.Lifetimes[(int)j] = (float)l;
+            // Watch cannot see payload: a connection closed within a second is taken as one that never got going.
+            acc.Loop.Add(c.OpenedMs.Value, failed: l < WatchRow.ShortMs);
         }
         if (c.ClosedBy is ClosedBy.Local) { acc.ClosedLocal++; acc.LocalCloses.Enqueue(ms); }
         else if (c.ClosedBy is ClosedBy.Peer or ClosedBy.PeerReset) acc.ClosedPeer++;
@@ -114,7 +127,8 @@ public sealed class WatchBook(int keepConnections = 50_000)
             {
                 Key = new WatchRow
                 {
-                    Pid = c.Pid, Process = c.Comm, Uid = c.Uid, Netns = c.Netns, Container = c.Container, Pod = c.Pod, Passive = c.Passive,
+                    Pid = c.Pid, Process = c.Comm, CommandLine = c.CommandLine, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask,
+                    Uid = c.Uid, Netns = c.Netns, Container = c.Container, Pod = c.Pod, Passive = c.Passive,
                     Endpoint = ep, RemotePort = c.Remote.Port, LocalPort = c.Local.Port,
                 },
             };
@@ -154,6 +168,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
             Array.Sort(lt);
             list.Add(a.Key with
             {
+                Threads = a.Threads.ToArray(),
                 Opens = a.Opens,
                 Closes = a.Closes,
                 OpensPerSec = perInterval ? a.LastOpensPerTick / intervalSeconds : Rate(a.Opens, a.FirstOpen, a.LastOpen, watchSeconds),
@@ -166,6 +181,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
                 ResetsReceived = a.ResetsReceived,
                 UnreadDataResets = a.Unread,
                 StatesNow = states,
+                Loop = a.Loop.Stats(),
             });
         }
         return list.OrderByDescending(r => r.Opens + r.Closes).ThenBy(r => r.Endpoint, StringComparer.Ordinal).ToList();

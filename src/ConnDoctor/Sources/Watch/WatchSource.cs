@@ -28,7 +28,6 @@ public static class WatchSource
     public static Evidence Run(WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel)
     {
         var statuses = new List<SourceStatus>();
-        var world = new LiveWorld(o.Collect);
         var startedAt = DateTimeOffset.UtcNow;
         var book = new WatchBook();
         var filter = o.Filter with { States = [] };
@@ -37,6 +36,7 @@ public static class WatchSource
         long lost = 0;
         int malformed = 0;
         ConnectionTracker? tracker = null;
+        bool recordsTgid = false;
         var sw = Stopwatch.StartNew();
 
         TracefsSession? session = null;
@@ -48,6 +48,7 @@ public static class WatchSource
         }
         else reason = "snapshot mode asked for (--mode snapshot)";
         mode = session != null ? WatchMode.Trace : WatchMode.Snapshot;
+        var world = new LiveWorld(o.Collect) { SavedTgid = session == null ? null : session.SavedTgid };
         // After tracing is on: a connection is either in this table or its events are traced.
         Evidence start;
         try { start = world.Refresh(full: true); } // listeners, existing connections, CLOSE_WAIT at start
@@ -56,7 +57,10 @@ public static class WatchSource
         try
         {
             if (session != null)
+            {
                 (tracker, lost, malformed) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
+                recordsTgid = session.RecordsTgid;
+            }
             else
                 RunSnapshots(world, book, filter, o, onTick, cancel, sw);
         }
@@ -68,7 +72,7 @@ public static class WatchSource
         var end = world.Refresh(full: true);
         statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
             mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
-            tracker != null ? TraceStatus(tracker, lost, seconds) : reason, book.Total, sw.Elapsed));
+            tracker != null ? TraceStatus(tracker, lost, seconds, recordsTgid) : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds, o.Filter);
         var watch = new WatchEvidence
@@ -101,8 +105,10 @@ public static class WatchSource
     }
 
     /// <summary>What the trace read, and the connections whose owner is a guess or comes from the trace alone.</summary>
-    private static string TraceStatus(ConnectionTracker t, long lost, double seconds) =>
+    private static string TraceStatus(ConnectionTracker t, long lost, double seconds, bool recordsTgid) =>
         $"{t.Events} events in {seconds:0.#} s" + (lost > 0 ? $", {lost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
+        (t.FromThreads > 0 ? $"; {t.FromThreads} connect(s) made by a thread, named by its process" + (recordsTgid ? "" : " (the trace records no tgid here: read from /proc)") : "") +
+        (t.TaskIdOnly > 0 ? $"; {t.TaskIdOnly} connect(s) of tasks gone before their process could be known, named by the task id (possibly a thread's)" : "") +
         (t.Guessed > 0 ? $"; {t.Guessed} connection(s) joined to their connect() by a guess (concurrent connects to one destination), {t.Corrected} corrected from the socket table" : "") +
         (t.ExitedOwners > 0 ? $"; {t.ExitedOwners} connection(s) of processes that had exited before /proc could be read, named by the trace's pid and command only" : "") +
         (t.ExitedLeftOut > 0 ? $"; {t.ExitedLeftOut} connect(s) of processes that had exited before /proc could be read were left out: their namespace is unknown (watch without --netns to keep them)" : "");
@@ -205,6 +211,7 @@ public static class WatchSource
                     c = new WatchConnection
                     {
                         Local = s.Local, Remote = s.Remote, Passive = passive, Pid = owner, Comm = p?.Name,
+                        CommandLine = string.IsNullOrEmpty(p?.CommandLine) ? null : p.CommandLine,
                         Uid = s.State == TcpState.TimeWait ? null : s.Uid, NetnsInode = ns.Inode, Netns = ns.Label,
                         Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
                         OpenedMs = first ? null : ms, FirstSeenMs = ms, State = s.State,
@@ -214,7 +221,7 @@ public static class WatchSource
                     live[key] = c;
                 }
                 else if (c.Pid == null && owner is int pid2)
-                    book.Reattribute(c, pid2, snap.Processes.TryGetValue(pid2, out var pr2) ? pr2.Name : null);
+                    book.Reattribute(c, pid2, snap.Processes.TryGetValue(pid2, out var pr2) ? pr2.Name : null, pr2?.CommandLine);
                 if (c.ClosedBy == ClosedBy.Unknown)
                     c.ClosedBy = s.State switch
                     {

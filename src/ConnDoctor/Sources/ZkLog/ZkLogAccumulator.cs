@@ -60,6 +60,7 @@ internal sealed class ClientAcc
     public int Limit;
     public DateTime First = DateTime.MaxValue, Last = DateTime.MinValue, FirstRefused = DateTime.MaxValue, LastRefused = DateTime.MinValue;
     public MinuteSeries ByAccepts, ByEnds;   // attempts counted from accept lines, or from ends when accepts are not logged
+    public readonly LoopTracker Loop = new(); // ends in time order: runs of connections that never had a session
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Seen(DateTime t)
@@ -79,6 +80,7 @@ internal sealed class ClientAcc
         if (b.LastRefused > LastRefused) LastRefused = b.LastRefused;
         ByAccepts = MinuteSeries.Merge(ByAccepts, b.ByAccepts);
         ByEnds = MinuteSeries.Merge(ByEnds, b.ByEnds);
+        Loop.Append(b.Loop);
     }
 }
 
@@ -117,7 +119,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     public long UnattributedEnds, UnattributedExpiries;
 
     // 3.4 logs "caught end of stream" without an address; the "Closed socket connection" after it names the client.
-    public (bool Set, bool WithSession, ulong Session, long Minute, DateTime Time) PendingEnd;
+    public (bool Set, bool WithSession, ulong Session, long Minute, DateTime Time, int Milli) PendingEnd;
     public NetAddress? FirstCloseWithoutPending;   // joins a pending end left by an earlier region
     public bool SawEndOrClose;                     // else a pending end left by an earlier region passes through
 
@@ -125,6 +127,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     private ZkLine _cur;
     private long _curBytes, _curLines, _curMinute;
     private DateTime _curTime;
+    private int _curMilli;               // the timestamp's milliseconds (',SSS'), 0 when the layout has none
     private int _curLocation;            // in _locations, for a message of kind Other; -1: held, looked up in Finish
     private readonly ZkLocationCounts _locations = new();
     private ulong _lastPrefixA, _lastPrefixB, _lastPrefixC;
@@ -234,6 +237,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             _curBytes = line.Length + 1;
             _curLines = 1;
             _curTime = _lastTime;
+            _curMilli = Milli(line);
             _curMinute = _lastMinute;
             if (_cur.Kind == ZkMessageKind.Other)
             {
@@ -355,11 +359,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
                 break;
             case ZkMessageKind.EndOfStream:
                 bool with = _cur.HasSession && _cur.Session != 0;
-                if (c != null) End(c, with, _cur.Session, _curMinute, m);
+                if (c != null) End(c, with, _cur.Session, _curMinute, m, _curTime, _curMilli);
                 else
                 {
                     if (PendingEnd.Set) UnattributedEnds++;
-                    PendingEnd = (true, with, _cur.Session, _curMinute, _curTime);
+                    PendingEnd = (true, with, _cur.Session, _curMinute, _curTime, _curMilli);
                     SawEndOrClose = true;
                 }
                 break;
@@ -370,7 +374,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
                 if (_cur.HasSession) SessionIps.Set(_cur.Session, c.Index);
                 if (PendingEnd.Set)
                 {
-                    End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
+                    End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute), PendingEnd.Time, PendingEnd.Milli);
                     PendingEnd = default;
                 }
                 else if (!SawEndOrClose) FirstCloseWithoutPending = c.Ip;
@@ -413,16 +417,26 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     public void JoinPendingEnd(NetAddress ip)
     {
         var c = Client(ip);
-        End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute));
+        End(c, PendingEnd.WithSession, PendingEnd.Session, PendingEnd.Minute, Minute(PendingEnd.Minute), PendingEnd.Time, PendingEnd.Milli);
         c.Seen(PendingEnd.Time);
         PendingEnd = default;
     }
 
-    private void End(ClientAcc c, bool withSession, ulong session, long minute, MinuteAcc m)
+    private void End(ClientAcc c, bool withSession, ulong session, long minute, MinuteAcc m, DateTime time, int milli)
     {
         if (withSession) { c.EosWith++; SessionIps.Set(session, c.Index); } else c.EosNo++;
         c.ByEnds.Add(minute, 1);
+        c.Loop.Add(time.Ticks / TimeSpan.TicksPerMillisecond + milli, failed: !withSession);
         m.Ends++;
+    }
+
+    /// <summary>The milliseconds of "yyyy-MM-dd HH:mm:ss,SSS" (or ".SSS"); 0 for a layout without them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Milli(ReadOnlySpan<byte> line)
+    {
+        if (line.Length < 23) return 0;
+        uint a = (uint)(line[20] - '0'), b = (uint)(line[21] - '0'), c = (uint)(line[22] - '0');
+        return (line[19] == ',' || line[19] == '.') && a <= 9 && b <= 9 && c <= 9 ? (int)(a * 100 + b * 10 + c) : 0;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -422,6 +422,7 @@ public static class ZkLogReader
                 ClosedNoSession = c.ClosedNo, ClosedWithSession = c.ClosedWith, Refused = c.Refused, RefusedLimit = c.Limit > 0 ? c.Limit : null,
                 SessionAttempts = c.Attempts, SessionsEstablished = c.Established, SessionsExpired = c.Expired, FourLetterWords = c.Flw,
                 PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).Peak,
+                Loop = c.Loop.Stats(),
                 FirstSeen = c.First, LastSeen = c.Last,
                 FirstRefused = c.Refused > 0 ? c.FirstRefused : null, LastRefused = c.Refused > 0 ? c.LastRefused : null,
             }).OrderByDescending(c => c.Connections(accepts)).ThenByDescending(c => c.FourLetterWords).ThenBy(c => c.Ip.ToString(), StringComparer.Ordinal).ToList(),

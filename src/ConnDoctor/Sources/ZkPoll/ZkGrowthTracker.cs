@@ -21,7 +21,11 @@ public sealed class ZkGrowthTracker
         public ZkSample Last;
         public List<ZkSample> Samples = new();
         public int Steps, NotDown;
+        public readonly LoopTracker Loop = new();
     }
+
+    // Each connection a poll lists: when a poll first saw it and whether any poll saw it with a session.
+    private Dictionary<(string, NetEndpoint), (double First, bool Session)> _seen = new();
 
     private readonly Dictionary<long, NetAddress> _sessionIp = new();
     private readonly Dictionary<NetAddress, PerIp> _ips = new();
@@ -72,6 +76,19 @@ public sealed class ZkGrowthTracker
 
         bool comparable = _prevMembers != null && _prevMembers.SetEquals(members);
         if (_prevMembers != null && !comparable) SkippedSteps++;
+        // A connection that went: its first sighting joins its IP's runs, failed when no poll saw it with a session.
+        var seen = new Dictionary<(string, NetEndpoint), (double First, bool Session)>(connections.Count);
+        foreach (var s in reachable)
+            foreach (var c in s.Connections!)
+            {
+                var key = (s.Member, c.Client);
+                var was = _seen.TryGetValue(key, out var w) ? w : (seconds, false);
+                seen[key] = (was.Item1, was.Item2 || c.HasSession);
+            }
+        if (comparable)
+            foreach (var (key, was) in _seen.OrderBy(kv => kv.Value.First))
+                if (!seen.ContainsKey(key)) Ip(key.Item2.Address).Loop.Add(was.First * 1000, failed: !was.Session);
+        _seen = seen;
         if (comparable)
         {
             // Per client IP and per member (Churn: connections opened, closed, sessions opened, closed).
@@ -166,6 +183,7 @@ public sealed class ZkGrowthTracker
                 EphemeralPatterns = ZkViews.Patterns(pathsByIp.GetValueOrDefault(ip) ?? []),
                 OldestSessionAgeMs = oldest.TryGetValue(ip, out var age) ? age : null,
                 MonotoneShare = x.Steps == 0 ? 1 : (double)x.NotDown / x.Steps,
+                Loop = x.Loop.Stats(),
                 Samples = x.Samples,
             });
         }
