@@ -13,7 +13,7 @@
 #         the real ZooKeeper Java client (tests/ConnDoctor.Tests/helpers/ZkJavaClient.java) with SetWatches missing
 #         from its class path (incident 000), its log to app.log; its connection is cut once, and from then on every
 #         reconnect fails in primeConnection; a healthy kazoo client beside it. Then
-#         `conndoctor diagnose --netns cd-diag-client --watch 15s`.
+#         `conndoctor diagnose --netns cd-diag-client --watch 20s`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 Z="$root/tests/ConnDoctor.Tests/helpers/zkclient.py"
@@ -92,9 +92,9 @@ PY
   ip netns exec cd-diag-client timeout 300 /usr/bin/python3 "$Z" keep --source 10.21.0.3 --count 1 --hold 300 --server 10.21.0.1:2181 <"$dir/hold" >/dev/null 2>&1 & pids="$pids $!"
   sleep 2
   # The break (a server restart or a network blip would do the same): from now on every reconnect fails.
-  ip netns exec cd-diag-client ss -K dst 10.21.0.1 src 10.21.0.2 dport = 2181 >/dev/null
+  ip netns exec cd-diag-client ss -K dst 10.21.0.1 src 10.21.0.2 dport = 2181 >/dev/null 2>&1
   sleep 5
-  echo "# conndoctor diagnose --netns cd-diag-client --watch 15s"
-  "$BIN" diagnose --netns cd-diag-client --watch 15s || true
-  [ -z "${SHOW_CLIENT:-}" ] || { echo "--- client.out"; tail -20 "$dir/app/client.out"; echo "--- app.log"; tail -30 "$dir/app/app.log"; } >&2
+  echo "# conndoctor diagnose --netns cd-diag-client --watch 20s"
+  "$BIN" diagnose --netns cd-diag-client --watch 20s || true
+  [ -z "${SHOW_CLIENT:-}" ] || { cp "$dir/app/app.log" /tmp/diag-app.log; echo "--- client.out"; tail -20 "$dir/app/client.out"; echo "--- app.log"; tail -30 "$dir/app/app.log"; } >&2
 fi
