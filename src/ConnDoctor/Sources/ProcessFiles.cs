@@ -41,12 +41,28 @@ public sealed class ProcessFiles
 
     public string? WorkingDirectory => _cwd ??= Readlink($"{_dir}/cwd");
 
-    /// <summary>Open regular files whose path satisfies <paramref name="isLog"/>: (fd, path as the process names it). Denied: the fds cannot be listed.</summary>
-    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog)
+    /// <summary>
+    /// Descriptors looked at per process: logs are opened at start-up, among the first descriptors (/proc lists them in
+    /// order), and a server holding 20,000 sockets would otherwise cost 20,000 readlinks.
+    /// </summary>
+    public const int MaxDescriptors = 4096;
+
+    /// <summary>
+    /// Open regular files whose path satisfies <paramref name="isLog"/>: (fd, path as the process names it), among its first
+    /// <see cref="MaxDescriptors"/> descriptors (Truncated: it has more). Denied: the fds cannot be listed.
+    /// </summary>
+    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog) => OpenLogFiles(isLog, out _);
+
+    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog, out bool truncated)
     {
         var list = new List<(int, string)>();
-        IEnumerable<string> entries;
-        try { entries = Directory.EnumerateFileSystemEntries($"{_dir}/fd").ToList(); }
+        List<string> entries;
+        truncated = false;
+        try
+        {
+            entries = Directory.EnumerateFileSystemEntries($"{_dir}/fd").Take(MaxDescriptors + 1).ToList();
+            if (entries.Count > MaxDescriptors) { truncated = true; entries.RemoveAt(MaxDescriptors); }
+        }
         catch (UnauthorizedAccessException) { return (list, true); }
         catch (IOException) { return (list, false); }
         var seen = new HashSet<string>();

@@ -28,8 +28,9 @@ public static partial class AppLogLocator
 
         if (fs.StandardStream(1) is { } stdout) Add(stdout, "stdout");
         if (fs.StandardStream(2) is { } stderr) Add(stderr, "stderr");
-        var open = fs.OpenLogFiles(AppLogNames.IsLogName);
+        var open = fs.OpenLogFiles(AppLogNames.IsLogName, out bool truncated);
         if (open.Denied) problems.Add($"the open files of {process.Label} cannot be listed: it belongs to another user (run as root)");
+        if (truncated) problems.Add($"{process.Label} has more than {ProcessFiles.MaxDescriptors} descriptors: only the first {ProcessFiles.MaxDescriptors} were looked at for log files");
         foreach (var (_, path) in open.Files) Add(path, "open descriptor");
 
         foreach (var target in ConfiguredTargets(fs, process.CommandLine))

@@ -21,9 +21,10 @@ public static class AppLogSource
         var excerpts = new List<AppLogExcerpt>();
         // A file or journal several processes write to (forked workers sharing a stdout) is read once.
         var done = new Dictionary<string, (AppLogFile File, List<AppLogPattern> Patterns)>();
-        foreach (var p in processes)
+        // Finding the files costs a readlink per descriptor: the processes are looked at on every core.
+        var located = processes.AsParallel().AsOrdered().Select(p => (Process: p, Found: AppLogLocator.Locate(procRoot, p))).ToList();
+        foreach (var (p, (targets, problems)) in located)
         {
-            var (targets, problems) = AppLogLocator.Locate(procRoot, p);
             var files = new List<AppLogFile>();
             var patterns = new List<AppLogPattern>();
             long budget = BudgetPerProcess;
