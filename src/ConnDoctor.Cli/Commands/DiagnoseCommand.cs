@@ -68,6 +68,8 @@ public static class DiagnoseCommand
             AppLogs = !p.GetValue(NoAppLogs),
         };
         using var stop = new StopSignals();
+        // A watch takes its whole duration before anything is printed: say so on a terminal (stderr, never in the report).
+        if (watch is TimeSpan w2 && io.IsTerminal) { io.Err.WriteLine($"watching connections for {Analysis.Format.Duration(w2)} (Ctrl-C ends it early), then reading every source ..."); io.Err.Flush(); }
         var (_, report) = HostDiagnosis.Run(options, null, stop.Token);
         if (p.GetValue(GlobalOptions.Json)) DiagnoseJsonRenderer.Render(report, io.OutStream);
         else DiagnoseTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
