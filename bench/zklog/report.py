@@ -64,6 +64,8 @@ def main():
     row("gawk / conndoctor", lambda m: m[GAWK] / m[CD])
     row("conndoctor / rg -c", lambda m: m[CD] / m[RG], "<= %.0fx" % RG_X, lambda v: v <= RG_X)
     row("conndoctor / cat", lambda m: m[CD] / m[CAT])
+    for label in [l for l in med if l.startswith(CD + " (")]:
+        row("%s / stock layout" % label[len(CD) + 1:], lambda m, l=label: m[l] / m[CD] if l in m else float("nan"), "<= 1.5x", lambda v: v <= 1.5)
     print("| conndoctor peak RSS | %.1f MB%s | < %.0f MB | %s |" % (rss / 1e6, " | " * (len(sets) - 1), RSS_LIMIT / 1e6, "yes" if rss < RSS_LIMIT else "**NO**"))
     print()
 

@@ -8,6 +8,9 @@
 #        ROUNDS=5         timed runs per command; the median is reported
 #        OUT=dir          where the log is kept (default bench/out/zklog, git-ignored)
 #        IDLE_WAIT=120    seconds to wait, before each timed run, for the machine to be quiet (0: don't)
+#        LAYOUTS="kafka"  other layouts to time conndoctor on (relayout.py: kafka strimzi cloudera logback
+#                         compose kubectl json; "" for none): the same log rewritten line for line, whose per-IP
+#                         answer must equal the stock layout's; the target is within 1.5x of the stock time
 #
 # The log (gen.py) is generated once and reused while its truth file says it has the asked
 # size. Every command reads the same file from a warm page cache, output to a pipe.
@@ -21,6 +24,7 @@ ROUNDS=${ROUNDS:-5}
 IDLE_WAIT=${IDLE_WAIT:-120}
 OUT=${OUT:-$ROOT/bench/out/zklog}
 SIZE_MB=${1:-2048}
+LAYOUTS=${LAYOUTS-kafka}
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 
 # ---- preflight: report what is missing, install nothing -------------------------------------
@@ -70,6 +74,15 @@ else
     "$PY" "$HERE/gen.py" "$LOG" --size-mb "$SIZE_MB" 2> "$WORK/gen.err" || { cat "$WORK/gen.err" >&2; exit 1; }
     grep -v '^  [0-9][0-9]:00 ' "$WORK/gen.err"   # its summary, without the hourly progress
 fi
+
+# ---- the same log in other layouts (rewritten once, reused while newer than the log) ---------
+for layout in $LAYOUTS; do
+    other="$OUT/zookeeper-${SIZE_MB}m.$layout.log"
+    if [ ! -f "$other" ] || [ "$other" -ot "$LOG" ] || [ "$other" -ot "$HERE/relayout.py" ]; then
+        echo "rewriting the log in the $layout layout ..."
+        "$PY" "$HERE/relayout.py" "$LOG" "$other.tmp" "$layout" && mv "$other.tmp" "$other"
+    fi
+done
 
 # ---- warm the page cache: every command below must read memory, not disk -------------------
 avail_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
@@ -129,10 +142,22 @@ CMDS=(
     "conndoctor zklog --json	'$CONNDOCTOR' zklog --json '$LOG'"
     "conndoctor zklog (text)	'$CONNDOCTOR' zklog '$LOG'"
 )
+for layout in $LAYOUTS; do CMDS+=("conndoctor zklog --json ($layout layout)	'$CONNDOCTOR' zklog --json '$OUT/zookeeper-${SIZE_MB}m.$layout.log'"); done
 
 # ---- correctness: conndoctor's per-IP counts against awk's and the generator's ----------------
 "$CONNDOCTOR" zklog --json "$LOG" > "$WORK/conndoctor.json"
 mawk "$AWK_PROG" "$LOG" > "$WORK/awk.txt"     # every IP, not just the top 10
+for layout in $LAYOUTS; do
+    "$CONNDOCTOR" zklog --json "$OUT/zookeeper-${SIZE_MB}m.$layout.log" > "$WORK/conndoctor.$layout.json"
+    "$PY" - "$WORK/conndoctor.json" "$WORK/conndoctor.$layout.json" "$layout" <<'EOF2'
+import json, sys
+def table(p):
+    d = json.load(open(p))
+    return [{k: v for k, v in c.items() if k not in ("firstSeen", "lastSeen")} for c in d["clients"]], d["layouts"][0]["layout"]
+(a, _), (b, name) = table(sys.argv[1]), table(sys.argv[2])
+print("check: %s layout (read as '%s'): per-IP table %s the stock layout's (%d IPs)" % (sys.argv[3], name, "=" if a == b else "DIFFERS from", len(a)))
+EOF2
+done
 
 # From here on a pipeline's status is its last command's: in `sort | head`, sort may die of
 # SIGPIPE when head has its 10 lines, which is normal. Failures showed up in the runs above.

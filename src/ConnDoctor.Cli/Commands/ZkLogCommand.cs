@@ -13,6 +13,11 @@ public static class ZkLogCommand
     { Description = "ZooKeeper server log files: plain, .gz, a rotated set (read in time order), or - for stdin", Arity = ArgumentArity.OneOrMore };
     private static readonly Option<string?> Since = new("--since") { Description = "Only lines at or after this time (log's local time: '2024-01-31 12:00' or '2024-01-31T12:00:00')", HelpName = "TIME" };
     private static readonly Option<string?> Until = new("--until") { Description = "Only lines at or before this time", HelpName = "TIME" };
+    private static readonly Option<string> Layout = new("--layout")
+    {
+        Description = "The log's layout: auto (learned from each file's first lines), " + string.Join(", ", ZkLayout.Named.Select(n => n.Name)),
+        HelpName = "NAME", DefaultValueFactory = _ => "auto",
+    };
 
     public static Command Create(CliIo io)
     {
@@ -20,6 +25,7 @@ public static class ZkLogCommand
         c.Arguments.Add(Files);
         c.Options.Add(Since);
         c.Options.Add(Until);
+        c.Options.Add(Layout);
         FailOnOption.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
         return c;
@@ -28,7 +34,10 @@ public static class ZkLogCommand
     private static int Run(ParseResult p, CliIo io)
     {
         var window = new ZkLogWindow(Time(p.GetValue(Since), "--since"), Time(p.GetValue(Until), "--until"));
-        var (log, status) = ZkLogReader.Read(p.GetValue(Files)!, window, () => Console.OpenStandardInput());
+        string layoutName = p.GetValue(Layout) ?? "auto";
+        var form = ZkLayout.FormOf(layoutName)
+                   ?? throw new UserException($"unknown layout '{layoutName}' for --layout: use auto, {string.Join(", ", ZkLayout.Named.Select(n => n.Name))}", (int)ExitCode.Usage);
+        var (log, status) = ZkLogReader.Read(p.GetValue(Files)!, window, () => Console.OpenStandardInput(), layout: form);
         var evidence = new Evidence { Statuses = [status], ZkLog = log, CollectedAt = DateTimeOffset.UtcNow };
         var report = new ZkLogReport(log, Diagnosis.Run(evidence, new RuleOptions()));
         if (p.GetValue(GlobalOptions.Json)) ZkLogJsonRenderer.Render(report, io.OutStream);

@@ -7,8 +7,14 @@ public sealed record CaptureEvidence
     /// <summary>"pcap (us, little-endian)", "pcapng (little-endian)".</summary>
     public required string Format { get; init; }
     public required IReadOnlyList<string> LinkTypes { get; init; }
+    /// <summary>Interfaces described in the whole file (a pcapng describes them per section), 1 for pcap.</summary>
     public int Interfaces { get; init; } = 1;
+    /// <summary>pcapng sections, 1 for pcap.</summary>
+    public int Sections { get; init; } = 1;
+    /// <summary>Packets taken out of each overlay tunnel (VXLAN, Geneve, GRE, IP-in-IP), by kind and outer path, most first.</summary>
+    public IReadOnlyList<TunnelCount> Tunnels { get; init; } = [];
     public long Packets { get; init; }
+    /// <summary>TCP packets used, each once: second copies of one packet are counted under <see cref="Skipped"/>, so Packets = TcpPackets + the skipped counts.</summary>
     public long TcpPackets { get; init; }
     public long RstPackets { get; init; }
     /// <summary>Frames that were not used, by reason (not IP, not TCP, fragment, truncated, unknown link type, filtered out).</summary>
@@ -29,6 +35,9 @@ public sealed record CaptureEvidence
 
     public TimeSpan Duration => TimeSpan.FromTicks(Math.Max(0, LastNs - FirstNs) / 100);
 }
+
+/// <summary>Packets that came out of one tunnel kind between two outer addresses (the path, lower address first).</summary>
+public sealed record TunnelCount(string Kind, string Path, long Packets);
 
 /// <summary>Every connection from one client address to one server endpoint, summed up.</summary>
 public sealed record PairSummary

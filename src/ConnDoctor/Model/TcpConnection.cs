@@ -10,10 +10,12 @@ public enum ResetClass : byte
     UnreadData,
     /// <summary>A bare RST to a live peer from a side that never closed: its host no longer knows the connection (crash, reboot, lost state).</summary>
     Stale,
-    /// <summary>RST instead of FIN with no sign of unread data: SO_LINGER 0, an abort, or unread data the capture cannot show.</summary>
+    /// <summary>RST|ACK from a side that had received nothing from its peer: SO_LINGER 0 or an abort, nothing can have been unread.</summary>
     Abortive,
     /// <summary>A reset after the connection had already closed (answering a stray or late segment).</summary>
     Late,
+    /// <summary>RST|ACK that acknowledged every byte the peer sent, with nothing after it: unread bytes in the buffer and a SO_LINGER 0 close after reading everything look the same on the wire.</summary>
+    UnreadOrLinger,
 }
 
 /// <summary>How the first side to close did it.</summary>
@@ -60,8 +62,12 @@ public readonly record struct TcpConnection
     public bool ResetByClient { get; init; }
     public long ResetNs { get; init; }
     public int RstPackets { get; init; }
-    /// <summary>Payload bytes that kept arriving at the resetting side after it closed (FIN) or reset.</summary>
+    /// <summary>Peer bytes the capture shows were left unread (reset class unread-data): sent beyond the RST's acknowledgement or arriving after the close.</summary>
     public long UnreadBytes { get; init; }
+    /// <summary>Unread-data because the resetting side's receive window was shut just before (zero, or filled by the peer and never opened again): bytes sat unread.</summary>
+    public bool ResetAfterFullWindow { get; init; }
+    /// <summary>The capture lacked some of the peer's sequence numbers, so the reset class was decided by timing.</summary>
+    public bool ResetByTiming { get; init; }
 
     public long LifetimeNs => EndNs - StartNs;
     public bool Empty => BytesToServer == 0 && BytesToClient == 0;
@@ -73,7 +79,7 @@ public readonly record struct TcpConnection
 
 public static class ResetClasses
 {
-    public static readonly ResetClass[] All = [ResetClass.Refused, ResetClass.UnreadData, ResetClass.Stale, ResetClass.Abortive, ResetClass.Late];
+    public static readonly ResetClass[] All = [ResetClass.Refused, ResetClass.UnreadData, ResetClass.UnreadOrLinger, ResetClass.Stale, ResetClass.Abortive, ResetClass.Late];
 
     public static string Name(ResetClass c) => c switch
     {
@@ -82,9 +88,10 @@ public static class ResetClasses
         ResetClass.Stale => "stale",
         ResetClass.Abortive => "abortive",
         ResetClass.Late => "late",
+        ResetClass.UnreadOrLinger => "unread-or-linger",
         _ => "none",
     };
 
     /// <summary>For narrow table columns.</summary>
-    public static string ShortName(ResetClass c) => c switch { ResetClass.UnreadData => "unread", ResetClass.Abortive => "abort", _ => Name(c) };
+    public static string ShortName(ResetClass c) => c switch { ResetClass.UnreadData => "unread", ResetClass.UnreadOrLinger => "unread?", ResetClass.Abortive => "abort", _ => Name(c) };
 }

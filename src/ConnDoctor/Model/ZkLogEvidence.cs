@@ -88,6 +88,12 @@ public sealed record ZkMinute
     public long SessionsExpired { get; init; }
 }
 
+/// <summary>How one file was read: the layout learned from its first lines (or given with --layout).</summary>
+public sealed record ZkFileLayout(string File, string Layout);
+
+/// <summary>One server's lines in a log that mixes several servers' ("[myid:N]" or a container prefix tells them apart).</summary>
+public sealed record ZkServerLines(string Server, long Lines, DateTime? First, DateTime? Last);
+
 /// <summary>The analysis of one or more ZooKeeper server log files (a rotated set read in time order).</summary>
 public sealed record ZkLogEvidence
 {
@@ -106,4 +112,9 @@ public sealed record ZkLogEvidence
     public required IReadOnlyList<ZkClientStats> Clients { get; init; }
     public required IReadOnlyList<ZkKindStats> Kinds { get; init; }
     public required IReadOnlyList<ZkMinute> Timeline { get; init; }
+    public IReadOnlyList<ZkFileLayout> Layouts { get; init; } = [];
+    public long LeadingTraceLines { get; init; }          // a stack trace at the top of a file, its message before the file
+    public long TimeStepsBack { get; init; }              // times a message was over a minute older than the one before it
+    public IReadOnlyList<ZkServerLines> Servers { get; init; } = [];   // listed when the log mixes two or more servers
+    public bool TimeOnly { get; init; }                   // a file's layout has no date: the date came from its name or modification time
 }

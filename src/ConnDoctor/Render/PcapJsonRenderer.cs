@@ -20,6 +20,7 @@ public static class PcapJsonRenderer
         w.WriteStartArray("linkTypes");
         foreach (var l in cap.LinkTypes) w.WriteStringValue(l);
         w.WriteEndArray();
+        w.WriteNumber("sections", cap.Sections);
         w.WriteNumber("interfaces", cap.Interfaces);
         w.WriteNumber("packets", cap.Packets);
         w.WriteNumber("tcpPackets", cap.TcpPackets);
@@ -36,6 +37,16 @@ public static class PcapJsonRenderer
         w.WriteStartObject("skipped");
         foreach (var (k, v) in cap.Skipped) w.WriteNumber(k, v);
         w.WriteEndObject();
+        w.WriteStartArray("tunnels");
+        foreach (var t in cap.Tunnels)
+        {
+            w.WriteStartObject();
+            w.WriteString("kind", t.Kind);
+            w.WriteString("path", t.Path);
+            w.WriteNumber("packets", t.Packets);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
         w.WriteEndObject();
         JsonCommon.WriteSources(w, d.Sources);
         w.WriteStartArray("pairs");

@@ -7,17 +7,23 @@ namespace ConnDoctor.Render;
 /// <summary>`pcap` on a terminal: what was read, one row per client -> server:port, a timeline, then the findings.</summary>
 public static class PcapTerminalRenderer
 {
-    private const int MaxRows = 20;
+    private const int MaxRows = 20, MaxTunnels = 5;
 
     public static void Render(PcapReport r, TextWriter output, OutputOptions o)
     {
         var c = ConsoleFactory.Create(output, o);
         var cap = r.Capture;
-        c.WriteLine($"conndoctor pcap {cap.File}: {cap.Format}, {string.Join(" + ", cap.LinkTypes)}" + (cap.Interfaces > 1 ? $", {cap.Interfaces} interfaces" : ""));
+        c.WriteLine($"conndoctor pcap {cap.File}: {cap.Format}, {string.Join(" + ", cap.LinkTypes)}" + (cap.Sections > 1 ? $", {cap.Sections} sections" : "") + (cap.Interfaces > 1 ? $", {cap.Interfaces} interfaces" : ""));
         if (cap.FirstNs > 0) c.WriteLine($"from {PcapReport.Time(cap.FirstNs)} for {PcapReport.Ns(cap.LastNs - cap.FirstNs)}");
         c.WriteLine($"{cap.Packets} packet(s), {cap.TcpPackets} TCP in {cap.Connections.Count} connection(s), {cap.RstPackets} RST");
         if (cap.Filter != null) c.WriteLine($"filter: {cap.Filter}");
         if (cap.Skipped.Count > 0) c.WriteLine("skipped: " + string.Join(", ", cap.Skipped.Select(kv => $"{kv.Value} {kv.Key}")));
+        if (cap.Tunnels.Count > 0)
+        {
+            c.WriteLine("from tunnels (connections are by their inner addresses):");
+            foreach (var t in cap.Tunnels.Take(MaxTunnels)) c.WriteLine($"  {t.Packets} packet(s) from {t.Kind} {t.Path}");
+            if (cap.Tunnels.Count > MaxTunnels) c.WriteLine($"  ... and {cap.Tunnels.Count - MaxTunnels} more tunnel path(s), {cap.Tunnels.Skip(MaxTunnels).Sum(t => t.Packets)} packet(s) (--json lists them all)");
+        }
         SourceNotes.Write(c, r.Diagnosis.Sources, summary: false);
         if (cap.Pairs.Count == 0)
         {

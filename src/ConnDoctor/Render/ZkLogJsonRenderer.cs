@@ -16,6 +16,15 @@ public static class ZkLogJsonRenderer
         w.WriteStartArray("files");
         foreach (var f in log.Files) w.WriteStringValue(f);
         w.WriteEndArray();
+        w.WriteStartArray("layouts");
+        foreach (var l in log.Layouts)
+        {
+            w.WriteStartObject();
+            w.WriteString("file", l.File);
+            w.WriteString("layout", l.Layout);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
         w.WriteNumber("lines", log.Lines);
         w.WriteNumber("bytes", log.Bytes);
         w.WriteNumber("recognisedLines", log.RecognisedLines);
@@ -29,11 +38,24 @@ public static class ZkLogJsonRenderer
         if (log.Last is DateTime last) w.WriteString("last", Time(last));
         w.WriteNumber("endsOfStreamUnattributed", log.EndsOfStreamUnattributed);
         w.WriteNumber("sessionsExpiredUnattributed", log.SessionsExpiredUnattributed);
+        w.WriteNumber("leadingTraceLines", log.LeadingTraceLines);
+        w.WriteNumber("timeStepsBack", log.TimeStepsBack);
+        w.WriteStartArray("servers");
+        foreach (var x in log.Servers)
+        {
+            w.WriteStartObject();
+            w.WriteString("server", x.Server);
+            w.WriteNumber("lines", x.Lines);
+            if (x.First is DateTime sf) w.WriteString("first", Time(sf));
+            if (x.Last is DateTime sl) w.WriteString("last", Time(sl));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
         w.WriteStartArray("clients");
         foreach (var c in log.Clients)
         {
             w.WriteStartObject();
-            w.WriteString("ip", c.Ip.ToString());
+            w.WriteString("ip", ZkLogTerminalRenderer.Client(c.Ip));
             w.WriteNumber("connections", c.Connections(log.AcceptsLogged));
             w.WriteNumber("accepted", c.Accepted);
             w.WriteNumber("endOfStreamNoSession", c.EndOfStreamNoSession);

@@ -18,6 +18,15 @@ public static class ZkLogTerminalRenderer
         c.WriteLine($"conndoctor zklog: {log.Files.Count} file(s), {log.Lines} line(s), {Format.Bytes(log.Bytes)}{period}");
         SourceNotes.Write(c, r.Diagnosis.Sources);
         if (log.Lines == 0) { c.WriteLine("The log is empty."); return; }
+        foreach (var group in log.Layouts.GroupBy(l => l.Layout))
+            c.WriteLine($"layout: {group.Key}" + (log.Files.Count > 1 ? $" ({string.Join(", ", group.Select(g => Path.GetFileName(g.File)))})" : ""));
+        if (log.Servers.Count > 1)
+            c.WriteLine($"the log mixes {log.Servers.Count} servers' lines: " +
+                string.Join(", ", log.Servers.Select(x => $"{x.Server} {x.Lines} line(s) {x.First:HH:mm:ss}-{x.Last:HH:mm:ss}")) +
+                "; the counts below are for all of them together");
+        if (log.TimeStepsBack > 0)
+            c.WriteLine($"the time steps back by over a minute {log.TimeStepsBack} time(s) (logs concatenated or interleaved, rotated files out of order): " +
+                        "per-minute counts use each line's own time");
         c.WriteLine(log.AcceptsLogged
             ? "accept and close lines are logged (3.4, or 3.5+ at DEBUG): connections are counted from accepts"
             : "accept lines are not logged (3.5+ at INFO): connections are counted from their ends of stream");
@@ -37,7 +46,7 @@ public static class ZkLogTerminalRenderer
             foreach (var h in headers) t.AddColumn(new TableColumn(h).RightAligned().Padding(1, 0, 0, 0));
             foreach (var x in clients.Take(MaxClients))
             {
-                var row = new List<string> { x.Ip.ToString(), N(x.Connections(log.AcceptsLogged)) };
+                var row = new List<string> { Client(x.Ip), N(x.Connections(log.AcceptsLogged)) };
                 if (wide) row.Add(N(x.Accepted));
                 row.AddRange([N(x.PeakPerMinute), N(x.EndOfStreamNoSession), N(x.EndOfStreamWithSession), N(x.ClosedNoSession)]);
                 if (wide) row.Add(N(x.ClosedWithSession));
@@ -49,8 +58,10 @@ public static class ZkLogTerminalRenderer
             if (clients.Count > MaxClients) c.WriteLine($"... and {clients.Count - MaxClients} more client(s) (--json lists all)");
             if (!wide) c.WriteLine("(--wide adds accepts, closes with a session, first and last seen)");
         }
-        var monitors = log.Clients.Where(x => x.FourLetterWords > 0).ToDictionary(x => x.Ip.ToString(), x => (int)Math.Min(int.MaxValue, x.FourLetterWords));
+        var monitors = log.Clients.Where(x => x.FourLetterWords > 0).ToDictionary(x => Client(x.Ip), x => (int)Math.Min(int.MaxValue, x.FourLetterWords));
         if (monitors.Count > 0) c.WriteLine($"monitoring (four-letter words, never blamed): {Format.Top(monitors, 4, k => k)}");
+        if (log.Clients.Any(x => x.Ip == ConnDoctor.Sources.ZkLog.ZkLogLine.MaskedClient))
+            c.WriteLine("addresses masked in the log (such as /10.x.x.x) are counted as one client, 'masked'");
         if (log.EndsOfStreamUnattributed > 0) c.WriteLine($"{log.EndsOfStreamUnattributed} end(s) of stream could not be joined to a client address");
 
         if (log.Timeline.Count > 1)
@@ -96,5 +107,8 @@ public static class ZkLogTerminalRenderer
     }
 
     private static string N(long v) => v == 0 ? "-" : v.ToString();
+
+    /// <summary>A client's address, or "masked" for the one client that addresses masked in the log (10.x.x.x) are counted under.</summary>
+    internal static string Client(NetAddress ip) => ip == ConnDoctor.Sources.ZkLog.ZkLogLine.MaskedClient ? "masked" : ip.ToString();
 
 }

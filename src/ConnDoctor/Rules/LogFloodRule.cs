@@ -11,6 +11,7 @@ public sealed class LogFloodRule : IRule
 
     private const double DominantShare = 0.5;
     private const long InfoBytes = 1L << 20, WarnBytesPerDay = 1L << 30;
+    private const long MinLines = 1000;     // a flood is many messages: one 20 MiB line (a payload logged whole) is not one
 
     public bool Reads(Evidence e) => e.ZkLog != null;
 
@@ -20,7 +21,7 @@ public sealed class LogFloodRule : IRule
         var top = log.Kinds.Where(k => k.Kind != "unrecognised").MaxBy(k => k.Bytes);
         if (top == null) yield break;
         double share = (double)top.Bytes / log.Bytes;
-        if (share < DominantShare || top.Bytes < InfoBytes) yield break;
+        if (share < DominantShare || top.Bytes < InfoBytes || top.Lines < MinLines) yield break;
         double minutes = log.First is DateTime f && log.Last is DateTime l ? Math.Max(1, (l - f).TotalMinutes) : 1;
         double perDay = top.Bytes * 1440.0 / minutes;
         var blamed = top.Kind switch

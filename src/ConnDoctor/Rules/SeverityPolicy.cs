@@ -68,9 +68,22 @@ public static class SeverityPolicy
         : count >= ResetInfoCount ? Severity.Info
         : null;
 
-    /// <summary>Connections reset with data unread, per client -> endpoint; <paramref name="onlyTiming"/>: the wire cannot tell them from SO_LINGER 0.</summary>
-    public static Severity UnreadResets(int count, bool onlyTiming = false) =>
-        count >= UnreadResetWarnCount && !onlyTiming ? Severity.Warning : Severity.Info;
+    /// <summary>Connections reset with data unread (certain: the peer's bytes went past the reset's acknowledgement), per client -> endpoint.</summary>
+    public static Severity UnreadResets(int count) => count >= UnreadResetWarnCount ? Severity.Warning : Severity.Info;
+
+    /// <summary>
+    /// Resets that acknowledged everything the peer sent (a capture's unread-or-linger class: unread bytes in a buffer
+    /// and a SO_LINGER 0 close after reading everything look the same on the wire) are a pattern, not a one-off, from
+    /// this many in one client -> endpoint...
+    /// </summary>
+    public const int AckedAllPatternCount = 10;
+    /// <summary>... when they also end at least this share of the pair's closed connections.</summary>
+    public const double AckedAllPatternShare = 0.5;
+
+    /// <summary>A pattern of resets that acknowledged everything is a warning; a few are info: the wire cannot say unread data.</summary>
+    public static Severity AckedAllResets(int resets, int closed) => IsAckedAllPattern(resets, closed) ? Severity.Warning : Severity.Info;
+
+    public static bool IsAckedAllPattern(int resets, int closed) => resets >= AckedAllPatternCount && resets >= AckedAllPatternShare * closed;
 
     /// <summary>
     /// One finding's severity from its two judgements: a monitor's rhythm stays info whatever its pace; a loop takes the

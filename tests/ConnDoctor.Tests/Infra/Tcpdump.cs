@@ -50,9 +50,10 @@ public sealed class Tcpdump : IDisposable
 /// <summary>tshark as the oracle for a capture: its TCP conversation table and its count of RST packets.</summary>
 public static class TsharkOracle
 {
-    public static int Conversations(string file) =>
-        Shell.Run("tshark", "-n", "-q", "-z", "conv,tcp", "-r", file).Split('\n').Count(l => l.Contains("<->"));
+    /// <summary>extra: tshark options such as "-d", "udp.port==8472,vxlan" (tshark decodes VXLAN on 4789 only by default).</summary>
+    public static int Conversations(string file, params string[] extra) =>
+        Shell.Run("tshark", ["-n", "-q", "-z", "conv,tcp", "-r", file, .. extra]).Split('\n').Count(l => l.Contains("<->"));
 
-    public static int Resets(string file) =>
-        Shell.Run("tshark", "-n", "-r", file, "-Y", "tcp.flags.reset == 1", "-T", "fields", "-e", "frame.number").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+    public static int Resets(string file, params string[] extra) =>
+        Shell.Run("tshark", ["-n", "-r", file, "-Y", "tcp.flags.reset == 1", "-T", "fields", "-e", "frame.number", .. extra]).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
 }

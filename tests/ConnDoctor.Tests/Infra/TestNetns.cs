@@ -43,9 +43,12 @@ public sealed class TestNetns : IDisposable
     }
 
     /// <summary>Starts scenario.py in the namespace and waits for its "ready PID" line. Returns the process (its pid is python's).</summary>
-    public Process StartScenario(params string[] args)
+    public Process StartScenario(params string[] args) => StartHelper("scenario.py", args);
+
+    /// <summary>Starts a helper script (helpers/NAME: scenario.py, tunnel.py) in the namespace and waits for its "ready PID" line.</summary>
+    public Process StartHelper(string name, params string[] args)
     {
-        var script = Path.Combine(AppContext.BaseDirectory, "helpers", "scenario.py");
+        var script = Path.Combine(AppContext.BaseDirectory, "helpers", name);
         var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in (string[])["netns", "exec", Name, Shell.Python, script, .. args, "--lifetime", "240"]) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;

@@ -95,10 +95,20 @@ public class CaptureRuleTests
         Assert.StartsWith("client 10.0.0.7 reset 3 connection(s) to the server", f.Summary);
         Assert.Contains("Connection reset by peer", string.Join(' ', f.Evidence));
 
-        // A 4-byte reply, all acknowledged, then RST|ACK: what a client that read it and closed with SO_LINGER 0 sends too.
-        var linger = Assert.Single(Run(Conns(30, 200, c => Normal(c) with { BytesToClient = 4, Reset = ResetClass.UnreadData, ResetByClient = true, RstPackets = 1, ResetNs = c.EndNs })));
-        Assert.Equal(("unread-data-reset", Severity.Info), (linger.RuleId, linger.Severity));
-        Assert.Contains("SO_LINGER 0", linger.Cause);
+        // A reply all acknowledged, then RST|ACK: what a client that read it and closed with SO_LINGER 0 sends too. A few: info.
+        TcpConnection Acked(TcpConnection c) => Normal(c) with { BytesToClient = 20000, Reset = ResetClass.UnreadOrLinger, ResetByClient = true, RstPackets = 1, ResetNs = c.EndNs };
+        var few = Assert.Single(Run(Conns(5, 200, Acked)));
+        Assert.Equal(("unread-data-reset", Severity.Info), (few.RuleId, few.Severity));
+        Assert.Contains("SO_LINGER with a zero timeout", few.Cause);
+        Assert.Contains("the capture cannot tell which", few.Summary);
+        Assert.DoesNotContain("still sending", string.Join(' ', few.Evidence) + few.Summary + few.Cause);
+        // Every one of 30 connections ending so is the client's pattern: warning, and the evidence says why.
+        var pattern = Assert.Single(Run(Conns(30, 200, Acked)));
+        Assert.Equal(Severity.Warning, pattern.Severity);
+        Assert.Contains("30 of the pair's 30 closed connection(s) end this way", string.Join('\n', pattern.Evidence));
+        // 10 among 40 clean closes is no pattern.
+        var mixed = Run(Conns(10, 200, Acked).Concat(Conns(30, 200, Normal, client: "10.0.0.7").Select(c => c with { Client = EvidenceBuilder.Ep($"10.0.0.7:{c.Client.Port + 20000}") })));
+        Assert.Equal(Severity.Info, Assert.Single(mixed, f => f.RuleId == "unread-data-reset").Severity);
     }
 
     [Fact]

@@ -26,6 +26,17 @@ public class PcapFormatTests
         { "loop.pcap", "pcap (us, little-endian)" },
         { "multi-if.pcapng", "pcapng (little-endian)" },
         { "snaplen80.pcap", "pcap (us, little-endian)" },
+        { "two-sections.pcapng", "pcapng (little-endian)" },
+        { "vxlan.pcap", "pcap (us, little-endian)" },
+        { "vxlan-8472.pcap", "pcap (us, little-endian)" },
+        { "geneve.pcap", "pcap (us, little-endian)" },
+        { "gre.pcap", "pcap (us, little-endian)" },
+        { "erspan.pcap", "pcap (us, little-endian)" },
+        { "ipip.pcap", "pcap (us, little-endian)" },
+        { "mpls.pcap", "pcap (us, little-endian)" },
+        { "pppoe.pcap", "pcap (us, little-endian)" },
+        { "ppp.pcap", "pcap (us, little-endian)" },
+        { "nflog.pcap", "pcap (us, little-endian)" },
     };
 
     [Theory]
@@ -35,6 +46,9 @@ public class PcapFormatTests
         var cap = CaptureSource.Collect(F(file), new CaptureFilter()).Capture!;
         Assert.Equal(format, cap.Format);
         Assert.Null(cap.StoppedAt);
+        // Every packet is accounted for once: used, or skipped for a reason.
+        Assert.Equal(cap.Packets, cap.TcpPackets + cap.Skipped.Values.Sum());
+        Assert.DoesNotContain("unknown link type", cap.Skipped.Keys);
         Assert.Equal(5, cap.Connections.Count);
         Assert.Equal(2, cap.RstPackets);
         Assert.Single(cap.Connections, c => c.Client.Address.IsV6);
@@ -57,11 +71,70 @@ public class PcapFormatTests
     [InlineData("sll2.pcap")]
     [InlineData("multi-if.pcapng")]
     [InlineData("eth-be.pcap")]
+    [InlineData("two-sections.pcapng")]
+    [InlineData("geneve.pcap")]
+    [InlineData("gre.pcap")]
+    [InlineData("erspan.pcap")]
+    [InlineData("ipip.pcap")]
+    [InlineData("nflog.pcap")]
+    [InlineData("ppp.pcap")]
+    // Captures from tcpdump's test corpus (fixtures/pcap/README.md): TCP in Geneve and VXLAN over IPv4 and IPv6,
+    // Linux IPoIB, PPP with and without MPLS, NFLOG (DNS only: no TCP).
+    [InlineData("tcpdump-geneve.pcap")]
+    [InlineData("tcpdump-gso-ipv6-geneve-ipv4.pcap")]
+    [InlineData("tcpdump-gso-ipv4-vxlan-ipv6.pcap")]
+    [InlineData("tcpdump-ipoib.pcap")]
+    [InlineData("tcpdump-lspping-fec-ldp.pcap")]
+    [InlineData("tcpdump-bgp_vpn_attrset.pcap")]
+    [InlineData("tcpdump-nflog.pcap")]
     public void TsharkAgrees(string file)
     {
         var cap = CaptureSource.Collect(F(file), new CaptureFilter()).Capture!;
         Assert.Equal(TsharkOracle.Conversations(F(file)), cap.Connections.Count);
         Assert.Equal(TsharkOracle.Resets(F(file)), cap.RstPackets);
+        Assert.Equal(cap.Packets, cap.TcpPackets + cap.Skipped.Values.Sum());
+        Assert.DoesNotContain("unknown link type", cap.Skipped.Keys);
+    }
+
+    [Fact]
+    public void TsharkAgreesOnFlannelsVxlanPortWhenToldIt() =>
+        Assert.Equal(TsharkOracle.Conversations(F("vxlan-8472.pcap"), "-d", "udp.port==8472,vxlan"),
+            CaptureSource.Collect(F("vxlan-8472.pcap"), new CaptureFilter()).Capture!.Connections.Count);
+
+    [Theory]
+    [InlineData("vxlan.pcap", "VXLAN", "192.0.2.1 <-> 192.0.2.2")]
+    [InlineData("vxlan-8472.pcap", "VXLAN", "192.0.2.1 <-> 192.0.2.2")]
+    [InlineData("geneve.pcap", "Geneve", "2001:db8::1 <-> 2001:db8::2")]
+    [InlineData("gre.pcap", "GRE", "192.0.2.1 <-> 192.0.2.2")]
+    [InlineData("erspan.pcap", "ERSPAN", "192.0.2.1 <-> 192.0.2.2")]
+    [InlineData("tcpdump-geneve.pcap", "Geneve", "20.0.0.1 <-> 20.0.0.2")]
+    [InlineData("tcpdump-gso-ipv4-vxlan-ipv6.pcap", "VXLAN", "10.25.132.11 <-> 10.25.132.13")]
+    public void TunnelsAreCountedByKindAndOuterPath(string file, string kind, string path)
+    {
+        var cap = CaptureSource.Collect(F(file), new CaptureFilter()).Capture!;
+        var t = Assert.Single(cap.Tunnels);
+        Assert.Equal((kind, path), (t.Kind, t.Path));
+        // Every packet of these captures came out of the tunnel.
+        Assert.Equal(cap.Packets, t.Packets);
+        Assert.All(cap.Connections, c => Assert.DoesNotContain(c.Client.Address.ToString(), path));
+    }
+
+    [Fact]
+    public void IpInIpCountsIPv4AndIPv6InnerPacketsApart()
+    {
+        var cap = CaptureSource.Collect(F("ipip.pcap"), new CaptureFilter()).Capture!;
+        Assert.Equal(["IPv4-in-IP", "IPv6-in-IP"], cap.Tunnels.Select(t => t.Kind).Order());
+        Assert.Single(cap.Connections, c => c.Client.Address.IsV6);
+    }
+
+    [Fact]
+    public void SectionsAndInterfacesOfAPcapngAreCountedOverTheWholeFile()
+    {
+        var cap = CaptureSource.Collect(F("two-sections.pcapng"), new CaptureFilter()).Capture!;
+        Assert.Equal((2, 3), (cap.Sections, cap.Interfaces));
+        var one = CaptureSource.Collect(F("multi-if.pcapng"), new CaptureFilter()).Capture!;
+        Assert.Equal((1, 2), (one.Sections, one.Interfaces));
+        Assert.Contains("2 sections, 3 interfaces", CliRunner.Run("pcap", F("two-sections.pcapng")).Stdout);
     }
 
     [Fact]
@@ -184,7 +257,7 @@ public class PcapFormatTests
         var bytes = File.ReadAllBytes(F("eth.pcap"));
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(20), 147); // LINKTYPE_USER0
         var path = Temp(bytes);
-        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147"); }
+        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147 (USER0)"); }
         finally { File.Delete(path); }
     }
 
@@ -197,7 +270,7 @@ public class PcapFormatTests
         int second = 28 + (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28 + 4));
         BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(second + 8), 148);
         var path = Temp(bytes);
-        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147, 148 on every interface"); }
+        try { AssertOneLineError(CliRunner.Run("pcap", path), "unsupported link type 147 (USER0), 148 (USER1) on every interface"); }
         finally { File.Delete(path); }
     }
 

@@ -34,7 +34,7 @@ public class PcapKernelTests
         server.StartScenario("server", "--listen", $"{Server}:8080:hold", "--listen", $"{Server}:9003:drain");
         server.StartScenario("bulk", "--listen", $"{Server}:9200", "--bytes", (8 << 20).ToString());
         client.StartScenario("chat", "--connect", $"{Server}:8080", "--count", "3", "--cycles", "20");
-        client.StartScenario("peek", "--connect", $"{Server}:9200", "--read", "100");
+        client.StartScenario("fetch", "--connect", $"{Server}:9200", "--read", "100"); // reads 100 bytes, stops reading for 1 s, closes
         client.StartScenario("refused", "--connect", $"{Server}:9300");
         client.StartScenario("good", "--connect", $"{Server}:8080", "--count", "1", "--churn", $"{Server}:9003", "--cycles", "300");
         var file = cap.Stop();
@@ -46,7 +46,9 @@ public class PcapKernelTests
         JsonElement Finding(string rule, string server) => findings.Single(f => f.GetProperty("ruleId").GetString() == rule &&
             f.GetProperty("subject").GetProperty("remoteEndpoint").GetString() == server);
 
-        // 8 MB offered, 100 bytes read, then close(): the client's kernel resets, and the client is named as the sender.
+        // 8 MB offered, 100 bytes read, a second without reading (the server fills the client's window), then close():
+        // the client's kernel resets, and the client is named as the sender. (A client that closes at once may reset
+        // before the server's next bytes are on the wire: then the capture cannot tell it from a linger-0 close.)
         var unread = Finding("unread-data-reset", $"{Server}:9200");
         Assert.Equal(Client, unread.GetProperty("subject").GetProperty("clientIp").GetString());
         Assert.StartsWith($"client {Client} reset 1 connection(s)", unread.GetProperty("summary").GetString());
@@ -66,6 +68,51 @@ public class PcapKernelTests
         Assert.DoesNotContain(findings, f => f.GetProperty("severity").GetString() != "info" && f.GetProperty("ruleId").GetString() != "reconnect-storm");
 
         // tshark as the oracle: the same TCP conversations and RST packets.
+        var capture = d.RootElement.GetProperty("capture");
+        Assert.Equal(TsharkOracle.Conversations(file), capture.GetProperty("connections").GetInt32());
+        Assert.Equal(TsharkOracle.Resets(file), capture.GetProperty("rstPackets").GetInt32());
+    }
+
+    /// <summary>
+    /// Four ways a client ends a connection with RST, as real sockets do them: it reads a 20 KB reply to the end and
+    /// closes with SO_LINGER 0; it reads 100 bytes of the same reply and closes (the rest, all acknowledged, unread);
+    /// it reads 100 bytes of 8 MB, stops reading and closes; it closes with SO_LINGER 0 having received nothing.
+    /// </summary>
+    [Fact]
+    public void ResetClassesComeFromAcknowledgementsNotTiming()
+    {
+        var (client, server) = Hosts("pr");
+        using var _c = client;
+        using var _s = server;
+        using var cap = new Tcpdump(client, Veth(client), "-s", "200");
+        server.StartScenario("server", "--listen", $"{Server}:8081:reply", "--listen", $"{Server}:8083:reply", "--listen", $"{Server}:8082:hold", "--bytes", "20000");
+        server.StartScenario("bulk", "--listen", $"{Server}:9200", "--bytes", (8 << 20).ToString());
+        client.StartScenario("fetch", "--connect", $"{Server}:8081", "--read", "20000", "--linger0");
+        client.StartScenario("fetch", "--connect", $"{Server}:8083", "--read", "100");
+        client.StartScenario("fetch", "--connect", $"{Server}:9200", "--read", "100"); // reads 100 bytes, stops reading for 1 s, closes
+        client.StartScenario("fetch", "--connect", $"{Server}:8082", "--read", "0", "--no-request", "--linger0");
+        var file = cap.Stop();
+
+        var r = CliRunner.Run("pcap", file, "--json");
+        Assert.True(r.Code == 0, r.Stderr);
+        using var d = r.Json();
+        int Resets(string port, string cls) => Pair(d, $"{Server}:{port}").GetProperty("resetsByClient").GetProperty(cls).GetInt32();
+        // Read everything then SO_LINGER 0, and left 19.9 KB unread in the buffer: every byte acknowledged either way, one class.
+        Assert.Equal(1, Resets("8081", "unread-or-linger"));
+        Assert.Equal(1, Resets("8083", "unread-or-linger"));
+        Assert.Equal(20000, Pair(d, $"{Server}:8081").GetProperty("bytesToClient").GetInt32());
+        // The 8 MB server had more to send than the client took: certain.
+        Assert.Equal(1, Resets("9200", "unread-data"));
+        // Nothing received, nothing unread: an abort.
+        Assert.Equal(1, Resets("8082", "abortive"));
+
+        var findings = d.RootElement.GetProperty("findings").EnumerateArray().Where(f => f.GetProperty("ruleId").GetString() == "unread-data-reset").ToList();
+        var acked = findings.Single(f => f.GetProperty("subject").GetProperty("remoteEndpoint").GetString() == $"{Server}:8081");
+        Assert.Equal("info", acked.GetProperty("severity").GetString());
+        Assert.Contains("the capture cannot tell which", acked.GetProperty("summary").GetString());
+        Assert.DoesNotContain("still sending", acked.ToString());
+        Assert.Single(findings, f => f.GetProperty("subject").GetProperty("remoteEndpoint").GetString() == $"{Server}:9200");
+
         var capture = d.RootElement.GetProperty("capture");
         Assert.Equal(TsharkOracle.Conversations(file), capture.GetProperty("connections").GetInt32());
         Assert.Equal(TsharkOracle.Resets(file), capture.GetProperty("rstPackets").GetInt32());

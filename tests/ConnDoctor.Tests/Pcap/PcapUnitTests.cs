@@ -19,6 +19,7 @@ public class PcapUnitTests
         SrcPort = toServer ? port : (ushort)80,
         DstPort = toServer ? (ushort)80 : port,
         Seq = seq, Ack = ack, Flags = flags, PayloadLength = len, Window = win,
+        Digest = (ulong)HashCode.Combine(toServer, flags, seq, ack, len, win, port), // the same fields, the same bytes
     };
 
     private static TcpConnection[] Track(params TcpSegment[] segs)
@@ -54,6 +55,7 @@ public class PcapUnitTests
         // tcpdump -i any on a router: every packet once on the way in and once on the way out, 30 us later.
         TcpSegment[] once = [.. Handshake(), Seg(3, true, A, 1001, 5001, 100), Seg(4, false, A, 5001, 1101, 3000),
             Seg(5, true, F | A, 1101, 8001), Seg(6, false, F | A, 8001, 1102), Seg(7, true, A, 1102, 8002)];
+        once = once.Select((x, i) => x with { Digest = (ulong)i + 1 }).ToArray(); // each packet its own bytes
         var twice = once.SelectMany(x => new[] { x, x with { TimeNs = x.TimeNs + 30_000 } }).ToArray();
         var t = new TcpTracker();
         foreach (var x in twice) t.Add(x);
@@ -119,10 +121,64 @@ public class PcapUnitTests
     }
 
     [Fact]
+    public void AResetThatAcknowledgesEverythingIsNeitherUnreadDataNorAbortWhateverTheTiming()
+    {
+        // The case: a 20 KB reply, every byte acknowledged, then RST|ACK 50 ms later, and the same 1.5 s later.
+        foreach (long gap in new[] { 50L, 1500L })
+        {
+            var c = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50),
+                Seg(4, false, A, 5001, 1051, 10000), Seg(5, false, A, 15001, 1051, 10000), Seg(6, true, A, 1051, 25001),
+                Seg(6 + gap, true, R | A, 1051, 25001)]));
+            Assert.Equal(ResetClass.UnreadOrLinger, c.Reset);
+            Assert.False(c.ResetByTiming);
+            Assert.Equal(0, c.UnreadBytes);
+        }
+        // The same reply, but the RST acknowledges only the first half: the rest was in flight, certainly unread.
+        var cut = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50),
+            Seg(4, false, A, 5001, 1051, 10000), Seg(5, false, A, 15001, 1051, 10000), Seg(6, true, R | A, 1051, 15001)]));
+        Assert.Equal((ResetClass.UnreadData, 10000L, false), (cut.Reset, cut.UnreadBytes, cut.ResetByTiming));
+        // A hole in the server's bytes (the capture lost a segment) and a RST 50 ms after its last data: timing decides, and says so.
+        var lost = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50),
+            Seg(4, false, A, 5001, 1051, 10000), Seg(5, true, A, 1051, 15001, win: 60000), Seg(6, false, A, 25001, 1051, 10000), Seg(55, true, R | A, 1051, 35001)]));
+        Assert.Equal((ResetClass.UnreadData, true), (lost.Reset, lost.ResetByTiming));
+        // A zero window from the client before its RST: its buffer was full of unread data.
+        var full = Assert.Single(Track([.. Handshake(), Seg(3, false, A, 5001, 1001, 1000), Seg(4, true, A, 1001, 6001, win: 0),
+            Seg(2000, true, R | A, 1001, 6001)]));
+        Assert.Equal((ResetClass.UnreadData, true), (full.Reset, full.ResetAfterFullWindow));
+    }
+
+    [Fact]
+    public void DataOnTheSynAndSynAckIsCounted()
+    {
+        // TCP Fast Open: 100 bytes on the SYN, accepted; the SYN-ACK carries 40 bytes of its own.
+        var c = Assert.Single(Track(Seg(0, true, S, 1000, len: 100), Seg(1, false, S | A, 5000, 1101, 40), Seg(2, true, A, 1101, 5041),
+            Seg(3, true, S, 1000, len: 100))); // the SYN again: a retransmission, not new bytes
+        Assert.Equal((100, 40), (c.BytesToServer, c.BytesToClient));
+        Assert.Equal((1, 1), (c.SegmentsToServer, c.SegmentsToClient));
+        Assert.Equal(1, c.SynRetrans);
+    }
+
+    [Fact]
+    public void OnlyTheSameBytesAreACopyNotTwoPacketsThatShareSequenceNumbers()
+    {
+        // Two RSTs 0.2 ms apart with the same sequence numbers but different bytes (other options or payload): both count.
+        var rst = Seg(3, true, R | A, 1001, 5001) with { Digest = 1 };
+        var t = new TcpTracker();
+        foreach (var x in (TcpSegment[])[.. Handshake(), rst, rst with { TimeNs = rst.TimeNs + 200_000, Digest = 2 }]) t.Add(x);
+        var c = Assert.Single(t.Finish());
+        Assert.Equal((0L, 2L, 2), (t.DuplicatePackets, t.RstPackets, c.RstPackets));
+        // The same bytes again 30 us later (a forwarded packet seen on two interfaces): one packet.
+        var t2 = new TcpTracker();
+        foreach (var x in (TcpSegment[])[.. Handshake(), rst, rst with { TimeNs = rst.TimeNs + 30_000 }]) t2.Add(x);
+        Assert.Equal((1L, 1L), (t2.DuplicatePackets, t2.RstPackets));
+    }
+
+    [Fact]
     public void AResetAfterAFinishedExchangeIsAbortiveAndABareResetIsStale()
     {
-        var abort = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50), Seg(4, false, F | A, 5001, 1051, 10),
-            Seg(9000, true, R | A, 1051, 5012)]));
+        // The client sent a request and got nothing back; its RST|ACK aborts a connection with nothing unread.
+        var abort = Assert.Single(Track([.. Handshake(), Seg(3, true, A, 1001, 5001, 50), Seg(4, false, A, 5001, 1051),
+            Seg(9000, true, R | A, 1051, 5001)]));
         Assert.Equal(ResetClass.Abortive, abort.Reset);
         // Data to a host that rebooted: it has no socket and answers with a bare RST (no ACK flag).
         var stale = Assert.Single(Track(Seg(0, true, A, 1001, 5001, 100), Seg(1, false, R, 5001)));
@@ -142,19 +198,31 @@ public class PcapUnitTests
     }
 
     [Theory]
-    [InlineData(true, false, false, 0, false, 0, 0, ResetClass.Refused)]
-    [InlineData(false, true, true, 0, false, 0, 0, ResetClass.Late)]
-    [InlineData(false, false, false, 0, false, 0, 0, ResetClass.Stale)]
-    [InlineData(false, true, false, 10, false, 0, 0, ResetClass.UnreadData)]
-    [InlineData(false, true, false, 0, true, 0, 0, ResetClass.UnreadData)]
-    [InlineData(false, true, true, 0, false, 500, 0, ResetClass.Late)]
-    [InlineData(false, true, false, 0, false, 0, 1, ResetClass.UnreadData)]
-    [InlineData(false, true, false, 0, false, 0, 0, ResetClass.Abortive)]
-    public void ResetClasses(bool answersSyn, bool hasAck, bool bothFins, int inFlight, bool zeroWindow, long afterFin, long afterRst, ResetClass expected)
+    [InlineData(true, false, false, 0, false, 0, 0, true, false, false, ResetClass.Refused, false)]
+    [InlineData(false, true, true, 0, false, 0, 0, true, false, false, ResetClass.Late, false)]
+    [InlineData(false, false, false, 0, false, 0, 0, true, false, false, ResetClass.Stale, false)]
+    [InlineData(false, true, false, 10, false, 0, 0, true, false, false, ResetClass.UnreadData, false)]
+    [InlineData(false, true, false, 0, true, 0, 0, true, false, false, ResetClass.UnreadData, false)]
+    [InlineData(false, true, true, 0, false, 500, 0, true, false, false, ResetClass.Late, false)]
+    [InlineData(false, true, false, 0, false, 0, 1, true, false, false, ResetClass.UnreadData, false)]
+    // Everything acknowledged: unread bytes and SO_LINGER 0 look the same, whatever the timing says.
+    [InlineData(false, true, false, 0, false, 0, 0, true, false, true, ResetClass.UnreadOrLinger, false)]
+    [InlineData(false, true, false, 0, false, 0, 0, true, false, false, ResetClass.UnreadOrLinger, false)]
+    // Data after this side's FIN, all acknowledged by the RST: the application may have read it (half close).
+    [InlineData(false, true, false, 0, false, 300, 0, true, false, false, ResetClass.UnreadOrLinger, false)]
+    // A bare RST after this side's FIN does not acknowledge the data that came after it: left unread.
+    [InlineData(false, false, false, 0, false, 300, 0, true, false, false, ResetClass.UnreadData, false)]
+    // Nothing received: nothing can be unread.
+    [InlineData(false, true, false, 0, false, 0, 0, false, false, true, ResetClass.Abortive, false)]
+    // Sequence numbers missing: timing breaks the tie, and says so.
+    [InlineData(false, true, false, 0, false, 0, 0, true, true, true, ResetClass.UnreadData, true)]
+    [InlineData(false, true, false, 0, false, 0, 0, true, true, false, ResetClass.UnreadOrLinger, true)]
+    public void ResetClasses(bool answersSyn, bool hasAck, bool bothFins, int inFlight, bool zeroWindow, long afterFin, long afterRst,
+        bool peerSent, bool gap, bool cut, ResetClass expected, bool byTiming)
     {
         var f = new ResetFacts { AnswersSyn = answersSyn, HasAck = hasAck, AfterOwnFin = bothFins || afterFin > 0, AfterBothFins = bothFins, InFlight = inFlight,
-            AfterZeroWindow = zeroWindow, PeerBytesAfterOwnFin = afterFin, PeerBytesAfterRst = afterRst };
-        Assert.Equal(expected, ResetClassifier.Classify(f));
+            AfterZeroWindow = zeroWindow, PeerBytesAfterOwnFin = afterFin, PeerBytesAfterRst = afterRst, PeerSentData = peerSent, SequenceGap = gap, CutPeerTransfer = cut };
+        Assert.Equal((expected, byTiming), ResetClassifier.Classify(f));
     }
 
     private static byte[] Ipv4Tcp(byte flags = 0x02, int payload = 0)
@@ -206,11 +274,13 @@ public class PcapUnitTests
         using var r = new PcapReader(ms, "test");
         Assert.Equal("pcapng (big-endian)", r.Format);
         Assert.True(r.Next(out var p1));
+        Assert.Equal((1, 1), (r.Sections, r.Interfaces));
         Assert.Equal(1_500_000_000, p1.TimeNs);
         Assert.True(r.Next(out var p2));
         Assert.Equal(3_500_000_000, p2.TimeNs);
         Assert.Equal(PacketDecoder.LinkRaw, p2.LinkType);
         Assert.False(r.Next(out _));
         Assert.Null(r.StoppedAt);
+        Assert.Equal((2, 2), (r.Sections, r.Interfaces)); // one interface in each section: two in the file
     }
 }

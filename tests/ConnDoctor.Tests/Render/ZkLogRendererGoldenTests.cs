@@ -14,7 +14,7 @@ public class ZkLogRendererGoldenTests
     {
         var (log, status) = ZkLogReader.Read([Path.Combine(Fixtures.Dir("zklog"), "zk38-info.log")], new ZkLogWindow(null, null));
         // Stable across machines: the file name, the host and the time of the run are fixed.
-        log = log with { Files = ["zk38-info.log"] };
+        log = log with { Files = ["zk38-info.log"], Layouts = [.. log.Layouts.Select(l => l with { File = "zk38-info.log" })] };
         status = status with { Duration = TimeSpan.Zero, Reason = status.Reason!.Replace(Fixtures.Dir("zklog") + "/", "") };
         var evidence = new Evidence { Statuses = [status], ZkLog = log, CollectedAt = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero), Host = "zkhost" };
         return new ZkLogReport(log, Diagnosis.Run(evidence, new RuleOptions()));

@@ -65,6 +65,21 @@ public sealed class SlowLoopTests : IDisposable
     }
 
     [Fact]
+    public void AShortRunOfBackoffIsNeverTakenForAPeriodWhateverTheDraw()
+    {
+        // A real loop seen for half a minute gives 10 to 20 gaps. Sums of 2 or 3 random sleeps are narrower than one
+        // (their spread shrinks by about the square root of the count): a real Java client's 16 connections once read as
+        // "a health check every 4.8 s (3 probes)". Over 300 draws of each backoff shape, no period is claimed.
+        foreach (var shape in new[] { Jittered, Java34, Java35OneServer })
+            foreach (int n in new[] { 9, 12, 15, 20 })
+                for (int seed = 1; seed <= 300; seed++)
+                    Assert.Null(Track(Times(Gaps(n, shape, seed))).PeriodMs);
+        // While a monitor's fixed period shows within as few gaps.
+        for (int seed = 1; seed <= 300; seed++)
+            Assert.InRange(Track(Times(Gaps(9, Check2s, seed))).PeriodMs!.Value, 1995, 2005);
+    }
+
+    [Fact]
     public void TwoProbesOfOnePortWithTheSamePeriodAreOneRhythm()
     {
         // A liveness and a readiness probe every 10 s, 3.1 s apart: gaps alternate 3.1 and 6.9 s.

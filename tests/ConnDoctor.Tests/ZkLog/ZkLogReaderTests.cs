@@ -202,34 +202,34 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
-    public void AnEndOfStreamWarningWithoutItsExceptionLineCountsUnderItsLocation()
+    public void AnEndOfStreamWarningWithoutItsExceptionLineIsStillAnEndOfStream()
     {
-        // "caught end of stream exception" (3.4) and "Unexpected exception" (3.8) wait for their next line; when that
-        // is another message, a stack line of something else, or the end of the file, each is an Other message of its
-        // own location, with its bytes (a last line without a newline counts one, as every line does).
+        // "caught end of stream exception" (3.4) waits for its next line; a log shipper that drops stack traces leaves
+        // it alone, and it is still an end of stream (joined to the close after it, as with its trace). "Unexpected
+        // exception" (3.5+) says nothing without its trace: an Other message of its own location, with its bytes.
         const string v34 = "2016-09-19 22:48:54,351 [myid:] - WARN  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@357] - caught end of stream exception";
         const string v38 = "2016-09-19 22:48:54,352 - WARN  [NIOWorkerThread-3:NIOServerCnxn@374] - Unexpected exception";
+        const string close = "2016-09-19 22:48:54,353 [myid:] - INFO  [NIOServerCxn.Factory:0.0.0.0/0.0.0.0:2181:NIOServerCnxn@1007] - Closed socket connection for client /10.0.20.141:37713 (no session established for client)";
         const string stack = "    at somewhere.else(Unknown Source)";
-        foreach (var last in new[] { v34, v38 })
-            foreach (bool newline in new[] { true, false })
+        foreach (bool newline in new[] { true, false })
+        {
+            var lines = new List<string>();
+            for (int n = 0; n < 200; n++) lines.AddRange([v34, close, Other, v38, Other, v34, stack, close, Other, v38, stack, Other]);
+            lines.Add(v38);
+            var path = Temp("zk-eos-alone.log");
+            File.WriteAllText(path, string.Join("\n", lines) + (newline ? "\n" : ""));
+            foreach (int parts in new[] { 1, 3, 16 })
             {
-                var lines = new List<string>();
-                for (int n = 0; n < 200; n++) lines.AddRange([v34, Other, v38, Other, v34, stack, Other, v38, stack, Other]);
-                lines.Add(last);
-                var path = Temp("zk-eos-alone.log");
-                File.WriteAllText(path, string.Join("\n", lines) + (newline ? "\n" : ""));
-                foreach (int parts in new[] { 1, 3, 16 })
-                {
-                    var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
-                    foreach (var (warning, kind) in new[] { (v34, "other: NIOServerCnxn@357"), (v38, "other: NIOServerCnxn@374") })
-                    {
-                        int warnings = lines.Count(l => l == warning), stacks = 200;
-                        var k = log.Kinds.Single(x => x.Kind == kind);
-                        Assert.Equal(((long)warnings + stacks, (long)warnings * (warning.Length + 1) + stacks * (stack.Length + 1)), (k.Lines, k.Bytes));
-                    }
-                    Assert.Null(log.Kinds.SingleOrDefault(k => k.Kind == "end-of-stream"));
-                }
+                var log = ZkLogReader.Read([path], All, parts: parts).Evidence;
+                var client = log.Clients.Single(c => c.Ip.ToString() == "10.0.20.141");
+                Assert.Equal(400, client.EndOfStreamNoSession);
+                Assert.Equal(0, log.EndsOfStreamUnattributed);
+                Assert.Equal((400L + 200, 400L * (v34.Length + 1) + 200L * (stack.Length + 1)), (log.Kinds.Single(k => k.Kind == "end-of-stream").Lines, log.Kinds.Single(k => k.Kind == "end-of-stream").Bytes));
+                var k38 = log.Kinds.Single(x => x.Kind == "other: NIOServerCnxn@374");
+                Assert.Equal((401L + 200, 401L * (v38.Length + 1) + 200L * (stack.Length + 1)), (k38.Lines, k38.Bytes));
+                Assert.Null(log.Kinds.SingleOrDefault(k => k.Kind == "other: NIOServerCnxn@357"));
             }
+        }
     }
 
     [Theory]
@@ -363,7 +363,7 @@ public sealed class ZkLogReaderTests : IDisposable
     }
 
     [Fact]
-    public void GzipFilesJoinedWithCatAreReadWholeAndTheNoteSaysWhyTheSizeDiffers()
+    public void GzipFilesJoinedWithCatAreReadWholeAsOneStream()
     {
         // `cat a.gz b.gz > c.gz` is valid gzip (zcat reads both); its trailer records only the last stream's size.
         var path = BigLog();
@@ -375,8 +375,9 @@ public sealed class ZkLogReaderTests : IDisposable
                 using (var z = new GZipStream(o, CompressionLevel.Fastest, leaveOpen: true)) using (var sw = new StreamWriter(z)) foreach (var l in part) sw.WriteLine(l);
         var (log, status) = ZkLogReader.Read([joined], All);
         Assert.Equal(Canonical(ZkLogReader.Read([path], All).Evidence), Canonical(log));
-        Assert.Equal(ConnDoctor.Model.SourceState.Partial, status.State);
-        Assert.Contains("joined with cat", status.Reason);
+        // The trailer records the last member's size only; its checksum over the last bytes of text shows the file whole.
+        Assert.Equal(ConnDoctor.Model.SourceState.Ok, status.State);
+        Assert.DoesNotContain("corrupt", status.Reason);
     }
 
     [Fact]

@@ -7,6 +7,7 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
   server   --listen HOST:PORT:BEHAVIOUR ...   close: accept and close at once (the client gets CLOSE_WAIT)
                                               hold:  keep accepted sockets, echo what arrives
                                               drain: read until the client closes, then close (client TIME_WAIT)
+                                              reply: answer each request with --bytes bytes, keep the connection
   leaky    --connect HOST:PORT --count N      opens N connections and never closes them
            [--bind ADDR]                      ... from this source address
   good     --connect HOST:PORT --count N      holds N connections and closes any the peer closes
@@ -17,6 +18,9 @@ killed, stdin closes, or --lifetime seconds pass: bounded, never left running.
   bulk     --listen HOST:PORT --bytes N       sends N bytes to every client, then closes (resets from clients are fine)
   peek     --connect HOST:PORT --read K       reads the first K bytes and closes with the rest unread (the kernel sends RST)
            [--count N]
+  fetch    --connect HOST:PORT --read K         N times: send a request, read K bytes of the reply, wait 1 s (the
+           [--count N] [--linger0]              rest arrives and is acknowledged), close; --linger0: SO_LINGER 0
+           [--no-request]                       first (the kernel resets); --no-request: close without asking
   refused  --connect HOST:PORT [--count N]    connects N times to a port nobody listens on (each gets RST)
   chat     --connect HOST:PORT --count N      N connections to an echo server, --cycles request/response rounds each,
            --cycles M                         then a clean close after reading every answer
@@ -33,6 +37,16 @@ import argparse, os, select, socket, sys, time
 def parse_ep(text):
     host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def read_up_to(c, n):
+    """Reads n bytes, or fewer if the peer closes first."""
+    got = 0
+    while got < n:
+        data = c.recv(n - got)
+        if not data:
+            break
+        got += len(data)
 
 
 def ready():
@@ -95,6 +109,12 @@ def run_server(args):
                     s.close()
                 elif conns.get(s) == "hold":
                     s.sendall(data)
+                elif conns.get(s) == "reply":
+                    try:
+                        s.sendall(b"r" * args.bytes)
+                    except OSError:
+                        conns.pop(s, None)
+                        s.close()
 
 
 def run_leaky(args):
@@ -190,12 +210,23 @@ def run_peek(args):
     host, port = parse_ep(args.connect)
     for _ in range(args.count):
         c = socket.create_connection((host, port))
-        got = 0
-        while got < args.read:
-            data = c.recv(args.read - got)
-            if not data:
-                break
-            got += len(data)
+        read_up_to(c, args.read)
+        c.close()
+    ready()
+    hold(args.lifetime, [])
+
+
+def run_fetch(args):
+    import struct
+    host, port = parse_ep(args.connect)
+    for _ in range(args.count):
+        c = socket.create_connection((host, port))
+        if not args.no_request:
+            c.sendall(b"GET /\n")
+        read_up_to(c, args.read)
+        time.sleep(1.0)
+        if args.linger0:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
     ready()
     hold(args.lifetime, [])
@@ -254,12 +285,7 @@ def run_pace(args):
             continue
         c = socket.create_connection((host, port), source_address=(args.bind, 0) if args.bind else None)
         if args.peek:
-            got = 0
-            while got < args.peek:
-                data = c.recv(args.peek - got)
-                if not data:
-                    break
-                got += len(data)
+            read_up_to(c, args.peek)
         elif not args.silent:
             c.sendall(b"x")
         if args.hold:
@@ -271,7 +297,7 @@ def run_pace(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["server", "leaky", "good", "stuck", "bulk", "peek", "refused", "chat", "pace"])
+    p.add_argument("mode", choices=["server", "leaky", "good", "stuck", "bulk", "peek", "refused", "chat", "pace", "fetch"])
     p.add_argument("--listen", action="append", default=[])
     p.add_argument("--connect")
     p.add_argument("--count", type=int, default=1)
@@ -290,9 +316,12 @@ def main():
     p.add_argument("--start-after", type=float, default=0)
     p.add_argument("--bind")
     p.add_argument("--silent", action="store_true")
+    p.add_argument("--linger0", action="store_true")
+    p.add_argument("--no-request", action="store_true")
     args = p.parse_args()
     {"server": run_server, "leaky": run_leaky, "good": run_good, "stuck": run_stuck,
-     "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat, "pace": run_pace}[args.mode](args)
+     "bulk": run_bulk, "peek": run_peek, "refused": run_refused, "chat": run_chat, "pace": run_pace,
+     "fetch": run_fetch}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,11 @@ public sealed class PcapReader : IDisposable
     public string? StoppedAt { get; private set; }
     /// <summary>Every link type seen (one per pcap file, one per pcapng interface).</summary>
     public SortedSet<int> LinkTypes { get; } = new();
-    public int Interfaces => _ng ? _ifaces.Count : 1;
+    /// <summary>Interfaces described in the whole file (each section describes its own), 1 for pcap.</summary>
+    public int Interfaces => _ng ? _interfaces : 1;
+    /// <summary>pcapng section headers read so far, 1 for pcap.</summary>
+    public int Sections { get; private set; } = 1;
+    private int _interfaces;
 
     public PcapReader(Stream stream, string name)
     {
@@ -212,6 +216,7 @@ public sealed class PcapReader : IDisposable
         if (len < 28 || len % 4 != 0 || len > MaxRecord) { why = $"section header claims {len} bytes"; return false; }
         if (!Fill((int)len)) { why = "section header cut short"; return false; }
         _pos += (int)len;
+        if (_ng && Format.Length > 0) Sections++;
         _ifaces.Clear();
         Format = $"pcapng ({(_bigEndian ? "big" : "little")}-endian)";
         return true;
@@ -237,6 +242,7 @@ public sealed class PcapReader : IDisposable
         else if (resol <= 9) for (int i = resol; i < 9; i++) mul *= 10;
         else for (int i = 9; i < Math.Min((int)resol, 18); i++) div *= 10;
         _ifaces.Add((link, snap, mul, div, pow2));
+        _interfaces++;
         LinkTypes.Add(link);
     }
 

@@ -23,10 +23,10 @@ public sealed class TcpTracker
     public int Connections => _count;
     public long RstPackets { get; private set; }
 
-    /// <summary>Second copies of a packet seen on two interfaces of a forwarding host (tcpdump -i any): not counted.</summary>
+    /// <summary>Second copies of a packet (the same bytes again, as tcpdump -i any sees a forwarded packet on two interfaces): not counted.</summary>
     public long DuplicatePackets { get; private set; }
 
-    /// <summary>How close a copy follows its original; a retransmission timer never fires this fast (the minimum RTO is 200 ms).</summary>
+    /// <summary>How close a copy follows its original.</summary>
     private const long CopyWindowNs = 1_000_000;
 
     public void Add(in TcpSegment s)
@@ -67,21 +67,28 @@ public sealed class TcpTracker
         long t = s.TimeNs;
         ref var me = ref c.Dir(d);
         // `tcpdump -i any` on a host that forwards (a router, a container host, a bridge) sees each packet twice, on the
-        // way in and on the way out, microseconds apart. Such a copy repeats the last segment of its direction exactly,
-        // with nothing from the peer in between; a real retransmission waits for a timer or for duplicate ACKs.
-        if (c.LastDir == d + 1 && t - me.LastNs <= CopyWindowNs && s.Seq == me.LastSeq && s.Ack == me.LastAck
-            && s.Flags == me.LastFlags && s.PayloadLength == me.LastLength && s.Window == me.LastWindowValue)
+        // way in and on the way out, microseconds apart. Such a copy repeats the last packet of its direction byte for
+        // byte (only the TTL and the IP checksum differ), with nothing from the peer in between. Two packets that merely
+        // share sequence numbers (two RSTs with other options or payload, a retransmission) differ in their bytes.
+        if (c.LastDir == d + 1 && t - me.LastNs <= CopyWindowNs && s.Digest == me.LastDigest && s.Seq == me.LastSeq)
         {
             DuplicatePackets++;
             return;
         }
-        (me.LastSeq, me.LastAck, me.LastFlags, me.LastLength, me.LastWindowValue, me.LastNs, c.LastDir) = (s.Seq, s.Ack, s.Flags, s.PayloadLength, s.Window, t, d + 1);
+        (me.LastSeq, me.LastDigest, me.LastNs, c.LastDir) = (s.Seq, s.Digest, t, d + 1);
         c.LastNs = t;
         c.Packets++;
         ref var peer = ref c.Dir(1 - d);
         peer.TrailingRetrans = 0; // this packet answers whatever the peer retransmitted
         bool syn = s.Has(TcpSegment.Syn), ack = s.Has(TcpSegment.AckFlag), fin = s.Has(TcpSegment.Fin);
-        if (c.RstSide >= 0 && d != c.RstSide) c.PeerBytesAfterRst += s.PayloadLength;
+        if (c.RstSide >= 0 && d != c.RstSide && s.PayloadLength > 0)
+        {
+            // Only bytes beyond what the RST acknowledged: a late retransmission of acknowledged data is no news.
+            uint end = s.Seq + (uint)s.PayloadLength;
+            int beyond = !c.RstHasAck ? s.PayloadLength : Math.Min(s.PayloadLength, (int)(end - c.RstAck));
+            if (beyond > 0) c.PeerBytesAfterRst += beyond;
+        }
+        if (s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(s.Ack - peer.MaxEnd) > 0) peer.Gap = true; // acknowledges bytes the capture never saw
 
         if (s.Has(TcpSegment.Rst)) { Reset(ref c, s, d, ref me, ref peer); return; }
         if (syn)
@@ -90,8 +97,11 @@ public sealed class TcpTracker
             {
                 me.SynSent = me.HasBase = true;
                 me.Isn = s.Seq;
-                me.MaxEnd = s.Seq + 1;
+                // Data on a SYN or SYN-ACK (TCP Fast Open) counts like any other.
+                me.MaxEnd = s.Seq + 1 + (uint)s.PayloadLength;
+                if (s.PayloadLength > 0) { me.Bytes += s.PayloadLength; me.Segments++; me.LastDataNs = t; }
                 me.SynAck = ack;
+                me.Scale = s.WindowScale;
                 if (!ack) c.SynNs = t;
             }
             else if (s.Seq == me.Isn)
@@ -107,6 +117,7 @@ public sealed class TcpTracker
         {
             uint end = s.Seq + (uint)s.PayloadLength + (fin ? 1u : 0u);
             int ahead = (int)(end - me.MaxEnd);
+            if ((int)(s.Seq - me.MaxEnd) > 0) me.Gap = true; // a hole: the capture missed some of these bytes
             if (ahead > 0)
             {
                 long fresh = Math.Min(s.PayloadLength, ahead);
@@ -125,6 +136,7 @@ public sealed class TcpTracker
         if (ack)
         {
             me.LastWindowZero = s.Window == 0;
+            (me.LastAckSent, me.LastWindowSent, me.AckSent) = (s.Ack, s.Window, true);
             if (s.Window == 0) me.ZeroWindows++;
         }
         if (fin && !me.FinSent)
@@ -141,7 +153,10 @@ public sealed class TcpTracker
         if (c.RstSide >= 0) return; // follow-up resets answer the peer's late segments; the first one tells the story
         c.RstSide = d;
         c.RstNs = s.TimeNs;
+        c.RstAck = s.Ack;
+        c.RstHasAck = s.Has(TcpSegment.AckFlag);
         if (c.CloseSide < 0) { c.CloseSide = d; c.CloseByRst = true; }
+        uint peerDataEnd = peer.MaxEnd - (peer.FinSent ? 1u : 0u); // a FIN is no data
         c.Facts = new ResetFacts
         {
             AnswersSyn = peer.SynSent && !peer.SynAck && !me.SynSent,
@@ -149,12 +164,29 @@ public sealed class TcpTracker
             AfterOwnFin = me.FinSent,
             AfterBothFins = me.FinSent && peer.FinSent,
             // Bytes the peer had sent that this RST does not acknowledge: they were on their way in.
-            InFlight = s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(peer.MaxEnd - s.Ack) > 0 ? (int)(peer.MaxEnd - s.Ack) : 0,
+            InFlight = s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(peerDataEnd - s.Ack) > 0 ? (int)(peerDataEnd - s.Ack) : 0,
+            PeerSentData = peer.Bytes > 0 || !peer.SynSent, // joined mid-connection: what came before is unknown
+            // The capture missed some of the peer's bytes, or the RST acknowledges bytes it never showed.
+            SequenceGap = peer.Gap || (s.Has(TcpSegment.AckFlag) && peer.HasBase && (int)(s.Ack - peer.MaxEnd) > 0),
             AfterZeroWindow = me.LastWindowZero,
+            PeerFilledWindow = FilledWindow(ref me, ref peer, peerDataEnd),
             // The peer was in the middle of sending (its data came last, no FIN yet) when this side reset.
             CutPeerTransfer = peer.LastDataNs > 0 && peer.LastDataNs >= me.LastDataNs && !peer.FinSent && s.TimeNs - peer.LastDataNs <= ResetClassifier.MidTransferNs,
             PeerBytesAfterOwnFin = me.FinSent ? peer.BytesAfterPeerFin : 0,
         };
+    }
+
+    /// <summary>
+    /// The peer's data reached the right edge of the last window this side advertised, and this side never opened it
+    /// again: the application read nothing after those bytes came (Linux sends a window update as soon as a read frees
+    /// space in a full window), so they sat unread. Needs both SYNs, for the window scale.
+    /// </summary>
+    private static bool FilledWindow(ref Dir me, ref Dir peer, uint peerDataEnd)
+    {
+        if (!me.AckSent || !me.SynSent || !peer.SynSent || me.LastWindowZero) return false;
+        int scale = me.Scale >= 0 && peer.Scale >= 0 ? me.Scale : 0; // scaling applies only when both offered it
+        uint right = me.LastAckSent + ((uint)me.LastWindowSent << scale);
+        return (int)(peerDataEnd - right) >= 0 && (int)(peerDataEnd - me.LastAckSent) > 0;
     }
 
     /// <summary>The connections in the order they started, with their resets classified.</summary>
@@ -171,7 +203,7 @@ public sealed class TcpTracker
         ref var cd = ref c.Dir(cs);
         ref var sd = ref c.Dir(ss);
         var facts = c.Facts with { PeerBytesAfterRst = c.PeerBytesAfterRst };
-        var reset = c.RstSide >= 0 ? ResetClassifier.Classify(facts) : ResetClass.None;
+        var (reset, byTiming) = c.RstSide >= 0 ? ResetClassifier.Classify(facts) : (ResetClass.None, false);
         int unanswered = Math.Max(cd.TrailingRetrans, sd.TrailingRetrans);
         bool closed = c.RstSide >= 0 || (c.D0.FinSent && c.D1.FinSent);
         return new TcpConnection
@@ -202,7 +234,9 @@ public sealed class TcpTracker
             ResetByClient = c.RstSide == cs,
             ResetNs = c.RstNs,
             RstPackets = c.RstPackets,
-            UnreadBytes = reset == ResetClass.UnreadData ? facts.PeerBytesAfterRst + facts.PeerBytesAfterOwnFin + facts.InFlight : 0,
+            UnreadBytes = reset == ResetClass.UnreadData ? ResetClassifier.UnreadBytes(facts) : 0,
+            ResetAfterFullWindow = reset == ResetClass.UnreadData && (facts.AfterZeroWindow || facts.PeerFilledWindow),
+            ResetByTiming = byTiming,
         };
     }
 
@@ -212,10 +246,13 @@ public sealed class TcpTracker
         public bool HasBase, SynSent, SynAck, FinSent, LastWindowZero;
         public long Bytes, BytesAfterPeerFin, LastDataNs;
         public int Segments, Retrans, TrailingRetrans, ZeroWindows;
-        public uint LastSeq, LastAck;           // the direction's last segment, to tell a capture's second copy of it
-        public int LastLength;
-        public byte LastFlags;
-        public ushort LastWindowValue;
+        public bool Gap;                        // the capture missed some of this direction's bytes
+        public bool AckSent;
+        public sbyte Scale;                     // window scale from this side's SYN, -1 without the option
+        public uint LastAckSent;
+        public ushort LastWindowSent;
+        public uint LastSeq;                    // the direction's last packet, to tell a capture's second copy of it
+        public ulong LastDigest;
         public long LastNs;
     }
 
@@ -224,6 +261,8 @@ public sealed class TcpTracker
         public FlowKey Key;
         public Dir D0, D1;
         public long FirstNs, LastNs, SynNs, HandshakeRttNs, RstNs, PeerBytesAfterRst;
+        public uint RstAck;
+        public bool RstHasAck;
         public int Packets, SynRetrans, RstPackets, ClientSide, CloseSide, RstSide;
         public int LastDir;                     // direction of the last packet + 1; 0 before the first
         public bool OpenSeen, CloseByRst;

@@ -14,41 +14,140 @@ public sealed record ZkLogWindow(DateTime? Since, DateTime? Until)
 
     internal bool Excludes(ReadOnlySpan<byte> line) =>
         (SinceKey != null && line[..19].SequenceCompareTo(SinceKey) < 0) || (UntilKey != null && line[..19].SequenceCompareTo(UntilKey) > 0);
+
+    /// <summary>The same test for a time read from another layout: compared to the second, as the bytes are.</summary>
+    internal bool Excludes(DateTime t)
+    {
+        var second = new DateTime(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond);
+        return (Since is DateTime s && second < s) || (Until is DateTime u && second > u);
+    }
 }
 
 /// <summary>
-/// Connection attempts per minute of one client, mergeable across the regions the log is split into:
-/// the first and last minutes are kept apart so a minute cut in two by a region boundary is joined again.
+/// Connection attempts per minute of one client, in buckets of the lines' own minutes, so that a log read out of
+/// order (rotated files in the wrong order, two servers' logs concatenated, a collector's interleaving) gives the
+/// same peak as the same lines in order, and a step back never adds to the minute being counted. The run of lines in
+/// one minute is counted in place (one compare per line). Two modes:
+/// fast (the first read): the finished runs are not kept; a line of the run before the current one (threads a few
+/// milliseconds out of order at a minute's turn) is still added where it belongs, and a step back further than that
+/// marks the series <see cref="Deep"/>: the reader then reads the log again in the exact mode.
+/// exact: every finished run is kept, packed as minute &lt;&lt; 34 | count; the peak sorts them (the packing sorts by
+/// minute) and sums equal minutes.
 /// </summary>
 internal struct MinuteSeries
 {
-    public bool Any;
-    public long FirstMin, FirstCount, CurMin, CurCount, Peak;
+    public bool Any, Deep, Disordered;
+    public long FirstMin, FirstCount, PrevMin, PrevCount, CurMin, CurCount, Peak;
+    public long[]? Runs;                  // exact mode: the finished runs
+    public int RunCount;
+
+    private const int CountBits = 34;
+    private const long CountMask = (1L << CountBits) - 1;
+
+    public static MinuteSeries Create(bool exact) => new() { Runs = exact ? new long[4] : null, PrevMin = long.MinValue };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(long minute, long n)
     {
-        if (!Any) { Any = true; FirstMin = CurMin = minute; FirstCount = CurCount = Peak = n; return; }
-        if (minute <= CurMin) CurCount += n;         // threads log slightly out of order: count with the current minute
-        else { CurMin = minute; CurCount = n; }
-        if (CurMin == FirstMin) FirstCount = CurCount;
-        if (CurCount > Peak) Peak = CurCount;
+        if (minute == CurMin && Any) { CurCount += n; return; }
+        NewRun(minute, n);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void NewRun(long minute, long n)
+    {
+        if (!Any) { (Any, FirstMin, FirstCount, CurMin, CurCount) = (true, minute, n, minute, n); return; }
+        if (Runs != null)
+        {
+            Append(CurMin, CurCount);
+            if (minute < CurMin) Disordered = true;
+            (CurMin, CurCount) = (minute, n);
+            return;
+        }
+        if (minute > CurMin)
+        {
+            if (CurCount > Peak) Peak = CurCount;
+            if (CurMin == FirstMin) FirstCount = CurCount;
+            (PrevMin, PrevCount, CurMin, CurCount) = (CurMin, CurCount, minute, n);
+        }
+        else if (minute == PrevMin)
+        {
+            PrevCount += n;
+            if (PrevCount > Peak) Peak = PrevCount;
+            if (PrevMin == FirstMin) FirstCount = PrevCount;
+        }
+        else
+        {
+            Deep = true;                      // further back: counted exactly only by the second read
+            if (n > Peak) Peak = n;
+        }
+    }
+
+    private void Append(long minute, long count)
+    {
+        if (count > Peak) Peak = count;
+        if (RunCount == Runs!.Length) Array.Resize(ref Runs, RunCount * 2);
+        Runs[RunCount++] = minute << CountBits | Math.Min(count, CountMask);
+    }
+
+    /// <summary>The most attempts in one minute.</summary>
+    public readonly long PeakPerMinute
+    {
+        get
+        {
+            if (!Any) return 0;
+            if (!Disordered) return Math.Max(Peak, CurCount);
+            var all = new long[RunCount + 1];
+            Array.Copy(Runs!, all, RunCount);
+            all[RunCount] = CurMin << CountBits | Math.Min(CurCount, CountMask);
+            Array.Sort(all);
+            long peak = 0, minute = long.MinValue, sum = 0;
+            foreach (long r in all)
+            {
+                long m = r >> CountBits;
+                sum = m == minute ? sum + (r & CountMask) : r & CountMask;
+                minute = m;
+                peak = Math.Max(peak, sum);
+            }
+            return peak;
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="a"/> then <paramref name="b"/>, read after it (the next region of the file, or the next file).
+    /// A minute cut in two by the regions' boundary is joined: in order, only the last run of one and the first of
+    /// the other can share one. In the fast mode a later region that starts before the earlier one ends is Deep.
+    /// </summary>
     public static MinuteSeries Merge(MinuteSeries a, MinuteSeries b)
     {
         if (!a.Any) return b;
         if (!b.Any) return a;
-        long joined = a.CurMin == b.FirstMin ? a.CurCount + b.FirstCount : 0;
-        return new MinuteSeries
+        var m = a;
+        if (a.Runs != null && b.Runs != null)
         {
-            Any = true,
-            FirstMin = a.FirstMin,
-            FirstCount = a.FirstMin == a.CurMin && joined > 0 ? joined : a.FirstCount,
-            CurMin = b.CurMin,
-            CurCount = b.FirstMin == b.CurMin && joined > 0 ? joined : b.CurCount,
-            Peak = Math.Max(Math.Max(a.Peak, b.Peak), joined),
-        };
+            m.Append(a.CurMin, a.CurCount);
+            for (int i = 0; i < b.RunCount; i++) m.Append(b.Runs[i] >> CountBits, b.Runs[i] & CountMask);
+            m.Disordered = a.Disordered || b.Disordered || b.FirstMin <= a.CurMin;
+            (m.CurMin, m.CurCount) = (b.CurMin, b.CurCount);
+            return m;
+        }
+        m.Deep = a.Deep || b.Deep || b.FirstMin < a.CurMin;
+        m.Peak = Math.Max(a.Peak, b.Peak);
+        if (b.FirstMin == a.CurMin)
+        {
+            long joined = a.CurCount + (b.CurMin == b.FirstMin ? b.CurCount : b.FirstCount);
+            m.Peak = Math.Max(m.Peak, joined);
+            if (a.FirstMin == a.CurMin) m.FirstCount = joined;
+            if (b.CurMin == b.FirstMin) { m.CurCount = joined; return m; }
+            (m.PrevMin, m.PrevCount) = b.PrevMin == b.FirstMin ? (b.PrevMin, joined) : (b.PrevMin, b.PrevCount);
+        }
+        else
+        {
+            m.Peak = Math.Max(m.Peak, a.CurCount);
+            (m.PrevMin, m.PrevCount) = b.PrevMin == long.MinValue ? (a.CurMin, a.CurCount) : (b.PrevMin, b.PrevCount);
+        }
+        (m.CurMin, m.CurCount) = (b.CurMin, b.CurCount);
+        return m;
     }
 }
 
@@ -84,6 +183,21 @@ internal sealed class ClientAcc
     }
 }
 
+/// <summary>The lines of one server in a log that mixes several.</summary>
+internal sealed class ServerAcc
+{
+    public required string Name;
+    public long Lines;
+    public DateTime First = DateTime.MaxValue, Last = DateTime.MinValue;
+
+    public void Count(long lines, DateTime t)
+    {
+        Lines += lines;
+        if (t < First) First = t;
+        if (t > Last) Last = t;
+    }
+}
+
 internal sealed class MinuteAcc
 {
     public long Lines, Bytes, Accepted, Ends, Refused, Established, Expired;
@@ -102,8 +216,10 @@ internal sealed class MinuteAcc
 /// </summary>
 /// <param name="window">--since/--until.</param>
 /// <param name="addresses">An address memo to reuse (a thread's, region after region); null: a new one.</param>
+/// <param name="layout">The file's layout (<see cref="ZkLayout.Detect"/>); null: ZooKeeper's own.</param>
 [SkipLocalsInit]
-internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addresses = null) : IDisposable
+/// <param name="exact">Per-minute counts kept exactly for any order (a second read when the first found the log out of order).</param>
+internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addresses = null, ZkLayout? layout = null, bool exact = false) : IDisposable
 {
     public long Lines, Bytes, Recognised, Unrecognised, Outside;
     public readonly List<string> Samples = new();
@@ -117,6 +233,19 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     public readonly SessionMap SessionIps = new();
     public readonly List<ulong> UnresolvedExpiries = new();
     public long UnattributedEnds, UnattributedExpiries;
+    public long LeadingTraceLines, LeadingTraceBytes;   // a stack trace whose message is before the file's first line
+    public long StepsBack;                              // messages more than a minute older than the newest before them
+    public readonly Dictionary<string, ServerAcc> Servers = new();   // by "myid:N" or a container prefix's name, when lines carry one
+
+    private ZkLayoutLine? _generic = layout is { IsStock: false } ? new ZkLayoutLine(layout) : null;
+    public ZkLayout Layout { get; private set; } = layout ?? ZkLayout.Stock;
+
+    /// <summary>Sets the layout learned from the first bytes of a stream, before they are fed.</summary>
+    public void UseLayout(ZkLayout l)
+    {
+        Layout = l;
+        _generic = l.IsStock ? null : new ZkLayoutLine(l);
+    }
 
     // 3.4 logs "caught end of stream" without an address; the "Closed socket connection" after it names the client.
     public (bool Set, bool WithSession, ulong Session, long Minute, DateTime Time, int Milli) PendingEnd;
@@ -149,6 +278,12 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     /// </summary>
     public ReadOnlySpan<byte> Feed(ReadOnlySpan<byte> data, string file, ref long offset)
     {
+        if (offset == 0 && data.StartsWith("\uFEFF"u8))       // a UTF-8 byte order mark (Windows editors, some shippers)
+        {
+            Bytes += 3;
+            offset += 3;
+            data = data[3..];
+        }
         int start = 0, i = 0;
         ref byte first = ref MemoryMarshal.GetReference(data);
         if (Vector128.IsHardwareAccelerated)
@@ -221,6 +356,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         var line = text[..length];
         if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
         _plainContinuation = false;
+        if (_generic != null) { LayoutLine(text, line, file, offset); return; }
         if (StartsMessage(line))
         {
             Finish();
@@ -239,6 +375,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             _curTime = _lastTime;
             _curMilli = Milli(line);
             _curMinute = _lastMinute;
+            if (Unsafe.Add(ref MemoryMarshal.GetReference(line), 24) == '[') Myid(line);   // "[myid:N]" (bytes 24 on: the layout has been checked)
+            else _msgServer = null;
             if (_cur.Kind == ZkMessageKind.Other)
             {
                 if (_cur.AwaitsEndOfStream) HoldLocation(line);      // its next line almost always makes it an end of stream
@@ -247,7 +385,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             _plainContinuation = !_cur.AwaitsEndOfStream;
             return;
         }
-        if (!_inMessage) { Unrecognise(line, file, offset); return; }
+        if (!_inMessage) { NotInMessage(line, file, offset); return; }
         if (_skip) { Outside++; return; }
         _curBytes += line.Length + 1;
         _curLines++;
@@ -296,7 +434,9 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         if (a == _lastPrefixA && b == _lastPrefixB && c == _lastPrefixC && _lastPrefixSet) return true;
         if (!ZkLogLine.IsTimestamp(line)) return false;
         (_lastPrefixA, _lastPrefixB, _lastPrefixC, _lastPrefixSet) = (a, b, c, true);
-        _lastTime = ZkLogLine.Time(line);
+        var t = ZkLogLine.Time(line);
+        if (t != default && _lastTime != default && t.Ticks < _lastTime.Ticks - TimeSpan.TicksPerMinute) StepsBack++;
+        _lastTime = t;
         _lastMinute = _lastTime.Ticks / TimeSpan.TicksPerMinute;
         _lastInWindow = !window.Excludes(line);
         if (_lastInWindow && _lastTime != default)
@@ -305,6 +445,145 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             if (_lastTime > Last) Last = _lastTime;
         }
         return true;
+    }
+
+    /// <summary>
+    /// A line of another layout (<see cref="ZkLayoutLine"/>): a message if a timestamp and a header are found, else a
+    /// continuation line of the message before (or, with a timestamp but no header known, unrecognised).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void LayoutLine(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line, string file, long offset)
+    {
+        var g = _generic!;
+        if (_inMessage && !_cur.AwaitsEndOfStream && g.Continues(line)) { Continue(line); return; }
+        if (g.TryStart(line, out var t))
+        {
+            if (!g.TryHeader(line, out var parts))
+            {
+                // A stack line under a prefix with its own timestamp (kubectl --timestamps, docker compose -t): part of the message.
+                if (_inMessage) { Continue(line); return; }
+                Finish();
+                _lastPrefixSet = true;        // a timestamp was seen: the stack lines after it are not the top of the file
+                Unrecognise(line, file, offset);
+                return;
+            }
+            Finish();
+            _inMessage = true;
+            if (t != _lastTime || _lastTime == default)
+            {
+                if (_lastTime != default && t.Ticks < _lastTime.Ticks - TimeSpan.TicksPerMinute) StepsBack++;
+                _lastTime = t;
+                _lastMinute = t.Ticks / TimeSpan.TicksPerMinute;
+                _lastInWindow = !window.Excludes(t);
+                if (_lastInWindow)
+                {
+                    if (t < First) First = t;
+                    if (t > Last) Last = t;
+                }
+            }
+            if (!_lastInWindow) { _skip = true; Outside++; return; }
+            _skip = false;
+            g.Classify(text, line.Length, parts, ref _cur, _addresses);
+            _curBytes = line.Length + 1;
+            _curLines = 1;
+            _curTime = _lastTime;
+            _curMilli = g.Milli(line);
+            _curMinute = _lastMinute;
+            _msgServer = null;
+            if (g.LastAt > 0) PrefixServer(line[..g.LastAt]);
+            else if (parts.Form == ZkHeaderForm.Stock && g.LastEnd >= 23 && line[g.LastEnd..].StartsWith(" [myid:"u8)) Myid(line[(g.LastEnd - 23)..]);
+            if (_cur.Kind == ZkMessageKind.Other)
+                _curLocation = _cur.LocationOpen >= 0 ? _locations.Find(line, _cur.LocationOpen, _cur.LocationClose) : _locations.Find(NoClass, 7, NoClass.Length - 1);
+            _plainContinuation = g.PlainContinuation && !_cur.AwaitsEndOfStream;
+            return;
+        }
+        if (!_inMessage) { NotInMessage(line, file, offset); return; }
+        Continue(line);
+    }
+
+    private void Continue(ReadOnlySpan<byte> line)
+    {
+        if (_skip) { Outside++; return; }
+        _curBytes += line.Length + 1;
+        _curLines++;
+        if (_cur.AwaitsEndOfStream && _curLines == 2 && ZkLogLine.TryEndOfStream(line, ref _cur, _addresses))
+            _cur.AwaitsEndOfStream = false;
+        _plainContinuation = _generic!.PlainContinuation && !_cur.AwaitsEndOfStream;
+    }
+
+    private static ReadOnlySpan<byte> NoClass => "       (no class)]"u8;   // the location of a message whose layout names no class
+
+    // Servers told apart by the lines themselves: "[myid:N]" or a container prefix ("zoo1  | ", stern's "pod container").
+    private ServerAcc? _msgServer;
+    private ulong _lastMyid;
+    private ServerAcc? _lastMyidServer;
+    private readonly byte[] _lastPrefix = new byte[64];
+    private int _lastPrefixLength = -1;
+    private ServerAcc? _lastPrefixServer;
+
+    /// <summary>The server of a line whose bytes 24 on are "[myid:N]" (the line's timestamp is 23 bytes and a space).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Myid(ReadOnlySpan<byte> line)
+    {
+        if (line.Length < 33) { _msgServer = null; return; }
+        ulong w = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetReference(line), 25));   // "myid:N]" and a byte
+        if (w == _lastMyid) { _msgServer = _lastMyidServer; return; }
+        MyidChanged(line, w);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MyidChanged(ReadOnlySpan<byte> line, ulong w)
+    {
+        var rest = line[24..];
+        _msgServer = null;
+        if (!rest.StartsWith("[myid:"u8)) return;
+        int close = rest.IndexOf((byte)']');
+        if (close > 40) return;
+        // "[myid:]" (standalone): no server named; remembered all the same, so the next line costs one compare.
+        _msgServer = _lastMyidServer = close <= 6 ? null : Server("myid:" + System.Text.Encoding.ASCII.GetString(rest[6..close]));
+        _lastMyid = w;
+    }
+
+    private void PrefixServer(ReadOnlySpan<byte> prefix)
+    {
+        // A docker compose/swarm prefix ends with '|'; stern's is "pod container "; a collector's tab-separated columns
+        // and RFC 3339 stamps are no server's name. Only the name part is kept, compared with the last line's first.
+        int bar = prefix.IndexOf((byte)'|');
+        if (bar <= 0) return;
+        var name = prefix[..bar].TrimEnd((byte)' ');
+        if (name.Length == 0 || name.Length > _lastPrefix.Length) return;
+        if (name.Length == _lastPrefixLength && name.SequenceEqual(_lastPrefix.AsSpan(0, name.Length))) { _msgServer = _lastPrefixServer; return; }
+        name.CopyTo(_lastPrefix);
+        _lastPrefixLength = name.Length;
+        _msgServer = _lastPrefixServer = Server(System.Text.Encoding.UTF8.GetString(name));
+    }
+
+    private ServerAcc Server(string name)
+    {
+        if (!Servers.TryGetValue(name, out var s)) Servers[name] = s = new ServerAcc { Name = name };
+        return s;
+    }
+
+    /// <summary>
+    /// A line before the first message of the region: the rest of a stack trace whose message is before the file (a
+    /// rotated file or a cut log starts there) is counted as such; anything else is unrecognised.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void NotInMessage(ReadOnlySpan<byte> line, string file, long offset)
+    {
+        // No timestamp read yet: the top of the file.
+        if (_lastTime == default && !_lastPrefixSet && LooksLikeTrace(line)) { LeadingTraceLines++; LeadingTraceBytes += line.Length + 1; return; }
+        Unrecognise(line, file, offset);
+    }
+
+    private static bool LooksLikeTrace(ReadOnlySpan<byte> l)
+    {
+        var t = l.TrimStart(" \t"u8);
+        if (t.StartsWith("at "u8) || t.StartsWith("Caused by: "u8) || t.StartsWith("... "u8) || t.StartsWith("Suppressed: "u8)) return true;
+        // "java.io.IOException: ..." / "EndOfStreamException: ...": a class name ending in Exception or Error, then ':'
+        int colon = t.IndexOf((byte)':');
+        var name = colon > 0 ? t[..colon] : t;
+        return name.IndexOf((byte)' ') < 0 && (name.EndsWith("Exception"u8) || name.EndsWith("Error"u8));
     }
 
     private void Unrecognise(ReadOnlySpan<byte> line, string file, long offset)
@@ -336,6 +615,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         if (!_inMessage || _skip) { _inMessage = false; return; }
         _inMessage = false;
         Recognised += _curLines;
+        if (_cur.EndOfStreamWarning && _cur.AwaitsEndOfStream) _cur.Kind = ZkMessageKind.EndOfStream;   // its stack trace was dropped: still an end of stream
         var kind = _cur.Kind;
         KindLines[(int)kind] += _curLines;
         KindBytes[(int)kind] += _curBytes;
@@ -348,6 +628,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         var m = Minute(_curMinute);
         m.Lines += _curLines;
         m.Bytes += _curBytes;
+        if (_msgServer != null) _msgServer.Count(_curLines, _curTime);
         ClientAcc? c = _cur.HasIp ? Client(_cur.Ip, _cur.AddressSlot) : null;
         c?.Seen(_curTime);
         switch (kind)
@@ -478,7 +759,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(Clients, ip, out bool exists);
         if (!exists)
         {
-            slot = new ClientAcc { Ip = ip, Index = ClientList.Count };
+            slot = new ClientAcc { Ip = ip, Index = ClientList.Count, ByAccepts = MinuteSeries.Create(exact), ByEnds = MinuteSeries.Create(exact) };
             ClientList.Add(slot);
         }
         return cached = slot!;

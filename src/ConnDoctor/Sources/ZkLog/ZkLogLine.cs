@@ -16,6 +16,7 @@ public struct ZkLine
     public bool Malformed;             // timestamped but not in log4j/logback's ZooKeeper layout
     public ZkMessageKind Kind;
     public bool AwaitsEndOfStream;     // "caught end of stream exception" / "Unexpected exception": the next line says what
+    public bool EndOfStreamWarning;    // "caught end of stream exception" (3.4): an end of stream even when its stack trace was dropped
     public bool HasIp;
     public NetAddress Ip;
     internal int AddressSlot;          // set with Ip: the address memo's slot for it, or -1; the reader keeps the client there
@@ -163,7 +164,7 @@ public static class ZkLogLine
                 if (Starts(m, "Accepted socket connection from "u8)) { r.Kind = ZkMessageKind.Accepted; r.HasIp = Address(text, length, 32, out r.Ip, out r.AddressSlot, addresses, out _); }
                 break;
             case (byte)'c':
-                if (Starts(m, "caught end of stream exception"u8)) r.AwaitsEndOfStream = true; // 3.4: the next line has the session
+                if (Starts(m, "caught end of stream exception"u8)) r.AwaitsEndOfStream = r.EndOfStreamWarning = true; // 3.4: the next line has the session
                 break;
             case (byte)'C':
                 if (Starts(m, "Closed socket connection for client "u8))
@@ -179,6 +180,13 @@ public static class ZkLogLine
                         r.HasSession = Hex(text[at..], length - at, out r.Session) > 0;
                     }
                     else r.Kind = ZkMessageKind.ClosedNoSession;
+                }
+                else if (Starts(m, "Closing connection to "u8))
+                {
+                    // Netty (3.4 to 3.9): "Closing connection to /IP:PORT" with the IOException that ended it, or
+                    // "... because the server is not ready": the connection ended, no session id is logged.
+                    r.Kind = ZkMessageKind.EndOfStream;
+                    r.HasIp = Address(text, length, 22, out r.Ip, out r.AddressSlot, addresses, out _);
                 }
                 else if (Starts(m, "Client attempting to establish new session"u8))
                 {
@@ -212,8 +220,9 @@ public static class ZkLogLine
                 if (m.StartsWith("Message:"u8)) { int f = m.IndexOf(TooMany); if (f >= 0) Refused(text, length, f, ref r, addresses); }
                 break;
             case (byte)'[':
-                // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N"
-                int times = m.IndexOf(" times] Message:"u8);
+                // "[N times] Message: Error accepting new connection: Too many connections from /IP - max is N" (3.6+),
+                // "[N times] Error accepting new connection: ..." (3.5's RateLogger, without "Message: ")
+                int times = m.IndexOf(" times] "u8);
                 if (times > 1 && Utf8Parser.TryParse(m[1..times], out int n, out int used) && used == times - 1)
                 {
                     int f = m.IndexOf(TooMany);
@@ -234,6 +243,25 @@ public static class ZkLogLine
     }
 
     private static ReadOnlySpan<byte> TooMany => "Too many connections from "u8;
+
+    /// <summary>
+    /// Classifies the message of <paramref name="length"/> bytes that starts <paramref name="text"/> (layouts other than
+    /// ZooKeeper's own find it themselves; see <see cref="ZkLayoutLine"/>).
+    /// </summary>
+    internal static void ClassifyMessage(ReadOnlySpan<byte> text, int length, ref ZkLine r, ZkAddressMemo? addresses)
+    {
+        if (length <= 0) return;
+        Classify(text, length, ref r, addresses);
+    }
+
+    /// <summary>An end of stream's exception text anywhere on the line (a JSON encoder's stack-trace field).</summary>
+    internal static bool TryEndOfStreamAnywhere(ReadOnlySpan<byte> line, ref ZkLine r, ZkAddressMemo? addresses)
+    {
+        int u = line.IndexOf(Unable);
+        if (u < 0) return false;
+        EndOfStream(line[u..], ref r, addresses);
+        return true;
+    }
 
     /// <summary>
     /// <paramref name="m"/> starts with the literal <paramref name="lit"/>: 17 to 48 bytes are compared as two or three
@@ -324,8 +352,9 @@ public static class ZkLogLine
     /// </summary>
     internal static bool TryEndOfStream(ReadOnlySpan<byte> line, ref ZkLine r, ZkAddressMemo? addresses = null)
     {
-        // Almost always the exception's own line; a prefixed form (a wrapped logger) is searched for.
-        int u = Starts(line, "EndOfStreamException: "u8) && Starts(line[22..], Unable) ? 22 : line[..Math.Min(line.Length, 64 + Unable.Length)].IndexOf(Unable);
+        // Almost always the exception's own line; a prefixed form (a wrapped logger, a container runtime's or
+        // journald's prefix, the exception's full class name) is searched for in the line's first 256 bytes.
+        int u = Starts(line, "EndOfStreamException: "u8) && Starts(line[22..], Unable) ? 22 : line[..Math.Min(line.Length, 256 + Unable.Length)].IndexOf(Unable);
         if (u < 0) return false;
         EndOfStream(line[u..], ref r, addresses);
         return true;
@@ -372,8 +401,29 @@ public static class ZkLogLine
             ip = NetAddress.FromIPv4((v << 8) | octet);
             return true;
         }
-        return TryIPv6(s, out ip);
+        return TryIPv6(s, out ip) || Masked(s, out ip);
     }
+
+    /// <summary>
+    /// An address someone masked before sharing the log ("/10.x.x.x:2181", "/xxx.xxx.xxx.xxx", "/***.***.***.***"):
+    /// all such are one client, <see cref="MaskedClient"/> (0.0.0.0, which never connects), shown as "masked".
+    /// </summary>
+    private static bool Masked(ReadOnlySpan<byte> s, out NetAddress ip)
+    {
+        ip = MaskedClient;
+        int i = 0, dots = 0, masks = 0;
+        for (; i < s.Length && i < 40; i++)
+        {
+            byte c = s[i];
+            if (c == '.') dots++;
+            else if (c is (byte)'x' or (byte)'X' or (byte)'*') masks++;
+            else if ((uint)(c - '0') > 9) break;
+        }
+        return dots == 3 && masks > 0 && (i == s.Length || s[i] is (byte)':' or (byte)' ' or (byte)',' or (byte)')');
+    }
+
+    /// <summary>The one client all masked addresses are counted under.</summary>
+    public static readonly NetAddress MaskedClient = NetAddress.FromIPv4(0);
 
     // IPv6 as Java prints it: eight groups, then ":port" unless it is a bare InetAddress; an optional %scope.
     private static bool TryIPv6(ReadOnlySpan<byte> s, out NetAddress ip)

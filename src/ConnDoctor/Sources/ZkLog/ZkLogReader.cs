@@ -15,58 +15,85 @@ public static class ZkLogReader
 
     /// <param name="parts">Regions per plain file; null: regions that shrink towards the file's end (see ReadPlain). Tests force it to check that any split gives the same answer.</param>
     /// <param name="sized">Called once a plain file's size is taken, before it is read: tests truncate the file there.</param>
-    /// <param name="fromWindowStart">Start each plain file at the first message of the window (found by bisection), not at its
-    /// beginning: the recent part of a large live log at the cost of that part alone (diagnose). Lines before it are not counted.</param>
+    /// <param name="layout">--layout: the header form every file is read with; Auto learns each file's from its first lines.</param>
+    /// <param name="fromWindowStart">Start each plain file of ZooKeeper's own layout at the first message of the window (found by
+    /// bisection), not at its beginning: the recent part of a large live log at the cost of that part alone (diagnose). Lines
+    /// before it are not counted.</param>
     public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null, Action<string>? sized = null,
-                                                                     bool fromWindowStart = false)
+                                                                     ZkHeaderForm layout = ZkHeaderForm.Auto, bool fromWindowStart = false)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var problems = new List<string>();
-        var ordered = Order(inputs);
-        var regions = new List<ZkLogAccumulator>();
-        long skipped = 0;                                   // bytes before the window, not read (fromWindowStart)
-        Span<byte> trailer = stackalloc byte[4];           // a gzip file's last 4 bytes
-        ZkLogEvidence evidence;
-        try
-        {
-            foreach (var input in ordered)
-            {
-                if (input == "-") { regions.Add(ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _)); continue; }
-                using var handle = OpenOrExplain(input);
-                long length = RandomAccess.GetLength(handle);
-                if (IsGzip(handle, length))
-                {
-                    // .NET's GZipStream ends quietly on a cut file: compare with the size the gzip trailer records (ISIZE, mod 2^32).
-                    uint isize = RandomAccess.Read(handle, trailer, length - 4) == 4 ? BitConverter.ToUInt32(trailer) : 0;
-                    using var fs = new FileStream(handle, FileAccess.Read, 1, false);
-                    var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced);
-                    if ((uint)produced != isize && !problems.Any(p => p.StartsWith(input + ":")))
-                        problems.Add($"{input}: compressed data is corrupt or truncated: {produced} byte(s) of text came out, not the size its gzip trailer records (files joined with cat, several gzip streams in one, also differ); analysed what came out");
-                    regions.Add(acc);
-                }
-                else
-                {
-                    sized?.Invoke(input);
-                    long start = fromWindowStart && window.Since is DateTime since ? WindowStart(handle, length, since) : 0;
-                    if (start > 0) skipped += start;
-                    regions.AddRange(ReadPlain(handle, start, length, input, window, parts));
-                    long now = RandomAccess.GetLength(handle);
-                    if (now < length)
-                        problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
-                }
-            }
-            evidence = Merge(regions, ordered, window);
-        }
-        finally { regions.ForEach(r => r.Dispose()); }   // the session maps' memory, also when a later file fails
+        var ordered = Order(inputs, layout);
+        // The first read counts per-minute peaks assuming lines come about in order; a log found out of order is read
+        // again with exact per-minute buckets (stdin cannot be read twice: exact from the start).
+        var (evidence, problems) = ReadAll(ordered, window, stdin, parts, sized, layout, exact: ordered.Contains("-"), fromWindowStart, out bool deep, out long skipped);
+        if (deep) (evidence, problems) = ReadAll(ordered, window, stdin, parts, null, layout, exact: true, fromWindowStart, out _, out skipped);
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
             throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
-                                    $"has the log4j/logback layout ('2024-01-31 12:00:00,123 [myid:1] - WARN  [thread:Class@line] - message')");
+                                    "has a timestamp followed by a known layout (ZooKeeper's own, Kafka, Strimzi, Cloudera, Hadoop, logback/log4j2, JSON; see --layout)");
         if (evidence.UnrecognisedLines > 0) problems.Add($"{evidence.UnrecognisedLines} line(s) not recognised");
         var status = new SourceStatus("zklog", problems.Count > 0 ? SourceState.Partial : SourceState.Ok,
             (problems.Count > 0 ? string.Join("; ", problems) + "; " : "") + $"{ordered.Count} file(s), {evidence.Lines} line(s), {evidence.Bytes} byte(s)" +
             (skipped > 0 ? $", {skipped} byte(s) before the window not read" : ""),
             (int)Math.Min(int.MaxValue, evidence.Lines), sw.Elapsed);
         return (evidence, status);
+    }
+
+    private static (ZkLogEvidence, List<string>) ReadAll(List<string> ordered, ZkLogWindow window, Func<Stream>? stdin, int? parts, Action<string>? sized,
+                                                         ZkHeaderForm layout, bool exact, bool fromWindowStart, out bool deep, out long skipped)
+    {
+        var problems = new List<string>();
+        var layouts = new List<ZkFileLayout>();
+        var regions = new List<ZkLogAccumulator>();
+        skipped = 0;                                        // bytes before the window, not read (fromWindowStart)
+        Span<byte> trailer = stackalloc byte[4];           // a gzip file's last 4 bytes
+        ZkLogEvidence evidence;
+        try
+        {
+            foreach (var input in ordered)
+            {
+                if (input == "-")
+                {
+                    var acc = ReadStream(stdin?.Invoke() ?? Console.OpenStandardInput(), "stdin", window, problems, out _, layout, null, null, exact);
+                    regions.Add(acc);
+                    layouts.Add(new ZkFileLayout("stdin", acc.Layout.Describe()));
+                    continue;
+                }
+                using var handle = OpenOrExplain(input);
+                long length = RandomAccess.GetLength(handle);
+                DateTime modified = File.GetLastWriteTime(input);
+                if (IsGzip(handle, length))
+                {
+                    // .NET's GZipStream ends quietly on a cut file: compare with the size the gzip trailer records (ISIZE, mod 2^32).
+                    uint isize = RandomAccess.Read(handle, trailer, length - 4) == 4 ? BitConverter.ToUInt32(trailer) : 0;
+                    using var fs = new FileStream(handle, FileAccess.Read, 1, false);
+                    var acc = ReadStream(new GZipStream(fs, CompressionMode.Decompress), input, window, problems, out long produced, layout, input, modified, exact);
+                    if ((uint)produced != isize && !problems.Any(p => p.StartsWith(input + ":")) && !GzipMembers.LastMemberChecks(input, length, produced))
+                        problems.Add($"{input}: compressed data is corrupt or truncated: {produced} byte(s) of text came out, not the size its gzip trailer records, and its last member's checksum does not match; analysed what came out");
+                    regions.Add(acc);
+                    layouts.Add(new ZkFileLayout(input, acc.Layout.Describe()));
+                }
+                else
+                {
+                    sized?.Invoke(input);
+                    var head = new byte[DetectBytes];
+                    int got = RandomAccess.Read(handle, head, 0);
+                    var fileLayout = ZkLayout.Detect(head.AsSpan(0, got), input, layout, modified) ?? ZkLayout.Stock;
+                    layouts.Add(new ZkFileLayout(input, fileLayout.Describe()));
+                    // diagnose: from the window's start (ZooKeeper's own layout; another is read whole, the window still applies).
+                    long start = fromWindowStart && fileLayout.IsStock && window.Since is DateTime since ? WindowStart(handle, length, since) : 0;
+                    skipped += start;
+                    // A time-only layout counts its days as it goes: one region, read in order.
+                    regions.AddRange(ReadPlain(handle, start, length, input, window, fileLayout.TimeOnly ? 1 : parts, fileLayout, exact));
+                    long now = RandomAccess.GetLength(handle);
+                    if (now < length)
+                        problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
+                }
+            }
+            evidence = Merge(regions, ordered, window, out deep) with { Layouts = layouts, TimeOnly = regions.Any(r => r.Layout.TimeOnly) };
+        }
+        finally { regions.ForEach(r => r.Dispose()); }   // the session maps' memory, also when a later file fails
+        return (evidence, problems);
     }
 
     private static SafeFileHandle OpenOrExplain(string path)
@@ -90,19 +117,19 @@ public static class ZkLogReader
     }
 
     /// <summary>A rotated set (zookeeper.log, .1, .2.gz ...) in the order of each file's first timestamp; stdin stays first.</summary>
-    private static List<string> Order(IReadOnlyList<string> inputs)
+    private static List<string> Order(IReadOnlyList<string> inputs, ZkHeaderForm layout)
     {
         if (inputs.Count <= 1) return inputs.ToList();
         var keyed = new List<(string Path, string Key, int Index)>();
         for (int i = 0; i < inputs.Count; i++)
         {
-            string key = inputs[i] == "-" ? "" : FirstTimestamp(inputs[i]) ?? "\uffff";
+            string key = inputs[i] == "-" ? "" : FirstTimestamp(inputs[i], layout) ?? "\uffff";
             keyed.Add((inputs[i], key, i));
         }
         return keyed.OrderBy(k => k.Key, StringComparer.Ordinal).ThenBy(k => k.Index).Select(k => k.Path).ToList();
     }
 
-    private static string? FirstTimestamp(string path)
+    private static string? FirstTimestamp(string path, ZkHeaderForm form)
     {
         try
         {
@@ -110,12 +137,16 @@ public static class ZkLogReader
             long length = RandomAccess.GetLength(handle);
             using var fs = new FileStream(handle, FileAccess.Read, 1, false);
             Stream s = IsGzip(handle, length) ? new GZipStream(fs, CompressionMode.Decompress) : fs;
-            var buf = new byte[64 * 1024];
+            var buf = new byte[DetectBytes];
             int n = s.ReadAtLeast(buf, buf.Length, throwOnEndOfStream: false);
+            var layout = ZkLayout.Detect(buf.AsSpan(0, n), path, form, File.GetLastWriteTime(path));
+            if (layout == null) return null;
+            var lines = new ZkLayoutLine(layout);
             foreach (var range in new ReadOnlySpan<byte>(buf, 0, n).Split((byte)'\n'))
             {
                 var line = new ReadOnlySpan<byte>(buf, 0, n)[range];
-                if (ZkLogLine.IsTimestamp(line)) return System.Text.Encoding.ASCII.GetString(line[..23]);
+                if (layout.IsStock ? ZkLogLine.IsTimestamp(line) : lines.TryStart(line, out _) && lines.TryHeader(line, out _))
+                    return (layout.IsStock ? ZkLogLine.Time(line) : lines.LastTime).ToString("yyyy-MM-dd HH:mm:ss.fffffff");
             }
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException) { }
@@ -123,7 +154,8 @@ public static class ZkLogReader
     }
 
     private const int RegionBuffer = 256 << 10;      // per core: stays in its cache (1 MB L2 on the machines measured)
-    private const int MaxLine = 16 << 20;
+    private const int MaxLine = 32 << 20;         // a 20 MiB line (a payload logged whole) stays one line
+    private const int DetectBytes = 64 << 10;     // a file's layout is learned from its first 64 KiB
     private const long LargeRegion = 256L << 20, SmallRegion = 32L << 20;
 
     /// <summary>
@@ -134,7 +166,7 @@ public static class ZkLogReader
     /// the number of cores, never on timing, so a run over a file that does not change gives the same answer every
     /// time. Each region has its own counters, joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long start, long length, string name, ZkLogWindow window, int? forcedParts)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long start, long length, string name, ZkLogWindow window, int? forcedParts, ZkLayout layout, bool exact)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
         long size = length - start;
@@ -151,7 +183,7 @@ public static class ZkLogReader
         {
             long b = Volatile.Read(ref bounds[k]);
             if (b >= 0) return b;
-            b = Math.Max(NextMessageStart(h, length, cuts[k - 1]), k > 1 ? Bound(k - 1) : start);
+            b = Math.Max(NextMessageStart(h, length, cuts[k - 1], layout), k > 1 ? Bound(k - 1) : start);
             long first = Interlocked.CompareExchange(ref bounds[k], b, -1);
             return first >= 0 ? first : b;
         }
@@ -166,7 +198,7 @@ public static class ZkLogReader
                 var addresses = new ZkAddressMemo();            // the same
                 for (int i; Volatile.Read(ref failed) == null && (i = Interlocked.Increment(ref next)) < parts;)
                 {
-                    var acc = accs[i] = new ZkLogAccumulator(window, addresses);
+                    var acc = accs[i] = new ZkLogAccumulator(window, addresses, layout, exact);
                     long start = Bound(i);
                     buffer = ReadRegion(h, start, Bound(i + 1), acc, name, buffer);
                     if (buffer.Length > RegionBuffer) buffer = new byte[RegionBuffer];   // grown for a long line: back to a size the cache holds
@@ -235,7 +267,7 @@ public static class ZkLogReader
         var head = new byte[32];
         DateTime? TimeAt(long pos, out long at)
         {
-            at = pos == 0 ? 0 : NextMessageStart(h, length, pos);
+            at = pos == 0 ? 0 : NextMessageStart(h, length, pos, ZkLayout.Stock);
             if (at >= length) return null;
             int n = RandomAccess.Read(h, head, at);
             return n >= 23 && ZkLogLine.IsTimestamp(head.AsSpan(0, n)) ? ZkLogLine.Time(head.AsSpan(0, n)) : null;
@@ -253,11 +285,12 @@ public static class ZkLogReader
     }
 
     /// <summary>
-    /// The first line at or after pos that starts a message (has a timestamp), so a region never begins
-    /// inside a stack trace that belongs to the message before it.
+    /// The first line at or after pos that starts a message (has a timestamp, where the file's layout puts it), so a
+    /// region never begins inside a stack trace that belongs to the message before it.
     /// </summary>
-    private static long NextMessageStart(SafeFileHandle h, long length, long pos)
+    private static long NextMessageStart(SafeFileHandle h, long length, long pos, ZkLayout layout)
     {
+        if (!layout.IsStock) return NextLayoutMessageStart(h, length, pos, layout);
         Span<byte> buf = stackalloc byte[4096];                 // a message starts within a few hundred bytes, as a rule
         long at = Math.Max(0, pos - 1);
         while (at < length)
@@ -281,17 +314,59 @@ public static class ZkLogReader
         return length;
     }
 
-    private static ZkLogAccumulator ReadStream(Stream s, string name, ZkLogWindow window, List<string> problems, out long produced)
+    // The same for another layout: whole lines (up to 64 KiB) are checked, since the timestamp may follow a prefix.
+    private static long NextLayoutMessageStart(SafeFileHandle h, long length, long pos, ZkLayout layout)
     {
-        var acc = new ZkLogAccumulator(window);
+        var buf = new byte[64 << 10];
+        var lines = new ZkLayoutLine(layout);
+        long at = Math.Max(0, pos - 1);
+        while (at < length)
+        {
+            int n = RandomAccess.Read(h, buf, at);
+            if (n <= 0) break;
+            var span = buf.AsSpan(0, n);
+            int i = 0;
+            while (true)
+            {
+                int nl = span[i..].IndexOf((byte)'\n');
+                if (nl < 0) break;
+                int start = i + nl + 1;
+                int next = span[start..].IndexOf((byte)'\n');
+                if (next < 0) break;                               // the line is not all in the buffer: read on from it
+                var line = span.Slice(start, next);
+                if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
+                if (lines.TryStart(line, out _) && lines.TryHeader(line, out _)) return Math.Min(length, at + start);
+                i = start;
+            }
+            if (n < buf.Length) break;
+            at += Math.Max(1, i);
+        }
+        return length;
+    }
+
+    private static ZkLogAccumulator ReadStream(Stream s, string name, ZkLogWindow window, List<string> problems, out long produced,
+                                               ZkHeaderForm form, string? path, DateTime? modified, bool exact)
+    {
+        var acc = new ZkLogAccumulator(window, exact: exact);
         long read = 0;
-        var feeder = new LineFeeder(acc, name, 0, new byte[BufferSize], BufferSize);
+        var feeder = new LineFeeder(acc, name, 0, new byte[BufferSize], MaxLine);
+        bool first = true;
         try
         {
             while (true)
             {
                 int n;
-                try { n = s.Read(feeder.Free); }
+                try
+                {
+                    if (first)
+                    {
+                        // The layout is learned from the stream's first bytes, before any is counted.
+                        n = s.ReadAtLeast(feeder.Free, DetectBytes, throwOnEndOfStream: false);
+                        acc.UseLayout(ZkLayout.Detect(feeder.Free[..n], path, form, modified) ?? ZkLayout.Stock);
+                        first = false;
+                    }
+                    else n = s.Read(feeder.Free);
+                }
                 catch (Exception ex) when (ex is InvalidDataException or IOException)
                 {
                     problems.Add($"{name}: compressed data is corrupt or truncated after {read} byte(s) of text ({ex.Message.TrimEnd('.')}); analysed what came before");
@@ -343,7 +418,8 @@ public static class ZkLogReader
     }
 
     /// <summary>Joins the regions in order: a pending end at one region's end meets the first close of a later region.</summary>
-    private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window)
+    /// <param name="deep">A client's per-minute series stepped back further than the fast read counts exactly: read again exactly.</param>
+    private static ZkLogEvidence Merge(List<ZkLogAccumulator> regions, List<string> files, ZkLogWindow window, out bool deep)
     {
         using var total = new ZkLogAccumulator(window);
         long unattributedEnds = 0, unattributedExpiries = 0;
@@ -361,6 +437,13 @@ public static class ZkLogReader
             unattributedEnds += r.UnattributedEnds;
             total.Lines += r.Lines; total.Bytes += r.Bytes; total.Recognised += r.Recognised;
             total.Unrecognised += r.Unrecognised; total.Outside += r.Outside;
+            total.LeadingTraceLines += r.LeadingTraceLines; total.LeadingTraceBytes += r.LeadingTraceBytes; total.StepsBack += r.StepsBack;
+            foreach (var (name, server) in r.Servers)
+            {
+                if (!total.Servers.TryGetValue(name, out var t)) total.Servers[name] = t = new ServerAcc { Name = name };
+                t.Lines += server.Lines;
+                if (server.Lines > 0) { t.Count(0, server.First); t.Count(0, server.Last); }
+            }
             foreach (var s in r.Samples) if (total.Samples.Count < 5) total.Samples.Add(s);
             total.AcceptsLogged |= r.AcceptsLogged;
             if (r.First < total.First) total.First = r.First;
@@ -395,11 +478,13 @@ public static class ZkLogReader
         }
 
         bool accepts = total.AcceptsLogged;
+        deep = total.Clients.Values.Any(c => c.ByAccepts.Deep || c.ByEnds.Deep);
         var kinds = new List<ZkKindStats>();
         for (int k = 0; k < total.KindLines.Length; k++)
             if (total.KindLines[k] > 0 && k != (int)ZkMessageKind.Other)
                 kinds.Add(new ZkKindStats(ZkMessageKinds.Name((ZkMessageKind)k), total.KindLines[k], total.KindBytes[k]));
         foreach (var (loc, v) in total.OtherByLocation) kinds.Add(new ZkKindStats("other: " + loc, v.Lines, v.Bytes));
+        if (total.LeadingTraceLines > 0) kinds.Add(new ZkKindStats("other: (stack trace of a message before the file)", total.LeadingTraceLines, total.LeadingTraceBytes));
         if (total.Unrecognised > 0) kinds.Add(new ZkKindStats("unrecognised", total.Unrecognised, 0));
 
         return new ZkLogEvidence
@@ -407,7 +492,11 @@ public static class ZkLogReader
             Files = files,
             Lines = total.Lines,
             Bytes = total.Bytes,
-            RecognisedLines = total.Recognised,
+            RecognisedLines = total.Recognised + total.LeadingTraceLines,
+            LeadingTraceLines = total.LeadingTraceLines,
+            TimeStepsBack = total.StepsBack,
+            Servers = total.Servers.Count < 2 ? [] : total.Servers.Values.OrderBy(v => v.Name, StringComparer.Ordinal)
+                .Select(v => new ZkServerLines(v.Name, v.Lines, v.Lines > 0 ? v.First : null, v.Lines > 0 ? v.Last : null)).ToList(),
             UnrecognisedLines = total.Unrecognised,
             UnrecognisedSamples = total.Samples,
             OutsideWindowLines = total.Outside,
@@ -421,7 +510,7 @@ public static class ZkLogReader
                 Ip = c.Ip, Accepted = c.Accepted, EndOfStreamNoSession = c.EosNo, EndOfStreamWithSession = c.EosWith,
                 ClosedNoSession = c.ClosedNo, ClosedWithSession = c.ClosedWith, Refused = c.Refused, RefusedLimit = c.Limit > 0 ? c.Limit : null,
                 SessionAttempts = c.Attempts, SessionsEstablished = c.Established, SessionsExpired = c.Expired, FourLetterWords = c.Flw,
-                PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).Peak,
+                PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).PeakPerMinute,
                 Loop = c.Loop.Stats(),
                 FirstSeen = c.First, LastSeen = c.Last,
                 FirstRefused = c.Refused > 0 ? c.FirstRefused : null, LastRefused = c.Refused > 0 ? c.LastRefused : null,
