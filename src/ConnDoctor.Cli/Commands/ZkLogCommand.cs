@@ -45,7 +45,7 @@ public static class ZkLogCommand
         return FailOnOption.ExitCodeFor(p, report.Diagnosis.Worst);
     }
 
-    private static DateTime? Time(string? text, string option)
+    internal static DateTime? Time(string? text, string option)
     {
         if (text == null) return null;
         string[] formats = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-ddTHH:mm", "yyyy-MM-dd"];

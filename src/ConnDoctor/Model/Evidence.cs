@@ -5,7 +5,7 @@ namespace ConnDoctor.Model;
 /// Each kind of evidence is an optional part: a command fills the parts its sources produce, and every rule
 /// looks at the parts it understands (reconnect-storm reads a server log, a capture or the socket table).
 /// </summary>
-public sealed class Evidence
+public sealed record Evidence
 {
     /// <summary>The live socket table (sockets, diagnose); empty when no socket source ran.</summary>
     public IReadOnlyList<SocketRecord> Sockets { get; init; } = [];
@@ -25,6 +25,11 @@ public sealed class Evidence
 
     /// <summary>A live look at a ZooKeeper ensemble's clients, once or over a watch (conndoctor zk); null when not polled.</summary>
     public ZkEnsembleEvidence? Zk { get; init; }
+    /// <summary>What discovery found on the host: ZooKeeper servers and clients, other listeners (diagnose); null when it did not run.</summary>
+    public DiscoveryEvidence? Discovery { get; init; }
+
+    /// <summary>The own logs of the processes the findings blame, read after the rules named them (diagnose); null when not read.</summary>
+    public AppLogEvidence? AppLogs { get; init; }
     public required DateTimeOffset CollectedAt { get; init; }
     public string Host { get; init; } = Environment.MachineName;
 

@@ -46,4 +46,14 @@ public sealed record Finding
     public IReadOnlyList<string> Evidence { get; init; } = [];
     public required string Cause { get; init; }
     public required string Remedy { get; init; }
+    /// <summary>The source whose evidence the rule read (sockets, zklog, zk, watch, settings); set by the diagnosis, null when one source ran.</summary>
+    public string? Source { get; init; }
+    /// <summary>
+    /// Each source's part when several saw this problem (one finding per problem), and the blamed process's own log; empty
+    /// when one source saw it. <see cref="Evidence"/> then holds every part's lines, each prefixed with its source.
+    /// </summary>
+    public IReadOnlyList<FindingPart> Parts { get; init; } = [];
 }
+
+/// <summary>What one source contributed to a finding: its own summary and evidence lines.</summary>
+public sealed record FindingPart(string Source, string Summary, IReadOnlyList<string> Evidence);

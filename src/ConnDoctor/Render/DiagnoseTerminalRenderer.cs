@@ -14,8 +14,57 @@ public static class DiagnoseTerminalRenderer
         int ns = r.Namespaces.Count;
         c.WriteLine($"conndoctor diagnose on {r.Host}: {r.SocketsExamined} socket(s){(ns > 1 ? $" in {ns} network namespaces" : "")}, " +
                     $"{r.Rules.Count} rule(s), {r.Findings.Count} finding(s)");
+        if (r.Overview != null)
+        {
+            c.WriteLine();
+            Wrapped(c, r.Overview, o.Width, 0, 0);
+            if (r.Discovery != null) WriteDiscovery(c, r.Discovery, o.Width);
+            foreach (var note in r.Notes) Wrapped(c, "note: " + note, o.Width, 0, 6);
+            c.WriteLine();
+        }
         SourceNotes.Write(c, r.Sources);
         WriteFindings(c, r, o.Width);
+        if (r.AppLogs is { } logs) WriteAppLogs(c, logs, o.Width);
+    }
+
+    /// <summary>What discovery found: servers with their configuration, endpoints and logs; clients; other listeners.</summary>
+    private static void WriteDiscovery(IAnsiConsole c, DiscoveryEvidence d, int width)
+    {
+        c.WriteLine();
+        c.WriteLine("found:");
+        foreach (var s in d.Servers)
+        {
+            var where = s.ClientEndpoints.Count > 0 ? $" on {string.Join(", ", s.ClientEndpoints)}" : "";
+            Wrapped(c, $"- ZooKeeper server pid {s.Pid} ({s.MainClass}{(s.Launcher != null ? ", " + s.Launcher : "")}){where}" +
+                       (s.Netns != null ? $" netns {s.Netns}" : "") + (s.AdminEndpoint is { } a ? $", AdminServer {a}" : ""), width, 2, 6);
+            if (s.ConfigPath != null) Wrapped(c, $"config {s.ConfigPath} ({s.ConfigFoundBy})" + (s.DynamicConfigPath != null ? $", dynamic {s.DynamicConfigPath}" : ""), width, 6, 8);
+            if (s.LogFile != null)
+                Wrapped(c, $"log {s.LogFile} ({s.LogFoundBy})" + (s.RotatedLogs.Count > 0 ? $" + {s.RotatedLogs.Count} rotated in the window" : "") +
+                           (s.OtherLogs.Count > 0 ? $"; also open, not read: {string.Join(", ", s.OtherLogs)}" : ""), width, 6, 8);
+            foreach (var problem in s.Problems) Wrapped(c, "could not: " + problem, width, 6, 8);
+        }
+        foreach (var k in d.Clients.Take(10))
+            Wrapped(c, $"- ZooKeeper client {k.Process}[{k.Pid}]: {k.Connections} connection(s) to {string.Join(", ", k.Servers)}" + (k.Netns != null ? $" netns {k.Netns}" : ""), width, 2, 6);
+        if (d.Clients.Count > 10) c.WriteLine($"  ... and {d.Clients.Count - 10} more client process(es)");
+        foreach (var l in d.Listeners.Where(l => l.Connections > 0).Take(5))
+            Wrapped(c, $"- listener {l.Local} {(l.Process != null ? $"{l.Process}[{l.Pid}]" : "(owner unknown)")}: {l.Connections} connection(s)" +
+                       (l.BusiestPeers.Count > 0 ? ", busiest " + string.Join(", ", l.BusiestPeers.Select(p => $"{p.Peer} x{p.Connections}")) : ""), width, 2, 6);
+        if (d.Servers.Count == 0 && d.Clients.Count == 0) c.WriteLine("  no ZooKeeper server or client");
+        foreach (var problem in d.Problems) Wrapped(c, "note: " + problem, width, 2, 6);
+    }
+
+    /// <summary>Which files of the blamed processes were read, and what could not be.</summary>
+    private static void WriteAppLogs(IAnsiConsole c, AppLogEvidence logs, int width)
+    {
+        if (logs.Processes.Count == 0) return;
+        c.WriteLine();
+        c.WriteLine("own logs of the blamed processes:");
+        foreach (var p in logs.Processes)
+        {
+            foreach (var f in p.Files)
+                Wrapped(c, $"- {p.Process}[{p.Pid}] {f.Path} ({f.FoundBy}): " + (f.Problem == null ? $"{Analysis.Format.Bytes(f.BytesRead)} read" : f.Problem), width, 0, 4);
+            foreach (var problem in p.Problems) Wrapped(c, $"- {p.Process}[{p.Pid}]: {problem}", width, 0, 4);
+        }
     }
 
     /// <summary>A line for each rule that did not run: it failed, or its evidence was missing.</summary>

@@ -27,11 +27,4 @@ public static class RuleRegistry
     ];
 
     public static IRule? Find(string id) => All.FirstOrDefault(r => r.Id == id);
-
-    /// <summary>
-    /// The rules that read a socket table, what `diagnose` collects: the others read a capture, a log, a ZooKeeper poll or
-    /// settings, and asked of diagnose would run nothing and always pass.
-    /// </summary>
-    public static readonly IReadOnlyList<IRule> OnSocketTable =
-        All.Where(r => r.Reads(new Evidence { Statuses = [], CollectedAt = default, Namespaces = [new NetnsInfo { Label = "host" }] })).ToList();
 }

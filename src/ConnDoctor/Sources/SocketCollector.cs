@@ -136,6 +136,19 @@ public static class SocketCollector
         return new TableRead(list, SysctlReader.Read(o.IsLiveProc ? "/proc" : o.ProcRoot), "proc", fallback, stats.Malformed);
     }
 
+    /// <summary>
+    /// The inodes of the namespaces <see cref="Collect"/> will read, known before it reads them (null: every namespace,
+    /// --all-netns), so that other sources can start meanwhile. Empty when it cannot be told (a fixture tree).
+    /// </summary>
+    public static HashSet<ulong>? NamespaceInodes(CollectOptions o)
+    {
+        if (o.AllNetns) return null;
+        if (!o.IsLiveProc) return [];
+        ulong ino = o.Netns != null ? NetnsScope.InodeOf(o.Netns.Contains('/') ? o.Netns : Path.Combine(o.NetnsRunDir, o.Netns))
+            : NetnsScope.InodeOf("/proc/thread-self/ns/net");
+        return ino == 0 ? [] : [ino];
+    }
+
     private static List<Target> ResolveTargets(CollectOptions o, List<SourceStatus> statuses)
     {
         var names = NamedNamespaces(o.NetnsRunDir);

@@ -47,12 +47,14 @@ public sealed class JavaZkClient : IDisposable
     /// <param name="netns">The namespace to run in (null: this one).</param>
     /// <param name="server">HOST:PORT.</param>
     /// <param name="withoutSetWatches">The class path of incident 000 (no SetWatches class): every reconnect fails.</param>
-    public JavaZkClient(TestNetns? netns, string server, bool withoutSetWatches = false, int holdSeconds = 120)
+    /// <param name="logFile">Where the client's own log goes (slf4j-simple's logFile, opened by the JVM as an application's log
+    /// file is); null: its stdout, collected in <see cref="Lines"/>.</param>
+    public JavaZkClient(TestNetns? netns, string server, bool withoutSetWatches = false, int holdSeconds = 120, string? logFile = null)
     {
         _looping = withoutSetWatches;
         var b = Built.Value;
         string[] java = ["java", "-Xmx48m", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1",
-            "-Dorg.slf4j.simpleLogger.logFile=System.out", "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            $"-Dorg.slf4j.simpleLogger.logFile={logFile ?? "System.out"}", "-Dorg.slf4j.simpleLogger.showDateTime=true",
             "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
             "-cp", withoutSetWatches ? b.BrokenClassPath : b.ClassPath, "ZkJavaClient", server, holdSeconds.ToString()];
         Arguments = java;

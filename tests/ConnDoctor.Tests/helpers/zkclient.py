@@ -7,7 +7,8 @@
                                                      the server expires them after the session timeout
   hold      --server H:P --source IP --count N        N raw connections held open (to reach maxClientCnxns)
              [--extra K --gap S]                     then K more connections, one every S seconds (refused at the limit),
-                                                     then all are closed
+             [--keep-open S]                         then all are closed (with --keep-open: prints "held" and keeps them
+                                                     until stdin closes, at most S seconds)
   tree      --server H:P --path P --count N         one kazoo session creates N ephemeral nodes P/eph-i and
              [--persistent M --data D --hold S]      M persistent nodes P/per-i (data D), under P and P/sub;
                                                      prints one JSON line (session id, nodes), then holds the
@@ -45,6 +46,7 @@ def main():
     p.add_argument("--hold", type=float, default=30)
     p.add_argument("--extra", type=int, default=0)
     p.add_argument("--gap", type=float, default=0.3)
+    p.add_argument("--keep-open", type=float, default=0)
     p.add_argument("--rate", type=float, default=1.0)
     a = p.parse_args()
     host, port = a.server.rsplit(":", 1)
@@ -96,6 +98,9 @@ def main():
             except OSError:
                 pass           # or resets it before connect() returns
             time.sleep(a.gap)
+        if a.keep_open > 0:
+            print("held", flush=True)
+            select.select([sys.stdin], [], [], a.keep_open)   # until the test closes our stdin
         for s in held:
             s.close()
     print("done", flush=True)

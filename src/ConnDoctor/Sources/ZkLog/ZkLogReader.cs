@@ -16,31 +16,36 @@ public static class ZkLogReader
     /// <param name="parts">Regions per plain file; null: regions that shrink towards the file's end (see ReadPlain). Tests force it to check that any split gives the same answer.</param>
     /// <param name="sized">Called once a plain file's size is taken, before it is read: tests truncate the file there.</param>
     /// <param name="layout">--layout: the header form every file is read with; Auto learns each file's from its first lines.</param>
+    /// <param name="fromWindowStart">Start each plain file of ZooKeeper's own layout at the first message of the window (found by
+    /// bisection), not at its beginning: the recent part of a large live log at the cost of that part alone (diagnose). Lines
+    /// before it are not counted.</param>
     public static (ZkLogEvidence Evidence, SourceStatus Status) Read(IReadOnlyList<string> inputs, ZkLogWindow window, Func<Stream>? stdin = null, int? parts = null, Action<string>? sized = null,
-                                                                     ZkHeaderForm layout = ZkHeaderForm.Auto)
+                                                                     ZkHeaderForm layout = ZkHeaderForm.Auto, bool fromWindowStart = false)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var ordered = Order(inputs, layout);
         // The first read counts per-minute peaks assuming lines come about in order; a log found out of order is read
         // again with exact per-minute buckets (stdin cannot be read twice: exact from the start).
-        var (evidence, problems) = ReadAll(ordered, window, stdin, parts, sized, layout, exact: ordered.Contains("-"), out bool deep);
-        if (deep) (evidence, problems) = ReadAll(ordered, window, stdin, parts, null, layout, exact: true, out _);
+        var (evidence, problems) = ReadAll(ordered, window, stdin, parts, sized, layout, exact: ordered.Contains("-"), fromWindowStart, out bool deep, out long skipped);
+        if (deep) (evidence, problems) = ReadAll(ordered, window, stdin, parts, null, layout, exact: true, fromWindowStart, out _, out skipped);
         if (evidence.Lines > 0 && evidence.RecognisedLines == 0)
             throw new UserException($"{string.Join(", ", ordered)} does not look like a ZooKeeper server log: none of its {evidence.Lines} line(s) " +
                                     "has a timestamp followed by a known layout (ZooKeeper's own, Kafka, Strimzi, Cloudera, Hadoop, logback/log4j2, JSON; see --layout)");
         if (evidence.UnrecognisedLines > 0) problems.Add($"{evidence.UnrecognisedLines} line(s) not recognised");
         var status = new SourceStatus("zklog", problems.Count > 0 ? SourceState.Partial : SourceState.Ok,
-            (problems.Count > 0 ? string.Join("; ", problems) + "; " : "") + $"{ordered.Count} file(s), {evidence.Lines} line(s), {evidence.Bytes} byte(s)",
+            (problems.Count > 0 ? string.Join("; ", problems) + "; " : "") + $"{ordered.Count} file(s), {evidence.Lines} line(s), {evidence.Bytes} byte(s)" +
+            (skipped > 0 ? $", {skipped} byte(s) before the window not read" : ""),
             (int)Math.Min(int.MaxValue, evidence.Lines), sw.Elapsed);
         return (evidence, status);
     }
 
     private static (ZkLogEvidence, List<string>) ReadAll(List<string> ordered, ZkLogWindow window, Func<Stream>? stdin, int? parts, Action<string>? sized,
-                                                         ZkHeaderForm layout, bool exact, out bool deep)
+                                                         ZkHeaderForm layout, bool exact, bool fromWindowStart, out bool deep, out long skipped)
     {
         var problems = new List<string>();
         var layouts = new List<ZkFileLayout>();
         var regions = new List<ZkLogAccumulator>();
+        skipped = 0;                                        // bytes before the window, not read (fromWindowStart)
         Span<byte> trailer = stackalloc byte[4];           // a gzip file's last 4 bytes
         ZkLogEvidence evidence;
         try
@@ -75,8 +80,11 @@ public static class ZkLogReader
                     int got = RandomAccess.Read(handle, head, 0);
                     var fileLayout = ZkLayout.Detect(head.AsSpan(0, got), input, layout, modified) ?? ZkLayout.Stock;
                     layouts.Add(new ZkFileLayout(input, fileLayout.Describe()));
+                    // diagnose: from the window's start (ZooKeeper's own layout; another is read whole, the window still applies).
+                    long start = fromWindowStart && fileLayout.IsStock && window.Since is DateTime since ? WindowStart(handle, length, since) : 0;
+                    skipped += start;
                     // A time-only layout counts its days as it goes: one region, read in order.
-                    regions.AddRange(ReadPlain(handle, length, input, window, fileLayout.TimeOnly ? 1 : parts, fileLayout, exact));
+                    regions.AddRange(ReadPlain(handle, start, length, input, window, fileLayout.TimeOnly ? 1 : parts, fileLayout, exact));
                     long now = RandomAccess.GetLength(handle);
                     if (now < length)
                         problems.Add($"{input}: the file shrank from {length} to {now} bytes while it was read (truncated by log rotation?); analysed what was read");
@@ -158,22 +166,24 @@ public static class ZkLogReader
     /// the number of cores, never on timing, so a run over a file that does not change gives the same answer every
     /// time. Each region has its own counters, joined in file order.
     /// </summary>
-    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long length, string name, ZkLogWindow window, int? forcedParts, ZkLayout layout, bool exact)
+    private static List<ZkLogAccumulator> ReadPlain(SafeFileHandle h, long start, long length, string name, ZkLogWindow window, int? forcedParts, ZkLayout layout, bool exact)
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
-        var cuts = forcedParts is int forced ? Enumerable.Range(1, Math.Max(0, forced - 1)).Select(i => length * i / forced).ToList() : Cuts(length, cores);
+        long size = length - start;
+        var cuts = (forcedParts is int forced ? Enumerable.Range(1, Math.Max(0, forced - 1)).Select(i => size * i / forced).ToList() : Cuts(size, cores))
+            .Select(c => start + c).ToList();
         int parts = cuts.Count + 1;
         // A region's boundaries are found by the thread that reads it (not all before the threads start): the first
         // thread to need one stores it, so the two regions that share it agree. Each is at least the one before it,
         // so regions never overlap, even when the file is rewritten while it is read.
         var bounds = new long[parts + 1];
         Array.Fill(bounds, -1);
-        (bounds[0], bounds[parts]) = (0, length);
+        (bounds[0], bounds[parts]) = (start, length);
         long Bound(int k)
         {
             long b = Volatile.Read(ref bounds[k]);
             if (b >= 0) return b;
-            b = Math.Max(NextMessageStart(h, length, cuts[k - 1], layout), k > 1 ? Bound(k - 1) : 0);
+            b = Math.Max(NextMessageStart(h, length, cuts[k - 1], layout), k > 1 ? Bound(k - 1) : start);
             long first = Interlocked.CompareExchange(ref bounds[k], b, -1);
             return first >= 0 ? first : b;
         }
@@ -245,6 +255,33 @@ public static class ZkLogReader
             feeder.Feed(n, last);
             if (last) return feeder.Buffer;
         }
+    }
+
+    /// <summary>
+    /// Where the messages at or after <paramref name="since"/> start, or a little before: a bisection over message starts,
+    /// assuming time order (a log is written in order, give or take a thread's milliseconds; the window filter still
+    /// decides line by line). 0 when the file's layout has no timestamp this reader knows, or the window covers it all.
+    /// </summary>
+    internal static long WindowStart(SafeFileHandle h, long length, DateTime since)
+    {
+        var head = new byte[32];
+        DateTime? TimeAt(long pos, out long at)
+        {
+            at = pos == 0 ? 0 : NextMessageStart(h, length, pos, ZkLayout.Stock);
+            if (at >= length) return null;
+            int n = RandomAccess.Read(h, head, at);
+            return n >= 23 && ZkLogLine.IsTimestamp(head.AsSpan(0, n)) ? ZkLogLine.Time(head.AsSpan(0, n)) : null;
+        }
+        if (TimeAt(0, out _) is not DateTime first || first >= since) return 0;
+        long lo = 0, hi = length;                            // lo: a message before the window; hi: at or after its start
+        while (hi - lo > 64 * 1024)
+        {
+            long mid = lo + (hi - lo) / 2;
+            var t = TimeAt(mid, out long at);
+            if (t is DateTime time && time < since && at < hi) lo = at;
+            else hi = mid;
+        }
+        return lo;
     }
 
     /// <summary>

@@ -95,14 +95,14 @@ public static class ZkServerPoller
                 p.Refused.AddRange(refused);
                 if (!m.AdminUrlGiven)
                 {
-                    // Not told where the AdminServer is: try ZooKeeper's default (port 8080 on the same host).
-                    adminFailure = TryAdmin(ZkMember.DefaultAdminUrl(m.Host), pending, p, timeout);
+                    // Not told to ask the AdminServer first: where it was found (diagnose), else ZooKeeper's default (port 8080 on the same host).
+                    adminFailure = TryAdmin(m.AdminUrl ?? ZkMember.DefaultAdminUrl(m.Host), pending, p, timeout);
                 }
             }
         }
 
         string? hint = null;
-        string admin = m.AdminUrlGiven ? m.AdminUrl! : ZkMember.DefaultAdminUrl(m.Host);
+        string admin = m.AdminUrl ?? ZkMember.DefaultAdminUrl(m.Host);
         if (pending.Count > 0 && p.Refused.Count > 0)
         {
             // The zoo.cfg line itself is in WhitelistHint (the report prints it once, the JSON has it as a field).

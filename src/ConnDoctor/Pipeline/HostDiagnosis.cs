@@ -1,0 +1,64 @@
+using ConnDoctor.Model;
+using ConnDoctor.Rules;
+using ConnDoctor.Sources;
+using ConnDoctor.Sources.AppLog;
+using ConnDoctor.Sources.Watch;
+
+namespace ConnDoctor.Pipeline;
+
+public sealed record HostDiagnosisOptions
+{
+    public required HostOptions Host { get; init; }
+    public RuleOptions Rules { get; init; } = new();
+    /// <summary>--rule: only these rules (any rule id).</summary>
+    public IReadOnlyCollection<string> OnlyRules { get; init; } = [];
+    /// <summary>Read the blamed processes' own logs (--no-app-logs turns it off).</summary>
+    public bool AppLogs { get; init; } = true;
+}
+
+/// <summary>
+/// `diagnose` on a host, end to end: every source into one evidence (<see cref="HostCollector"/>), every rule over each
+/// source, one finding per problem (<see cref="FindingMerger"/>), the holders on this host of a client IP at the limit
+/// (<see cref="LocalHolderJoin"/>), then the own logs of the processes the findings blame
+/// (<see cref="AppLogSource"/>, a source read once the rules have named them) joined into their findings
+/// (<see cref="AppLogJoin"/>). Returns the evidence with every part, for a document, and the report.
+/// </summary>
+public static class HostDiagnosis
+{
+    public static (Evidence Evidence, DiagnoseReport Report) Run(HostDiagnosisOptions o, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
+    {
+        var evidence = HostCollector.Collect(o.Host, onTick, cancel);
+        var report = Diagnosis.RunBySource(evidence, o.Rules, o.OnlyRules);
+        var zkPorts = (evidence.Discovery?.Servers ?? []).SelectMany(s => s.ClientEndpoints).Select(e => (int)e.Port)
+            .Concat(o.Host.Discovery.ZkServers.Select(e => (int)e.Port)).Append(2181).ToHashSet();
+        var findings = LocalHolderJoin.Attach(FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts), evidence, zkPorts);
+
+        var blamed = AppLogJoin.Blamed(findings);
+        SourceStatus status;
+        if (!o.AppLogs) status = new SourceStatus("app-logs", SourceState.Skipped, "--no-app-logs");
+        else if (!o.Host.Collect.IsLiveProc) status = new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes");
+        else if (blamed.Count == 0) status = new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process");
+        else
+        {
+            var processes = blamed.Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(o.Host.Collect.ProcRoot, pid))
+                .Where(p => p != null).Select(p => p!).ToList();
+            var (logs, s) = AppLogSource.Read(o.Host.Collect.ProcRoot, processes, o.Host.Since);
+            status = blamed.Count > processes.Count ? s with { State = SourceState.Partial, Reason = s.Reason + $"; {blamed.Count - processes.Count} blamed process(es) exited before their log could be found" } : s;
+            evidence = evidence with { AppLogs = logs };
+            findings = AppLogJoin.Attach(findings, evidence);
+        }
+        evidence = evidence with { Statuses = [.. evidence.Statuses, status] };
+        report = report with
+        {
+            Findings = findings,
+            Sources = evidence.Statuses,
+            Overview = FindingMerger.Overview(evidence.Host, findings, evidence.Discovery),
+            Discovery = evidence.Discovery,
+            Notes = (evidence.Zk?.Servers ?? []).Where(s => s.WhitelistHint != null)
+                .Select(s => $"{s.Member} refuses the four-letter words {string.Join(", ", s.RefusedWords)} (not whitelisted): add this line to its zoo.cfg and restart it: {s.WhitelistHint}" +
+                             (evidence.ZkLog != null ? "; findings below still come from its log" : "")).ToList(),
+            AppLogs = evidence.AppLogs,
+        };
+        return (evidence, report);
+    }
+}

@@ -1,0 +1,96 @@
+namespace ConnDoctor.Sources;
+
+/// <summary>
+/// One process's view of the file system: its working directory, its open files (/proc/PID/fd) and paths as it
+/// names them, read through /proc/PID/root when that is readable (a container's own files), else as they are here.
+/// </summary>
+public sealed class ProcessFiles
+{
+    private readonly string _dir;
+    private readonly string _root;
+    private string? _cwd;
+
+    public int Pid { get; }
+
+    public ProcessFiles(string procRoot, int pid)
+    {
+        Pid = pid;
+        _dir = $"{procRoot}/{pid}";
+        // /proc/PID/root is "/" for a process in our mount namespace: reading through it costs nothing and covers containers.
+        _root = Readlink($"{_dir}/root") is { } r && r != "/" && Directory.Exists($"{_dir}/root/") ? $"{_dir}/root" : "";
+    }
+
+    /// <summary>The path as the process would resolve it (relative to its working directory).</summary>
+    public string Absolute(string path)
+    {
+        if (path.StartsWith('/')) return path;
+        _cwd ??= Readlink($"{_dir}/cwd") ?? "/";
+        return Path.GetFullPath(Path.Combine(_cwd, path));
+    }
+
+    /// <summary>Where this process's path can be opened from here.</summary>
+    public string Readable(string path) => _root + Absolute(path);
+
+    public bool Exists(string path) => File.Exists(Readable(path));
+
+    public long Size(string path)
+    {
+        try { return new FileInfo(Readable(path)).Length; }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return -1; }
+    }
+
+    public string? WorkingDirectory => _cwd ??= Readlink($"{_dir}/cwd");
+
+    /// <summary>
+    /// Descriptors looked at per process: logs are opened at start-up, among the first descriptors (/proc lists them in
+    /// order), and a server holding 20,000 sockets would otherwise cost 20,000 readlinks.
+    /// </summary>
+    public const int MaxDescriptors = 4096;
+
+    /// <summary>
+    /// Open regular files whose path satisfies <paramref name="isLog"/>: (fd, path as the process names it), among its first
+    /// <see cref="MaxDescriptors"/> descriptors (Truncated: it has more). Denied: the fds cannot be listed.
+    /// </summary>
+    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog) => OpenLogFiles(isLog, out _);
+
+    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog, out bool truncated)
+    {
+        var list = new List<(int, string)>();
+        List<string> entries;
+        truncated = false;
+        try
+        {
+            entries = Directory.EnumerateFileSystemEntries($"{_dir}/fd").Take(MaxDescriptors + 1).ToList();
+            if (entries.Count > MaxDescriptors) { truncated = true; entries.RemoveAt(MaxDescriptors); }
+        }
+        catch (UnauthorizedAccessException) { return (list, true); }
+        catch (IOException) { return (list, false); }
+        var seen = new HashSet<string>();
+        foreach (var e in entries)
+        {
+            if (!int.TryParse(Path.GetFileName(e), out int fd)) continue;
+            var target = Readlink(e);
+            if (target == null || !target.StartsWith('/') || target.EndsWith(" (deleted)", StringComparison.Ordinal)) continue;
+            if (target.StartsWith("/proc/", StringComparison.Ordinal) || target.StartsWith("/dev/", StringComparison.Ordinal) || target.StartsWith("/sys/", StringComparison.Ordinal)) continue;
+            if (!isLog(target) || !seen.Add(target)) continue;
+            list.Add((fd, target));
+        }
+        return (list.OrderBy(x => x.Item1).ToList(), false);
+    }
+
+    /// <summary>Where fd 1 or 2 points, when it is a regular file (not a pipe, socket or terminal).</summary>
+    public string? StandardStream(int fd)
+    {
+        var t = Readlink($"{_dir}/fd/{fd}");
+        return t != null && t.StartsWith('/') && !t.StartsWith("/dev/", StringComparison.Ordinal) && !t.EndsWith(" (deleted)", StringComparison.Ordinal) ? t : null;
+    }
+
+    /// <summary>Whether fd 1 or 2 is a socket (a service's stdout connected to journald's stream socket).</summary>
+    public bool IsSocket(int fd) => Readlink($"{_dir}/fd/{fd}") is { } t && t.StartsWith("socket:", StringComparison.Ordinal);
+
+    internal static string? Readlink(string path)
+    {
+        try { return new FileInfo(path).LinkTarget; }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
+}
