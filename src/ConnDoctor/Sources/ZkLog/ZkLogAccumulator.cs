@@ -358,10 +358,11 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         _plainContinuation = false;
         if (_generic != null)
         {
-            // A continuation line under the layout's fixed prefix, in a counted message that awaits nothing from it:
-            // counted here, as LayoutLine's Continue would, without the call.
-            if (_inMessage && !_skip && !_cur.AwaitsEndOfStream && _generic.Continues(line))
+            // A continuation line under the layout's fixed prefix, in a message that awaits nothing from it: counted
+            // here, as Continue would, without the call.
+            if (_inMessage && !_cur.AwaitsEndOfStream && _generic.Continues(line))
             {
+                if (_skip) { Outside++; return; }
                 _curBytes += line.Length + 1;
                 _curLines++;
                 _plainContinuation = _generic.PlainContinuation;
@@ -462,13 +463,13 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
 
     /// <summary>
     /// A line of another layout (<see cref="ZkLayoutLine"/>): a message if a timestamp and a header are found, else a
-    /// continuation line of the message before (or, with a timestamp but no header known, unrecognised).
+    /// continuation line of the message before (or, with a timestamp but no header known, unrecognised). A line that
+    /// <see cref="ZkLayoutLine.Continues"/> in a message that awaits nothing from it was counted by Line already.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void LayoutLine(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line, string file, long offset)
     {
         var g = _generic!;
-        if (_inMessage && !_cur.AwaitsEndOfStream && g.Continues(line)) { Continue(line); return; }
         if (g.TryStart(line, out var t))
         {
             if (!g.TryHeader(line, out var parts))
