@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace ConnDoctor.Sources.ZkLog;
 
@@ -85,9 +88,10 @@ internal static class ZkHeader
         if (p < l.Length && l[p] == '[')
         {
             if (!l[p..].StartsWith("[myid:"u8)) return false;
-            int close = l[p..].IndexOf((byte)']');
-            if (close < 0) return false;
-            p += close + 1;
+            int close = p + 6;                               // "[myid:]" or "[myid:N]": a few bytes, read in place
+            while (close < l.Length && l[close] != ']') close++;
+            if (close >= l.Length) return false;
+            p = close + 1;
             while (p < l.Length && l[p] == ' ') p++;
         }
         if (p + 2 <= l.Length && l[p] == '-' && l[p + 1] == ' ') p += 2;
@@ -96,10 +100,36 @@ internal static class ZkHeader
         p += n;
         while (p < l.Length && l[p] == ' ') p++;
         if (p >= l.Length || l[p] != '[') return false;
-        int e = l[p..].IndexOf("] - "u8);
+        int e = CloseDash(l, p);
         if (e < 0) return false;
         (r.Form, r.Open, r.Close, r.Message, r.MessageEnd) = (ZkHeaderForm.Stock, p, p + e, p + e + 4, l.Length);
         return true;
+    }
+
+    private const uint BracketDash = ']' | ' ' << 8 | '-' << 16 | (uint)' ' << 24;   // "] - " read as a little-endian uint
+
+    /// <summary>
+    /// The first "] - " at or after <paramref name="p"/> (relative to it), as IndexOf finds it: every ']' of the 64
+    /// bytes from p is tried in order (on a ZooKeeper line the location's own, the first or second), then the rest.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CloseDash(ReadOnlySpan<byte> l, int p)
+    {
+        if (!Vector128.IsHardwareAccelerated || l.Length - p < 64) return l[p..].IndexOf("] - "u8);
+        ref byte b = ref Unsafe.Add(ref MemoryMarshal.GetReference(l), p);
+        var v = Vector128.Create((byte)']');
+        ulong mask = Vector128.Equals(Vector128.LoadUnsafe(ref b), v).ExtractMostSignificantBits()
+                   | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref b, 16), v).ExtractMostSignificantBits() << 16
+                   | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref b, 32), v).ExtractMostSignificantBits() << 32
+                   | (ulong)Vector128.Equals(Vector128.LoadUnsafe(ref b, 48), v).ExtractMostSignificantBits() << 48;
+        for (; mask != 0; mask &= mask - 1)
+        {
+            int i = BitOperations.TrailingZeroCount(mask);
+            if (p + i + 4 > l.Length) return -1;
+            if (Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, i)) == BracketDash) return i;
+        }
+        int k = l[(p + 64)..].IndexOf("] - "u8);          // every ']' before byte 64 was tried
+        return k < 0 ? -1 : 64 + k;
     }
 
     // "WARN message (org.apache.zookeeper.server.NIOServerCnxn)" with an optional " [thread]" after it
@@ -118,7 +148,8 @@ internal static class ZkHeader
             t = t >= 2 && l[p + t - 2] == ')' && l[p + t - 1] == ' ' ? t - 2 : l[p..end].LastIndexOf(") ["u8);
             if (t >= 0) end = p + t + 1;
         }
-        if (end > p && l[end - 1] == ')')
+        if (end > p && l[end - 1] == ')' && TrailerIn64(l, p, ref end, ref r)) { }
+        else if (end > p && l[end - 1] == ')')
         {
             // "(org.apache.zookeeper.server.NIOServerCnxn)": the last '(' of the message, a class name without spaces.
             int o = l[p..end].LastIndexOf((byte)'(') - 1;
@@ -131,6 +162,40 @@ internal static class ZkHeader
         }
         (r.Form, r.Message, r.MessageEnd) = (ZkHeaderForm.LevelMessage, p, end);
         return true;
+    }
+
+    /// <summary>
+    /// LevelMessage's " (Class)" trailer when the last '(' before <paramref name="end"/> (a ')') is among the line's 64
+    /// bytes before it: the same answer as the searches below, from three masks of those bytes ('(', ' ', '.').
+    /// False when that '(' is further back (or the bytes are not there): the searches then decide.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TrailerIn64(ReadOnlySpan<byte> l, int p, ref int end, ref ZkHeaderParts r)
+    {
+        int w = end - 64;
+        if (!Vector128.IsHardwareAccelerated || w < p) return false;
+        ref byte b = ref Unsafe.Add(ref MemoryMarshal.GetReference(l), w);
+        Vector128<byte> v0 = Vector128.LoadUnsafe(ref b), v1 = Vector128.LoadUnsafe(ref b, 16), v2 = Vector128.LoadUnsafe(ref b, 32), v3 = Vector128.LoadUnsafe(ref b, 48);
+        ulong paren = Mask(v0, v1, v2, v3, (byte)'(');
+        if (paren == 0) return false;
+        int bit = 63 - BitOperations.LeadingZeroCount(paren);   // the last '(' (bit 63 is the ')')
+        int q = w + bit;
+        // As the searches: a ' ' before the '(' (after the message start), a class of 1 to 200 bytes without a space.
+        if (q - 1 >= p && l[q - 1] == ' ' && end - 2 - q > 0 && Mask(v0, v1, v2, v3, (byte)' ') >> (bit + 1) == 0)
+        {
+            ulong dots = Mask(v0, v1, v2, v3, (byte)'.');
+            (r.Open, r.Close) = (dots >> (bit + 1) != 0 ? w + 63 - BitOperations.LeadingZeroCount(dots) : q, end - 1);
+            end = q - 1;
+        }
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Mask(Vector128<byte> v0, Vector128<byte> v1, Vector128<byte> v2, Vector128<byte> v3, byte c)
+    {
+        var x = Vector128.Create(c);
+        return Vector128.Equals(v0, x).ExtractMostSignificantBits() | (ulong)Vector128.Equals(v1, x).ExtractMostSignificantBits() << 16
+             | (ulong)Vector128.Equals(v2, x).ExtractMostSignificantBits() << 32 | (ulong)Vector128.Equals(v3, x).ExtractMostSignificantBits() << 48;
     }
 
     // "INFO org.apache.zookeeper.server.NIOServerCnxn: message" or "INFO server.NIOServerCnxn: message"

@@ -228,24 +228,27 @@ internal sealed class ZkLayoutLine(ZkLayout layout)
     public void Classify(ReadOnlySpan<byte> text, int length, in ZkHeaderParts parts, ref ZkLine r, ZkAddressMemo? addresses)
     {
         r = new ZkLine { Count = 1, Timestamped = true };
+        if (parts.Form == ZkHeaderForm.Json) ClassifyJson(text, length, parts, ref r, addresses);
+        else ZkLogLine.ClassifyMessageInline(text[parts.Message..], parts.MessageEnd - parts.Message, ref r, addresses);
+        (r.LocationOpen, r.LocationClose) = parts.Open >= 0 && parts.Close - 8 >= 0 && parts.Close > parts.Open ? (parts.Open, parts.Close) : (-1, -1);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ClassifyJson(ReadOnlySpan<byte> text, int length, in ZkHeaderParts parts, ref ZkLine r, ZkAddressMemo? addresses)
+    {
         var line = text[..length];
-        if (parts.Form == ZkHeaderForm.Json)
+        var m = line[parts.Message..parts.MessageEnd];
+        if (m.IndexOf((byte)'\\') >= 0)
         {
-            var m = line[parts.Message..parts.MessageEnd];
-            if (m.IndexOf((byte)'\\') >= 0)
-            {
-                if (_scratch == null || _scratch.Length < m.Length + 64) _scratch = new byte[Math.Max(4096, m.Length + 64)];
-                int n = ZkHeader.Unescape(m, _scratch);
-                ZkLogLine.ClassifyMessage(_scratch, n, ref r, null);
-            }
-            else ZkLogLine.ClassifyMessage(text[parts.Message..], parts.MessageEnd - parts.Message, ref r, addresses);
-            if (r.AwaitsEndOfStream)
-            {
-                // The exception is a field of the same object ("stack_trace", "throwable"): its message names the client.
-                if (ZkLogLine.TryEndOfStreamAnywhere(line, ref r, null)) r.AwaitsEndOfStream = false;
-            }
+            if (_scratch == null || _scratch.Length < m.Length + 64) _scratch = new byte[Math.Max(4096, m.Length + 64)];
+            int n = ZkHeader.Unescape(m, _scratch);
+            ZkLogLine.ClassifyMessage(_scratch, n, ref r, null);
         }
         else ZkLogLine.ClassifyMessage(text[parts.Message..], parts.MessageEnd - parts.Message, ref r, addresses);
-        (r.LocationOpen, r.LocationClose) = parts.Open >= 0 && parts.Close - 8 >= 0 && parts.Close > parts.Open ? (parts.Open, parts.Close) : (-1, -1);
+        if (r.AwaitsEndOfStream)
+        {
+            // The exception is a field of the same object ("stack_trace", "throwable"): its message names the client.
+            if (ZkLogLine.TryEndOfStreamAnywhere(line, ref r, null)) r.AwaitsEndOfStream = false;
+        }
     }
 }

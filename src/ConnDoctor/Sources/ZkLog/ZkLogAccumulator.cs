@@ -356,7 +356,21 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         var line = text[..length];
         if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
         _plainContinuation = false;
-        if (_generic != null) { LayoutLine(text, line, file, offset); return; }
+        if (_generic != null)
+        {
+            // A continuation line under the layout's fixed prefix, in a message that awaits nothing from it: counted
+            // here, as Continue would, without the call.
+            if (_inMessage && !_cur.AwaitsEndOfStream && _generic.Continues(line))
+            {
+                if (_skip) { Outside++; return; }
+                _curBytes += line.Length + 1;
+                _curLines++;
+                _plainContinuation = _generic.PlainContinuation;
+                return;
+            }
+            LayoutLine(text, line, file, offset);
+            return;
+        }
         if (StartsMessage(line))
         {
             Finish();
@@ -449,13 +463,13 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
 
     /// <summary>
     /// A line of another layout (<see cref="ZkLayoutLine"/>): a message if a timestamp and a header are found, else a
-    /// continuation line of the message before (or, with a timestamp but no header known, unrecognised).
+    /// continuation line of the message before (or, with a timestamp but no header known, unrecognised). A line that
+    /// <see cref="ZkLayoutLine.Continues"/> in a message that awaits nothing from it was counted by Line already.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void LayoutLine(ReadOnlySpan<byte> text, ReadOnlySpan<byte> line, string file, long offset)
     {
         var g = _generic!;
-        if (_inMessage && !_cur.AwaitsEndOfStream && g.Continues(line)) { Continue(line); return; }
         if (g.TryStart(line, out var t))
         {
             if (!g.TryHeader(line, out var parts))
@@ -490,7 +504,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
             _curMilli = g.Milli(line);
             _curMinute = _lastMinute;
             _msgServer = null;
-            if (g.LastAt > 0) PrefixServer(line[..g.LastAt]);
+            if (g.LastAt > 0) PrefixServer(line, g.LastAt);
             else if (parts.Form == ZkHeaderForm.Stock && g.LastEnd >= 23 && line[g.LastEnd..].StartsWith(" [myid:"u8)) Myid(line[(g.LastEnd - 23)..]);
             if (_cur.Kind == ZkMessageKind.Other)
                 _curLocation = _cur.LocationOpen >= 0 ? _locations.Find(line, _cur.LocationOpen, _cur.LocationClose) : _locations.Find(NoClass, 7, NoClass.Length - 1);
@@ -542,6 +556,26 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         // "[myid:]" (standalone): no server named; remembered all the same, so the next line costs one compare.
         _msgServer = _lastMyidServer = close <= 6 ? null : Server("myid:" + System.Text.Encoding.ASCII.GetString(rest[6..close]));
         _lastMyid = w;
+    }
+
+    // The whole prefix of the last line PrefixServer read (up to 16 bytes, as two words) and the server it gave: a line
+    // with the same prefix gives the same server, without the search for its name.
+    private ulong _pfxA, _pfxB;
+    private int _pfxLength = -1;
+    private ServerAcc? _pfxServer;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrefixServer(ReadOnlySpan<byte> line, int length)
+    {
+        if (length > 16 || line.Length < 16) { PrefixServer(line[..length]); return; }
+        ref byte b = ref MemoryMarshal.GetReference(line);
+        ulong a = Unsafe.ReadUnaligned<ulong>(ref b), c = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b, 8));
+        // The bytes past the prefix masked out: 'length' bytes of the 16 are compared.
+        ulong ma = length >= 8 ? ulong.MaxValue : (1UL << (8 * length)) - 1, mc = length <= 8 ? 0 : length == 16 ? ulong.MaxValue : (1UL << (8 * (length - 8))) - 1;
+        a &= ma; c &= mc;
+        if (length == _pfxLength && a == _pfxA && c == _pfxB) { _msgServer = _pfxServer; return; }
+        PrefixServer(line[..length]);
+        (_pfxA, _pfxB, _pfxLength, _pfxServer) = (a, c, length, _msgServer);
     }
 
     private void PrefixServer(ReadOnlySpan<byte> prefix)

@@ -254,6 +254,14 @@ public static class ZkLogLine
         Classify(text, length, ref r, addresses);
     }
 
+    /// <summary><see cref="ClassifyMessage"/> inlined into its caller, as the stock path has it: for the per-line path of other layouts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ClassifyMessageInline(ReadOnlySpan<byte> text, int length, ref ZkLine r, ZkAddressMemo? addresses)
+    {
+        if (length <= 0) return;
+        Classify(text, length, ref r, addresses);
+    }
+
     /// <summary>An end of stream's exception text anywhere on the line (a JSON encoder's stack-trace field).</summary>
     internal static bool TryEndOfStreamAnywhere(ReadOnlySpan<byte> line, ref ZkLine r, ZkAddressMemo? addresses)
     {
