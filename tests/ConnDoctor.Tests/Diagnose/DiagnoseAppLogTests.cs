@@ -11,6 +11,7 @@ namespace ConnDoctor.Tests.Diagnose;
 /// through the process's fd 1, reads its tail and puts the repeating lines into the finding; --no-app-logs reads no
 /// file; a log it may not read is reported with the process, and the run still succeeds.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class DiagnoseAppLogTests
 {
     /// <summary>Starts scenario.py in the namespace with stdout and stderr appended to <paramref name="log"/>; returns its pid.</summary>

@@ -11,6 +11,25 @@ public sealed class EvidenceBuilder
     private int _fd = 10;
     public Sysctls Sysctls { get; set; } = new() { LocalPortLow = 32768, LocalPortHigh = 60999, TcpTwReuse = 2, TcpFinTimeout = 60, TcpMaxTwBuckets = 262144 };
 
+    /// <summary>The evidence of a capture that held exactly these connections (its pairs and timeline summed up as pcap does).</summary>
+    public static Evidence FromCapture(IEnumerable<TcpConnection> conns)
+    {
+        var arr = conns.ToArray();
+        long first = arr.Min(c => c.StartNs), last = arr.Max(c => c.EndNs);
+        return new Evidence
+        {
+            Capture = new CaptureEvidence
+            {
+                File = "test.pcap", Format = "pcap (us, little-endian)", LinkTypes = ["Ethernet"], Packets = arr.Sum(c => c.Packets), TcpPackets = arr.Sum(c => c.Packets),
+                RstPackets = arr.Sum(c => c.RstPackets), FirstNs = first, LastNs = last, Connections = arr,
+                Pairs = ConnDoctor.Analysis.CaptureSummary.Pairs(arr), Timeline = ConnDoctor.Analysis.CaptureSummary.Timeline(arr, first, last),
+            },
+            Statuses = [new SourceStatus(ConnDoctor.Sources.Pcap.CaptureSource.SourceName, SourceState.Ok, "test", arr.Length)],
+            CollectedAt = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero),
+            Host = "testhost",
+        };
+    }
+
     public static NetEndpoint Ep(string text) => NetEndpoint.TryParse(text, out var ep, out _) ? ep : throw new ArgumentException(text);
 
     public EvidenceBuilder Process(int pid, string name, string cmdline = "")

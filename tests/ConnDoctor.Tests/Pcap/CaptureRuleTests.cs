@@ -28,23 +28,7 @@ public class CaptureRuleTests
         FirstClose = CloseKind.Fin, ClientClosedFirst = true, HandshakeRttNs = 150_000,
     };
 
-    private static Evidence Evidence(IEnumerable<TcpConnection> conns)
-    {
-        var arr = conns.ToArray();
-        long first = arr.Min(c => c.StartNs), last = arr.Max(c => c.EndNs);
-        return new Evidence
-        {
-            Capture = new CaptureEvidence
-            {
-                File = "test.pcap", Format = "pcap (us, little-endian)", LinkTypes = ["Ethernet"], Packets = arr.Sum(c => c.Packets), TcpPackets = arr.Sum(c => c.Packets),
-                RstPackets = arr.Sum(c => c.RstPackets), FirstNs = first, LastNs = last, Connections = arr,
-                Pairs = CaptureSummary.Pairs(arr), Timeline = CaptureSummary.Timeline(arr, first, last),
-            },
-            Statuses = [new SourceStatus(CaptureSource.SourceName, SourceState.Ok, "test", arr.Length)],
-            CollectedAt = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero),
-            Host = "testhost",
-        };
-    }
+    private static Evidence Evidence(IEnumerable<TcpConnection> conns) => EvidenceBuilder.FromCapture(conns);
 
     private static List<Finding> Run(IEnumerable<TcpConnection> conns) => Diagnosis.Run(Evidence(conns), new RuleOptions()).Findings.ToList();
 

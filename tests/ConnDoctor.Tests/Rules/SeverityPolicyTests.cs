@@ -32,20 +32,7 @@ public sealed class SeverityPolicyTests : IDisposable
         return Of(conns);
     }
 
-    private static Evidence Of(TcpConnection[] conns)
-    {
-        long first = conns.Min(c => c.StartNs), last = conns.Max(c => c.EndNs);
-        return new Evidence
-        {
-            Capture = new CaptureEvidence
-            {
-                File = "t.pcap", Format = "pcap (us, little-endian)", LinkTypes = ["Ethernet"], FirstNs = first, LastNs = last, Connections = conns,
-                Pairs = CaptureSummary.Pairs(conns), Timeline = CaptureSummary.Timeline(conns, first, last),
-            },
-            Statuses = [new SourceStatus(CaptureSource.SourceName, SourceState.Ok, "test", conns.Length)],
-            CollectedAt = default,
-        };
-    }
+    private static Evidence Of(TcpConnection[] conns) => EvidenceBuilder.FromCapture(conns);
 
     /// <summary>The same client as a watch on its host sees it: the kernel resets each close because unread bytes were queued.</summary>
     private static Evidence Watch(int n)

@@ -366,17 +366,7 @@ public sealed class SlowLoopTests : IDisposable
             .Concat(check.Select(t => Conn(Monitor, port++, t, 1, 0)))
             .Append(Conn(Healthy, port++, 0, loop[^1] + 5_000, 4_000) with { SegmentsToClient = 40 })
             .OrderBy(c => c.StartNs).ToArray();
-        long first = conns.Min(c => c.StartNs), last = conns.Max(c => c.EndNs);
-        return new Evidence
-        {
-            Capture = new CaptureEvidence
-            {
-                File = "loop.pcap", Format = "pcap (us, little-endian)", LinkTypes = ["Ethernet"], FirstNs = first, LastNs = last, Connections = conns,
-                Pairs = CaptureSummary.Pairs(conns), Timeline = CaptureSummary.Timeline(conns, first, last),
-            },
-            Statuses = [new SourceStatus(CaptureSource.SourceName, SourceState.Ok, "test", conns.Length)],
-            CollectedAt = default,
-        };
+        return EvidenceBuilder.FromCapture(conns);
     }
 
     // ---- watch: the book the tracepoints feed, one process per client ----
