@@ -58,18 +58,15 @@ public static class FindingMerger
         s.Pid is int pid ? $"pid {pid}" : s.ClientIp != null ? "ip " + s.ClientIp : $"{s.LocalEndpoint}|{s.RemoteEndpoint}|{s.Setting}|{s.Netns}";
 
     private static bool SameSubject(FindingSubject cause, FindingSubject effect) =>
-        Key(cause) == Key(effect) || (cause.ClientIp != null && (cause.ClientIp == effect.ClientIp || cause.ClientIp == AddressOf(effect.LocalEndpoint)));
+        Key(cause) == Key(effect) || (cause.ClientIp != null && (cause.ClientIp == effect.ClientIp || IsAddressOf(cause.ClientIp, effect.LocalEndpoint)));
 
-    private static int PortOf(string endpoint) => int.TryParse(endpoint[(endpoint.LastIndexOf(':') + 1)..], out int p) ? p : 0;
+    private static NetEndpoint? Endpoint(string? text) => text != null && NetEndpoint.TryParse(text, out var ep, out _) ? ep : null;
 
-    /// <summary>The address of "10.0.0.5", "10.0.0.5:41000" or "[fd00::5]:41000".</summary>
-    private static string? AddressOf(string? endpoint)
-    {
-        if (endpoint == null) return null;
-        if (endpoint.StartsWith('[')) return endpoint[1..endpoint.IndexOf(']')];
-        int colon = endpoint.IndexOf(':');
-        return colon >= 0 && endpoint.IndexOf(':', colon + 1) < 0 ? endpoint[..colon] : endpoint;
-    }
+    private static int PortOf(string endpoint) => Endpoint(endpoint)?.Port ?? 0;
+
+    /// <summary>Whether <paramref name="ip"/> is the address of "10.0.0.5", "10.0.0.5:41000" or "[fd00::5]:41000" (IPv4-mapped or not).</summary>
+    private static bool IsAddressOf(string ip, string? endpoint) =>
+        Endpoint(endpoint) is { } ep && NetAddress.TryParse(ip, out var a) && a.Unmapped == ep.Address.Unmapped;
 
     private static Finding Join(List<Finding> g)
     {

@@ -136,7 +136,7 @@ public static class AppLogTime
             t = new DateTime(ty, tm, td) + ttod;
             return true;
         }
-        if (line.Length >= 20 && MonthOf(line[..3]) is int jm && line[3] == ' ')
+        if (line.Length >= 20 && MonthOf(line[..3]) != null && line[3] == ' ')
         {
             var text = line[..Math.Min(line.Length, 30)].ToString();
             foreach (var f in (string[])["MMM d, yyyy h:mm:ss tt", "MMM dd, yyyy h:mm:ss tt", "MMM d, yyyy hh:mm:ss tt"])
@@ -144,7 +144,6 @@ public static class AppLogTime
                 for (int len = text.Length; len >= 20; len--)
                     if (DateTime.TryParseExact(text[..len], f, CultureInfo.InvariantCulture, DateTimeStyles.None, out t)) return true;
             }
-            _ = jm;
         }
         return false;
     }
