@@ -18,6 +18,10 @@ command -v javac >/dev/null || need+=(default-jdk-headless)      # compiles the 
 [ -e /usr/share/java/slf4j-simple.jar ] || need+=(libslf4j-java)     # that client's log binding
 command -v tcpdump >/dev/null || need+=(tcpdump)      # the pcap tests record their own captures
 command -v tshark >/dev/null || need+=(tshark)        # the pcap tests' oracle (and its editcap, capinfos)
+command -v nft >/dev/null || need+=(nftables)         # the cross-host tests' "node" namespace masquerades its pods
+command -v conntrack >/dev/null || need+=(conntrack)  # conntrack -L: the oracle of the conntrack source
+command -v chromium >/dev/null || need+=(chromium)    # the HTML reports' browser test (headless, offline)
+command -v prometheus >/dev/null || need+=(prometheus)  # the agent tests' real Prometheus, and promtool
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

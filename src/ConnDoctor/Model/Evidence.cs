@@ -30,6 +30,11 @@ public sealed record Evidence
 
     /// <summary>The own logs of the processes the findings blame, read after the rules named them (diagnose); null when not read.</summary>
     public AppLogEvidence? AppLogs { get; init; }
+    /// <summary>The host's identity (name, boot, addresses per namespace, collection times): set by collect and diagnose; null in per-source commands.</summary>
+    public HostIdentity? Identity { get; init; }
+
+    /// <summary>The conntrack entries towards the ports of interest (a node that masquerades its pods); null when not read.</summary>
+    public ConntrackEvidence? Conntrack { get; init; }
     public required DateTimeOffset CollectedAt { get; init; }
     public string Host { get; init; } = Environment.MachineName;
 

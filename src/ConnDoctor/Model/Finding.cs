@@ -17,6 +17,8 @@ public sealed record FindingSubject
     public string? ClientIp { get; init; }
     public string? Netns { get; init; }
     public string? Container { get; init; }
+    /// <summary>The host (by its identity's name and address) when a report covers several; null for one host.</summary>
+    public string? Host { get; init; }
     /// <summary>A setting an audit judged: net.ipv4.tcp_keepalive_time, zoo.cfg maxClientCnxns.</summary>
     public string? Setting { get; init; }
 
@@ -31,6 +33,7 @@ public sealed record FindingSubject
         if (ClientIp != null) parts.Add("client " + ClientIp);
         if (Netns != null) parts.Add("netns " + Netns);
         if (Container != null) parts.Add(Container);
+        if (Host != null) parts.Add("on host " + Host);
         if (Setting != null) parts.Add(Setting);
         return string.Join(' ', parts);
     }
@@ -55,5 +58,5 @@ public sealed record Finding
     public IReadOnlyList<FindingPart> Parts { get; init; } = [];
 }
 
-/// <summary>What one source contributed to a finding: its own summary and evidence lines.</summary>
-public sealed record FindingPart(string Source, string Summary, IReadOnlyList<string> Evidence);
+/// <summary>What one source contributed to a finding: its own summary and evidence lines, and the host whose evidence it is (cross-host reports).</summary>
+public sealed record FindingPart(string Source, string Summary, IReadOnlyList<string> Evidence, string? Host = null);

@@ -11,6 +11,10 @@ public sealed record ProcessRecord
     public string? ContainerId { get; init; }             // from the cgroup path: docker, containerd, cri-o, podman
     public string? PodUid { get; init; }                  // Kubernetes pod uid from a kubepods cgroup
     public ulong NetnsInode { get; init; }
+    /// <summary>The pod's name and Kubernetes namespace, and the container's name, from the kubelet's pod directory; null when unknown.</summary>
+    public string? PodName { get; init; }
+    public string? PodNamespace { get; init; }
+    public string? ContainerName { get; init; }
 
     public string Label => $"{Name}[{Pid}]";
 }

@@ -22,32 +22,44 @@ public sealed record HostDiagnosisOptions
 /// (<see cref="LocalHolderJoin"/>), then the own logs of the processes the findings blame
 /// (<see cref="AppLogSource"/>, a source read once the rules have named them) joined into their findings
 /// (<see cref="AppLogJoin"/>). Returns the evidence with every part, for a document, and the report.
+/// <see cref="Diagnose"/> is the same without the collection, for evidence read from a document.
 /// </summary>
 public static class HostDiagnosis
 {
     public static (Evidence Evidence, DiagnoseReport Report) Run(HostDiagnosisOptions o, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
     {
         var evidence = HostCollector.Collect(o.Host, onTick, cancel);
-        var report = Diagnosis.RunBySource(evidence, o.Rules, o.OnlyRules);
-        var zkPorts = (evidence.Discovery?.Servers ?? []).SelectMany(s => s.ClientEndpoints).Select(e => (int)e.Port)
-            .Concat(o.Host.Discovery.ZkServers.Select(e => (int)e.Port)).Append(2181).ToHashSet();
-        var findings = LocalHolderJoin.Attach(FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts), evidence, zkPorts);
-
-        var blamed = AppLogJoin.Blamed(findings);
-        SourceStatus status;
-        if (!o.AppLogs) status = new SourceStatus("app-logs", SourceState.Skipped, "--no-app-logs");
-        else if (!o.Host.Collect.IsLiveProc) status = new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes");
-        else if (blamed.Count == 0) status = new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process");
-        else
+        var extraZkPorts = o.Host.Discovery.ZkServers.Select(e => (int)e.Port).ToList();
+        return Diagnose(evidence, o.Rules, o.OnlyRules, extraZkPorts, (blamed, ev) =>
         {
-            var processes = blamed.Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(o.Host.Collect.ProcRoot, pid))
+            if (!o.AppLogs) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--no-app-logs"));
+            if (!o.Host.Collect.IsLiveProc) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes"));
+            if (blamed.Count == 0) return (null, new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process"));
+            var processes = blamed.Select(pid => ev.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(o.Host.Collect.ProcRoot, pid))
                 .Where(p => p != null).Select(p => p!).ToList();
             var (logs, s) = AppLogSource.Read(o.Host.Collect.ProcRoot, processes, o.Host.Since);
-            status = blamed.Count > processes.Count ? s with { State = SourceState.Partial, Reason = s.Reason + $"; {blamed.Count - processes.Count} blamed process(es) exited before their log could be found" } : s;
-            evidence = evidence with { AppLogs = logs };
-            findings = AppLogJoin.Attach(findings, evidence);
+            return (logs, blamed.Count > processes.Count ? s with { State = SourceState.Partial, Reason = s.Reason + $"; {blamed.Count - processes.Count} blamed process(es) exited before their log could be found" } : s);
+        });
+    }
+
+    /// <summary>
+    /// The rules over collected evidence. <paramref name="readAppLogs"/> reads the blamed processes' logs on a live host;
+    /// null: the evidence's own <see cref="Evidence.AppLogs"/> (a document, whose collect read them) are joined.
+    /// </summary>
+    public static (Evidence Evidence, DiagnoseReport Report) Diagnose(Evidence evidence, RuleOptions rules, IReadOnlyCollection<string> onlyRules,
+        IEnumerable<int> extraZkPorts, Func<IReadOnlyList<int>, Evidence, (AppLogEvidence? Logs, SourceStatus Status)>? readAppLogs = null)
+    {
+        var report = Diagnosis.RunBySource(evidence, rules, onlyRules);
+        var zkPorts = ZkPorts(evidence, extraZkPorts);
+        var findings = LocalHolderJoin.Attach(FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts), evidence, zkPorts);
+
+        if (readAppLogs != null)
+        {
+            var (logs, status) = readAppLogs(AppLogJoin.Blamed(findings).ToList(), evidence);
+            if (logs != null) evidence = evidence with { AppLogs = logs };
+            evidence = evidence with { Statuses = [.. evidence.Statuses, status] };
         }
-        evidence = evidence with { Statuses = [.. evidence.Statuses, status] };
+        if (evidence.AppLogs != null) findings = AppLogJoin.Attach(findings, evidence);
         report = report with
         {
             Findings = findings,
@@ -61,4 +73,9 @@ public static class HostDiagnosis
         };
         return (evidence, report);
     }
+
+    /// <summary>ZooKeeper's client ports on this host: the servers discovery found, those given, and 2181.</summary>
+    public static HashSet<int> ZkPorts(Evidence evidence, IEnumerable<int> extra) =>
+        (evidence.Discovery?.Servers ?? []).SelectMany(s => s.ClientEndpoints).Select(e => (int)e.Port)
+            .Concat(extra).Append(2181).ToHashSet();
 }
