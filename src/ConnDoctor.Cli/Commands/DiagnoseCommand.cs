@@ -2,6 +2,7 @@ using System.CommandLine;
 using ConnDoctor.Model;
 using ConnDoctor.Pipeline;
 using ConnDoctor.Render;
+using ConnDoctor.Render.Html;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources;
 using ConnDoctor.Sources.Discovery;
@@ -36,6 +37,7 @@ public static class DiagnoseCommand
     {
         var c = new Command("diagnose", "Find ZooKeeper servers and clients on this host, read every source, and report what is wrong, who does it and what to do");
         FailOnOption.AddTo(c);
+        HtmlOption.AddTo(c);
         foreach (var o in (Option[])[Rule, Idle, Since, ZkLog, Zk, Watch, NoAppLogs]) c.Options.Add(o);
         SourceOptions.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
@@ -70,7 +72,8 @@ public static class DiagnoseCommand
         using var stop = new StopSignals();
         // A watch takes its whole duration before anything is printed: say so on a terminal (stderr, never in the report).
         if (watch is TimeSpan w2 && io.IsTerminal) { io.Err.WriteLine($"watching connections for {Analysis.Format.Duration(w2)} (Ctrl-C ends it early), then reading every source ..."); io.Err.Flush(); }
-        var (_, report) = HostDiagnosis.Run(options, null, stop.Token);
+        var (evidence, report) = HostDiagnosis.Run(options, null, stop.Token);
+        HtmlOption.Write(p, () => HtmlReport.Of(report, evidence));
         if (p.GetValue(GlobalOptions.Json)) DiagnoseJsonRenderer.Render(report, io.OutStream);
         else DiagnoseTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
         return FailOnOption.ExitCodeFor(p, report.Worst);

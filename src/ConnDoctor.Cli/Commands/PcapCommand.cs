@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ConnDoctor.Model;
 using ConnDoctor.Render;
+using ConnDoctor.Render.Html;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources.Pcap;
 
@@ -20,6 +21,7 @@ public static class PcapCommand
         c.Options.Add(Host);
         c.Options.Add(Port);
         FailOnOption.AddTo(c);
+        HtmlOption.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
         return c;
     }
@@ -34,6 +36,7 @@ public static class PcapCommand
             filter = filter with { Port = ushort.TryParse(pt, out var port) && port > 0 ? port : throw new UserException($"bad port '{pt}': give a number from 1 to 65535", (int)ExitCode.Usage) };
         var evidence = CaptureSource.Collect(p.GetValue(File)!, filter);
         var report = PcapReport.Build(evidence, new RuleOptions());
+        HtmlOption.Write(p, () => HtmlReport.Of(report));
         if (p.GetValue(GlobalOptions.Json)) PcapJsonRenderer.Render(report, io.OutStream);
         else PcapTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
         return FailOnOption.ExitCodeFor(p, report.Diagnosis.Worst);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ConnDoctor.Render;
+using ConnDoctor.Render.Html;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources.Watch;
 
@@ -25,6 +26,7 @@ public static class WatchCommand
         FilterOptions.AddTo(c);
         SourceOptions.AddTo(c);
         FailOnOption.AddTo(c);
+        HtmlOption.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
         return c;
     }
@@ -54,6 +56,7 @@ public static class WatchCommand
         Action<WatchTick>? onTick = json ? null : t => WatchTerminalRenderer.Tick(t, io.Out, output, io.IsTerminal);
         var evidence = WatchSource.Run(options, onTick, stop.Token);
         var report = WatchReport.Build(evidence, new RuleOptions());
+        HtmlOption.Write(p, () => HtmlReport.Of(report));
         if (json) WatchJsonRenderer.Render(report, io.OutStream);
         else
         {

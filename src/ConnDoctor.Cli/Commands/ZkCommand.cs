@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ConnDoctor.Render;
+using ConnDoctor.Render.Html;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources.ZkPoll;
 
@@ -35,6 +36,7 @@ public static class ZkCommand
         c.Options.Add(Interval);
         c.Options.Add(PathOption);
         FailOnOption.AddTo(c);
+        HtmlOption.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
         return c;
     }
@@ -65,6 +67,7 @@ public static class ZkCommand
         Action<ZkTick>? onTick = json || watch == null ? null : t => ZkTerminalRenderer.Tick(t, io.Out, output, io.IsTerminal);
         var evidence = ZkEnsembleSource.Run(options, onTick, stop.Token);
         var report = ZkReport.Build(evidence, new RuleOptions());
+        HtmlOption.Write(p, () => HtmlReport.Of(report));
         if (json) ZkJsonRenderer.Render(report, io.OutStream);
         else
         {

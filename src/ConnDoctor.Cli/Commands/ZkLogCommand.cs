@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ConnDoctor.Model;
 using ConnDoctor.Render;
+using ConnDoctor.Render.Html;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources.ZkLog;
 
@@ -27,6 +28,7 @@ public static class ZkLogCommand
         c.Options.Add(Until);
         c.Options.Add(Layout);
         FailOnOption.AddTo(c);
+        HtmlOption.AddTo(c);
         c.SetAction(p => Cli.Guard(io, p, () => Run(p, io)));
         return c;
     }
@@ -40,6 +42,7 @@ public static class ZkLogCommand
         var (log, status) = ZkLogReader.Read(p.GetValue(Files)!, window, () => Console.OpenStandardInput(), layout: form);
         var evidence = new Evidence { Statuses = [status], ZkLog = log, CollectedAt = DateTimeOffset.UtcNow };
         var report = new ZkLogReport(log, Diagnosis.Run(evidence, new RuleOptions()));
+        HtmlOption.Write(p, () => HtmlReport.Of(report));
         if (p.GetValue(GlobalOptions.Json)) ZkLogJsonRenderer.Render(report, io.OutStream);
         else ZkLogTerminalRenderer.Render(report, io.Out, OutputFor.Read(p, io));
         return FailOnOption.ExitCodeFor(p, report.Diagnosis.Worst);

@@ -119,4 +119,12 @@ public sealed record WatchEvidence
     /// <summary>Share of the connections that could be given an owner process (0..1).</summary>
     public double AttributedShare { get; init; }
     public bool AllNetns { get; init; }
+    /// <summary>The followed connections at each tick of the watch (states now, opened and closed since the tick before), in time order.</summary>
+    public IReadOnlyList<WatchSample> Samples { get; init; } = [];
 }
+
+/// <summary>
+/// The followed connections at one tick, all owners together: opened and closed since the previous tick, and how many
+/// were in each state then (TIME_WAIT counts the local closes of the last minute, as the rows do).
+/// </summary>
+public readonly record struct WatchSample(double Seconds, int Opened, int Closed, int Established, int TimeWait, int CloseWait, int Other);

@@ -55,6 +55,10 @@ public sealed record ZkClientStats
     public DateTime? LastRefused { get; init; }
     /// <summary>Its ends of stream in time order as runs without a session (times: milliseconds since 0001-01-01).</summary>
     public LoopStats? Loop { get; init; }
+    /// <summary>Its ends of stream and refusals per minute, in time order (minutes with neither are left out).</summary>
+    public IReadOnlyList<ZkClientMinute> Minutes { get; init; } = [];
+    /// <summary>Ends and refusals not kept in <see cref="Minutes"/> (past its cap of minutes per client); counted in the totals all the same.</summary>
+    public long MinutesDropped { get; init; }
 
     public long EndsOfStream => EndOfStreamNoSession + EndOfStreamWithSession;
 
@@ -71,6 +75,9 @@ public sealed record ZkClientStats
         }
     }
 }
+
+/// <summary>One client IP's ends of stream and refusals in one minute of the log.</summary>
+public readonly record struct ZkClientMinute(DateTime Minute, long EndsOfStream, long Refused);
 
 /// <summary>Lines and bytes of one message kind, for "why is this log 6 GB". Other messages are keyed by their Class@line.</summary>
 public sealed record ZkKindStats(string Kind, long Lines, long Bytes);

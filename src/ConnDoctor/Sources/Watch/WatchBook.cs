@@ -149,6 +149,28 @@ public sealed class WatchBook(int keepConnections = 50_000)
         }
     }
 
+    /// <summary>All rows together at a tick (call after <see cref="Tick"/>): opened and closed in the interval, and the states now.</summary>
+    public WatchSample Sample(double nowMs)
+    {
+        int opened = 0, closed = 0, est = 0, tw = 0, cw = 0, other = 0;
+        foreach (var a in _rows.Values)
+        {
+            opened += a.LastOpensPerTick;
+            closed += a.LastClosesPerTick;
+            while (a.LocalCloses.Count > 0 && a.LocalCloses.Peek() < nowMs - 60_000) a.LocalCloses.Dequeue();
+            tw += a.LocalCloses.Count;
+            foreach (var c in a.Live)
+                switch (TcpStates.Normalize(c.State))
+                {
+                    case TcpState.Established: est++; break;
+                    case TcpState.TimeWait: tw++; break;
+                    case TcpState.CloseWait: cw++; break;
+                    default: other++; break;
+                }
+        }
+        return new WatchSample(Math.Round(nowMs / 1000, 3), opened, closed, est, tw, cw, other);
+    }
+
     /// <summary>The rows as they stand at <paramref name="nowMs"/>, busiest first.</summary>
     public List<WatchRow> Rows(double nowMs, double watchSeconds, bool perInterval = false, double intervalSeconds = 1)
     {

@@ -38,6 +38,7 @@ public static class WatchSource
         ConnectionTracker? tracker = null;
         bool recordsTgid = false;
         var sw = Stopwatch.StartNew();
+        var samples = new List<WatchSample>();
 
         TracefsSession? session = null;
         if (o.Mode != WatchModeChoice.Snapshot)
@@ -58,11 +59,11 @@ public static class WatchSource
         {
             if (session != null)
             {
-                (tracker, lost, malformed) = RunTrace(session, world, book, filter, o, onTick, cancel, sw);
+                (tracker, lost, malformed) = RunTrace(session, world, book, filter, o, onTick, cancel, sw, samples);
                 recordsTgid = session.RecordsTgid;
             }
             else
-                RunSnapshots(world, book, filter, o, onTick, cancel, sw);
+                RunSnapshots(world, book, filter, o, onTick, cancel, sw, samples);
         }
         finally
         {
@@ -91,6 +92,7 @@ public static class WatchSource
             GuessedOwners = tracker == null ? 0 : tracker.Guessed - tracker.Corrected,
             AttributedShare = book.AttributedShare,
             AllNetns = o.Collect.AllNetns,
+            Samples = samples,
         };
         return new Evidence
         {
@@ -114,7 +116,7 @@ public static class WatchSource
         (t.ExitedLeftOut > 0 ? $"; {t.ExitedLeftOut} connect(s) of processes that had exited before /proc could be read were left out: their namespace is unknown (watch without --netns to keep them)" : "");
 
     private static (ConnectionTracker Tracker, long Lost, int Malformed) RunTrace(TracefsSession session, LiveWorld world, WatchBook book, SocketFilter filter,
-        WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw)
+        WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw, List<WatchSample> samples)
     {
         var tracker = new ConnectionTracker(world, book) { Filter = filter.IsEmpty ? null : filter.Matches, StartOffsetMs = 0 };
         var buf = new byte[1 << 20];
@@ -157,6 +159,7 @@ public static class WatchSource
             {
                 if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
                 book.Tick();
+                samples.Add(book.Sample(now * 1000));
                 tracker.Prune(now * 1000);
                 onTick?.Invoke(new WatchTick(WatchMode.Trace, now, book.Rows(now * 1000, now, true, o.Interval.TotalSeconds), session.LostEvents() - lostAtStart));
                 nextTick += o.Interval.TotalSeconds;
@@ -188,7 +191,7 @@ public static class WatchSource
     /// socket (no inode, no owner) is given the owner seen for its 4-tuple while it was ESTABLISHED, else its uid.
     /// </summary>
     private static void RunSnapshots(LiveWorld world, WatchBook book, SocketFilter filter, WatchOptions o, Action<WatchTick>? onTick,
-        CancellationToken cancel, Stopwatch sw)
+        CancellationToken cancel, Stopwatch sw, List<WatchSample> samples)
     {
         var live = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
         bool first = true;
@@ -240,6 +243,7 @@ public static class WatchSource
             first = false;
             double now = sw.Elapsed.TotalSeconds;
             book.Tick();
+            samples.Add(book.Sample(now * 1000));
             onTick?.Invoke(new WatchTick(WatchMode.Snapshot, now, book.Rows(now * 1000, now, true, o.Interval.TotalSeconds), 0));
             if (o.Duration is TimeSpan d && sw.Elapsed >= d) break;
             var wait = o.Interval;

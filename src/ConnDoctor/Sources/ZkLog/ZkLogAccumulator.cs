@@ -160,6 +160,7 @@ internal sealed class ClientAcc
     public DateTime First = DateTime.MaxValue, Last = DateTime.MinValue, FirstRefused = DateTime.MaxValue, LastRefused = DateTime.MinValue;
     public MinuteSeries ByAccepts, ByEnds;   // attempts counted from accept lines, or from ends when accepts are not logged
     public readonly LoopTracker Loop = new(); // ends in time order: runs of connections that never had a session
+    public readonly ClientMinutes PerMinute = new(); // ends and refusals per minute, for the report's per-IP timelines
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Seen(DateTime t)
@@ -180,6 +181,30 @@ internal sealed class ClientAcc
         ByAccepts = MinuteSeries.Merge(ByAccepts, b.ByAccepts);
         ByEnds = MinuteSeries.Merge(ByEnds, b.ByEnds);
         Loop.Append(b.Loop);
+        PerMinute.MergeFrom(b.PerMinute);
+    }
+}
+
+/// <summary>One client's ends of stream and refusals per minute (the HTML report draws them per IP); at most <see cref="MaxMinutes"/> minutes, later ones counted as dropped.</summary>
+internal sealed class ClientMinutes
+{
+    public const int MaxMinutes = 50_000;   // about 35 days of minutes for one client
+    public readonly Dictionary<long, (long Ends, long Refused)> Counts = new();
+    public long Dropped;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(long minute, long ends, long refused)
+    {
+        if (Counts.Count >= MaxMinutes && !Counts.ContainsKey(minute)) { Dropped += ends + refused; return; }
+        ref var v = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(Counts, minute, out _);
+        v.Ends += ends;
+        v.Refused += refused;
+    }
+
+    public void MergeFrom(ClientMinutes b)
+    {
+        foreach (var (m, v) in b.Counts) Add(m, v.Ends, v.Refused);
+        Dropped += b.Dropped;
     }
 }
 
@@ -704,6 +729,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
                 if (_curTime > c.LastRefused) c.LastRefused = _curTime;
                 c.ByAccepts.Add(_curMinute, _cur.Count);
                 c.ByEnds.Add(_curMinute, _cur.Count);
+                c.PerMinute.Add(_curMinute, 0, _cur.Count);
                 break;
             case ZkMessageKind.SessionAttempt:
                 if (c != null) c.Attempts++;
@@ -741,6 +767,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     {
         if (withSession) { c.EosWith++; SessionIps.Set(session, c.Index); } else c.EosNo++;
         c.ByEnds.Add(minute, 1);
+        c.PerMinute.Add(minute, 1, 0);
         c.Loop.Add(time.Ticks / TimeSpan.TicksPerMillisecond + milli, failed: !withSession);
         m.Ends++;
     }

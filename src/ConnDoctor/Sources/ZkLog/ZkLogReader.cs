@@ -512,6 +512,8 @@ public static class ZkLogReader
                 SessionAttempts = c.Attempts, SessionsEstablished = c.Established, SessionsExpired = c.Expired, FourLetterWords = c.Flw,
                 PeakPerMinute = (accepts ? c.ByAccepts : c.ByEnds).PeakPerMinute,
                 Loop = c.Loop.Stats(),
+                Minutes = c.PerMinute.Counts.OrderBy(kv => kv.Key).Select(kv => new ZkClientMinute(new DateTime(kv.Key * TimeSpan.TicksPerMinute), kv.Value.Ends, kv.Value.Refused)).ToList(),
+                MinutesDropped = c.PerMinute.Dropped,
                 FirstSeen = c.First, LastSeen = c.Last,
                 FirstRefused = c.Refused > 0 ? c.FirstRefused : null, LastRefused = c.Refused > 0 ? c.LastRefused : null,
             }).OrderByDescending(c => c.Connections(accepts)).ThenByDescending(c => c.FourLetterWords).ThenBy(c => c.Ip.ToString(), StringComparer.Ordinal).ToList(),
