@@ -39,7 +39,7 @@ public static class HtmlPage
         figure.chart figcaption{font-weight:600;margin-bottom:2px}
         figure.chart svg{width:100%;height:auto;display:block}
         svg .grid{stroke:#eaeef2;stroke-width:1}svg .axis,svg .tick{stroke:#8c959f;stroke-width:1}
-        svg text{font:11px system-ui,sans-serif;fill:#57606a}svg .ylab{text-anchor:end}svg .xlab{text-anchor:middle}
+        svg text{font:11px system-ui,sans-serif;fill:#57606a}svg .ylab{text-anchor:end}
         svg path.series{fill:none;stroke-width:1.6;stroke-linejoin:round}
         svg .marker line{stroke:#b3261e;stroke-width:1;stroke-dasharray:4 3}svg .marker text{fill:#b3261e;font-weight:600}
         ul.legend{list-style:none;padding:0;margin:2px 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12.5px}

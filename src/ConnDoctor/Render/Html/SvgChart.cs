@@ -132,11 +132,11 @@ public sealed class SvgChart(string id, string title, TimeAxis axis)
     public SvgChart Add(ChartSeries s) { Series.Add(s); return this; }
     public SvgChart Mark(double x, string label) { Markers.Add(new ChartMarker(x, label)); return this; }
 
-    /// <summary>Round value-axis ticks from 0: a step of 1, 2, 2.5 or 5 times a power of ten, 3 to 6 ticks; integers when <paramref name="integer"/>.</summary>
+    /// <summary>Round value-axis ticks from 0: a step of 1, 2, 2.5 or 5 times a power of ten, at most 6 ticks; integers when <paramref name="integer"/>.</summary>
     public static (double Top, double[] Ticks) ValueTicks(double max, bool integer = true)
     {
         if (!(max > 0) || double.IsInfinity(max)) return (1, [0, 1]);
-        double raw = max / 4, pow = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        double raw = max / 5, pow = Math.Pow(10, Math.Floor(Math.Log10(raw)));
         double step = pow * 10;
         foreach (var m in (double[])[1, 2, 2.5, 5, 10])
             if (pow * m >= raw) { step = pow * m; break; }
@@ -232,7 +232,8 @@ public sealed class SvgChart(string id, string title, TimeAxis axis)
         {
             string px = N(Px(x));
             w.Raw($"<line class=\"tick\" x1=\"{px}\" x2=\"{px}\" y1=\"{N(Top + plotH)}\" y2=\"{N(Top + plotH + 4)}\"/>");
-            w.Raw($"<text class=\"xlab\" x=\"{px}\" y=\"{N(Height - 6)}\">").Text(label).Raw("</text>");
+            string anchor = Px(x) > Width - Right - 30 ? " text-anchor=\"end\"" : " text-anchor=\"middle\"";
+            w.Raw($"<text class=\"xlab\" x=\"{px}\" y=\"{N(Height - 6)}\"{anchor}>").Text(label).Raw("</text>");
         }
         // Series.
         for (int i = 0; i < drawn.Count; i++)
