@@ -12,7 +12,7 @@ namespace ConnDoctor.Tests.Render;
 /// </summary>
 public sealed class DiagnoseHostGoldenTests
 {
-    private static DiagnoseReport Report()
+    internal static DiagnoseReport Report()
     {
         var at = new DateTime(2026, 12, 7, 10, 0, 0);
         var findings = FindingMerger.Merge(

@@ -10,7 +10,7 @@ namespace ConnDoctor.Tests.Render;
 /// <summary>What the renderers print, at a fixed width, compared with reviewed golden files.</summary>
 public class RendererGoldenTests
 {
-    private static Evidence Scene() => new EvidenceBuilder()
+    internal static Evidence Scene() => new EvidenceBuilder()
         .Process(4242, "java", "java -cp app.jar com.example.Main").Process(77, "zkServer")
         .Listen("0.0.0.0:2181", 77)
         .Socket(TcpState.CloseWait, "10.0.0.1:40000", "10.0.0.9:8080", 4242, new TcpInfo { LastDataRecvMs = 95_000, LastAckRecvMs = 95_000 }, recvQ: 1, count: 14)

@@ -10,7 +10,7 @@ namespace ConnDoctor.Tests.Render;
 /// <summary>`zklog` output for the real 3.8 fixture, at 80 columns, wide, and as JSON.</summary>
 public class ZkLogRendererGoldenTests
 {
-    private static ZkLogReport Report()
+    internal static ZkLogReport Report()
     {
         var (log, status) = ZkLogReader.Read([Path.Combine(Fixtures.Dir("zklog"), "zk38-info.log")], new ZkLogWindow(null, null));
         // Stable across machines: the file name, the host and the time of the run are fixed.

@@ -70,7 +70,7 @@ public class ZkRendererGoldenTests
         PolledAt = T0.AddSeconds(poll * IntervalS),
     };
 
-    private static (ZkReport Report, List<ZkTick> Ticks) Watched()
+    internal static (ZkReport Report, List<ZkTick> Ticks) Watched()
     {
         var tracker = new ZkGrowthTracker();
         var ticks = new List<ZkTick>();
