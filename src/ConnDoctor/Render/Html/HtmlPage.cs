@@ -21,7 +21,7 @@ public static class HtmlPage
         .dim{color:var(--dim)}
         .summary{border:2px solid var(--line);border-radius:6px;padding:10px 14px;margin:12px 0}
         .summary.critical{border-color:var(--crit)}.summary.warning{border-color:var(--warn)}.summary.ok{border-color:var(--ok)}
-        .verdict{font-size:16px;font-weight:600;margin:0 0 6px}
+        .verdict{font-size:16px;font-weight:600;margin:0 0 6px}.summary h2{margin-top:0}
         dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0}dl.facts dt{color:var(--dim)}dl.facts dd{margin:0}
         .sev{display:inline-block;font-weight:700;font-size:12px;padding:1px 6px;border-radius:3px;color:#fff;margin-right:6px}
         .sev.critical{background:var(--crit)}.sev.warning{background:var(--warn)}.sev.info{background:var(--info)}
