@@ -37,10 +37,10 @@ public class HtmlBrowserTests
 
     private sealed record Series(string Chart, string Name, string Kind, int Points, int Drawn);
 
-    private static string ImageDir()
+    private static string ImageDir(string work)
     {
         var dir = Environment.GetEnvironmentVariable("CONNDOCTOR_DOCS_IMG");
-        if (string.IsNullOrEmpty(dir)) dir = Directory.CreateTempSubdirectory("conndoctor-html-").FullName;
+        if (string.IsNullOrEmpty(dir)) return work;
         Directory.CreateDirectory(dir);
         return dir;
     }
@@ -67,7 +67,13 @@ public class HtmlBrowserTests
     public async Task RealReportsLoadOfflineWithoutErrorsAndDrawEveryPoint()
     {
         Assert.True(Chromium.Available, $"{Chromium.Binary} is not installed (scripts/setup.sh installs it)");
-        string dir = ImageDir(), work = Directory.CreateTempSubdirectory("conndoctor-html-run-").FullName;
+        string work = Directory.CreateTempSubdirectory("conndoctor-html-run-").FullName;
+        try { await Run(work, ImageDir(work)); }
+        finally { Directory.Delete(work, recursive: true); }
+    }
+
+    private static async Task Run(string work, string dir)
+    {
 
         // A real ZooKeeper 3.8 log: one client IP refused at maxClientCnxns.
         string zklogHtml = Path.Combine(work, "zklog.html");

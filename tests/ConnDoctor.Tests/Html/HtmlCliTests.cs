@@ -1,0 +1,63 @@
+using ConnDoctor.Model;
+using ConnDoctor.Sources.Watch;
+using ConnDoctor.Tests.Infra;
+
+namespace ConnDoctor.Tests.Html;
+
+/// <summary>`--html FILE` through the CLI: the page is written beside the usual output; a path that cannot be written is one line.</summary>
+public class HtmlCliTests
+{
+    private static string Log => Path.Combine(Fixtures.Dir("zklog"), "zk38-info.log");
+
+    [Fact]
+    public void TheTextReportIsPrintedAndThePageWritten()
+    {
+        string dir = Directory.CreateTempSubdirectory("conndoctor-html-cli-").FullName;
+        try
+        {
+            string file = Path.Combine(dir, "report.html");
+            var r = CliRunner.Run("zklog", Log, "--html", file);
+            Assert.Equal(0, r.Code);
+            Assert.StartsWith("conndoctor zklog: 1 file(s)", r.Stdout);
+            var elements = HtmlGoldenTests.CheckPage(File.ReadAllText(file));
+            Assert.Contains(elements, e => e.Attr("data-rule") == "connection-limit");
+            Assert.Equal(["report.html"], Directory.GetFiles(dir).Select(Path.GetFileName));   // no temporary file left
+            // Written again over the old one.
+            Assert.Equal(0, CliRunner.Run("pcap", Path.Combine(Fixtures.Dir("pcap"), "eth.pcap"), "--json", "--html", file).Code);
+            Assert.Contains("Capture report", File.ReadAllText(file));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData("/nonexistent-conndoctor-dir/x.html", "cannot write --html /nonexistent-conndoctor-dir/x.html")]
+    [InlineData("/tmp", "--html /tmp is a directory")]
+    public void APathThatCannotBeWrittenIsOneLine(string path, string message)
+    {
+        var r = CliRunner.Run("zklog", Log, "--html", path);
+        Assert.NotEqual(0, r.Code);
+        Assert.StartsWith("conndoctor: " + message, r.Stderr);
+        Assert.Single(r.Stderr.Trim().Split('\n'));
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void AWatchSampleCountsEveryRowAtTheTick()
+    {
+        var book = new WatchBook();
+        WatchConnection C(int port, TcpState state, double at) => new()
+        {
+            Local = EvidenceBuilder.Ep($"10.0.0.1:{port}"), Remote = EvidenceBuilder.Ep("10.0.0.5:2181"), Pid = port % 2 == 0 ? 10 : 11, Comm = "p",
+            OpenedMs = at, FirstSeenMs = at, State = state,
+        };
+        for (int i = 0; i < 4; i++) book.Open(C(40000 + i, TcpState.Established, 10));
+        for (int i = 0; i < 2; i++) book.Open(C(41000 + i, TcpState.CloseWait, 20));
+        var closing = new[] { C(42000, TcpState.Established, 30), C(42001, TcpState.Established, 30), C(42002, TcpState.Established, 30) };
+        foreach (var c in closing) { book.Open(c); c.ClosedBy = ClosedBy.Local; book.Close(c, 500); }
+        book.Tick();
+        Assert.Equal(new WatchSample(1, 9, 3, 4, 3, 2, 0), book.Sample(1000));
+        book.Tick();
+        Assert.Equal(new WatchSample(2, 0, 0, 4, 3, 2, 0), book.Sample(2000));        // nothing new in the second tick
+        Assert.Equal(new WatchSample(61, 0, 0, 4, 0, 2, 0), book.Sample(61_000));      // TIME_WAIT: the local closes of the last minute
+    }
+}
