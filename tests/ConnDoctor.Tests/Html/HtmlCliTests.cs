@@ -61,3 +61,31 @@ public class HtmlCliTests
         Assert.Equal(new WatchSample(61, 0, 0, 4, 0, 2, 0), book.Sample(61_000));      // TIME_WAIT: the local closes of the last minute
     }
 }
+
+/// <summary>The per-client, per-minute counts the zklog charts draw: the same whatever the regions a file is read in, and summing to the client's totals.</summary>
+public class ZkClientMinutesTests
+{
+    [Theory]
+    [InlineData("zk38-info.log")]
+    [InlineData("zk34.log")]
+    [InlineData("zk38-debug.log")]
+    public void AnySplitGivesTheSameMinutesAndTheyAddUp(string file)
+    {
+        var path = Path.Combine(Fixtures.Dir("zklog"), file);
+        var whole = Sources.ZkLog.ZkLogReader.Read([path], new Sources.ZkLog.ZkLogWindow(null, null), parts: 1).Evidence;
+        Assert.NotEmpty(whole.Clients);
+        foreach (var c in whole.Clients)
+        {
+            Assert.Equal(c.EndsOfStream, c.Minutes.Sum(m => m.EndsOfStream));
+            Assert.Equal(c.Refused, c.Minutes.Sum(m => m.Refused));
+            Assert.Equal(c.Minutes.OrderBy(m => m.Minute), c.Minutes);
+        }
+        Assert.Equal(whole.Timeline.Sum(m => m.EndsOfStream) - whole.EndsOfStreamUnattributed, whole.Clients.Sum(c => c.Minutes.Sum(m => m.EndsOfStream)));
+        foreach (int parts in new[] { 3, 7, 13 })
+        {
+            var split = Sources.ZkLog.ZkLogReader.Read([path], new Sources.ZkLog.ZkLogWindow(null, null), parts: parts).Evidence;
+            foreach (var c in whole.Clients)
+                Assert.Equal(c.Minutes, split.Clients.Single(x => x.Ip == c.Ip).Minutes);
+        }
+    }
+}
