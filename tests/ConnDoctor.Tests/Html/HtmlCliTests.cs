@@ -29,6 +29,27 @@ public class HtmlCliTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Fact]
+    public void AnEmptyLogAndATruncatedCaptureStillGiveWholePages()
+    {
+        string dir = Directory.CreateTempSubdirectory("conndoctor-html-edge-").FullName;
+        try
+        {
+            string empty = Path.Combine(dir, "empty.log"), cut = Path.Combine(dir, "cut.pcap");
+            File.WriteAllText(empty, "");
+            File.WriteAllBytes(cut, File.ReadAllBytes(Path.Combine(Fixtures.Dir("pcap"), "eth.pcap"))[..100]);
+            Assert.Equal(0, CliRunner.Run("zklog", empty, "--html", Path.Combine(dir, "a.html")).Code);
+            Assert.Equal(0, CliRunner.Run("pcap", cut, "--html", Path.Combine(dir, "b.html")).Code);
+            var a = File.ReadAllText(Path.Combine(dir, "a.html"));
+            HtmlGoldenTests.CheckPage(a);
+            Assert.Contains("The log is empty.", a);
+            var b = File.ReadAllText(Path.Combine(dir, "b.html"));
+            HtmlGoldenTests.CheckPage(b);
+            Assert.Contains("reading stopped early", b);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Theory]
     [InlineData("/nonexistent-conndoctor-dir/x.html", "cannot write --html /nonexistent-conndoctor-dir/x.html")]
     [InlineData("/tmp", "--html /tmp is a directory")]
