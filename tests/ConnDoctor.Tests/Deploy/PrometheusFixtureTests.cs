@@ -118,6 +118,38 @@ public class PrometheusFixtureTests
         Assert.True(t.Single().Health == "up", string.Join("; ", t));
     }
 
+    [Fact]
+    public void PrometheusInATestNamespaceScrapesATargetInAnotherAndTheTestReadsItsApi()
+    {
+        // The layout of the agents' test: each target in its own namespace, Prometheus in a namespace linked to them.
+        using var targetNs = new TestNetns("prom-t");
+        using var promNs = new TestNetns("prom-p");
+        TestNetns.Link(targetNs, promNs, "10.213.7.2", "10.213.7.1");
+        var dir = Directory.CreateTempSubdirectory("cd-static").FullName;
+        File.WriteAllText(Path.Combine(dir, "metrics"), Exposition(100));
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["netns", "exec", targetNs.Name, "/usr/bin/python3", "-m", "http.server", "9149", "--bind", "10.213.7.2", "--directory", dir])
+            psi.ArgumentList.Add(a);
+        using var server = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            using var prom = new PrometheusServer(["10.213.7.2:9149"], [Rules], netns: promNs);
+            var targets = prom.Await(p => p.Targets(), t => t.Any(x => x.Health == "up"));
+            Assert.True(targets.Single().Health == "up", $"{string.Join("; ", targets)} {prom.Log}");
+            var series = prom.Await(p => p.Series("conndoctor_tcp_connections_closed_total"), x => x.Count == 2);
+            Assert.Equal(["healthy", "java"], series.Select(x => x["process"]).Order());
+            Assert.All(series, x => Assert.Equal("10.213.7.2:9149", x["instance"]));
+            // Nothing listens on the test process's own loopback at that port: the API really is reached in promNs.
+            Assert.ThrowsAny<System.Net.Http.HttpRequestException>(() => new HttpClient().GetAsync(prom.BaseUrl + "/-/ready").GetAwaiter().GetResult());
+        }
+        finally
+        {
+            server.Kill(true);
+            server.WaitForExit(5000);
+            Directory.Delete(dir, true);
+        }
+    }
+
     /// <summary>A test CA and a server certificate for 127.0.0.1 made by openssl in a temporary directory.</summary>
     private sealed class TestPki : IDisposable
     {
