@@ -24,6 +24,7 @@ command -v chromium >/dev/null || need+=(chromium)    # the HTML reports' browse
 command -v prometheus >/dev/null || need+=(prometheus)  # the agent tests' real Prometheus, and promtool
 command -v npm >/dev/null || need+=(npm)              # tests/k8s-validate: the Kubernetes manifests checked offline (kubernetes-models)
 command -v openssl >/dev/null || need+=(openssl)      # the Prometheus fixture's test CA (HTTPS scrapes)
+command -v systemd-analyze >/dev/null || need+=(systemd)  # systemd-analyze verify/security of deploy/systemd's unit
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
