@@ -12,7 +12,8 @@ public static unsafe class CtNetlinkDump
     private const int EPROTONOSUPPORT = 93;
 
     /// <param name="family">2 (AF_INET) or 10 (AF_INET6).</param>
-    public static void Dump(byte family, ConntrackSink sink)
+    /// <param name="record">When given, each raw recv() buffer is copied here, so tests can replay (and corrupt) real replies.</param>
+    public static void Dump(byte family, ConntrackSink sink, List<byte[]>? record = null)
     {
         int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, CtNetlinkParser.NETLINK_NETFILTER);
         if (fd < 0)
@@ -46,6 +47,7 @@ public static unsafe class CtNetlinkDump
                         throw new SourceException($"ctnetlink dump reply: {Libc.ErrorText(e)}", e);
                     }
                     if (n == 0) return;
+                    record?.Add(buffer.AsSpan(0, (int)n).ToArray());
                     var outcome = CtNetlinkParser.Parse(buffer.AsSpan(0, (int)n), sink, out int errno);
                     if (outcome == CtNetlinkParser.Outcome.Done) return;
                     if (outcome == CtNetlinkParser.Outcome.Error)
