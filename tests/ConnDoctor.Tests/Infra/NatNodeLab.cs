@@ -6,7 +6,7 @@ namespace ConnDoctor.Tests.Infra;
 /// A Kubernetes node in miniature, all in network namespaces the test makes: a "node" namespace with a bridge
 /// (cni0-like, <see cref="Gateway"/>) and pod namespaces behind it on veth pairs (pod IPs 10.244.1.11, .12, ...), the
 /// node masquerading the pods' traffic (an nft table with a masquerade rule, as kube-proxy's and the CNI's
-/// POSTROUTING MASQUERADE do; optionally "masquerade random-fully") out of its uplink veth to a "server" namespace
+/// POSTROUTING MASQUERADE do; optionally "masquerade fully-random", iptables' --random-fully) out of its uplink veth to a "server" namespace
 /// at <see cref="ServerIp"/>. Each pod can be given a kubepods cgroup (pod uid, container id) and a kubelet-layout
 /// directory tree (/var/log/pods, /var/log/containers, /var/lib/kubelet/pods) under <see cref="KubeletTree"/>, so the
 /// whole chain server → node:port → pod IP:port → process → pod name can be followed as on a real node.
@@ -48,8 +48,8 @@ public sealed class NatNodeLab : IDisposable
             Node.Exec("ip", "link", "set", bridge, "up");
             Node.Exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
             // The masquerade a CNI plugin installs for pod traffic leaving the node; nft reads the ruleset from stdin.
-            string rule = $"ip saddr 10.244.1.0/24 oifname \"{uplink}\" masquerade{(randomFully ? " random-fully" : "")}";
-            RunNft(Node.Name, $"table ip cdtnat {{ chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; {rule}; }} }}");
+            string rule = $"ip saddr 10.244.1.0/24 oifname \"{uplink}\" masquerade{(randomFully ? " fully-random" : "")}";
+            RunNft(Node.Name, $"table ip cdtnat {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat; policy accept;\n  {rule}\n }}\n}}\n");
             for (int i = 0; i < pods; i++) AddPod(bridge, i);
         }
         catch
