@@ -191,4 +191,21 @@ public class ConntrackKernelTests
         Assert.Null(srv.Conntrack);
         Assert.Contains("0 of 0 tracked entries", srv.Statuses.Single(s => s.Source.StartsWith("conntrack")).Reason);
     }
+
+    [Fact]
+    public void WithoutRootTheConntrackSourceIsDeniedWithTheReasonAndDiagnoseGoesOn()
+    {
+        using var ns = new TestNetns("ctnr");
+        Load(ns, ["-I -p tcp -s 10.244.1.11 -d 192.168.77.2 --sport 40000 --dport 2181 --state ESTABLISHED --timeout 600"]);
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root!.FullName, "ConnDoctor.slnx"))) root = root.Parent;
+        string binary = Path.Combine(root.FullName, "artifacts", "conndoctor");
+        var r = Shell.RunFull("ip", ["netns", "exec", ns.Name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary, "diagnose", "--json", "--no-app-logs"], check: false);
+        Assert.True(r.Code == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var ct = doc.RootElement.GetProperty("sources").EnumerateArray().Single(s => s.GetProperty("source").GetString()!.StartsWith("conntrack"));
+        Assert.Equal("denied", ct.GetProperty("state").GetString());
+        Assert.Equal("ctnetlink refused the dump: reading conntrack needs CAP_NET_ADMIN (run as root); cannot read /proc/thread-self/net/nf_conntrack: it is readable by root only",
+            ct.GetProperty("reason").GetString());
+    }
 }

@@ -37,7 +37,7 @@ public static class ConntrackSource
         var kept = new List<ConntrackEntry>();
         var via = new SortedSet<string>(StringComparer.Ordinal);
         var problems = new List<string>();
-        int total = 0, read = 0, denied = 0;
+        int total = 0, read = 0, denied = 0, absent = 0;
         for (int i = 0; i < targets.Count; i++)
         {
             var ns = targets[i];
@@ -51,6 +51,7 @@ public static class ConntrackSource
             catch (SourceException ex)
             {
                 if (ex.IsDenied) denied++;
+                else if (ex.Errno is Libc.ENOENT or Libc.ENOTDIR) absent++;
                 problems.Add(targets.Count > 1 ? $"{ns.Label}: {ex.Message}" : ex.Message);
                 continue;
             }
@@ -65,7 +66,8 @@ public static class ConntrackSource
         }
         var ports = o.Ports.Where(p => p is > 0 and < 65536).Distinct().Order().ToList();
         string towards = ports.Count == 0 ? "every TCP entry" : "towards port(s) " + string.Join(", ", ports);
-        var state = read == 0 ? (denied > 0 ? SourceState.Denied : SourceState.Failed)
+        // No table anywhere is not a failure: the host tracks nothing (no NAT), which is what most hosts do.
+        var state = read == 0 ? (denied > 0 ? SourceState.Denied : absent == targets.Count ? SourceState.Skipped : SourceState.Failed)
             : problems.Count > 0 ? SourceState.Partial : SourceState.Ok;
         string summary = read == 0 ? string.Join("; ", problems)
             : $"{kept.Count} of {total} tracked entries {towards} in {read} namespace(s)" + (problems.Count > 0 ? "; " + string.Join("; ", problems) : "");
