@@ -61,18 +61,29 @@ read -r _ p1 <&"${P1[0]}"; pids="$pids $P1_PID"; incgroup $uid1 $cid1 $p1
 read -r _ <&"${P1[0]}"   # "done N"
 sleep 0.5
 
-echo "## diagnose --netns cd-ct-node (source lines)"
-"$BIN" diagnose --netns cd-ct-node --no-app-logs | grep -E '^(sources|note)' || true
+echo "## diagnose --netns cd-ct-node --json: the conntrack source"
+"$BIN" diagnose --netns cd-ct-node --no-app-logs --json | python3 -c '
+import json,sys
+for s in json.load(sys.stdin)["sources"]:
+    if s["source"].startswith("conntrack"): print(json.dumps(s))'
+echo "## diagnose --netns cd-ct-server --json: the conntrack source (a host that masquerades nothing)"
+"$BIN" diagnose --netns cd-ct-server --no-app-logs --json | python3 -c '
+import json,sys
+for s in json.load(sys.stdin)["sources"]:
+    if s["source"].startswith("conntrack"): print(json.dumps(s))' 
 echo
 echo "## the server's view (sockets --netns cd-ct-server --state established)"
 "$BIN" sockets --netns cd-ct-server --group-by none --state established
 echo
-echo "## sockets --netns cd-ct-pod0 --node-root $dir --group-by process"
-"$BIN" sockets --netns cd-ct-pod0 --node-root "$dir" --state established --json | python3 -c '
+echo "## sockets --netns cd-ct-pod0 --node-root NODEROOT --state established --group-by none --json (owners)"
+"$BIN" sockets --netns cd-ct-pod0 --node-root "$dir" --state established --group-by none --json | python3 -c '
 import json,sys
 for s in json.load(sys.stdin)["sockets"]:
     o = s.get("owners", [{}])[0]
     print(s["local"], "->", s["remote"], o.get("process"), o.get("pid"), o.get("podNamespace"), o.get("podName"), o.get("containerName"))'
+echo
+echo "## sockets --all-netns --node-root NODEROOT --state established (per-namespace headings)"
+"$BIN" sockets --all-netns --node-root "$dir" --state established 2>&1 | grep -E "^netns cd-ct-pod" || true
 echo
 echo "## conntrack -L -p tcp --dport 2181 in cd-ct-node (the oracle), first lines"
 ip netns exec cd-ct-node conntrack -L -p tcp --dport 2181 2>&1 | sort -k4,4 | head -6

@@ -31,28 +31,13 @@ public static class ProcConntrackParser
         }
     }
 
-    private ref struct Tokens(ReadOnlySpan<byte> line)
-    {
-        private ReadOnlySpan<byte> _rest = line;
-
-        public bool Next(out ReadOnlySpan<byte> token)
-        {
-            _rest = _rest.TrimStart((byte)' ');
-            if (_rest.Length == 0) { token = default; return false; }
-            int sp = _rest.IndexOf((byte)' ');
-            token = sp < 0 ? _rest : _rest[..sp];
-            _rest = sp < 0 ? default : _rest[sp..];
-            return true;
-        }
-    }
-
     /// <summary>One line into a raw entry. <paramref name="skipped"/> is true for a well-formed line of another protocol.</summary>
     internal static bool TryParseLine(ReadOnlySpan<byte> line, out RawConntrackEntry e, out bool skipped)
     {
         e = default;
         e.TcpState = -1;
         skipped = false;
-        var t = new Tokens(line.TrimEnd("\r"u8));
+        var t = new ProcNetTcpParser.FieldCursor(line.TrimEnd("\r"u8));
         if (!t.Next(out var tok)) return false;
         byte family = 0;
         if (tok.SequenceEqual("ipv4"u8) || tok.SequenceEqual("ipv6"u8))
