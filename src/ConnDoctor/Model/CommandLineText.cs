@@ -5,7 +5,7 @@ namespace ConnDoctor.Model;
 /// <summary>
 /// A command line as ConnDoctor shows it: the values of arguments that look like secrets are masked before the text
 /// enters any evidence ("--password x", "--db-password=x", "-Djavax.net.ssl.keyStorePassword=x", "TOKEN=x",
-/// "https://user:x@host"). Reports travel (tickets, chat); a password on a command line must not travel with them.
+/// "https://user:x@host", "Authorization: Bearer x"). Reports travel (tickets, chat); a password on a command line must not travel with them.
 /// </summary>
 public static class CommandLineText
 {
@@ -32,6 +32,8 @@ public static class CommandLineText
                 continue;
             }
             if (eq < 0 && w[0] == '-' && IsSecretName(w.AsSpan().TrimStart('-'))) { maskNext = true; continue; }
+            // An HTTP credential passed as a header ("-H 'Authorization: Bearer TOKEN'", curl and friends).
+            if (w.Equals("Bearer", StringComparison.OrdinalIgnoreCase) || w.Equals("Basic", StringComparison.OrdinalIgnoreCase)) { maskNext = true; continue; }
             if (UrlPassword(w) is string masked) { words[i] = masked; changed = true; }
         }
         return changed ? string.Join(' ', words) : commandLine;
