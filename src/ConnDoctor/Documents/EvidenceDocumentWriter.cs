@@ -137,7 +137,14 @@ public static class EvidenceDocumentWriter
 
     private static void Num(Utf8JsonWriter w, string name, double? value)
     {
-        if (value is double v) w.WriteNumber(name, v);
+        if (value is double v) Dbl(w, name, v);
+    }
+
+    /// <summary>JSON has no NaN or infinity (a rate over zero seconds): such a value is written as null, read back as 0.</summary>
+    private static void Dbl(Utf8JsonWriter w, string name, double value)
+    {
+        if (double.IsFinite(value)) w.WriteNumber(name, value);
+        else w.WriteNull(name);
     }
 
     private static void Time(Utf8JsonWriter w, string name, DateTime? value)
@@ -389,15 +396,15 @@ public static class EvidenceDocumentWriter
         if (l == null) return;
         w.WriteStartObject(name);
         w.WriteNumber("count", l.Count);
-        w.WriteNumber("firstMs", l.FirstMs);
-        w.WriteNumber("lastMs", l.LastMs);
+        Dbl(w, "firstMs", l.FirstMs);
+        Dbl(w, "lastMs", l.LastMs);
         w.WriteBoolean("ongoing", l.Ongoing);
         w.WriteNumber("total", l.Total);
         w.WriteNumber("failed", l.Failed);
         w.WriteNumber("gapsMeasured", l.GapsMeasured);
-        w.WriteNumber("medianGapMs", l.MedianGapMs);
-        w.WriteNumber("p10GapMs", l.P10GapMs);
-        w.WriteNumber("p90GapMs", l.P90GapMs);
+        Dbl(w, "medianGapMs", l.MedianGapMs);
+        Dbl(w, "p10GapMs", l.P10GapMs);
+        Dbl(w, "p90GapMs", l.P90GapMs);
         Num(w, "periodMs", l.PeriodMs);
         w.WriteNumber("probes", l.Probes);
         w.WriteEndObject();
@@ -409,13 +416,13 @@ public static class EvidenceDocumentWriter
         w.WriteString("mode", x.Mode.ToString());
         Str(w, "modeReason", x.ModeReason);
         w.WriteString("startedAt", x.StartedAt);
-        w.WriteNumber("seconds", x.Seconds);
-        w.WriteNumber("intervalSeconds", x.IntervalSeconds);
+        Dbl(w, "seconds", x.Seconds);
+        Dbl(w, "intervalSeconds", x.IntervalSeconds);
         w.WriteNumber("eventsRead", x.EventsRead);
         Num(w, "eventsLost", x.EventsLost);
         w.WriteNumber("malformedLines", x.MalformedLines);
         w.WriteNumber("guessedOwners", x.GuessedOwners);
-        w.WriteNumber("attributedShare", x.AttributedShare);
+        Dbl(w, "attributedShare", x.AttributedShare);
         w.WriteBoolean("allNetns", x.AllNetns);
         w.WriteStartArray("connections");
         foreach (var c in x.Connections)
@@ -437,7 +444,7 @@ public static class EvidenceDocumentWriter
             Str(w, "container", c.Container);
             Str(w, "pod", c.Pod);
             Num(w, "openedMs", c.OpenedMs);
-            w.WriteNumber("firstSeenMs", c.FirstSeenMs);
+            Dbl(w, "firstSeenMs", c.FirstSeenMs);
             Num(w, "closedMs", c.ClosedMs);
             w.WriteString("closedBy", c.ClosedBy.ToString());
             w.WriteNumber("state", (int)c.State);
@@ -469,8 +476,8 @@ public static class EvidenceDocumentWriter
             w.WriteNumber("localPort", r.LocalPort);
             w.WriteNumber("opens", r.Opens);
             w.WriteNumber("closes", r.Closes);
-            w.WriteNumber("opensPerSec", r.OpensPerSec);
-            w.WriteNumber("closesPerSec", r.ClosesPerSec);
+            Dbl(w, "opensPerSec", r.OpensPerSec);
+            Dbl(w, "closesPerSec", r.ClosesPerSec);
             Num(w, "medianLifetimeMs", r.MedianLifetimeMs);
             Num(w, "p99LifetimeMs", r.P99LifetimeMs);
             w.WriteNumber("closedByLocal", r.ClosedByLocal);
@@ -494,7 +501,7 @@ public static class EvidenceDocumentWriter
             Str(w, "netns", t.Netns);
             w.WriteNumber("atStart", t.AtStart);
             w.WriteNumber("atEnd", t.AtEnd);
-            w.WriteNumber("seconds", t.Seconds);
+            Dbl(w, "seconds", t.Seconds);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -599,8 +606,8 @@ public static class EvidenceDocumentWriter
         w.WriteStartObject("zk");
         Strings(w, "members", z.Members);
         w.WriteBoolean("watched", z.Watched);
-        w.WriteNumber("seconds", z.Seconds);
-        w.WriteNumber("intervalSeconds", z.IntervalSeconds);
+        Dbl(w, "seconds", z.Seconds);
+        Dbl(w, "intervalSeconds", z.IntervalSeconds);
         w.WriteNumber("polls", z.Polls);
         Str(w, "path", z.Path);
         w.WriteBoolean("ephemeralsKnown", z.EphemeralsKnown);
@@ -710,8 +717,8 @@ public static class EvidenceDocumentWriter
             w.WriteNumber("connectionsAtEnd", g.ConnectionsAtEnd);
             w.WriteNumber("connectionsOpened", g.ConnectionsOpened);
             w.WriteNumber("connectionsClosed", g.ConnectionsClosed);
-            w.WriteNumber("sessionsPerMinute", g.SessionsPerMinute);
-            w.WriteNumber("ephemeralsPerMinute", g.EphemeralsPerMinute);
+            Dbl(w, "sessionsPerMinute", g.SessionsPerMinute);
+            Dbl(w, "ephemeralsPerMinute", g.EphemeralsPerMinute);
             w.WriteStartArray("ephemeralPatterns");
             foreach (var (pattern, n) in g.EphemeralPatterns)
             {
@@ -722,13 +729,13 @@ public static class EvidenceDocumentWriter
             }
             w.WriteEndArray();
             Num(w, "oldestSessionAgeMs", g.OldestSessionAgeMs);
-            w.WriteNumber("monotoneShare", g.MonotoneShare);
+            Dbl(w, "monotoneShare", g.MonotoneShare);
             WriteLoop(w, "loop", g.Loop);
             w.WriteStartArray("samples");
             foreach (var s in g.Samples)
             {
                 w.WriteStartArray();
-                w.WriteNumberValue(s.Seconds);
+                if (double.IsFinite(s.Seconds)) w.WriteNumberValue(s.Seconds); else w.WriteNumberValue(0);
                 w.WriteNumberValue(s.Sessions);
                 w.WriteNumberValue(s.Ephemerals);
                 w.WriteNumberValue(s.Connections);
