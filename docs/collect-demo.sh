@@ -35,7 +35,7 @@ nsx /usr/bin/python3 "$Z" nosession --source 127.0.0.2 --count 300 --server 127.
 nsx timeout 300 /usr/bin/python3 "$S" server --listen 127.0.0.1:9001:close --lifetime 300 > "$dir/server.out" 2>&1 & pids="$pids $!"
 until grep -q ready "$dir/server.out"; do sleep 0.1; done
 now=$(date '+%Y-%m-%d %H:%M:%S')
-printf '%s,101 ERROR [pool-1-thread-3] c.e.orders.Poller - poll failed\njava.net.SocketException: Too many open files\n' "$now" > "$dir/app.log"
+printf '%s,101 ERROR [pool-1-thread-3] c.e.orders.Poller - poll failed\njava.net.SocketException: Too many open files\n%s,907 ERROR [pool-1-thread-4] c.e.orders.Poller - poll failed\njava.net.SocketException: Too many open files\n' "$now" "$now" > "$dir/app.log"
 nsx timeout 300 sh -c "exec /usr/bin/python3 $S leaky --connect 127.0.0.1:9001 --count 12 --lifetime 300 >> $dir/app.log 2>&1" & pids="$pids $!"
 until grep -q ready "$dir/app.log"; do sleep 0.1; done
 

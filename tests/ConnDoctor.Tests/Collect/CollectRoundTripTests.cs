@@ -105,6 +105,32 @@ public sealed class CollectRoundTripTests
     }
 
     [Fact]
+    public void ASocketRowKeepsIpv6EndpointsManyOwnersAndEveryTcpInfoFieldAtItsLargest()
+    {
+        NetEndpoint.TryParse("[fd00:1:2:3:4:5:6:7]:65535", out var local, out _);
+        NetEndpoint.TryParse("[::ffff:10.1.2.3]:2181", out var remote, out _);
+        var socket = new SocketRecord
+        {
+            Family = 6, State = TcpState.CloseWait, Local = local, Remote = remote, RecvQueue = uint.MaxValue, SendQueue = 7,
+            Timer = TimerKind.Keepalive, TimerExpiresMs = uint.MaxValue, TimerRetransmits = 255, Uid = uint.MaxValue, Inode = ulong.MaxValue,
+            Cookie = ulong.MaxValue - 1, Interface = 3, NetnsIndex = 0,
+            Info = new TcpInfo { CaState = 4, Retransmits = 255, RtoUs = uint.MaxValue, BytesAcked = ulong.MaxValue, BytesReceived = 1, BytesSent = ulong.MaxValue },
+            Owners = Enumerable.Range(1, 300).Select(i => new SocketOwner(4_000_000 + i, 1_000_000 + i)).ToArray(),
+        };
+        var e = new Evidence
+        {
+            CollectedAt = DateTimeOffset.UtcNow, Statuses = [], Sockets = [socket], Namespaces = [new NetnsInfo { Label = "host" }],
+        };
+        var read = EvidenceDocumentReader.Read(Document(e), "memory");
+        var r = Assert.Single(read.Sockets);
+        Assert.Equal((socket.Family, socket.State, socket.Local, socket.Remote, socket.RecvQueue, socket.Timer, socket.TimerExpiresMs, socket.TimerRetransmits,
+                      socket.Uid, socket.Inode, socket.Cookie, socket.Interface, socket.Info),
+                     (r.Family, r.State, r.Local, r.Remote, r.RecvQueue, r.Timer, r.TimerExpiresMs, r.TimerRetransmits, r.Uid, r.Inode, r.Cookie, r.Interface, r.Info));
+        Assert.Equal(socket.Owners, r.Owners);
+        Assert.True(r.Remote.Address.IsV4Mapped);
+    }
+
+    [Fact]
     public void TheIdentityHoldsEveryAddressOfTheNamespaceAsIpAddrListsThem()
     {
         using var a = new TestNetns("cid");
