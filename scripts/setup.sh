@@ -22,6 +22,9 @@ command -v nft >/dev/null || need+=(nftables)         # the cross-host tests' "n
 command -v conntrack >/dev/null || need+=(conntrack)  # conntrack -L: the oracle of the conntrack source
 command -v chromium >/dev/null || need+=(chromium)    # the HTML reports' browser test (headless, offline)
 command -v prometheus >/dev/null || need+=(prometheus)  # the agent tests' real Prometheus, and promtool
+command -v npm >/dev/null || need+=(npm)              # tests/k8s-validate: the Kubernetes manifests checked offline (kubernetes-models)
+command -v openssl >/dev/null || need+=(openssl)      # the Prometheus fixture's test CA (HTTPS scrapes)
+command -v systemd-analyze >/dev/null || need+=(systemd)  # systemd-analyze verify/security of deploy/systemd's unit
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -30,4 +33,5 @@ fi
 command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 1; }
 
 dotnet restore ConnDoctor.slnx -nologo -v quiet
+(cd tests/k8s-validate && npm ci --no-audit --no-fund --loglevel=error >/dev/null)  # the schema validator's pinned packages
 scripts/build.sh

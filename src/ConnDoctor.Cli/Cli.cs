@@ -14,6 +14,7 @@ public static class Cli
         root.Options.Add(GlobalOptions.Verbose);
         root.Subcommands.Add(SocketsCommand.Create(io));
         root.Subcommands.Add(DiagnoseCommand.Create(io));
+        root.Subcommands.Add(CollectCommand.Create(io));
         root.Subcommands.Add(ZkLogCommand.Create(io));
         root.Subcommands.Add(PcapCommand.Create(io));
         root.Subcommands.Add(WatchCommand.Create(io));

@@ -25,6 +25,8 @@ public static class SourceOptions
     { Description = "Read every network namespace a running process is in (each pod on a Kubernetes node), labelling each socket" };
     public static readonly Option<string> Source = new("--source")
     { Description = "Socket table backend: netlink (sock_diag), proc (/proc/net/tcp), or auto (netlink, falling back to proc)", DefaultValueFactory = _ => "auto", HelpName = "auto|netlink|proc" };
+    public static readonly Option<string> NodeRoot = new("--node-root")
+    { Description = "Where the node's disk is (the kubelet's var/log/pods and var/lib/kubelet name pods): / , or e.g. /host in a container", DefaultValueFactory = _ => "/", HelpName = "DIR" };
 
     public static void AddTo(Command c)
     {
@@ -33,6 +35,7 @@ public static class SourceOptions
         c.Options.Add(Netns);
         c.Options.Add(AllNetns);
         c.Options.Add(Source);
+        c.Options.Add(NodeRoot);
     }
 
     public static CollectOptions Read(ParseResult p, SocketFilter filter)
@@ -46,6 +49,8 @@ public static class SourceOptions
             AllNetns = p.GetValue(AllNetns),
             Backend = backend,
             StateMask = filter.KernelStateMask,
+            PodLogRoot = Path.Combine(p.GetValue(NodeRoot)!, "var/log/pods"),
+            KubeletRoot = Path.Combine(p.GetValue(NodeRoot)!, "var/lib/kubelet"),
         };
         if (o.Netns != null && o.AllNetns) throw new UserException("--netns and --all-netns exclude each other", (int)ExitCode.Usage);
         if (!o.IsLiveProc && backend == SocketBackend.Auto) o = o with { Backend = SocketBackend.Proc };

@@ -18,6 +18,12 @@ public sealed record ConntrackEntry
     public int TimeoutSeconds { get; init; }
     public bool Assured { get; init; }
     public ushort Zone { get; init; }
+    /// <summary>The IPS_* status bits from netlink (SEEN_REPLY 0x2, ASSURED 0x4, SRC_NAT 0x10, DST_NAT 0x20 ...); read from /proc only SEEN_REPLY, ASSURED and OFFLOAD are known.</summary>
+    public uint Status { get; init; }
+    /// <summary>The connection mark (CTA_MARK, mark= in /proc).</summary>
+    public uint Mark { get; init; }
+    /// <summary>No packet has come back yet ([UNREPLIED]): a SYN that nobody answered.</summary>
+    public bool Unreplied => (Status & 0x2) == 0;
     /// <summary>The namespace whose table held the entry, an index into <see cref="Evidence.Namespaces"/>.</summary>
     public int NetnsIndex { get; init; }
 
@@ -35,4 +41,19 @@ public sealed record ConntrackEvidence
     public int TableSize { get; init; }
     /// <summary>The destination ports kept (ZooKeeper's client ports, those asked); empty: all.</summary>
     public IReadOnlyList<int> Ports { get; init; } = [];
+
+    /// <summary>
+    /// The entry whose reply goes to <paramref name="seenBy"/> (the node's address and port as the server saw them), from
+    /// <paramref name="server"/> (any address when null): the pod behind a translated address. Null when none.
+    /// </summary>
+    public ConntrackEntry? Translating(NetEndpoint seenBy, NetEndpoint? server = null)
+    {
+        foreach (var e in Entries)
+        {
+            if (!e.Reply.Destination.Unmapped.Equals(seenBy.Unmapped)) continue;
+            if (server is NetEndpoint s && !e.Reply.Source.Unmapped.Equals(s.Unmapped)) continue;
+            return e;
+        }
+        return null;
+    }
 }

@@ -25,6 +25,8 @@ public sealed record HostIdentity
     public required IReadOnlyList<NamespaceAddresses> Namespaces { get; init; }
     public required DateTimeOffset CollectionStart { get; init; }
     public required DateTimeOffset CollectionEnd { get; init; }
+    /// <summary>What could not be read (a namespace that could not be entered): its addresses are missing.</summary>
+    public IReadOnlyList<string> Problems { get; init; } = [];
 
     /// <summary>Whether an interface of a collected namespace holds this address (loopback never counts).</summary>
     public bool Owns(NetAddress address) =>

@@ -28,7 +28,10 @@ public static class HostDiagnosis
 {
     public static (Evidence Evidence, DiagnoseReport Report) Run(HostDiagnosisOptions o, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
     {
+        var start = DateTimeOffset.UtcNow;
         var evidence = HostCollector.Collect(o.Host, onTick, cancel);
+        // Who and where this was: the host's name, boot and the addresses of the namespaces read (a few netlink dumps).
+        evidence = evidence with { Identity = HostIdentitySource.Read(o.Host.Collect.ProcRoot, evidence.Namespaces, start, DateTimeOffset.UtcNow).Identity };
         var extraZkPorts = o.Host.Discovery.ZkServers.Select(e => (int)e.Port).ToList();
         return Diagnose(evidence, o.Rules, o.OnlyRules, extraZkPorts, (blamed, ev) =>
         {

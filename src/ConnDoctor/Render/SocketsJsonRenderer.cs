@@ -99,6 +99,9 @@ public static class SocketsJsonRenderer
                     w.WriteString("process", p.Name);
                     if (p.ContainerId != null) w.WriteString("container", p.ContainerId);
                     if (p.PodUid != null) w.WriteString("pod", p.PodUid);
+                    if (p.PodName != null) w.WriteString("podName", p.PodName);
+                    if (p.PodNamespace != null) w.WriteString("podNamespace", p.PodNamespace);
+                    if (p.ContainerName != null) w.WriteString("containerName", p.ContainerName);
                 }
                 w.WriteEndObject();
             }

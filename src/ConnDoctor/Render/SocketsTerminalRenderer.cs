@@ -23,7 +23,10 @@ public static class SocketsTerminalRenderer
             foreach (var ns in r.Groups.GroupBy(g => g.Netns).OrderByDescending(x => x.Sum(g => g.Total)))
             {
                 var info = r.Evidence.Namespaces.First(n => n.Label == ns.Key);
-                string extra = info.PodUid != null ? $" (pod {info.PodUid})" : info.Container != null ? $" (container {info.Container[..12]})" : "";
+                // A pod's name where the kubelet's directories told it for a process of the pod, else its uid.
+                var named = info.PodUid == null ? null : r.Evidence.Processes.Values.FirstOrDefault(p => p.PodUid == info.PodUid && p.PodName != null);
+                string extra = named != null ? $" (pod {(named.PodNamespace != null ? named.PodNamespace + "/" : "")}{named.PodName})"
+                    : info.PodUid != null ? $" (pod {info.PodUid})" : info.Container != null ? $" (container {info.Container[..12]})" : "";
                 console.WriteLine();
                 console.WriteLine($"netns {ns.Key}{extra}: {ns.Sum(g => g.Total)} socket(s)");
                 console.Write(GroupTable(r, ns.ToList()));

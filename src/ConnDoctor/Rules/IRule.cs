@@ -39,7 +39,8 @@ public sealed class RuleContext(Evidence evidence, RuleOptions options)
     {
         var ns = Evidence.Namespaces[netns];
         ProcessRecord? p = pid is int id && Evidence.Processes.TryGetValue(id, out var pr) ? pr : null;
-        string? container = p?.PodUid != null ? $"pod {p.PodUid}" : p?.ContainerId != null ? $"container {p.ContainerId[..12]}" : null;
+        string? container = p?.PodName != null ? $"pod {(p.PodNamespace != null ? p.PodNamespace + "/" : "")}{p.PodName}" + (p.ContainerName != null ? $" container {p.ContainerName}" : "")
+            : p?.PodUid != null ? $"pod {p.PodUid}" : p?.ContainerId != null ? $"container {p.ContainerId[..12]}" : null;
         return new FindingSubject
         {
             Pid = pid,

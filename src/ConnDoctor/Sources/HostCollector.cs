@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ConnDoctor.Model;
+using ConnDoctor.Sources.Conntrack;
 using ConnDoctor.Sources.Discovery;
 using ConnDoctor.Sources.Watch;
 using ConnDoctor.Sources.ZkLog;
@@ -18,6 +19,8 @@ public sealed record HostOptions
     public TimeSpan? Watch { get; init; }
     /// <summary>Per command of a ZooKeeper poll.</summary>
     public TimeSpan PollTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Server ports whose conntrack entries to keep besides ZooKeeper's (2181, those discovered or given with --zk).</summary>
+    public IReadOnlyList<int> ConntrackPorts { get; init; } = [];
 }
 
 /// <summary>
@@ -68,7 +71,31 @@ public static class HostCollector
         statuses.Add(new SourceStatus("settings", SourceState.Ok,
             $"TCP sysctls of {settings.Origin}" + (cfg != null ? $", {cfg.Path}" : ", no zoo.cfg found"), cfg?.Entries.Count ?? 0));
 
-        return table with { Statuses = statuses, Discovery = discovery, ZkLog = log, Zk = zk, Settings = settings, CollectedAt = DateTimeOffset.UtcNow };
+        var (conntrack, conntrackStatus) = ReadConntrack(o, discovery, table);
+        statuses.Add(conntrackStatus);
+
+        return table with { Statuses = statuses, Discovery = discovery, ZkLog = log, Zk = zk, Settings = settings, Conntrack = conntrack, CollectedAt = DateTimeOffset.UtcNow };
+    }
+
+    /// <summary>
+    /// The conntrack entries towards ZooKeeper's ports (2181, every discovered server's and client's, --zk's, and those
+    /// asked) in the namespaces read: kept only when the host tracks some (a node that masquerades its pods).
+    /// </summary>
+    private static (ConntrackEvidence?, SourceStatus) ReadConntrack(HostOptions o, DiscoveryEvidence d, Evidence table)
+    {
+        var ports = new SortedSet<int> { 2181 };
+        foreach (var s in d.Servers)
+        {
+            foreach (var ep in s.ClientEndpoints) ports.Add(ep.Port);
+            foreach (var c in s.ConfiguredClientPorts) ports.Add(c.Port);
+        }
+        foreach (var c in d.Clients)
+            foreach (var server in c.Servers)
+                if (NetEndpoint.TryParse(server, out var ep, out _) && ep.Port != 0) ports.Add(ep.Port);
+        foreach (var ep in o.Discovery.ZkServers) ports.Add(ep.Port);
+        foreach (var p in o.ConntrackPorts) ports.Add(p);
+        var (evidence, status) = ConntrackSource.Read(table.Namespaces, new ConntrackOptions { Ports = ports, Backend = o.Collect.Backend, ProcRoot = o.Collect.ProcRoot });
+        return evidence is { Entries.Count: > 0 } ? (evidence, status) : (null, status);
     }
 
     /// <summary>The logs to read: --zklog's (with their rotations), else every discovered server's.</summary>

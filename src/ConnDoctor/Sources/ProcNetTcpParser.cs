@@ -110,7 +110,7 @@ public static class ProcNetTcpParser
         Utf8Parser.TryParse(s, out v, out int consumed, 'X') && consumed == s.Length && s.Length > 0;
 
     /// <summary>Splits a line on runs of spaces without allocating.</summary>
-    private ref struct FieldCursor(ReadOnlySpan<byte> line)
+    internal ref struct FieldCursor(ReadOnlySpan<byte> line)
     {
         private ReadOnlySpan<byte> _rest = line;
 

@@ -17,6 +17,9 @@ public sealed record CollectOptions
     public uint StateMask { get; init; } = TcpStates.AllMask;
     public bool JoinProcesses { get; init; } = true;
     public string NetnsRunDir { get; init; } = "/run/netns";
+    /// <summary>The kubelet's pod log root (namespace_name_uid directories) and its state directory: pod names from a pod uid.</summary>
+    public string PodLogRoot { get; init; } = "/var/log/pods";
+    public string KubeletRoot { get; init; } = "/var/lib/kubelet";
 
     public bool IsLiveProc => Path.GetFullPath(ProcRoot).TrimEnd('/') == "/proc";
 }
@@ -243,8 +246,9 @@ public static class SocketCollector
             s.Owners = owners;
             foreach (var ow in owners) owning.Add(ow.Pid);
         }
+        var pods = new KubeletPods(o.PodLogRoot, o.KubeletRoot);
         foreach (var pid in owning)
-            if (ProcessReader.Read(o.ProcRoot, pid) is { } p) processes[pid] = p;
+            if (ProcessReader.Read(o.ProcRoot, pid) is { } p) processes[pid] = pods.Fill(p);
 
         bool denied = scan.DeniedProcesses > 0;
         string reason = denied

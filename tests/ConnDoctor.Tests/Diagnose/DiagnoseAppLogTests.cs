@@ -15,7 +15,7 @@ namespace ConnDoctor.Tests.Diagnose;
 public sealed class DiagnoseAppLogTests
 {
     /// <summary>Starts scenario.py in the namespace with stdout and stderr appended to <paramref name="log"/>; returns its pid.</summary>
-    private static (Process Process, int Pid) StartWithLogFile(TestNetns ns, string log, string? user, params string[] args)
+    internal static (Process Process, int Pid) StartWithLogFile(TestNetns ns, string log, string? user, params string[] args)
     {
         var script = Path.Combine(AppContext.BaseDirectory, "helpers", "scenario.py");
         // The shell (root) opens the file, then the process runs (as the user, when given) with it as its stdout.
@@ -36,7 +36,7 @@ public sealed class DiagnoseAppLogTests
     }
 
     /// <summary>Two lines an application logged just before: the same error twice, as logback's default file layout writes it.</summary>
-    private static void Preface(string log)
+    internal static void Preface(string log)
     {
         var now = DateTime.Now;
         File.WriteAllLines(log,
