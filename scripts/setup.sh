@@ -22,6 +22,7 @@ command -v nft >/dev/null || need+=(nftables)         # the cross-host tests' "n
 command -v conntrack >/dev/null || need+=(conntrack)  # conntrack -L: the oracle of the conntrack source
 command -v chromium >/dev/null || need+=(chromium)    # the HTML reports' browser test (headless, offline)
 command -v prometheus >/dev/null || need+=(prometheus)  # the agent tests' real Prometheus, and promtool
+command -v htpasswd >/dev/null || need+=(apache2-utils) # the agent's basic-auth test makes its bcrypt hash with htpasswd -B
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

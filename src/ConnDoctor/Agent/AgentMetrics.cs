@@ -86,6 +86,8 @@ public static class AgentMetrics
             if (s.State == TcpState.Listen) local = SocketGrouper.FormatEndpoint(s.Local);
             else if (listeners.TryGetValue((s.NetnsIndex, s.Local.Port), out var addrs) && addrs.Any(a => a.IsAny || a == s.Local.Address.Unmapped))
                 local = SocketGrouper.FormatEndpoint(s.Local);
+            else if (s.Owners.Length == 0 && process == "" && Ephemeral(ns, s.Remote.Port) && !Ephemeral(ns, s.Local.Port))
+                local = SocketGrouper.FormatEndpoint(s.Local); // an orphan (TIME_WAIT) whose listener is gone: the peer's port is the ephemeral one
             else remote = SocketGrouper.FormatEndpoint(s.Remote);
             var key = new PairKey(process, pod, ns?.Label ?? "", remote, local);
             if (!counts.TryGetValue(key, out var byState)) counts[key] = byState = new();
@@ -108,6 +110,9 @@ public static class AgentMetrics
         return new("conndoctor_tcp_sockets", "TCP sockets now, per state, owning process, pod, network namespace and service (remote_service: the peer's listening endpoint of an outbound connection; local_service: our listening endpoint of an inbound one). Top K process x service pairs; the rest under process=\"other\".",
             MetricType.Gauge, SocketLabels, samples);
     }
+
+    private static bool Ephemeral(NetnsInfo? ns, int port) =>
+        port >= (ns?.Sysctls.LocalPortLow ?? 32768) && port <= (ns?.Sysctls.LocalPortHigh ?? 60999);
 
     private static MetricFamily EphemeralPorts(Evidence e) =>
         new("conndoctor_tcp_ephemeral_ports", "Size of net.ipv4.ip_local_port_range per network namespace: the local ports connect() can use towards one remote endpoint.",
@@ -154,6 +159,7 @@ public static class AgentMetrics
         yield return new("conndoctor_source_up", "1 when the source answered in the last collection, 0 when it failed (sockets_complete: every namespace read; tracepoints: the watch ran on tracepoints rather than table snapshots).",
             MetricType.Gauge, ["source"], up.Select(kv => new MetricSample([kv.Key], kv.Value.Up ? 1 : 0)).ToList());
         yield return new("conndoctor_source_duration_seconds", "How long the source took in the last collection.", MetricType.Gauge,
-            ["source"], up.Select(kv => new MetricSample([kv.Key], Math.Round(kv.Value.Seconds, 6))).ToList());
+            ["source"], up.Where(kv => kv.Key is not ("tracepoints" or "sockets_complete"))
+                .Select(kv => new MetricSample([kv.Key], Math.Round(kv.Value.Seconds, 6))).ToList());
     }
 }

@@ -69,7 +69,8 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
     private Entry EntryFor(Key key)
     {
         if (_entries.TryGetValue(key, out var e)) return e;
-        if (_entries.Count >= maxKeys && key != Other) return EntryFor(Other);
+        // At most maxKeys series, "other" being the last of them.
+        if (key != Other && _entries.Count - (_entries.ContainsKey(Other) ? 1 : 0) >= maxKeys - 1) return EntryFor(Other);
         return _entries[key] = new Entry();
     }
 
