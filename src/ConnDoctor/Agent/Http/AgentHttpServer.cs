@@ -141,6 +141,7 @@ public sealed class AgentHttpServer : IDisposable
             if (first[0] != 0x16)
             {
                 await WriteRaw(stream, HttpResponse.Text(400, "Client sent an HTTP request to an HTTPS server."), head: false, close: true);
+                await Linger(s);
                 return;
             }
             var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
@@ -180,6 +181,7 @@ public sealed class AgentHttpServer : IDisposable
                 {
                     Interlocked.Increment(ref CutOff);
                     await WriteRaw(stream, HttpResponse.Text(431, "request header too large"), false, true);
+                    if (_cert == null) await Linger(s);
                     return;
                 }
                 int n;
@@ -204,6 +206,7 @@ public sealed class AgentHttpServer : IDisposable
             if (headers.ContainsKey("transfer-encoding") || bodyLen < 0 || bodyLen > _limits.MaxBodyBytes)
             {
                 await WriteRaw(stream, HttpResponse.Text(413, "request bodies are not accepted here"), false, true);
+                if (_cert == null) await Linger(s);
                 return;
             }
             int extra = have - headLen;
@@ -236,6 +239,28 @@ public sealed class AgentHttpServer : IDisposable
             catch (Exception) { Interlocked.Increment(ref CutOff); return; }
             if (close) return;
         }
+    }
+
+    /// <summary>
+    /// After an answer that ends the connection early: stop sending, then read (and drop) what the client still sends for
+    /// a moment, so that closing with unread bytes does not make the kernel reset the connection before the client has
+    /// read the answer.
+    /// </summary>
+    private static async Task Linger(Socket s)
+    {
+        try
+        {
+            s.Shutdown(SocketShutdown.Send);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            var sink = new byte[4096];
+            for (int total = 0; total < 64 * 1024;)
+            {
+                int n = await s.ReceiveAsync(sink, SocketFlags.None, cts.Token);
+                if (n == 0) break;
+                total += n;
+            }
+        }
+        catch (Exception) { }
     }
 
     private static SslProtocols Protocols(WebConfig w)
