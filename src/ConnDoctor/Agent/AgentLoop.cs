@@ -99,6 +99,8 @@ public sealed class AgentLoop : IDisposable
         if (ev.Watch is { } w)
         {
             _lost += w.EventsLost ?? 0;
+            _counters.PortRanges = ev.Namespaces.Where(n => n.Sysctls.LocalPortLow != null && n.Sysctls.LocalPortHigh != null)
+                .GroupBy(n => n.Inode).ToDictionary(g => g.Key, g => (g.First().Sysctls.LocalPortLow!.Value, g.First().Sysctls.LocalPortHigh!.Value));
             _counters.Add(w.Connections, c => c.Pid is int pid && ev.Processes.TryGetValue(pid, out var p) ? AgentMetrics.PodOf(p, null) : c.Pod ?? "", now);
             // The book keeps the most recent connections of a segment: the rest are counted as dropped.
             long opened = w.Rows.Sum(r => (long)r.Opens), kept = w.Connections.Count(c => c.OpenedMs != null);

@@ -38,7 +38,7 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
         {
             bool opened = c.OpenedMs != null, closed = c.ClosedMs != null;
             if (!opened && !closed && c.ResetsSent == 0 && c.ResetsReceived == 0) continue;
-            var e = EntryFor(new Key(c.Comm ?? "", podOf(c), c.Passive ? "" : SocketGrouper.FormatEndpoint(c.Remote)));
+            var e = EntryFor(new Key(c.Comm ?? "", podOf(c), Inbound(c) ? "" : SocketGrouper.FormatEndpoint(c.Remote)));
             e.LastEvent = now;
             if (c.Pid is int pid && !c.PidIsTask) e.Pids.Add(pid);
             if (opened) e.Opened++;
@@ -64,6 +64,21 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
             }
             if (c.ResetsReceived > 0 && !failedConnect) e.ResetsReceived += c.ResetsReceived;
         }
+    }
+
+    /// <summary>The local port ranges per namespace inode (net.ipv4.ip_local_port_range); Linux's default elsewhere.</summary>
+    public IReadOnlyDictionary<ulong, (int Low, int High)> PortRanges { get; set; } = new Dictionary<ulong, (int, int)>();
+
+    /// <summary>
+    /// Accepted, or already open when the watch began on a socket whose listener was not seen: then the side whose port
+    /// is ephemeral is the client, and a peer on an ephemeral port towards our fixed one is an inbound connection.
+    /// </summary>
+    private bool Inbound(WatchConnection c)
+    {
+        if (c.Passive) return true;
+        var (low, high) = PortRanges.TryGetValue(c.NetnsInode, out var r) ? r : (32768, 60999);
+        bool remoteEphemeral = c.Remote.Port >= low && c.Remote.Port <= high, localEphemeral = c.Local.Port >= low && c.Local.Port <= high;
+        return c.OpenedMs == null && remoteEphemeral && !localEphemeral;
     }
 
     private Entry EntryFor(Key key)
