@@ -102,7 +102,7 @@ public static class AgentCommand
         var options = new AgentOptions
         {
             Collect = new CollectOptions { AllNetns = netns == null, Netns = netns },
-            Discovery = new DiscoveryOptions { ZkLogs = zkLogs, ZkServers = Servers(List(Zk)) },
+            Discovery = new DiscoveryOptions { ZkLogs = zkLogs, ZkServers = DiagnoseCommand.Servers(List(Zk)) },
             Interval = interval,
             Window = window,
             TopK = topK,
@@ -158,19 +158,5 @@ public static class AgentCommand
         foreach (var k in map.Keys.Where(k => !known.Contains(k)))
             throw new UserException($"--config {file}: unknown key '{k}' (keys: {string.Join(", ", known.Order())})", (int)ExitCode.Usage);
         return map;
-    }
-
-    private static List<NetEndpoint> Servers(string[] values)
-    {
-        var list = new List<NetEndpoint>();
-        if (values.Length == 0) return list;
-        foreach (var m in ZkCommand.ParseMembers(values, null))
-        {
-            IPAddress ip;
-            try { ip = Sources.ZkPoll.ZkTransport.Resolve(m.Host, TimeSpan.FromSeconds(2)); }
-            catch (SourceException ex) { throw new UserException($"--zk {m.Text}: {ex.Message}", (int)ExitCode.Usage); }
-            list.Add(new NetEndpoint(NetAddress.FromIPAddress(ip), (ushort)m.Port));
-        }
-        return list;
     }
 }
