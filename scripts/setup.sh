@@ -25,6 +25,7 @@ command -v prometheus >/dev/null || need+=(prometheus)  # the agent tests' real 
 command -v npm >/dev/null || need+=(npm)              # tests/k8s-validate: the Kubernetes manifests checked offline (kubernetes-models)
 command -v openssl >/dev/null || need+=(openssl)      # the Prometheus fixture's test CA (HTTPS scrapes)
 command -v systemd-analyze >/dev/null || need+=(systemd)  # systemd-analyze verify/security of deploy/systemd's unit
+command -v htpasswd >/dev/null || need+=(apache2-utils) # the agent's basic-auth test makes its bcrypt hash with htpasswd -B
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

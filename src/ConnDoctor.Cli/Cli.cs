@@ -21,6 +21,7 @@ public static class Cli
         root.Subcommands.Add(ZkCommand.Create(io));
         root.Subcommands.Add(KillCommand.Create(io));
         root.Subcommands.Add(AuditCommand.Create(io));
+        root.Subcommands.Add(AgentCommand.Create(io));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

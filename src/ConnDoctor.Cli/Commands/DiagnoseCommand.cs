@@ -158,7 +158,7 @@ public static class DiagnoseCommand
         return DateTime.Now - back;
     }
 
-    private static List<NetEndpoint> Servers(string[] values)
+    internal static List<NetEndpoint> Servers(string[] values)
     {
         var list = new List<NetEndpoint>();
         if (values.Length == 0) return list;

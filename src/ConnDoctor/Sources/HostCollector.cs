@@ -17,6 +17,8 @@ public sealed record HostOptions
     public required DateTime Since { get; init; }
     /// <summary>A tracepoint watch of this length first (its socket table at the end is the table); null: none.</summary>
     public TimeSpan? Watch { get; init; }
+    /// <summary>The watch's tick (and, without tracepoints, its snapshot interval).</summary>
+    public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Per command of a ZooKeeper poll.</summary>
     public TimeSpan PollTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Server ports whose conntrack entries to keep besides ZooKeeper's (2181, those discovered or given with --zk).</summary>
@@ -44,7 +46,7 @@ public static class HostCollector
         try
         {
             table = o.Watch is TimeSpan d
-                ? WatchSource.Run(new WatchOptions { Duration = d, Collect = o.Collect, Interval = TimeSpan.FromSeconds(1) }, onTick, cancel)
+                ? WatchSource.Run(new WatchOptions { Duration = d, Collect = o.Collect, Interval = o.WatchInterval }, onTick, cancel)
                 : SocketCollector.Collect(o.Collect);
         }
         finally { logs.Wait(); }

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using ConnDoctor.Model;
+using ConnDoctor.Pipeline;
+using ConnDoctor.Rules;
+using ConnDoctor.Sources;
+using ConnDoctor.Sources.Discovery;
+
+namespace ConnDoctor.Agent;
+
+public sealed record AgentOptions
+{
+    /// <summary>Every network namespace by default.</summary>
+    public CollectOptions Collect { get; init; } = new() { AllNetns = true };
+    public DiscoveryOptions Discovery { get; init; } = new();
+    /// <summary>One collection: a watch segment of this length, then the polls.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>The rules look at the segments of this sliding window.</summary>
+    public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(5);
+    public int TopK { get; init; } = 50;
+    /// <summary>A counter series of a process gone this long is removed.</summary>
+    public TimeSpan SeriesExpiry { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Connections kept in the window for the rules; past it the oldest segments' are dropped (and counted).</summary>
+    public int MaxTrackedConnections { get; init; } = 100_000;
+    public RuleOptions Rules { get; init; } = new();
+}
+
+/// <summary>What a scrape reads: the state built by the last collection, immutable, swapped in whole.</summary>
+public sealed record AgentState(Evidence Evidence, DiagnoseReport? Report, IReadOnlyList<MetricFamily> Families, DateTimeOffset At);
+
+/// <summary>
+/// The agent's collection loop on its own thread: every interval a watch segment on tracepoints (socket-table snapshots
+/// when tracefs cannot be had) with the socket table of every namespace at its end, discovery, the ZooKeeper servers'
+/// logs and polls (<see cref="HostCollector"/>), then the rules over the sliding window and the metrics. A scrape never
+/// waits on a collection: it reads the last <see cref="AgentState"/>. Whatever a source throws is a status; the loop
+/// keeps going with the next interval. Read-only: it never touches a connection.
+/// </summary>
+public sealed class AgentLoop : IDisposable
+{
+    private readonly AgentOptions _o;
+    private readonly ConnectionCounters _counters;
+    private readonly Queue<WatchEvidence> _segments = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _thread;
+    private AgentState? _state;
+    private long _lost, _dropped;
+    public int Collections { get; private set; }
+
+    public AgentLoop(AgentOptions o)
+    {
+        _o = o;
+        _counters = new ConnectionCounters(Math.Max(4 * o.TopK, 16), o.SeriesExpiry);
+        _state = new AgentState(new Evidence { Statuses = [new SourceStatus("collect", SourceState.Partial, "first collection under way")], CollectedAt = DateTimeOffset.UtcNow },
+            null, AgentMetrics.Build(new Evidence { Statuses = [], CollectedAt = DateTimeOffset.UtcNow }, null, _counters, o.TopK,
+                new AgentSelfStats { CollectedAt = DateTimeOffset.UtcNow }), DateTimeOffset.UtcNow);
+    }
+
+    public AgentState State => Volatile.Read(ref _state)!;
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "conndoctor-agent-collect" };
+        _thread.Start();
+    }
+
+    private void Run()
+    {
+        var cancel = _stop.Token;
+        while (!cancel.IsCancellationRequested)
+        {
+            var sw = Stopwatch.StartNew();
+            try { Collect(cancel); }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested) { return; }
+            catch (Exception ex)
+            {
+                // Whatever a source did, the metrics say so and the next interval tries again.
+                var failed = new SourceStatus("collect", SourceState.Failed, ex is UserException or SourceException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}", 0, sw.Elapsed);
+                var old = State;
+                Publish(old.Evidence with { Statuses = [.. old.Evidence.Statuses.Where(s => s.Source != "collect"), failed] }, old.Report, []);
+                cancel.WaitHandle.WaitOne(_o.Interval);
+            }
+        }
+    }
+
+    /// <summary>One collection: a watch segment of one interval and every other source, then the window's rules.</summary>
+    internal void Collect(CancellationToken cancel)
+    {
+        var sw = Stopwatch.StartNew();
+        var host = new HostOptions
+        {
+            Collect = _o.Collect,
+            Discovery = _o.Discovery,
+            Since = DateTime.Now - _o.Window,
+            Watch = _o.Interval,
+            WatchInterval = _o.Interval < TimeSpan.FromSeconds(5) ? _o.Interval : TimeSpan.FromSeconds(5),
+        };
+        var ev = HostCollector.Collect(host, null, cancel);
+        if (cancel.IsCancellationRequested) return;
+        var now = DateTimeOffset.UtcNow;
+        if (ev.Watch is { } w)
+        {
+            _lost += w.EventsLost ?? 0;
+            _counters.PortRanges = ev.Namespaces.Where(n => n.Sysctls.LocalPortLow != null && n.Sysctls.LocalPortHigh != null)
+                .GroupBy(n => n.Inode).ToDictionary(g => g.Key, g => (g.First().Sysctls.LocalPortLow!.Value, g.First().Sysctls.LocalPortHigh!.Value));
+            _counters.Add(w.Connections, c => c.Pid is int pid && ev.Processes.TryGetValue(pid, out var p) ? AgentMetrics.PodOf(p, null) : c.Pod ?? "", now);
+            // The book keeps the most recent connections of a segment: the rest are counted as dropped.
+            long opened = w.Rows.Sum(r => (long)r.Opens), kept = w.Connections.Count(c => c.OpenedMs != null);
+            if (opened > kept) _dropped += opened - kept;
+            _segments.Enqueue(w);
+        }
+        _counters.Expire(now);
+        while (_segments.Count > 0 && _segments.Peek().StartedAt < now - _o.Window) _segments.Dequeue();
+        // Bounded memory: the window holds at most MaxTrackedConnections; the oldest segments go first.
+        while (_segments.Count > 1 && _segments.Sum(s => s.Connections.Count) > _o.MaxTrackedConnections)
+            _dropped += _segments.Dequeue().Connections.Count;
+        var window = WindowMerger.Merge(_segments.ToList(), _o.MaxTrackedConnections);
+        var windowEvidence = ev with { Watch = window };
+        DiagnoseReport? report = null;
+        var extra = new List<SourceStatus>();
+        try
+        {
+            (windowEvidence, report) = HostDiagnosis.Diagnose(windowEvidence, _o.Rules, [], _o.Discovery.ZkServers.Select(e => (int)e.Port));
+            extra.Add(new SourceStatus("rules", SourceState.Ok, $"{report.Findings.Count} finding(s) over {_segments.Count} segment(s)", report.Findings.Count));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            extra.Add(new SourceStatus("rules", SourceState.Failed, $"{ex.GetType().Name}: {ex.Message}"));
+        }
+        extra.Add(new SourceStatus("collect", SourceState.Ok, null, 0, sw.Elapsed));
+        Publish(windowEvidence with { Statuses = [.. windowEvidence.Statuses, .. extra] }, report, []);
+        Collections++;
+    }
+
+    private void Publish(Evidence e, DiagnoseReport? report, IReadOnlyList<SourceStatus> extra)
+    {
+        var self = new AgentSelfStats
+        {
+            TraceEventsLost = _lost,
+            TrackedConnections = e.Watch?.Connections.Count ?? 0,
+            TrackedConnectionsDropped = _dropped,
+            Extra = extra,
+            CollectedAt = DateTimeOffset.UtcNow,
+        };
+        var families = AgentMetrics.Build(e, report, _counters, _o.TopK, self);
+        Volatile.Write(ref _state, new AgentState(e, report, families, self.CollectedAt));
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        // The watch ends within its poll step and removes its trace instance; a ZooKeeper poll within its timeout.
+        _thread?.Join(TimeSpan.FromSeconds(15));
+        _stop.Dispose();
+    }
+}
