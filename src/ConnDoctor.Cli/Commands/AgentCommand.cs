@@ -1,3 +1,4 @@
+using ConnDoctor.Documents;
 using System.CommandLine;
 using System.Net;
 using ConnDoctor.Agent;
@@ -15,12 +16,6 @@ namespace ConnDoctor.Cli.Commands;
 /// </summary>
 public static class AgentCommand
 {
-    /// <summary>
-    /// The seam for the evidence document writer (`collect`'s format): set at start-up by whoever links it in
-    /// (e.g. <c>AgentCommand.EvidenceWriter = EvidenceDocument.Write</c>). Null: /evidence answers 503.
-    /// </summary>
-    public static Action<Evidence, Stream>? EvidenceWriter { get; set; }
-
     private static readonly Option<string> Listen = new("--listen")
     { Description = "Address and port to serve on: :9149 (every address), 127.0.0.1:9149, [::1]:9149", DefaultValueFactory = _ => ":9149", HelpName = "ADDR:PORT" };
     private static readonly Option<string?> Config = new("--config")
@@ -113,7 +108,7 @@ public static class AgentCommand
 
         using var stop = new StopSignals();
         using var loop = new AgentLoop(options);
-        var endpoints = new AgentEndpoints(() => loop.State, new AgentEndpointOptions { ServeEvidence = serveEvidence, Token = token, Web = web, EvidenceWriter = EvidenceWriter });
+        var endpoints = new AgentEndpoints(() => loop.State, new AgentEndpointOptions { ServeEvidence = serveEvidence, Token = token, Web = web, EvidenceWriter = (evidence, stream) => EvidenceDocumentWriter.Write(evidence, stream, redact: true) });
         using var server = new AgentHttpServer(listen, web, limits, endpoints.Handle);
         server.Start();
         loop.Start();
