@@ -8,6 +8,9 @@ namespace ConnDoctor.Pipeline;
 public sealed record HostReport(Evidence Evidence, DiagnoseReport Report)
 {
     public HostIdentity? Identity => Evidence.Identity;
+    /// <summary>How the fleet report names this host (its hostname, or hostname@address when documents share a hostname); null: its evidence's host name.</summary>
+    public string? Label { get; init; }
+    public string Name => Label ?? Evidence.Host;
 }
 
 /// <summary>
@@ -119,6 +122,7 @@ public static class FleetDiagnosis
         var finalHosts = kept.Select(r =>
         {
             int i = joinable.IndexOf(r);
+            if (i >= 0) r = r with { Label = labels[i] };
             if (i < 0 || !gone.TryGetValue(i, out var drop)) return r;
             var left = r.Report.Findings.Where(f => !drop.Contains(f)).ToList();
             return r with
