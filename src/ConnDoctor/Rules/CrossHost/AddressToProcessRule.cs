@@ -131,7 +131,7 @@ public sealed class AddressToProcessRule : ICrossHostRule
         var chain = new CrossHostChain
         {
             RuleId = Id, Severity = sev,
-            Server = $"{server.Label} {f.Subject.LocalEndpoint ?? ""}".TrimEnd(),
+            Server = $"{server.Label} {subject.RemoteEndpoint ?? ""}".TrimEnd(),
             Seen = f.Summary,
             ClientHost = $"{client.Label} ({ip})",
             Process = who + (culprit.CommandLine != null ? $" ({Format.Cut(culprit.CommandLine, 60)})" : ""),
