@@ -19,6 +19,11 @@ public sealed class HalfOpenProvenRule : ICrossHostRule
 
     /// <summary>Margin on top of the clock skew's spread: a connection heard from this close to the client's read is not judged.</summary>
     private static readonly TimeSpan Margin = TimeSpan.FromSeconds(1);
+    /// <summary>Above this many connections in one group, no exact per-end kill command is built (it would be as long as the list).</summary>
+    private const int MaxExactKill = 256;
+
+    private static string NetnsOption(Evidence e, int netns) =>
+        e.Namespaces[netns].Path is { } p ? " --netns " + (p.StartsWith("/run/netns/", StringComparison.Ordinal) ? Path.GetFileName(p) : p) : "";
 
     public IEnumerable<CrossHostResult> Evaluate(CrossHostContext ctx)
     {
@@ -73,7 +78,11 @@ public sealed class HalfOpenProvenRule : ICrossHostRule
         if (ctx.Skew(server.Index, client.Index) is { } skew) clientLines.Add($"clock of {client.Label} against {server.Label}: {skew}");
         if (young > 0) clientLines.Add($"{young} other connection(s) from {client.Label} without a socket there were heard from during the collections and are not judged (too young)");
         var sockets = list.Select(x => x.S).ToList();
-        string? kill = KillCommand.ForSockets(e, sockets);
+        var local = list.Select(x => x.S.Local).Distinct().ToList();
+        // The exact command names each end when no broader filter selects exactly these: worth it (and cheap) for a few hundred at most.
+        string? kill = sockets.Count <= MaxExactKill ? KillCommand.ForSockets(e, sockets) : null;
+        string? broad = kill == null ? KillCommand.ForClient(peer, local[0].Port, TimeSpan.FromMilliseconds(minSilent) > TimeSpan.FromSeconds(1)
+            ? KillCommand.FloorIdle(minSilent) : TimeSpan.FromSeconds(1)) + NetnsOption(e, netns) : null;
         // The same severity as the other proofs of half-open (a capture's stale reset): warning; ten or more hold that many slots: critical.
         var sev = list.Count >= 10 ? Severity.Critical : Severity.Warning;
         var parts = new List<FindingPart>
@@ -81,7 +90,6 @@ public sealed class HalfOpenProvenRule : ICrossHostRule
             new("sockets", $"{who} on {server.Label} holds {list.Count} ESTABLISHED connection(s) from {peerText}", serverLines, server.Label),
             new("sockets", $"{client.Label} has none of them", clientLines, client.Label),
         };
-        var local = list.Select(x => x.S.Local).Distinct().ToList();
         var finding = new Finding
         {
             RuleId = Id,
@@ -101,7 +109,9 @@ public sealed class HalfOpenProvenRule : ICrossHostRule
                     "slots (for ZooKeeper, places in maxClientCnxns for that client IP), until it next writes to them.",
             Remedy = (kill != null
                          ? $"On {server.Label}, clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them. "
-                         : $"On {server.Label}, clear them with \"conndoctor kill --local LOCAL --remote PEER\" for each end listed (a dry run; add --yes as root). ") +
+                         : broad != null
+                             ? $"On {server.Label}, \"{broad}\" selects the connections from {peerText} silent at least as long as these: check that its dry run lists only these {list.Count} before adding --yes. "
+                             : $"On {server.Label}, clear them with \"conndoctor kill --local LOCAL --remote PEER\" for each end listed (a dry run; add --yes as root). ") +
                      "Prevent it: TCP keepalive on the server's sockets with net.ipv4.tcp_keepalive_time far below the 7200 s default, or an application heartbeat.",
         };
         var chain = new CrossHostChain
