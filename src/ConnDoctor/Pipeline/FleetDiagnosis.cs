@@ -94,7 +94,8 @@ public static class FleetDiagnosis
             kept.Add(r);
         }
         // Back in the order given.
-        kept = reports.Where(kept.Contains).ToList();
+        var keep = kept.ToHashSet(ReferenceEqualityComparer.Instance);
+        kept = reports.Where(keep.Contains).ToList();
         var joinable = kept.Where(r => r.Identity != null).ToList();
         var labels = Labels(joinable.Select(r => r.Identity!).ToList());
         var ctxHosts = joinable.Select((r, i) => new CrossHostHost
@@ -121,7 +122,7 @@ public static class FleetDiagnosis
         var gone = results.SelectMany(r => r.Supersedes).GroupBy(h => h.Host).ToDictionary(g => g.Key, g => g.Select(h => h.Finding).ToHashSet(ReferenceEqualityComparer.Instance));
         var finalHosts = kept.Select(r =>
         {
-            int i = joinable.IndexOf(r);
+            int i = joinable.FindIndex(j => ReferenceEquals(j, r));
             if (i >= 0) r = r with { Label = labels[i] };
             if (i < 0 || !gone.TryGetValue(i, out var drop)) return r;
             var left = r.Report.Findings.Where(f => !drop.Contains(f)).ToList();

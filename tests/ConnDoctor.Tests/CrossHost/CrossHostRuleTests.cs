@@ -183,6 +183,19 @@ public sealed class CrossHostRuleTests(TwoHosts h) : IClassFixture<TwoHosts>
     }
 
     [Fact]
+    public void TheSameDocumentGivenTwiceIsOneHostAndNoFleetIsEmptyOfNotesItCannotBack()
+    {
+        var twice = FleetDiagnosis.Run([h.Server, h.Server], new RuleOptions(), []);
+        var one = Assert.Single(twice.Hosts);
+        Assert.Same(h.Server.Identity, one.Identity);
+        Assert.Contains(twice.Notes, n => n.StartsWith("two documents are of the same host"));
+        var none = FleetDiagnosis.Run([], new RuleOptions(), []);
+        Assert.Empty(none.Hosts);
+        Assert.Empty(none.Notes);
+        Assert.Empty(none.Story);
+    }
+
+    [Fact]
     public void AnAddressTwoDocumentsClaimIsNeverJoined()
     {
         // Both claim 10.42.0.2 (a bridge address every host has): connections from it belong to no one.
