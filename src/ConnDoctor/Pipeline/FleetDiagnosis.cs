@@ -1,5 +1,6 @@
 using ConnDoctor.Model;
 using ConnDoctor.Rules;
+using ConnDoctor.Rules.CrossHost;
 
 namespace ConnDoctor.Pipeline;
 
@@ -7,6 +8,9 @@ namespace ConnDoctor.Pipeline;
 public sealed record HostReport(Evidence Evidence, DiagnoseReport Report)
 {
     public HostIdentity? Identity => Evidence.Identity;
+    /// <summary>How the fleet report names this host (its hostname, or hostname@address when documents share a hostname); null: its evidence's host name.</summary>
+    public string? Label { get; init; }
+    public string Name => Label ?? Evidence.Host;
 }
 
 /// <summary>
@@ -47,13 +51,167 @@ public sealed record FleetReport
 
 /// <summary>
 /// `diagnose --from`: every host's evidence through the same per-host diagnosis as on the live host
-/// (<see cref="HostDiagnosis.Diagnose"/>), then the cross-host rules over all of them.
+/// (<see cref="HostDiagnosis.Diagnose"/>), then what a host is (documents told apart by the addresses of the namespaces
+/// each collected, never by hostname or boot id: containers and the tests put several "hosts" on one kernel), then the
+/// cross-host rules (<see cref="CrossHostRules"/>) over all of them. A cross-host finding supersedes the per-host
+/// findings it explains (the server's storm from an address and the client host's storm of a process are one
+/// finding, on the client's process), and the story lists one chain per cross-host finding, worst first.
 /// </summary>
 public static class FleetDiagnosis
 {
     public static FleetReport Run(IReadOnlyList<Evidence> hosts, RuleOptions rules, IReadOnlyCollection<string> onlyRules)
     {
-        var reports = hosts.Select(e => HostDiagnosis.Diagnose(e, rules, onlyRules, [])).Select(r => new HostReport(r.Evidence, r.Report)).ToList();
-        return new FleetReport { Hosts = reports };
+        var notes = new List<string>();
+        var crossIds = CrossHostRules.All.Select(r => r.Id).ToHashSet();
+        // Cross-host rules read per-host findings: asked for alone, they still get every per-host rule under them.
+        var perHostOnly = onlyRules.Where(r => !crossIds.Contains(r)).ToList();
+        var reports = new List<HostReport>(hosts.Count);
+        foreach (var e in hosts)
+        {
+            var (ev, report) = HostDiagnosis.Diagnose(e, rules, perHostOnly, []);
+            reports.Add(new HostReport(ev, report));
+        }
+
+        // What a host is: its non-loopback, non-link-local addresses. Two documents of one host (one's addresses within
+        // the other's): the newer collection is kept, the older dropped, with a note.
+        var kept = new List<HostReport>();
+        foreach (var r in reports.OrderByDescending(r => r.Identity?.CollectionEnd ?? r.Evidence.CollectedAt))
+        {
+            if (r.Identity == null)
+            {
+                notes.Add($"the document of {r.Evidence.Host} has no host identity (addresses, collection times): diagnosed on its own, in no cross-host join");
+                kept.Add(r);
+                continue;
+            }
+            var mine = IdentityAddresses(r.Identity);
+            var same = kept.FirstOrDefault(k => k.Identity != null && SameHost(mine, IdentityAddresses(k.Identity)));
+            if (same != null)
+            {
+                notes.Add($"two documents are of the same host ({Describe(r.Identity)} and {Describe(same.Identity!)}: the same addresses): " +
+                          $"the newer one (collected {same.Identity!.CollectionEnd:yyyy-MM-dd HH:mm:ss} UTC) is kept, the one collected {r.Identity.CollectionEnd:yyyy-MM-dd HH:mm:ss} UTC is left out");
+                continue;
+            }
+            kept.Add(r);
+        }
+        // Back in the order given.
+        var keep = kept.ToHashSet(ReferenceEqualityComparer.Instance);
+        kept = reports.Where(keep.Contains).ToList();
+        var joinable = kept.Where(r => r.Identity != null).ToList();
+        var labels = Labels(joinable.Select(r => r.Identity!).ToList());
+        var ctxHosts = joinable.Select((r, i) => new CrossHostHost
+        {
+            Index = i, Label = labels[i], Evidence = r.Evidence, Report = r.Report, Identity = r.Identity!,
+            ZkPorts = HostDiagnosis.ZkPorts(r.Evidence, []),
+        }).ToList();
+        var ctx = new CrossHostContext(ctxHosts, rules);
+        foreach (var a in ctx.Ambiguous.OrderBy(a => a.ToString(), StringComparer.Ordinal))
+            notes.Add($"{a} is an address of several documents' hosts (a bridge every host has, such as docker0): connections from it are not joined");
+
+        var results = new List<CrossHostResult>();
+        foreach (var rule in CrossHostRules.All)
+        {
+            if (onlyRules.Count > 0 && !onlyRules.Contains(rule.Id) && onlyRules.Any(crossIds.Contains)) continue;
+            try { results.AddRange(rule.Evaluate(ctx)); }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                notes.Add($"cross-host rule {rule.Id} failed: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        // Supersede: the per-host findings a cross-host finding explains leave their host's report.
+        var gone = results.SelectMany(r => r.Supersedes).GroupBy(h => h.Host).ToDictionary(g => g.Key, g => g.Select(h => h.Finding).ToHashSet(ReferenceEqualityComparer.Instance));
+        var finalHosts = kept.Select(r =>
+        {
+            int i = joinable.FindIndex(j => ReferenceEquals(j, r));
+            if (i >= 0) r = r with { Label = labels[i] };
+            if (i < 0 || !gone.TryGetValue(i, out var drop)) return r;
+            var left = r.Report.Findings.Where(f => !drop.Contains(f)).ToList();
+            return r with
+            {
+                Report = r.Report with
+                {
+                    Findings = left,
+                    Overview = r.Report.Overview == null ? null : FindingMerger.Overview(r.Evidence.Host, left, r.Evidence.Discovery),
+                    Notes = [.. r.Report.Notes, $"{drop.Count} finding(s) of this host are explained across hosts: see the cross-host findings"],
+                },
+            };
+        }).ToList();
+
+        // A document in no join, and the clocks of the hosts that saw one connection both.
+        var pairs = Pairs(ctx);
+        foreach (var h in ctxHosts.Where(h => !pairs.Any(p => p.Server == h.Index || p.Client == h.Index)))
+            if (ctxHosts.Count > 1)
+                notes.Add($"{h.Label} ({Describe(h.Identity)}) shares no connection with any other document's host: it is in no join");
+        foreach (var (sv, cl) in pairs)
+            if (ctx.Skew(sv, cl) is { } skew)
+                notes.Add($"clock of {ctxHosts[cl].Label} against {ctxHosts[sv].Label}: {skew}" +
+                          (skew.Offset.Duration() >= ClockSkew.Negligible ? "; times are aligned by it in the joins" : ""));
+
+        var ordered = results.OrderByDescending(r => r.Finding.Severity).ToList();
+        return new FleetReport
+        {
+            Hosts = finalHosts,
+            CrossHostFindings = ordered.Select(r => r.Finding).ToList(),
+            Story = ordered.Where(r => r.Chain != null).Select(r => r.Chain!).ToList(),
+            Notes = notes,
+        };
+    }
+
+    /// <summary>The addresses that tell a host apart: not loopback, not link-local (fe80::/10, 169.254/16: the same on many hosts).</summary>
+    private static HashSet<NetAddress> IdentityAddresses(HostIdentity id)
+    {
+        var set = new HashSet<NetAddress>();
+        foreach (var ns in id.Namespaces)
+            foreach (var a in ns.Addresses)
+            {
+                var ip = a.Address.Unmapped;
+                if (ip.IsLoopback || ip.IsAny || IsLinkLocal(ip)) continue;
+                set.Add(ip);
+            }
+        return set;
+    }
+
+    private static bool IsLinkLocal(NetAddress a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        a.WriteBytes(b);
+        return a.IsV6 ? b[0] == 0xFE && (b[1] & 0xC0) == 0x80 : b[0] == 169 && b[1] == 254;
+    }
+
+    /// <summary>One collection's addresses within the other's (one read more namespaces), and at least one.</summary>
+    private static bool SameHost(HashSet<NetAddress> a, HashSet<NetAddress> b) =>
+        a.Count > 0 && b.Count > 0 && (a.Count <= b.Count ? a.IsSubsetOf(b) : b.IsSubsetOf(a));
+
+    private static string Describe(HostIdentity id) =>
+        $"{id.Hostname} " + string.Join(",", IdentityAddresses(id).Select(a => a.ToString()).Order(StringComparer.Ordinal).Take(3));
+
+    /// <summary>The hostname when no other document has it, else hostname@first address (tests put every "host" on one hostname).</summary>
+    private static List<string> Labels(List<HostIdentity> ids)
+    {
+        var dup = ids.GroupBy(i => i.Hostname).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
+        return ids.Select(i =>
+        {
+            if (!dup.Contains(i.Hostname)) return i.Hostname;
+            var first = i.Namespaces.SelectMany(n => n.Addresses).Select(a => a.Address.Unmapped).FirstOrDefault(a => !a.IsLoopback && !IsLinkLocal(a));
+            return first.IsAny ? i.Hostname : $"{i.Hostname}@{first}";
+        }).ToList();
+    }
+
+    /// <summary>(server, client) host pairs: a server-side connection of one from an address of the other. One pass over every table.</summary>
+    private static List<(int Server, int Client)> Pairs(CrossHostContext ctx)
+    {
+        var pairs = new HashSet<(int, int)>();
+        foreach (var h in ctx.Hosts)
+        {
+            foreach (var s in h.Evidence.Sockets)
+                if (s.State != TcpState.Listen && ctx.OwnerOf(s.Remote.Address) is { } o && o.Index != h.Index)
+                    pairs.Add(h.Roles.IsServerSide(s) ? (h.Index, o.Index) : (o.Index, h.Index));
+            foreach (var c in h.Evidence.Watch?.Connections ?? [])
+                if (ctx.OwnerOf(c.Remote.Address) is { } o && o.Index != h.Index)
+                    pairs.Add(c.Passive ? (h.Index, o.Index) : (o.Index, h.Index));
+            foreach (var e in h.Evidence.Conntrack?.Entries ?? [])
+                if (ctx.OwnerOf(e.Reply.Source.Address) is { } o && o.Index != h.Index) pairs.Add((o.Index, h.Index));
+        }
+        return pairs.OrderBy(p => p.Item1).ThenBy(p => p.Item2).ToList();
     }
 }

@@ -12,6 +12,14 @@ public static class DiagnoseJsonRenderer
         using var w = JsonCommon.CreateWriter(output);
         w.WriteStartObject();
         JsonCommon.WriteHeader(w, "diagnose", r.Host, r.CollectedAt);
+        WriteBody(w, r);
+        w.WriteEndObject();
+        w.Flush();
+    }
+
+    /// <summary>Everything of a report after its header: one host's part of `diagnose --from`'s hosts list too.</summary>
+    public static void WriteBody(Utf8JsonWriter w, DiagnoseReport r)
+    {
         w.WriteNumber("socketsExamined", r.SocketsExamined);
         if (r.Overview != null) w.WriteString("overview", r.Overview);
         if (r.Notes.Count > 0)
@@ -25,8 +33,6 @@ public static class DiagnoseJsonRenderer
         if (r.Discovery != null) WriteDiscovery(w, r.Discovery);
         if (r.AppLogs != null) WriteAppLogs(w, r.AppLogs);
         WriteRulesAndFindings(w, r);
-        w.WriteEndObject();
-        w.Flush();
     }
 
     /// <summary>rules[], summary and findings[]: the part every report shares.</summary>
@@ -69,6 +75,7 @@ public static class DiagnoseJsonRenderer
         if (s.Netns != null) w.WriteString("netns", s.Netns);
         if (s.Container != null) w.WriteString("container", s.Container);
         if (s.Setting != null) w.WriteString("setting", s.Setting);
+        if (s.Host != null) w.WriteString("host", s.Host);
         w.WriteEndObject();
         w.WriteString("summary", f.Summary);
         w.WriteStartArray("evidence");
@@ -84,6 +91,7 @@ public static class DiagnoseJsonRenderer
             {
                 w.WriteStartObject();
                 w.WriteString("source", part.Source);
+                if (part.Host != null) w.WriteString("host", part.Host);
                 w.WriteString("summary", part.Summary);
                 w.WriteStartArray("evidence");
                 foreach (var line in part.Evidence) w.WriteStringValue(line);

@@ -18,12 +18,10 @@ public static class LocalHolderJoin
         return findings.Select(f =>
         {
             if (f.RuleId != "connection-limit" || f.Subject.Pid != null || f.Subject.ClientIp is not { } ip) return f;
-            var holders = e.Sockets.Where(s => s.State == TcpState.Established && zkPorts.Contains(s.Remote.Port) && s.Local.Address.Unmapped.ToString() == ip
-                                               && s.Owners.Length > 0 && !roles.IsServerSide(s))
-                .GroupBy(s => s.Owners[0].Pid).Select(g => (Pid: g.Key, Count: g.Count())).OrderByDescending(x => x.Count).ToList();
+            var holders = Holders(e.Sockets.Where(s => s.State == TcpState.Established && zkPorts.Contains(s.Remote.Port) && s.Local.Address.Unmapped.ToString() == ip
+                                               && !roles.IsServerSide(s)));
             if (holders.Count == 0) return f;
-            string Name(int pid) => e.Processes.TryGetValue(pid, out var p) ? p.Label : $"pid {pid}";
-            var line = $"{ip} is this host: " + string.Join(", ", holders.Select(h => $"{Name(h.Pid)} holds {h.Count} connection(s) from it"));
+            var line = $"{ip} is this host: " + Describe(e, holders, "from it");
             var parts = f.Parts.Count > 0 ? f.Parts.ToList() : [new FindingPart(f.Source ?? "", f.Summary, f.Evidence)];
             parts.Add(new FindingPart("sockets", "who holds them here", [line]));
             var subject = holders.Count == 1 && e.Processes.TryGetValue(holders[0].Pid, out var only)
@@ -31,4 +29,16 @@ public static class LocalHolderJoin
             return f with { Subject = subject, Parts = parts, Evidence = FindingMerger.Flatten(parts) };
         }).ToList();
     }
+
+    /// <summary>The processes holding these sockets, most first (sockets without a known owner are left out).</summary>
+    public static List<(int Pid, int Count)> Holders(IEnumerable<SocketRecord> sockets) =>
+        sockets.Where(s => s.Owners.Length > 0).GroupBy(s => s.Owners[0].Pid).Select(g => (Pid: g.Key, Count: g.Count())).OrderByDescending(x => x.Count).ToList();
+
+    /// <summary>"java[81] holds 4 connection(s) from it, python3[90] (pod shop/cart-1) holds 2 ...".</summary>
+    public static string Describe(Evidence e, IEnumerable<(int Pid, int Count)> holders, string what) =>
+        string.Join(", ", holders.Select(h => $"{Name(e, h.Pid)} holds {h.Count} connection(s) {what}"));
+
+    /// <summary>The process's label, with its pod when it runs in one.</summary>
+    public static string Name(Evidence e, int pid) =>
+        e.Processes.TryGetValue(pid, out var p) ? p.Label + (p.PodName != null ? $" (pod {(p.PodNamespace != null ? p.PodNamespace + "/" : "")}{p.PodName})" : "") : $"pid {pid}";
 }

@@ -30,8 +30,11 @@ public sealed class ZooKeeperServer : IDisposable
     /// <param name="fourLetterWords">4lw.commands.whitelist: "*" for all, "srvr" for 3.5+'s default, "" for none.</param>
     /// <param name="adminServer">Start the AdminServer (Jetty) on a free port, see <see cref="AdminUrl"/>.</param>
     /// <param name="netns">Run the server in this test namespace, reached at <paramref name="host"/> (an address of it).</param>
-    public ZooKeeperServer(int maxClientCnxns = 60, string fourLetterWords = "*", bool adminServer = false, TestNetns? netns = null, string? host = null)
+    /// <param name="maxSessionTimeoutMs">The longest session timeout a client may negotiate (6000 by default: expiries come fast).</param>
+    public ZooKeeperServer(int maxClientCnxns = 60, string fourLetterWords = "*", bool adminServer = false, TestNetns? netns = null, string? host = null,
+        int maxSessionTimeoutMs = 6000)
     {
+        _maxSessionTimeoutMs = maxSessionTimeoutMs;
         Netns = netns;
         Host = host ?? Host;
         Assert.True(File.Exists("/usr/share/java/zookeeper.jar"), "Debian's zookeeper package is missing: run scripts/setup.sh");
@@ -62,6 +65,8 @@ public sealed class ZooKeeperServer : IDisposable
         _java = Start(Config(60, "*", $"localSessionsEnabled={(localSessions ? "true" : "false")}\n{servers}"), readOnlyMode);
     }
 
+    private readonly int _maxSessionTimeoutMs = 6000;
+
     private string Config(int maxClientCnxns, string fourLetterWords, string? servers) => $"""
         tickTime=2000
         initLimit=10
@@ -75,7 +80,7 @@ public sealed class ZooKeeperServer : IDisposable
         admin.serverAddress={Host}
         admin.serverPort={(AdminPort > 0 ? AdminPort : 8080)}
         minSessionTimeout=4000
-        maxSessionTimeout=6000
+        maxSessionTimeout={_maxSessionTimeoutMs}
         {servers ?? ""}
         """;
 

@@ -12,6 +12,7 @@ namespace ConnDoctor.Tests.Watch;
 /// (options/record-tgid, lines captured on this kernel), /proc/TID/status for a live thread, the kernel's tgid map for
 /// a gone one, and a task known by nothing else keeps its trace identity, marked.
 /// </summary>
+[Collection(ConnDoctor.Tests.CrossHost.InProcessTraceCollection.Name)]
 public class ThreadOwnerTests
 {
     private static List<byte[]> Lines(string file) =>

@@ -20,6 +20,7 @@
                                                      "done" and holds every session until stdin closes (at most S seconds)
   keep      --server H:P --source IP --count N      N kazoo sessions without nodes, held until stdin closes (at most S s)
              [--hold S]
+             [--timeout T]                          the session timeout asked (4 s by default; keep and leak)
 Everything is bounded: short timeouts, fixed counts.
 """
 import argparse, json, select, socket, sys, time
@@ -48,6 +49,7 @@ def main():
     p.add_argument("--gap", type=float, default=0.3)
     p.add_argument("--keep-open", type=float, default=0)
     p.add_argument("--rate", type=float, default=1.0)
+    p.add_argument("--timeout", type=float, default=4)   # the session timeout asked (keep, leak)
     a = p.parse_args()
     host, port = a.server.rsplit(":", 1)
     server = (host, int(port))
@@ -140,7 +142,7 @@ def leak(a, nodes):
             delay = start + i / a.rate - time.time()
             if delay > 0:
                 time.sleep(delay)
-        zk = KazooClient(hosts=a.server, timeout=4)
+        zk = KazooClient(hosts=a.server, timeout=a.timeout)
         zk.start(timeout=10)
         if nodes:
             zk.create(f"{a.path}/task-{i}", b"", ephemeral=True)

@@ -1,0 +1,90 @@
+using ConnDoctor.Model;
+using ConnDoctor.Pipeline;
+
+namespace ConnDoctor.Tests.CrossHost;
+
+/// <summary>
+/// The cross-host joins on the lab of <see cref="FleetLab"/> (three namespaces as hosts, a real ZooKeeper, the real
+/// Java client of incident 000, kazoo): the server's reconnect storm is the culprit's pid on c1 with its own log's
+/// exception; the healthy client and c2 are not blamed; the dead process's connections are proven half-open, and only
+/// they; 10.41.3.1 at maxClientCnxns is broken down by process with the half-open ones.
+/// </summary>
+[Collection(InProcessTraceCollection.Name)]
+public sealed class FleetLabTests(FleetLab lab) : IClassFixture<FleetLab>
+{
+    private FleetReport R => lab.Report;
+    private string Label(LabHost h) => R.Hosts.Single(x => x.Identity!.Owns(NetAddress.TryParse(h.Addresses[0].Address, out var a) ? a : default)).Name;
+
+    [Fact]
+    public void TheServersLoopIsTheCulpritsPidOnC1WithItsOwnLogsException()
+    {
+        var f = Assert.Single(R.CrossHostFindings, x => x.RuleId == "address-to-process" && x.Subject.ClientIp == FleetLab.CulpritIp);
+        Assert.Equal(lab.Culprit.Pid, f.Subject.Pid);
+        Assert.Equal(Label(lab.C1), f.Subject.Host);
+        Assert.True(f.Severity >= Severity.Warning, f.Summary);
+        // Both hosts' evidence, each line saying whose: the server's log and c1's watch, then the culprit's own log.
+        Assert.Contains(f.Parts, p => p.Host == Label(lab.Server) && p.Source.Contains("zklog"));
+        Assert.Contains(f.Parts, p => p.Host == Label(lab.C1) && p.Source == "watch");
+        var own = Assert.Single(f.Parts, p => p.Source == "app-log");
+        Assert.Equal(Label(lab.C1), own.Host);
+        Assert.Contains(own.Evidence, l => l.Contains("java.lang.NoClassDefFoundError: org/apache/zookeeper/proto/SetWatches") && l.Contains(lab.CulpritLog));
+        var chain = Assert.Single(R.Story, c => c.RuleId == "address-to-process");
+        Assert.StartsWith($"java[{lab.Culprit.Pid}]", chain.Process);
+        Assert.Contains("SetWatches", chain.Cause);
+        Assert.Contains(FleetLab.CulpritIp, chain.ClientHost);
+        // One finding, not two: the server's storm and c1's own storm of that pid have left the host reports.
+        Assert.DoesNotContain(R.Hosts.SelectMany(h => h.Report.Findings), x => x.RuleId == "reconnect-storm"
+            && (x.Subject.ClientIp == FleetLab.CulpritIp || x.Subject.Pid == lab.Culprit.Pid));
+    }
+
+    [Fact]
+    public void TheHealthyClientAndTheOtherHostAreNotBlamed()
+    {
+        var blamed = R.CrossHostFindings.Where(f => f.RuleId is "address-to-process" or "through-nat").ToList();
+        Assert.DoesNotContain(blamed, f => f.Subject.Pid == lab.Healthy.Pid || f.Subject.ClientIp == FleetLab.HealthyIp);
+        Assert.DoesNotContain(blamed, f => f.Subject.Host == Label(lab.C2));
+        Assert.DoesNotContain(R.Story, c => c.Process != null && c.Process.Contains($"[{lab.Healthy.Pid}]"));
+    }
+
+    [Fact]
+    public void OnlyTheDeadProcesssConnectionsAreProvenHalfOpenWithTheServersKillCommand()
+    {
+        var f = Assert.Single(R.CrossHostFindings, x => x.RuleId == "half-open-proven");
+        Assert.Equal(FleetLab.C2Ip, f.Subject.RemoteEndpoint);
+        Assert.Equal(Label(lab.Server), f.Subject.Host);
+        Assert.Contains("3 connection(s)", f.Summary);
+        var serverLines = Assert.Single(f.Parts, p => p.Host == Label(lab.Server)).Evidence;
+        foreach (int port in lab.DeadPorts) Assert.Contains(serverLines, l => l.Contains($"<- {FleetLab.C2Ip}:{port} ESTABLISHED"));
+        // The live holders' connections on the same address are not half-open.
+        Assert.Equal(3, serverLines.Count(l => l.Contains("ESTABLISHED")));
+        Assert.Contains($"conndoctor kill", f.Remedy);
+        Assert.Contains($"--netns {lab.Server.Ns.Name}", f.Remedy);
+        Assert.Contains(f.Parts, p => p.Host == Label(lab.C2) && p.Summary.Contains("has none of them"));
+        Assert.Contains(R.Story, c => c.RuleId == "half-open-proven" && c.ClientHost!.Contains(FleetLab.C2Ip));
+    }
+
+    [Fact]
+    public void TheAddressAtTheLimitIsBrokenDownByProcessWithTheHalfOpenOnes()
+    {
+        var f = Assert.Single(R.CrossHostFindings, x => x.RuleId == "limit-holders");
+        Assert.Equal(FleetLab.C2Ip, f.Subject.ClientIp);
+        var join = Assert.Single(f.Parts, p => p.Source == "join").Evidence;
+        Assert.Contains(join, l => l.Contains($"[{lab.HolderA.Pid}] holds 3 connection(s)") && l.Contains($"[{lab.HolderB.Pid}] holds 2 connection(s)"));
+        Assert.Contains(join, l => l.StartsWith("3 connection(s)") && l.Contains("half-open"));
+        Assert.DoesNotContain(R.Hosts.SelectMany(h => h.Report.Findings), x => x.RuleId == "connection-limit" && x.Subject.ClientIp == FleetLab.C2Ip);
+    }
+
+    [Fact]
+    public void TheClockSkewOfHostsThatSawOneConnectionIsReportedAndEveryHostIsInAJoin()
+    {
+        // One kernel, one clock: the skew measured from the healthy client's connection is a few milliseconds at most.
+        var skew = Assert.Single(R.Notes, n => n.StartsWith($"clock of {Label(lab.C1)} against {Label(lab.Server)}"));
+        Assert.Matches(@": [+-]0\.[0-2]\d\d s \(median of \d+ connection", skew);
+        Assert.DoesNotContain(R.Notes, n => n.Contains("in no join"));
+        Assert.DoesNotContain(R.Notes, n => n.Contains("same host"));
+        Assert.Equal(3, R.Hosts.Count);
+        // Three documents of one hostname and boot id are three hosts, named by their addresses.
+        Assert.Equal(3, R.Hosts.Select(h => h.Name).Distinct().Count());
+        Assert.All(R.Hosts, h => Assert.Equal($"{Environment.MachineName}@{h.Identity!.Namespaces[0].Addresses[0].Address}", h.Name));
+    }
+}
