@@ -17,9 +17,10 @@ namespace ConnDoctor.Cli.Commands;
 public static class DiagnoseCommand
 {
     private static readonly IReadOnlyList<string> RuleIds = RuleRegistry.All.Select(r => r.Id).ToList();
+    private static readonly IReadOnlyList<string> CrossHostRuleIds = ConnDoctor.Rules.CrossHost.CrossHostRules.All.Select(r => r.Id).ToList();
 
     internal static readonly Option<string[]> Rule = new("--rule")
-    { Description = "Run only these rules: " + string.Join(", ", RuleIds), HelpName = "ID" };
+    { Description = "Run only these rules: " + string.Join(", ", RuleIds) + "; with --from also " + string.Join(", ", CrossHostRuleIds), HelpName = "ID" };
     internal static readonly Option<string> Idle = new("--idle")
     { Description = "How long an ESTABLISHED socket may be silent, without keepalive, before it is a half-open suspect (e.g. 90s, 10m, 2h)", DefaultValueFactory = _ => "10m", HelpName = "DURATION" };
     internal static readonly Option<string> Since = new("--since")
@@ -64,12 +65,19 @@ public static class DiagnoseCommand
         return FailOnOption.ExitCodeFor(p, report.Worst);
     }
 
-    /// <summary>--rule ids, checked against the registry.</summary>
-    private static List<string> Rules(ParseResult p)
+    /// <summary>--rule ids, checked against the registry (and, with --from, the cross-host rules).</summary>
+    private static List<string> Rules(ParseResult p, bool crossHost = false)
     {
         var rules = (p.GetValue(Rule) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         foreach (var id in rules.Where(id => RuleRegistry.Find(id) == null))
-            throw new UserException($"unknown rule '{id}' (rules: {string.Join(", ", RuleIds)})", (int)ExitCode.Usage);
+        {
+            if (CrossHostRuleIds.Contains(id))
+            {
+                if (crossHost) continue;
+                throw new UserException($"rule '{id}' joins several hosts' documents: use it with diagnose --from", (int)ExitCode.Usage);
+            }
+            throw new UserException($"unknown rule '{id}' (rules: {string.Join(", ", RuleIds)}; with --from also {string.Join(", ", CrossHostRuleIds)})", (int)ExitCode.Usage);
+        }
         return rules;
     }
 
@@ -114,7 +122,7 @@ public static class DiagnoseCommand
         if (locations.Count == 0) throw new UserException("--from needs a document: a file, - for stdin, or a URL", (int)ExitCode.Usage);
         if (locations.Count(l => l == "-") > 1) throw new UserException("--from - (stdin) can be given once", (int)ExitCode.Usage);
         var rules = new RuleOptions { Idle = Durations.Parse(p.GetValue(Idle)!, "--idle") };
-        var only = Rules(p);
+        var only = Rules(p, crossHost: true);
         try
         {
             string? token = p.GetValue(TokenFile) is { } tf ? Documents.EvidenceDocumentSource.ReadToken(tf) : null;

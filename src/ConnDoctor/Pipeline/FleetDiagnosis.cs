@@ -65,12 +65,16 @@ public static class FleetDiagnosis
         var crossIds = CrossHostRules.All.Select(r => r.Id).ToHashSet();
         // Cross-host rules read per-host findings: asked for alone, they still get every per-host rule under them.
         var perHostOnly = onlyRules.Where(r => !crossIds.Contains(r)).ToList();
-        var reports = new List<HostReport>(hosts.Count);
-        foreach (var e in hosts)
+        // Each host as `diagnose` diagnosed it live (the document's polled ZooKeeper ports, the blamed processes' logs),
+        // hosts in parallel. The cross-host rules read every log the document carries (a churner is only a culprit
+        // once joined), so each host's evidence keeps them all.
+        var diagnosed = new HostReport[hosts.Count];
+        Parallel.For(0, hosts.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            var (ev, report) = HostDiagnosis.Diagnose(e, rules, perHostOnly, []);
-            reports.Add(new HostReport(ev, report));
-        }
+            var (ev, report) = HostCollection.DiagnoseDocument(hosts[i], rules, perHostOnly);
+            diagnosed[i] = new HostReport(ev with { AppLogs = hosts[i].AppLogs ?? ev.AppLogs }, report);
+        });
+        var reports = diagnosed.ToList();
 
         // What a host is: its non-loopback, non-link-local addresses. Two documents of one host (one's addresses within
         // the other's): the newer collection is kept, the older dropped, with a note.
