@@ -80,9 +80,23 @@ echo "document:   $sockets sockets; $(mb "$WORK/doc.json") MB JSON, $(mb "$WORK/
      "($(awk -v b="$(stat -c %s "$WORK/doc.json.gz")" -v n="$sockets" 'BEGIN { printf "%.0f", b / n }') bytes a socket)"
 echo "peer:       ss -tanpi text $(mb "$WORK/ss.txt") MB, gzip'd $(mb "$WORK/ss.txt.gz") MB"
 
-# diagnose --from over 10 documents (copies of this one: ten hosts of 100k sockets each) and over one.
+# diagnose --from over 10 documents (ten hosts of 100k sockets each: copies of this one, each given its own network
+# identity, 10.99.I.1 and fd99::I, so that they are ten hosts to the joins rather than one host collected ten times)
+# and over one.
 DOCS=()
-for i in $(seq 1 10); do cp "$WORK/doc.json.gz" "$WORK/doc$i.json.gz"; DOCS+=("$WORK/doc$i.json.gz"); done
+for i in $(seq 1 10); do
+    $PY - "$WORK/doc.json.gz" "$WORK/doc$i.json.gz" "$i" <<'PYEOF'
+import gzip, json, sys
+src, dst, i = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with gzip.open(src, "rt") as f: d = json.load(f)
+for ns in d["identity"]["namespaces"]:
+    ns["addresses"] = [a for a in ns["addresses"] if a["interface"] == "lo"] + [
+        {"interface": "eth0", "address": f"10.99.{i}.1", "prefixLength": 24},
+        {"interface": "eth0", "address": f"fd99::{i}", "prefixLength": 64}]
+with gzip.open(dst, "wt", compresslevel=1) as f: json.dump(d, f, separators=(",", ":"))
+PYEOF
+    DOCS+=("$WORK/doc$i.json.gz")
+done
 for ((r = 1; r <= ROUNDS; r++)); do
     timed from1 sh -c "$CONNDOCTOR diagnose --json --from $WORK/doc.json.gz > /dev/null"
     timed from10 sh -c "$CONNDOCTOR diagnose --json --from ${DOCS[*]} > /dev/null"
