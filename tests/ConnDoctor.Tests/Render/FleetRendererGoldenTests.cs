@@ -43,6 +43,9 @@ public sealed class FleetRendererGoldenTests
                     "pod address 10.244.1.5 (pod shop/cart-7d9f cart) on cart-pod: python3[4242], 12 connection(s) (12 TIME_WAIT), e.g. 10.244.1.5:40112"], "n1"),
             ],
         };
+        // As the cross-host rules give them: each part's lines flattened with the host and source they came from.
+        nat = nat with { Evidence = ConnDoctor.Rules.CrossHost.CrossHostFacts.Flatten(nat.Parts) };
+        halfOpen = halfOpen with { Evidence = ConnDoctor.Rules.CrossHost.CrossHostFacts.Flatten(halfOpen.Parts) };
         return r with
         {
             CrossHostFindings = [.. r.CrossHostFindings, nat, halfOpen],
