@@ -126,7 +126,8 @@ public sealed class ThroughNatTests
             var runs = new Func<string>[]
             {
                 () => Collect("srv", "--netns", lab.Server.Name, "--zklog", zk.InfoLog),
-                () => Collect("node", "--netns", lab.Node.Name, "--node-root", lab.KubeletTree),
+                // The node runs no ZooKeeper of its own: --zk names the server, whose port (not 2181 here) the conntrack entries are read for.
+                () => Collect("node", "--netns", lab.Node.Name, "--node-root", lab.KubeletTree, "--zk", zk.Address),
                 () => Collect("pod0", "--netns", healthyPod.Netns.Name, "--node-root", lab.KubeletTree),
                 () => Collect("pod1", "--netns", loopPod.Netns.Name, "--node-root", lab.KubeletTree),
             }.Select(f => Task.Factory.StartNew(f, TaskCreationOptions.LongRunning)).ToArray();
