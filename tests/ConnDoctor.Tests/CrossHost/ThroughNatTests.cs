@@ -113,7 +113,7 @@ public sealed class ThroughNatTests
             using var culprit = new JavaZkClient(loopPod.Netns, zk.Address, withoutSetWatches: true, logFile: log);
             Assert.True(lab.PutInPod(loopPod, culprit.Pid), "no writable cgroup v2 hierarchy for the pod's cgroup");
             loopPod.Netns.Exec("ss", "-K", "dst", NatNodeLab.ServerIp, "dport", "=", zk.Port.ToString());
-            Thread.Sleep(TimeSpan.FromSeconds(20));   // the server's log: a reconnect every 1 to 2 s from the node's address
+            Thread.Sleep(TimeSpan.FromSeconds(30));   // the server's log: a reconnect every 1 to 2 s from the node's address, 15 or more in a row
 
             string Collect(string name, params string[] extra)
             {
