@@ -30,17 +30,17 @@ public sealed record LabHost(string Name, TestNetns Ns, IReadOnlyList<(string In
 /// live kazoo processes (3 and 2 sessions): with the dead three, 10.41.3.1 is at maxClientCnxns=8, and a fourth
 /// process is refused three times.</item>
 /// </list>
-/// Each host's evidence comes from <see cref="Collect"/>, one replaceable function (in-process <see cref="HostDiagnosis.Run"/>
-/// in the namespace today; `conndoctor collect` in each namespace, in parallel, once that command exists), then
-/// <see cref="FleetDiagnosis.Run"/> over all three.
+/// Each host's evidence is a document the published binary writes (`conndoctor collect --netns NS -o FILE.gz`, in
+/// parallel, c1's with its watch running first), then `conndoctor diagnose --from` over all three (JSON and terminal),
+/// and <see cref="FleetDiagnosis.Run"/> over the same files read back (the typed report the assertions read).
 /// </summary>
 public sealed class FleetLab : IDisposable
 {
     public const string ServerIp = "10.41.1.1", CulpritIp = "10.41.2.1", HealthyIp = "10.41.2.3", C2Ip = "10.41.3.1";
     public const int Limit = 8, WatchSeconds = 24;
 
-    /// <summary>How a host's evidence document is made: replace with `conndoctor collect` run in the host's namespace.</summary>
-    public static Func<LabHost, DateTime, Evidence> Collect { get; set; } = CollectInProcess;
+    /// <summary>The published binary every host's collection and the fleet's diagnosis run with, as an operator runs it.</summary>
+    public static string Binary => RepoPaths.Of("artifacts", "conndoctor");
 
     private readonly List<IDisposable> _owned = new();
     public TestNetns Router { get; }
@@ -58,14 +58,21 @@ public sealed class FleetLab : IDisposable
     public List<int> DeadPorts { get; } = new();
     public string CulpritLog { get; }
     public IReadOnlyList<Evidence> Documents { get; }
+    /// <summary>The document files `collect` wrote (srv, c1, c2), deleted on dispose.</summary>
+    public IReadOnlyList<string> Files { get; }
+    /// <summary>The fleet report of those documents, as `diagnose --from` makes it (FleetDiagnosis over the files read back).</summary>
     public FleetReport Report { get; }
+    /// <summary>`conndoctor diagnose --from srv c1 c2 --json` and its terminal report, from the binary.</summary>
+    public string Json { get; }
+    public string Text { get; }
+    /// <summary>Wall time of each host's `collect` run (srv, c1, c2).</summary>
+    public IReadOnlyList<TimeSpan> CollectTimes { get; }
 
     public FleetLab()
     {
         CulpritLog = Path.Combine(Path.GetTempPath(), $"cd-fleet-java-{Environment.ProcessId}-{Guid.NewGuid():N}.log");
         try
         {
-            var since = DateTime.Now.AddMinutes(-1);
             Router = Own(new TestNetns("fr"));
             var srv = Own(new TestNetns("fs"));
             var c1 = Own(new TestNetns("f1"));
@@ -108,7 +115,7 @@ public sealed class FleetLab : IDisposable
 
             // c1: the culprit, broken once; the healthy client opens its session while c1's watch runs (both ends see it: the clock skew).
             Culprit = Own(new JavaZkClient(c1, Zk.Address, withoutSetWatches: true, logFile: CulpritLog));
-            var c1Run = Task.Factory.StartNew(() => Timed(C1, since), TaskCreationOptions.LongRunning);
+            var c1Run = Task.Factory.StartNew(() => CollectWithBinary(C1), TaskCreationOptions.LongRunning);
             Thread.Sleep(1500);
             c1.Exec("ss", "-K", "src", CulpritIp, "dst", ServerIp, "dport", "=", Zk.Port.ToString());
             Healthy = Own(new ZkClients(c1, Zk.Address, "keep", "--source", HealthyIp, "--count", "1", "--hold", "200"));
@@ -116,9 +123,18 @@ public sealed class FleetLab : IDisposable
             // The server and c2 are collected near the end of c1's watch, in parallel, as an operator would over ssh: by then
             // the server's log holds 20 s of the loop (a reconnect every 1 to 2 s: over the 10 connections in 10 s of a loop).
             Thread.Sleep(TimeSpan.FromSeconds(WatchSeconds - 3.5));
-            var others = new[] { Server, C2 }.Select(h => Task.Factory.StartNew(() => Timed(h, since), TaskCreationOptions.LongRunning)).ToArray();
-            Documents = [others[0].Result, c1Run.Result, others[1].Result];
+            var others = new[] { Server, C2 }.Select(h => Task.Factory.StartNew(() => CollectWithBinary(h), TaskCreationOptions.LongRunning)).ToArray();
+            var runs = new[] { others[0].Result, c1Run.Result, others[1].Result };
+            Files = runs.Select(r => r.File).ToList();
+            CollectTimes = runs.Select(r => r.Took).ToList();
+            Documents = Files.Select(ConnDoctor.Documents.EvidenceDocumentReader.ReadFile).ToList();
             Report = FleetDiagnosis.Run(Documents, new RuleOptions(), []);
+            var json = Shell.RunFull(Binary, ["diagnose", "--json", "--from", .. Files], check: false, timeoutMs: 120_000);
+            if (json.Code != 0) throw new InvalidOperationException($"diagnose --from --json exited {json.Code}: {json.Stderr}");
+            Json = json.Stdout;
+            var text = Shell.RunFull(Binary, ["diagnose", "--wide", "--from", .. Files], check: false, timeoutMs: 120_000);
+            if (text.Code != 0) throw new InvalidOperationException($"diagnose --from exited {text.Code}: {text.Stderr}");
+            Text = text.Stdout;
             if (Environment.GetEnvironmentVariable("CD_KEEP_SCENARIO") is { Length: > 0 } keep)
             {
                 Directory.CreateDirectory(keep);
@@ -126,6 +142,9 @@ public sealed class FleetLab : IDisposable
                 using (var t = new StreamWriter(Path.Combine(keep, "fleet.txt"))) ConnDoctor.Render.FleetTerminalRenderer.Render(Report, t, new ConnDoctor.Render.OutputOptions { Width = 100 });
                 File.Copy(CulpritLog, Path.Combine(keep, "culprit.log"), true);
                 File.Copy(Zk.InfoLog, Path.Combine(keep, "server.log"), true);
+                File.WriteAllText(Path.Combine(keep, "fleet-cli.txt"), Text);
+                File.WriteAllText(Path.Combine(keep, "fleet-cli.json"), Json);
+                foreach (var (f, h) in Files.Zip(new[] { "srv", "c1", "c2" })) File.Copy(f, Path.Combine(keep, h + ".json.gz"), true);
                 File.WriteAllLines(Path.Combine(keep, "c1-watch.txt"), (Documents[1].Watch?.Connections ?? []).Select(c =>
                     $"{c.Local} -> {c.Remote} pid {c.Pid} {c.Comm} opened {c.OpenedMs} closed {c.ClosedMs} {c.State}"));
             }
@@ -137,45 +156,24 @@ public sealed class FleetLab : IDisposable
         }
     }
 
-    /// <summary>Collects one host and gives it the identity the test knows (its addresses) and the collection's times.</summary>
-    private static Evidence Timed(LabHost h, DateTime since)
+    /// <summary>
+    /// `conndoctor collect --netns NS -o FILE.gz` in a process of its own, as an operator runs it on each host over ssh:
+    /// the watch first where the host asks (c1), the server's ZooKeeper log where it has one (srv).
+    /// </summary>
+    private (string File, TimeSpan Took) CollectWithBinary(LabHost h)
     {
-        var start = DateTimeOffset.UtcNow;
-        var e = Collect(h, since);
-        if (e.Identity != null) return e;
-        return e with
-        {
-            Identity = new HostIdentity
-            {
-                // One kernel, one hostname and boot id for every "host", as containers on one machine have: told apart by addresses.
-                Hostname = Environment.MachineName, BootId = File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim(), CollectionStart = start, CollectionEnd = DateTimeOffset.UtcNow,
-                Namespaces = [new NamespaceAddresses
-                {
-                    Netns = h.Ns.Name,
-                    Inode = e.Namespaces.Count > 0 ? e.Namespaces[0].Inode : 0,
-                    Addresses = h.Addresses.Select(a => new InterfaceAddress(a.Interface, Parse(a.Address), 24)).ToList(),
-                }],
-            },
-        };
+        string file = Path.Combine(Path.GetTempPath(), $"cd-fleet-{h.Name}-{Environment.ProcessId}-{Guid.NewGuid():N}.json.gz");
+        lock (_files) _files.Add(file);
+        var args = new List<string> { "collect", "--netns", h.Ns.Name, "--since", "5m", "-o", file };
+        if (h.Watch is TimeSpan w) args.AddRange(["--watch", $"{(int)w.TotalSeconds}s"]);
+        foreach (var log in h.ZkLogs) args.AddRange(["--zklog", log]);
+        var sw = Stopwatch.StartNew();
+        var r = Shell.RunFull(Binary, [.. args], check: false, timeoutMs: 120_000);
+        if (r.Code != 0) throw new InvalidOperationException($"collect on {h.Name} exited {r.Code}: {r.Stderr}");
+        return (file, sw.Elapsed);
     }
 
-    private static NetAddress Parse(string ip) => NetAddress.TryParse(ip, out var a) ? a : throw new ArgumentException(ip);
-
-    /// <summary>`diagnose`'s collection in the host's namespace, in this process: every source, the watch when asked, the blamed processes' own logs.</summary>
-    public static Evidence CollectInProcess(LabHost h, DateTime since)
-    {
-        var (evidence, _) = HostDiagnosis.Run(new HostDiagnosisOptions
-        {
-            Host = new HostOptions
-            {
-                Collect = new CollectOptions { Netns = h.Ns.Name },
-                Discovery = new DiscoveryOptions { ZkLogs = h.ZkLogs },
-                Since = since,
-                Watch = h.Watch,
-            },
-        });
-        return evidence;
-    }
+    private readonly List<string> _files = new();
 
     private T Own<T>(T d) where T : IDisposable
     {
@@ -190,6 +188,8 @@ public sealed class FleetLab : IDisposable
             try { _owned[i].Dispose(); } catch (Exception) { /* the rest must still go */ }
         }
         try { File.Delete(CulpritLog); } catch (IOException) { }
+        if (Environment.GetEnvironmentVariable("CD_KEEP_SCENARIO") is not { Length: > 0 })
+            foreach (var f in _files) { try { File.Delete(f); } catch (IOException) { } }
     }
 }
 

@@ -85,6 +85,51 @@ public sealed class FleetLabTests(FleetLab lab) : IClassFixture<FleetLab>
         Assert.Equal(3, R.Hosts.Count);
         // Three documents of one hostname and boot id are three hosts, named by their addresses.
         Assert.Equal(3, R.Hosts.Select(h => h.Name).Distinct().Count());
-        Assert.All(R.Hosts, h => Assert.Equal($"{Environment.MachineName}@{h.Identity!.Namespaces[0].Addresses[0].Address}", h.Name));
+        foreach (var h in new[] { lab.Server, lab.C1, lab.C2 }) Assert.Equal($"{Environment.MachineName}@{h.Addresses[0].Address}", Label(h));
+    }
+
+    [Fact]
+    public void EachDocumentCarriesItsHostsIdentityAndTheCulpritsOwnLog()
+    {
+        // The identity is the product's (the namespace's interfaces as the kernel lists them), not the test's.
+        foreach (var (doc, host) in lab.Documents.Zip(new[] { lab.Server, lab.C1, lab.C2 }))
+        {
+            Assert.NotNull(doc.Identity);
+            Assert.All(host.Addresses, a => Assert.True(doc.Identity!.Owns(NetAddress.TryParse(a.Address, out var x) ? x : default), $"{host.Name} owns {a.Address}"));
+            Assert.Equal(host.Ns.Name, Assert.Single(doc.Identity!.Namespaces).Netns);
+            Assert.True(doc.Identity.CollectionEnd >= doc.Identity.CollectionStart);
+        }
+        Assert.False(lab.Documents[0].Identity!.Owns(NetAddress.TryParse(FleetLab.CulpritIp, out var c) ? c : default));
+        // c1's document carries the churning culprit's log: the join that blames it is only made later, elsewhere.
+        var own = Assert.Single(lab.Documents[1].AppLogs!.Processes, p => p.Pid == lab.Culprit.Pid);
+        Assert.Contains(own.Patterns, p => p.Line.Contains("SetWatches") || p.Signature.Contains("SetWatches"));
+        Assert.NotNull(lab.Documents[1].Watch);
+        Assert.All(lab.CollectTimes, t => Assert.True(t < TimeSpan.FromSeconds(90), t.ToString()));
+    }
+
+    [Fact]
+    public void TheBinarysDiagnoseFromTellsTheSameStoryInJsonAndOnTheTerminal()
+    {
+        using var d = System.Text.Json.JsonDocument.Parse(lab.Json);
+        var root = d.RootElement;
+        Assert.Equal(3, root.GetProperty("documents").GetInt32());
+        Assert.Equal(3, root.GetProperty("hosts").GetArrayLength());
+        var findings = root.GetProperty("crossHostFindings").EnumerateArray().ToList();
+        var loop = Assert.Single(findings, f => f.GetProperty("ruleId").GetString() == "address-to-process");
+        Assert.Equal(lab.Culprit.Pid, loop.GetProperty("subject").GetProperty("pid").GetInt32());
+        Assert.Contains(findings, f => f.GetProperty("ruleId").GetString() == "half-open-proven");
+        Assert.Contains(findings, f => f.GetProperty("ruleId").GetString() == "limit-holders");
+        Assert.DoesNotContain(findings, f => f.GetProperty("subject").TryGetProperty("pid", out var pid) && pid.GetInt32() == lab.Healthy.Pid);
+        var chain = Assert.Single(root.GetProperty("story").EnumerateArray(), c => c.GetProperty("ruleId").GetString() == "address-to-process");
+        Assert.StartsWith($"java[{lab.Culprit.Pid}]", chain.GetProperty("process").GetString());
+        Assert.Contains("SetWatches", chain.GetProperty("cause").GetString());
+        // The same JSON as the typed report of the same files: the CLI and the in-process fleet diagnosis agree.
+        Assert.Equal(lab.Report.CrossHostFindings.Select(f => f.RuleId).Order(), findings.Select(f => f.GetProperty("ruleId").GetString()!).Order());
+        // The terminal report starts with the story: the culprit's pid and its log's cause.
+        Assert.Contains($"java[{lab.Culprit.Pid}]", lab.Text);
+        Assert.Contains("SetWatches", lab.Text);
+        Assert.StartsWith("conndoctor diagnose --from: 3 host(s), 3 cross-host finding(s)", lab.Text);
+        int story = lab.Text.IndexOf("story:", StringComparison.Ordinal), across = lab.Text.IndexOf("across hosts:", StringComparison.Ordinal);
+        Assert.InRange(lab.Text.IndexOf($"java[{lab.Culprit.Pid}]", StringComparison.Ordinal), story, across);
     }
 }
