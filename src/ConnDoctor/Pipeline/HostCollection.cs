@@ -25,6 +25,7 @@ public static class HostCollection
     public static Evidence Collect(HostDiagnosisOptions o, bool redact, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
     {
         var (evidence, _) = HostDiagnosis.Run(o, onTick, cancel);
+        if (o.Host.Collect.IsLiveProc) evidence = WithNamespaceProcesses(evidence, o.Host.Collect);
         if (o.AppLogs && o.Host.Collect.IsLiveProc)
         {
             var have = new HashSet<int>(evidence.AppLogs?.Processes.Select(p => p.Pid) ?? []);
@@ -60,13 +61,51 @@ public static class HostCollection
                 if (opens >= MinChurn) score[g.Key] = Math.Max(score.GetValueOrDefault(g.Key), opens);
             }
         var timeWait = new Dictionary<NetEndpoint, long>();
+        var timeWaitPerNetns = new Dictionary<int, long>();
         foreach (var s in e.Sockets)
-            if (s.State == TcpState.TimeWait) timeWait[s.Remote] = timeWait.GetValueOrDefault(s.Remote) + 1;
+            if (s.State == TcpState.TimeWait)
+            {
+                timeWait[s.Remote] = timeWait.GetValueOrDefault(s.Remote) + 1;
+                timeWaitPerNetns[s.NetnsIndex] = timeWaitPerNetns.GetValueOrDefault(s.NetnsIndex) + 1;
+            }
+        // A namespace with many TIME_WAIT and one process (a pod, a container): that process opened them, even when it
+        // holds no socket between its attempts (a client in a reconnect loop).
+        foreach (var (ns, n) in timeWaitPerNetns)
+        {
+            if (n < MinChurn || ns >= e.Namespaces.Count || e.Namespaces[ns].Inode == 0) continue;
+            var inNs = e.Processes.Values.Where(p => p.NetnsInode == e.Namespaces[ns].Inode).Take(2).ToList();
+            if (inNs.Count == 1) score[inNs[0].Pid] = Math.Max(score.GetValueOrDefault(inNs[0].Pid), n);
+        }
         if (timeWait.Values.Any(n => n >= MinChurn))
             foreach (var s in e.Sockets)
                 if (s.Owners.Length > 0 && timeWait.TryGetValue(s.Remote, out long n) && n >= MinChurn)
                     foreach (var o in s.Owners) score[o.Pid] = Math.Max(score.GetValueOrDefault(o.Pid), n);
         return score.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).Take(TopChurners).Select(kv => kv.Key).ToList();
+    }
+
+    /// <summary>At most this many processes that hold no socket are carried per document.</summary>
+    public const int MaxIdleProcesses = 5000;
+
+    /// <summary>
+    /// Every process of the namespaces collected, not only those that own a socket now: a client in a reconnect loop
+    /// holds none between attempts, and its TIME_WAIT sockets have no owner, so only its namespace names it (a pod's
+    /// one process behind a node's NAT). Skipped for the host's namespace when it has more than <see cref="MaxIdleProcesses"/>.
+    /// </summary>
+    private static Evidence WithNamespaceProcesses(Evidence e, CollectOptions o)
+    {
+        string procRoot = o.ProcRoot;
+        var pods = new KubeletPods(o.PodLogRoot, o.KubeletRoot);
+        var inodes = e.Namespaces.Select(n => n.Inode).Where(i => i != 0).ToHashSet();
+        if (inodes.Count == 0) return e;
+        var processes = new Dictionary<int, ProcessRecord>(e.Processes);
+        int added = 0;
+        foreach (var pid in ProcessFdScanner.ListPids(procRoot))
+        {
+            if (processes.ContainsKey(pid) || !inodes.Contains(NetnsScope.InodeFromLink(procRoot, pid))) continue;
+            if (added == MaxIdleProcesses) break;
+            if (ProcessReader.Read(procRoot, pid) is { } p) { processes[pid] = pods.Fill(p); added++; }
+        }
+        return added == 0 ? e : e with { Processes = processes };
     }
 
     /// <summary>--no-redact: the command lines as the processes have them (those that still run), not masked.</summary>

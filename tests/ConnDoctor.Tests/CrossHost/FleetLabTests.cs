@@ -77,9 +77,14 @@ public sealed class FleetLabTests(FleetLab lab) : IClassFixture<FleetLab>
     [Fact]
     public void TheClockSkewOfHostsThatSawOneConnectionIsReportedAndEveryHostIsInAJoin()
     {
-        // One kernel, one clock: the skew measured from the healthy client's connection is a few milliseconds at most.
+        // One kernel, one clock: the skew measured from the healthy client's connection is near zero. The server's side
+        // is ZooKeeper's `cons` est=, stamped by the JVM when its selector gets round to the connection: a few ms on a
+        // quiet machine, measured at +1.07 s once at load 17 on 2 cores. Bounded at 1.5 s: a real skew estimate of hosts
+        // in different time zones or without NTP is minutes or hours off.
         var skew = Assert.Single(R.Notes, n => n.StartsWith($"clock of {Label(lab.C1)} against {Label(lab.Server)}"));
-        Assert.Matches(@": [+-]0\.[0-2]\d\d s \(median of \d+ connection", skew);
+        var m = System.Text.RegularExpressions.Regex.Match(skew, @": ([+-]\d+\.\d{3}) s \(median of \d+ connection");
+        Assert.True(m.Success, skew);
+        Assert.InRange(Math.Abs(double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)), 0, 1.5);
         Assert.DoesNotContain(R.Notes, n => n.Contains("in no join"));
         Assert.DoesNotContain(R.Notes, n => n.Contains("same host"));
         Assert.Equal(3, R.Hosts.Count);
