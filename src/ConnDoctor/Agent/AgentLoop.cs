@@ -4,6 +4,7 @@ using ConnDoctor.Pipeline;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources;
 using ConnDoctor.Sources.Discovery;
+using ConnDoctor.Sources.Watch;
 
 namespace ConnDoctor.Agent;
 
@@ -44,6 +45,10 @@ public sealed class AgentLoop : IDisposable
     private AgentState? _state;
     private long _lost, _dropped;
     public int Collections { get; private set; }
+    private ContinuousWatch? _watch;
+    private string? _watchReason;
+    private readonly Stopwatch _sinceCut = new();
+    private Evidence? _lastTable;
 
     public AgentLoop(AgentOptions o)
     {
@@ -65,6 +70,12 @@ public sealed class AgentLoop : IDisposable
     private void Run()
     {
         var cancel = _stop.Token;
+        // Tracepoints when they can be had (one session for the agent's life); else each interval is a snapshot watch.
+        if (_o.Collect.IsLiveProc)
+        {
+            _watch = ContinuousWatch.TryStart(_o.Collect, Math.Min(_o.MaxTrackedConnections, 50_000), out _watchReason);
+            _sinceCut.Start();
+        }
         while (!cancel.IsCancellationRequested)
         {
             var sw = Stopwatch.StartNew();
@@ -93,7 +104,33 @@ public sealed class AgentLoop : IDisposable
             Watch = _o.Interval,
             WatchInterval = _o.Interval < TimeSpan.FromSeconds(5) ? _o.Interval : TimeSpan.FromSeconds(5),
         };
-        var ev = HostCollector.Collect(host, null, cancel);
+        Evidence ev;
+        if (_watch != null)
+        {
+            // One trace for the agent's life: wait out the interval, cut the segment (the trace keeps running), then
+            // read the tables and poll beside it.
+            var wait = _o.Interval - _sinceCut.Elapsed;
+            if (wait > TimeSpan.Zero && cancel.WaitHandle.WaitOne(wait)) return;
+            WatchEvidence? seg = null;
+            SourceStatus watchStatus;
+            var cutAt = Stopwatch.StartNew();
+            try
+            {
+                seg = _watch.Rotate(TimeSpan.FromSeconds(10));
+                watchStatus = new SourceStatus("watch:tracepoints", seg.EventsLost > 0 ? SourceState.Partial : SourceState.Ok,
+                    $"{seg.EventsRead} events in {seg.Seconds:0.#} s" + (seg.EventsLost > 0 ? $", {seg.EventsLost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
+                    " (one continuous trace, cut per interval)", seg.Connections.Count, cutAt.Elapsed);
+            }
+            catch (SourceException ex) { watchStatus = new SourceStatus("watch:tracepoints", SourceState.Failed, ex.Message); }
+            _sinceCut.Restart();
+            ev = HostCollector.Collect(host with { Watch = null }, null, cancel);
+            if (cancel.IsCancellationRequested) return;
+            if (seg != null && _lastTable != null)
+                seg = seg with { CloseWait = WatchSource.CloseWaitTrends(_lastTable, ev, seg.Seconds, new ConnDoctor.Analysis.SocketFilter()) };
+            _lastTable = ev;
+            ev = ev with { Watch = seg, Statuses = [watchStatus, .. ev.Statuses] };
+        }
+        else ev = HostCollector.Collect(host, null, cancel);
         if (cancel.IsCancellationRequested) return;
         var now = DateTimeOffset.UtcNow;
         if (ev.Watch is { } w)
@@ -149,6 +186,7 @@ public sealed class AgentLoop : IDisposable
         _stop.Cancel();
         // The watch ends within its poll step and removes its trace instance; a ZooKeeper poll within its timeout.
         _thread?.Join(TimeSpan.FromSeconds(15));
+        _watch?.Dispose();
         _stop.Dispose();
     }
 }
