@@ -29,9 +29,11 @@ public sealed record AgentOptions
 public sealed record AgentState(Evidence Evidence, DiagnoseReport? Report, IReadOnlyList<MetricFamily> Families, DateTimeOffset At);
 
 /// <summary>
-/// The agent's collection loop on its own thread: every interval a watch segment on tracepoints (socket-table snapshots
-/// when tracefs cannot be had) with the socket table of every namespace at its end, discovery, the ZooKeeper servers'
-/// logs and polls (<see cref="HostCollector"/>), then the rules over the sliding window and the metrics. A scrape never
+/// The agent's collection loop on its own thread. One tracepoint session runs for the agent's life
+/// (<see cref="ContinuousWatch"/>, its own thread); every interval its bookkeeping is cut into a segment without stopping
+/// the trace, then the socket table of every namespace, discovery, the ZooKeeper servers' logs and polls
+/// (<see cref="HostCollector"/>) are read beside it, then the rules run over the sliding window and the metrics are
+/// built. Without tracefs each interval is a socket-table snapshot watch of its own. A scrape never
 /// waits on a collection: it reads the last <see cref="AgentState"/>. Whatever a source throws is a status; the loop
 /// keeps going with the next interval. Read-only: it never touches a connection.
 /// </summary>
