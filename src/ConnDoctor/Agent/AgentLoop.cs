@@ -4,6 +4,7 @@ using ConnDoctor.Pipeline;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources;
 using ConnDoctor.Sources.Discovery;
+using ConnDoctor.Sources.Watch;
 
 namespace ConnDoctor.Agent;
 
@@ -28,9 +29,11 @@ public sealed record AgentOptions
 public sealed record AgentState(Evidence Evidence, DiagnoseReport? Report, IReadOnlyList<MetricFamily> Families, DateTimeOffset At);
 
 /// <summary>
-/// The agent's collection loop on its own thread: every interval a watch segment on tracepoints (socket-table snapshots
-/// when tracefs cannot be had) with the socket table of every namespace at its end, discovery, the ZooKeeper servers'
-/// logs and polls (<see cref="HostCollector"/>), then the rules over the sliding window and the metrics. A scrape never
+/// The agent's collection loop on its own thread. One tracepoint session runs for the agent's life
+/// (<see cref="ContinuousWatch"/>, its own thread); every interval its bookkeeping is cut into a segment without stopping
+/// the trace, then the socket table of every namespace, discovery, the ZooKeeper servers' logs and polls
+/// (<see cref="HostCollector"/>) are read beside it, then the rules run over the sliding window and the metrics are
+/// built. Without tracefs each interval is a socket-table snapshot watch of its own. A scrape never
 /// waits on a collection: it reads the last <see cref="AgentState"/>. Whatever a source throws is a status; the loop
 /// keeps going with the next interval. Read-only: it never touches a connection.
 /// </summary>
@@ -44,6 +47,10 @@ public sealed class AgentLoop : IDisposable
     private AgentState? _state;
     private long _lost, _dropped;
     public int Collections { get; private set; }
+    private ContinuousWatch? _watch;
+    private string? _watchReason;
+    private readonly Stopwatch _sinceCut = new();
+    private Evidence? _lastTable;
 
     public AgentLoop(AgentOptions o)
     {
@@ -65,6 +72,12 @@ public sealed class AgentLoop : IDisposable
     private void Run()
     {
         var cancel = _stop.Token;
+        // Tracepoints when they can be had (one session for the agent's life); else each interval is a snapshot watch.
+        if (_o.Collect.IsLiveProc)
+        {
+            _watch = ContinuousWatch.TryStart(_o.Collect, Math.Min(_o.MaxTrackedConnections, 50_000), out _watchReason);
+            _sinceCut.Start();
+        }
         while (!cancel.IsCancellationRequested)
         {
             var sw = Stopwatch.StartNew();
@@ -93,7 +106,33 @@ public sealed class AgentLoop : IDisposable
             Watch = _o.Interval,
             WatchInterval = _o.Interval < TimeSpan.FromSeconds(5) ? _o.Interval : TimeSpan.FromSeconds(5),
         };
-        var ev = HostCollector.Collect(host, null, cancel);
+        Evidence ev;
+        if (_watch != null)
+        {
+            // One trace for the agent's life: wait out the interval, cut the segment (the trace keeps running), then
+            // read the tables and poll beside it.
+            var wait = _o.Interval - _sinceCut.Elapsed;
+            if (wait > TimeSpan.Zero && cancel.WaitHandle.WaitOne(wait)) return;
+            WatchEvidence? seg = null;
+            SourceStatus watchStatus;
+            var cutAt = Stopwatch.StartNew();
+            try
+            {
+                seg = _watch.Rotate(TimeSpan.FromSeconds(10));
+                watchStatus = new SourceStatus("watch:tracepoints", seg.EventsLost > 0 ? SourceState.Partial : SourceState.Ok,
+                    $"{seg.EventsRead} events in {seg.Seconds:0.#} s" + (seg.EventsLost > 0 ? $", {seg.EventsLost} lost (the kernel's buffer overran: counts are lower bounds)" : ", none lost") +
+                    " (one continuous trace, cut per interval)", seg.Connections.Count, cutAt.Elapsed);
+            }
+            catch (SourceException ex) { watchStatus = new SourceStatus("watch:tracepoints", SourceState.Failed, ex.Message); }
+            _sinceCut.Restart();
+            ev = HostCollector.Collect(host with { Watch = null }, null, cancel);
+            if (cancel.IsCancellationRequested) return;
+            if (seg != null && _lastTable != null)
+                seg = seg with { CloseWait = WatchSource.CloseWaitTrends(_lastTable, ev, seg.Seconds, new ConnDoctor.Analysis.SocketFilter()) };
+            _lastTable = ev;
+            ev = ev with { Watch = seg, Statuses = [watchStatus, .. ev.Statuses] };
+        }
+        else ev = HostCollector.Collect(host, null, cancel);
         if (cancel.IsCancellationRequested) return;
         var now = DateTimeOffset.UtcNow;
         if (ev.Watch is { } w)
@@ -149,6 +188,7 @@ public sealed class AgentLoop : IDisposable
         _stop.Cancel();
         // The watch ends within its poll step and removes its trace instance; a ZooKeeper poll within its timeout.
         _thread?.Join(TimeSpan.FromSeconds(15));
+        _watch?.Dispose();
         _stop.Dispose();
     }
 }

@@ -59,7 +59,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         /// <summary>The task (thread) that called connect(): a transition in process context carries the same one.</summary>
         public required int Tid;
         public required NetAddress Source;
-        public required double Ms;
+        public required double Ms { get; set; }
         public bool Watched;
     }
 
@@ -283,4 +283,41 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     }
 
     public IEnumerable<WatchConnection> Live => _live.Values;
+
+    /// <summary>
+    /// Starts a new segment without stopping the trace (the agent's interval): the account so far stays with the old
+    /// book, events from now on go to <paramref name="next"/>, and times restart at the segment's start
+    /// (<paramref name="segmentMs"/> after the old one's). A connection still open is carried over as already open
+    /// (OpenedMs null: its open was counted in the segment that saw it), with its owner, state and who closed first, so
+    /// its close, resets and state changes land in the new segment and it is counted once across both.
+    /// </summary>
+    public void Rotate(WatchBook next, double segmentMs)
+    {
+        if (double.IsNaN(_originSec)) StartOffsetMs -= segmentMs;
+        else _originSec += segmentMs / 1000.0;
+        foreach (var list in _pending.Values)
+            foreach (var p in list) p.Ms -= segmentMs;
+        var carried = new Dictionary<WatchConnection, WatchConnection>(ReferenceEqualityComparer.Instance);
+        foreach (var (key, c) in _live.ToList())
+        {
+            var copy = new WatchConnection
+            {
+                Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
+                Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
+                NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
+                OpenedMs = null, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
+            };
+            next.Open(copy);
+            _live[key] = copy;
+            carried[c] = copy;
+        }
+        foreach (var c in _ambiguous.ToList())
+        {
+            _ambiguous.Remove(c);
+            if (carried.TryGetValue(c, out var copy)) _ambiguous.Add(copy);
+        }
+        // A reset answering a connection closed in the old segment would count in a book that is already handed over.
+        _closed.Clear();
+        book = next;
+    }
 }

@@ -259,7 +259,7 @@ public static class WatchSource
     private static IReadOnlyList<SocketRecord> Followed(IReadOnlyList<SocketRecord> all, SocketFilter filter) =>
         filter.IsEmpty ? all : all.Where(s => s.State == TcpState.Listen || filter.Matches(s)).ToList();
 
-    private static List<CloseWaitTrend> CloseWaitTrends(Evidence start, Evidence end, double seconds, SocketFilter filter)
+    internal static List<CloseWaitTrend> CloseWaitTrends(Evidence start, Evidence end, double seconds, SocketFilter filter)
     {
         Dictionary<(string, int?), (int Count, string? Name)> Count(Evidence e) =>
             Followed(e.Sockets, filter).Where(s => s.State == TcpState.CloseWait)

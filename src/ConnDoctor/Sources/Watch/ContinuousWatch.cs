@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using ConnDoctor.Model;
+
+namespace ConnDoctor.Sources.Watch;
+
+/// <summary>
+/// One tracepoint session that runs for the agent's whole life on a thread of its own, its bookkeeping cut into
+/// segments: <see cref="Rotate"/> hands over the segment so far (a <see cref="WatchEvidence"/> on its own clock) and
+/// starts the next one in the same trace, so nothing goes untraced while the socket tables, polls and rules run. A
+/// connection open across a cut is carried into the next segment as already open (<see cref="ConnectionTracker.Rotate"/>):
+/// counted opened once, closed once. Everything touching the tracker and its world runs on the trace thread; the cut
+/// is made there too, between two reads.
+/// </summary>
+public sealed class ContinuousWatch : IDisposable
+{
+    private readonly TracefsSession _session;
+    private readonly LiveWorld _world;
+    private readonly ConnectionTracker _tracker;
+    private readonly CollectOptions _collect;
+    private readonly int _keep;
+    private readonly Thread _thread;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Stopwatch _segment = Stopwatch.StartNew();
+    private WatchBook _book;
+    private DateTimeOffset _segmentStart;
+    private long _eventsAtStart, _lostAtStart;
+    private int _malformed, _guessedAtStart;
+    private TaskCompletionSource<WatchEvidence>? _request;
+    private Exception? _failure;
+
+    private ContinuousWatch(TracefsSession session, CollectOptions collect, int keep)
+    {
+        _session = session;
+        _collect = collect;
+        _keep = keep;
+        _book = new WatchBook(keep);
+        _world = new LiveWorld(collect) { SavedTgid = session.SavedTgid };
+        // After tracing is on: a connection is either in this table or its events are traced.
+        _world.Refresh(full: true);
+        _tracker = new ConnectionTracker(_world, _book) { StartOffsetMs = 0 };
+        _segmentStart = DateTimeOffset.UtcNow;
+        _lostAtStart = session.LostEvents();
+        _thread = new Thread(Run) { IsBackground = true, Name = "conndoctor-agent-trace" };
+    }
+
+    /// <summary>A running watch, or null with the reason tracefs cannot be used.</summary>
+    public static ContinuousWatch? TryStart(CollectOptions collect, int keepConnections, out string? reason)
+    {
+        reason = null;
+        TracefsSession session;
+        try { session = TracefsSession.Open(); }
+        catch (SourceException ex) { reason = ex.Message; return null; }
+        try
+        {
+            var w = new ContinuousWatch(session, collect, keepConnections);
+            w._thread.Start();
+            return w;
+        }
+        catch (Exception ex) { session.Dispose(); reason = ex.Message; return null; }
+    }
+
+    public bool RecordsTgid => _session.RecordsTgid;
+
+    /// <summary>
+    /// Ends the current segment and starts the next without a gap; the segment's CLOSE_WAIT trends are left to the
+    /// caller (it has the socket tables). Throws SourceException when the trace thread failed or did not answer.
+    /// </summary>
+    public WatchEvidence Rotate(TimeSpan timeout)
+    {
+        if (_failure is { } f) throw new SourceException($"trace: {f.Message}");
+        var req = new TaskCompletionSource<WatchEvidence>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _request, req);
+        if (!req.Task.Wait(timeout)) throw new SourceException("trace: the trace thread did not hand over its segment in time");
+        return req.Task.Result;
+    }
+
+    private void Run()
+    {
+        var cancel = _stop.Token;
+        var buf = new byte[1 << 20];
+        int have = 0;
+        bool first = true;
+        long nextRefresh = Environment.TickCount64 + 5000;
+        try
+        {
+            while (!cancel.IsCancellationRequested)
+            {
+                int n = ReadSome(buf, ref have, ref first);
+                if (Volatile.Read(ref _request) is { } req)
+                {
+                    while (ReadSome(buf, ref have, ref first) > 0) { } // what the kernel already holds belongs to this segment
+                    Volatile.Write(ref _request, null);
+                    try { req.SetResult(Cut()); }
+                    catch (Exception ex) { req.SetException(ex); }
+                    continue;
+                }
+                if (Environment.TickCount64 >= nextRefresh)
+                {
+                    // Listeners (who owns an accepted connection) and guesses to check; closed connections and stale connects forgotten.
+                    if (_tracker.HasUnverified) { _world.Refresh(full: true); _tracker.Verify(_world.Existing); }
+                    else _world.Refresh(full: false);
+                    _tracker.Prune(_segment.Elapsed.TotalMilliseconds);
+                    nextRefresh = Environment.TickCount64 + 5000;
+                }
+                if (n == 0) cancel.WaitHandle.WaitOne(20);
+            }
+        }
+        catch (Exception ex)
+        {
+            _failure = ex;
+            if (Interlocked.Exchange(ref _request, null) is { } req) req.TrySetException(ex);
+        }
+    }
+
+    private int ReadSome(byte[] buf, ref int have, ref bool first)
+    {
+        int n = _session.Read(buf.AsSpan(have));
+        if (n == 0)
+        {
+            if (have == buf.Length) have = 0; // a line longer than the buffer: drop it
+            return 0;
+        }
+        have += n;
+        int consumed = 0;
+        var span = buf.AsSpan(0, have);
+        while (true)
+        {
+            int nl = span[consumed..].IndexOf((byte)'\n');
+            if (nl < 0) break;
+            var line = span.Slice(consumed, nl);
+            consumed += nl + 1;
+            if (TraceLineParser.TryParse(line, out var ev))
+            {
+                if (first) { first = false; _tracker.StartOffsetMs = _segment.Elapsed.TotalMilliseconds; }
+                _tracker.Handle(ev);
+            }
+            else if (line.Length > 0) _malformed++;
+        }
+        span[consumed..].CopyTo(buf);
+        have -= consumed;
+        return n;
+    }
+
+    /// <summary>On the trace thread: the segment so far, then a fresh book for the next one.</summary>
+    private WatchEvidence Cut()
+    {
+        if (_tracker.HasUnverified) { _world.Refresh(full: true); _tracker.Verify(_world.Existing); }
+        double ms = _segment.Elapsed.TotalMilliseconds, seconds = ms / 1000;
+        long lost = _session.LostEvents();
+        _book.Tick();
+        var seg = new WatchEvidence
+        {
+            Mode = WatchMode.Trace,
+            StartedAt = _segmentStart,
+            Seconds = seconds,
+            IntervalSeconds = seconds,
+            Connections = _book.RecentConnections,
+            Rows = _book.Rows(ms, seconds),
+            EventsRead = _tracker.Events - _eventsAtStart,
+            EventsLost = lost - _lostAtStart,
+            MalformedLines = _malformed,
+            GuessedOwners = Math.Max(0, _tracker.Guessed - _tracker.Corrected - _guessedAtStart),
+            AttributedShare = _book.AttributedShare,
+            AllNetns = _collect.AllNetns,
+            Samples = [_book.Sample(ms)],
+        };
+        _tracker.Prune(ms);
+        _book = new WatchBook(_keep);
+        _tracker.Rotate(_book, ms);
+        _segment.Restart();
+        _segmentStart = _segmentStart.AddMilliseconds(ms);
+        _eventsAtStart = _tracker.Events;
+        _lostAtStart = lost;
+        _malformed = 0;
+        _guessedAtStart = _tracker.Guessed - _tracker.Corrected;
+        return seg;
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread.Join(TimeSpan.FromSeconds(5));
+        _session.Dispose();
+        _stop.Dispose();
+    }
+}
