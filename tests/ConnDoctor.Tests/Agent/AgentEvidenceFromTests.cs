@@ -72,7 +72,7 @@ public class AgentEvidenceFromTests
             var f = HostFindings(fromFiles.Stdout);
             Assert.Equal(2, a.Count);
             Assert.Equal(f, a);
-            for (int i = 0; i < 2; i++) Assert.Contains(a[i], x => x.StartsWith("close-wait-leak ") && x.Contains($"[{leakers[i]}]"));
+            for (int i = 0; i < 2; i++) Assert.Contains(a[i], x => x.StartsWith("close-wait-leak ") && x.Contains($"\"pid\": {leakers[i]},"));
 
             // The agent's document names its host and the namespace's addresses, with the window as the collection's span.
             var (status, body, _) = agents[0].Get("/evidence", ("Authorization", "Bearer agent-from-test-token-0123456789"));
