@@ -61,6 +61,9 @@ public class AgentPrometheusTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(12, leakSeries.Value);
             Assert.Equal("python3", leakSeries.Labels["process"]);
             Assert.Equal(Target(2), leakSeries.Labels["instance"]);
+            // The shipped recording rule reads the agent's state spelling (close_wait): the leaking process's sum.
+            var recorded = prom.Await(p => p.Query($"conndoctor:tcp_close_wait:sum{{instance=\"{Target(2)}\", process=\"python3\"}}"), r => r.Sum(x => x.Value) == 12, 30);
+            Assert.Equal(12, recorded.Sum(x => x.Value));
 
             // The reconnect-storm finding, as a series and then as a firing alert naming the culprit on ns0's instance.
             string culpritTag = $"[{culprit.Pid}]";
