@@ -41,3 +41,18 @@ echo "conntrack (ctnetlink, what the conntrack source reads): conntrack -L"
 for caps in "-all" "-all,+net_admin"; do
   printf '%-48s %s\n' "$caps" "$(setpriv --bounding-set=$caps --inh-caps=-all conntrack -L 2>&1 >/dev/null | tail -1)"
 done
+echo
+echo "the agent itself (conndoctor agent --netns $NS, one collection): its /metrics for the namespace"
+set +eo pipefail # a grep that matches nothing is a finding here, not an error
+for caps in "-all" "-all,+sys_admin,+sys_ptrace,+dac_read_search" "-all,+sys_admin,+sys_ptrace,+dac_read_search,+net_admin"; do
+  PORT=$((19000 + RANDOM % 1000))
+  setpriv --bounding-set=$caps --inh-caps=-all "$B" agent --listen 127.0.0.1:$PORT --netns $NS --interval 2s 2>/dev/null &
+  AGENT=$!
+  sleep 6
+  M=$(curl -s 127.0.0.1:$PORT/metrics || true)
+  kill $AGENT 2>/dev/null || true; wait $AGENT 2>/dev/null || true
+  est=$(printf '%s\n' "$M" | grep '^conndoctor_tcp_sockets{state="established"' | grep "netns=\"$NS\"" | awk '{s+=$NF} END {print s+0}')
+  owned=$(printf '%s\n' "$M" | grep '^conndoctor_tcp_sockets{state="established",process="python3"' | grep "netns=\"$NS\"" | awk '{s+=$NF} END {print s+0}')
+  down=$(printf '%s\n' "$M" | grep '^conndoctor_source_up{' | grep ' 0$' | sed 's/.*source="\([^"]*\)".*/\1/' | tr '\n' ' ')
+  printf '%-48s established %s, owned by python3 %s, sources down: %s\n' "$caps" "$est" "$owned" "${down:-none}"
+done

@@ -3,6 +3,7 @@ using ConnDoctor.Model;
 using ConnDoctor.Pipeline;
 using ConnDoctor.Rules;
 using ConnDoctor.Sources;
+using ConnDoctor.Sources.AppLog;
 using ConnDoctor.Sources.Discovery;
 using ConnDoctor.Sources.Watch;
 
@@ -153,11 +154,13 @@ public sealed class AgentLoop : IDisposable
             _dropped += _segments.Dequeue().Connections.Count;
         var window = WindowMerger.Merge(_segments.ToList(), _o.MaxTrackedConnections);
         var windowEvidence = ev with { Watch = window };
+        // The document collect writes: who and where (the window's start and end as the collection's), the blamed processes' logs.
+        windowEvidence = windowEvidence with { Identity = HostIdentitySource.Read(_o.Collect.ProcRoot, ev.Namespaces, window?.StartedAt ?? now - _o.Interval, now).Identity };
         DiagnoseReport? report = null;
         var extra = new List<SourceStatus>();
         try
         {
-            (windowEvidence, report) = HostDiagnosis.Diagnose(windowEvidence, _o.Rules, [], _o.Discovery.ZkServers.Select(e => (int)e.Port));
+            (windowEvidence, report) = HostDiagnosis.Diagnose(windowEvidence, _o.Rules, [], _o.Discovery.ZkServers.Select(e => (int)e.Port), ReadAppLogs);
             extra.Add(new SourceStatus("rules", SourceState.Ok, $"{report.Findings.Count} finding(s) over {_segments.Count} segment(s)", report.Findings.Count));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -167,6 +170,15 @@ public sealed class AgentLoop : IDisposable
         extra.Add(new SourceStatus("collect", SourceState.Ok, null, 0, sw.Elapsed));
         Publish(windowEvidence with { Statuses = [.. windowEvidence.Statuses, .. extra] }, report, []);
         Collections++;
+    }
+
+    /// <summary>As diagnose and collect: the own logs of the processes a finding blames (collect adds the top churners'; the agent does not).</summary>
+    private (AppLogEvidence?, SourceStatus) ReadAppLogs(IReadOnlyList<int> blamed, Evidence ev)
+    {
+        if (!_o.Collect.IsLiveProc) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes"));
+        if (blamed.Count == 0) return (null, new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process"));
+        var processes = blamed.Select(pid => ev.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(_o.Collect.ProcRoot, pid)).Where(p => p != null).Select(p => p!).ToList();
+        return AppLogSource.Read(_o.Collect.ProcRoot, processes, DateTime.Now - _o.Window);
     }
 
     private void Publish(Evidence e, DiagnoseReport? report, IReadOnlyList<SourceStatus> extra)

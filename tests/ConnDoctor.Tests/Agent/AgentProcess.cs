@@ -19,11 +19,13 @@ internal sealed partial class AgentProcess : IDisposable
     private readonly List<string> _stderr = new();
     private readonly HttpClient _http;
 
-    public AgentProcess(string[] args, string[]? wrapper = null, bool tls = false, HttpMessageHandler? handler = null)
+    /// <param name="listen">ADDR:PORT to listen on instead of a free loopback port (an agent in a test namespace, for a
+    /// Prometheus elsewhere); <see cref="Get"/> and <see cref="Url"/> then do not reach it from here.</param>
+    public AgentProcess(string[] args, string[]? wrapper = null, bool tls = false, HttpMessageHandler? handler = null, string? listen = null)
     {
         Port = Ports.Free();
         Scheme = tls ? "https" : "http";
-        string[] all = [.. wrapper ?? [], BinarySmokeTests.Binary(), "agent", "--listen", $"127.0.0.1:{Port}", .. args];
+        string[] all = [.. wrapper ?? [], BinarySmokeTests.Binary(), "agent", "--listen", listen ?? $"127.0.0.1:{Port}", .. args];
         var psi = new ProcessStartInfo(all[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in all.Skip(1)) psi.ArgumentList.Add(a);
         Process = Process.Start(psi)!;
