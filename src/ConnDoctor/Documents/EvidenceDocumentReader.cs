@@ -498,6 +498,7 @@ public static class EvidenceDocumentReader
             SessionAttempts = L(c, "sessionAttempts"), SessionsEstablished = L(c, "sessionsEstablished"), SessionsExpired = L(c, "sessionsExpired"),
             FourLetterWords = L(c, "fourLetterWords"), PeakPerMinute = L(c, "peakPerMinute"), FirstSeen = T(c, "firstSeen"), LastSeen = T(c, "lastSeen"),
             FirstRefused = TN(c, "firstRefused"), LastRefused = TN(c, "lastRefused"), Loop = Loop(c, "loop"),
+            Ports = Arr(c, "ports").Select(p => new ZkClientPort(I0(p, "port"), T(p, "time"))).ToList(),
         }).ToList(),
         Kinds = Arr(z, "kinds").Select(k => new ZkKindStats(S(k, "kind"), L(k, "lines"), L(k, "bytes"))).ToList(),
         Timeline = Arr(z, "timeline").Select(m => new ZkMinute

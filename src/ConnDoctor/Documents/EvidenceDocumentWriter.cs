@@ -580,6 +580,18 @@ public static class EvidenceDocumentWriter
             Time(w, "firstRefused", c.FirstRefused);
             Time(w, "lastRefused", c.LastRefused);
             WriteLoop(w, "loop", c.Loop);
+            if (c.Ports.Count > 0)
+            {
+                w.WriteStartArray("ports");
+                foreach (var p in c.Ports)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("port", p.Port);
+                    w.WriteString("time", p.Time);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
             w.WriteEndObject();
             Flush64K(w);
         }

@@ -59,6 +59,11 @@ public sealed record ZkClientStats
     public IReadOnlyList<ZkClientMinute> Minutes { get; init; } = [];
     /// <summary>Ends and refusals not kept in <see cref="Minutes"/> (past its cap of minutes per client); counted in the totals all the same.</summary>
     public long MinutesDropped { get; init; }
+    /// <summary>
+    /// The client ports the log named on this IP's most recent connection ends (at most <see cref="ZkClientPort.MaxSample"/>,
+    /// in time order, the server's local time): what the cross-host join looks up on the client host's sockets.
+    /// </summary>
+    public IReadOnlyList<ZkClientPort> Ports { get; init; } = [];
 
     public long EndsOfStream => EndOfStreamNoSession + EndOfStreamWithSession;
 
@@ -74,6 +79,12 @@ public sealed record ZkClientStats
             return none + with == 0 ? 0 : (double)none / (none + with);
         }
     }
+}
+
+/// <summary>A client port a connection end named ("/10.0.20.141:37713") and the log's local time of that line.</summary>
+public readonly record struct ZkClientPort(int Port, DateTime Time)
+{
+    public const int MaxSample = 64;
 }
 
 /// <summary>One client IP's ends of stream and refusals in one minute of the log.</summary>

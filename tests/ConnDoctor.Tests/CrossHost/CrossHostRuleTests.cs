@@ -3,6 +3,7 @@ using ConnDoctor.Pipeline;
 using ConnDoctor.Rules;
 using ConnDoctor.Rules.CrossHost;
 using ConnDoctor.Sources;
+using ConnDoctor.Sources.ZkLog;
 using ConnDoctor.Tests.Infra;
 
 namespace ConnDoctor.Tests.CrossHost;
@@ -147,6 +148,40 @@ public sealed class CrossHostRuleTests(TwoHosts h) : IClassFixture<TwoHosts>
         // An address no document owns is not joined.
         var other = storm with { Subject = new FindingSubject { ClientIp = "10.42.0.99" } };
         Assert.Empty(new AddressToProcessRule().Evaluate(Context((h.Server, Report(h.Server, other)), (h.Client, Report(h.Client)))));
+    }
+
+    [Fact]
+    public void TheClientPortsTheServersLogNamedPickTheProcessAmongTwoOnOneAddress()
+    {
+        // p2 (3 connections) and p3 (2) both hold connections from 10.42.0.3 to the server; without the log the port
+        // count picks p2. The server's log (the 3.8 fixture's end-of-stream lines, rewritten to p3's ports) names only p3's.
+        var p3Ports = Ports(h.Client, h.P3);
+        Assert.Equal(2, p3Ports.Count);
+        var fixture = File.ReadAllLines(Path.Combine(Fixtures.Dir("zklog"), "zk38-info.log"));
+        int at = Array.FindIndex(fixture, l => l.Contains("address = /127.0.0.1:58150"));
+        var path = Path.Combine(Path.GetTempPath(), $"cd-{Environment.ProcessId}-{Guid.NewGuid():N}-srv.log");
+        try
+        {
+            File.WriteAllLines(path, p3Ports.SelectMany(port => new[] { fixture[at - 1], fixture[at].Replace("/127.0.0.1:58150", $"/{TwoHosts.Ip3}:{port}") }));
+            var log = ZkLogReader.Read([path], new ZkLogWindow(null, null)).Evidence;
+            var storm = new Finding
+            {
+                RuleId = "reconnect-storm", Severity = Severity.Warning, Subject = new FindingSubject { ClientIp = TwoHosts.Ip3 },
+                Summary = "client 10.42.0.3 reconnects over and over", Cause = "loop", Remedy = "fix it", Source = "zklog",
+            };
+            var without = Assert.Single(new AddressToProcessRule().Evaluate(Context((h.Server, Report(h.Server, storm)), (h.Client, Report(h.Client)))));
+            Assert.Equal(h.P2, without.Finding.Subject.Pid);
+            var server = h.Server with { ZkLog = log };
+            var r = Assert.Single(new AddressToProcessRule().Evaluate(Context((server, Report(server, storm)), (h.Client, Report(h.Client)))));
+            Assert.Equal(h.P3, r.Finding.Subject.Pid);
+            foreach (int port in p3Ports)
+                Assert.Contains(r.Finding.Evidence, l => l.Contains($"port {port} named in the server log at 2026-11-23 19:30:43.341 was pid {h.P3}'s (socket table, ESTABLISHED)"));
+            Assert.DoesNotContain(r.Finding.Evidence, l => l.Contains($"was pid {h.P2}'s"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

@@ -37,8 +37,51 @@ public sealed class AddressToProcessRule : ICrossHostRule
     {
         public int Pid;
         public string? Process, CommandLine, Pod;
-        public int PortsMatched, Watched, Short;
+        public int PortsMatched, Watched, Short, LogPorts;
         public readonly HashSet<string> FoundBy = new();
+        /// <summary>"port P named in the server log at T was pid N's (socket table)", one per port of the log's sample it owned.</summary>
+        public readonly List<string> LogLines = new();
+    }
+
+    /// <summary>
+    /// The client ports the server's own log named for <paramref name="ip"/> (its sample of the latest connection ends),
+    /// each looked up on the client host by its local end towards the server host: its socket table (an owned socket),
+    /// else its watch's connection from that end (a TIME_WAIT socket named with the watch's owner). The log names no
+    /// server port: any connection from that end to an address of the server host counts.
+    /// </summary>
+    internal static void LogPorts(CrossHostContext ctx, CrossHostHost server, CrossHostHost client, NetAddress ip, Func<int, string?, string?, string?, Tally> tally)
+    {
+        if (server.Evidence.ZkLog is not { } log) return;
+        var stats = log.Clients.FirstOrDefault(c => c.Ip.Unmapped.Equals(ip.Unmapped));
+        if (stats == null || stats.Ports.Count == 0) return;
+        bool ToServer(NetEndpoint remote) => ctx.OwnerOf(remote.Address)?.Index == server.Index;
+        foreach (var sample in stats.Ports.Reverse())
+        {
+            var local = new NetEndpoint(ip.Unmapped, (ushort)sample.Port);
+            string at = sample.Time.ToString("yyyy-MM-dd HH:mm:ss.fff");
+            var sock = client.SocketsFrom(local).FirstOrDefault(s => ToServer(s.Remote) && s.Owners.Length > 0);
+            if (sock != null)
+            {
+                int pid = sock.Owners[0].Pid;
+                client.Evidence.Processes.TryGetValue(pid, out var p);
+                var t = tally(pid, p?.Name, p != null ? CommandLineText.Masked(p.CommandLine) : null, p != null ? CrossHostContext.PodOf(p) : null);
+                t.LogPorts++;
+                t.LogLines.Add($"port {sample.Port} named in the server log at {at} was pid {pid}'s (socket table, {sock.State})");
+                continue;
+            }
+            var watched = client.WatchedFrom(local);
+            for (int i = watched.Count - 1; i >= 0; i--)
+            {
+                var c = watched[i];
+                if (c.Passive || c.Pid is not int pid || !ToServer(c.Remote)) continue;
+                client.Evidence.Processes.TryGetValue(pid, out var wp);
+                var t = tally(pid, c.Comm ?? wp?.Name, c.CommandLine ?? (wp != null ? CommandLineText.Masked(wp.CommandLine) : null), wp != null ? CrossHostContext.PodOf(wp) : c.Pod);
+                bool timeWait = client.SocketsFrom(local).Any(s => ToServer(s.Remote) && s.State == TcpState.TimeWait);
+                t.LogPorts++;
+                t.LogLines.Add($"port {sample.Port} named in the server log at {at} was pid {pid}'s ({(timeWait ? "TIME_WAIT" : "watch")})");
+                break;
+            }
+        }
     }
 
     internal static Dictionary<int, Tally> Processes(CrossHostContext ctx, CrossHostHost server, CrossHostHost client, NetAddress ip, out int portsNamed, out int portsUnowned)
@@ -50,6 +93,7 @@ public sealed class AddressToProcessRule : ICrossHostRule
             t.Process ??= name; t.CommandLine ??= cmd; t.Pod ??= pod;
             return t;
         }
+        LogPorts(ctx, server, client, ip, T);
         var seen = new HashSet<(NetEndpoint, NetEndpoint)>();
         portsNamed = portsUnowned = 0;
         foreach (var v in server.ViewsOf(ip))
@@ -85,21 +129,26 @@ public sealed class AddressToProcessRule : ICrossHostRule
         var own = client.Report.Findings.Where(c => c.RuleId == f.RuleId && c.Subject.Pid is int p && tallies.ContainsKey(p)
                                                     && c.Subject.RemoteEndpoint != null && NetEndpoint.TryParse(c.Subject.RemoteEndpoint, out var re, out _)
                                                     && ctx.OwnerOf(re.Address)?.Index == server.Index).OrderByDescending(c => c.Severity).ToList();
-        var culprit = own.Count > 0 ? tallies[own[0].Subject.Pid!.Value]
-            : tallies.Values.OrderByDescending(t => t.Short).ThenByDescending(t => t.Watched).ThenByDescending(t => t.PortsMatched).First();
+        // The ports the server's own log named come first: the process that owned them is the one the log is about.
+        var byLog = tallies.Values.Where(t => t.LogPorts > 0).OrderByDescending(t => t.LogPorts).ThenBy(t => t.Pid).FirstOrDefault();
+        if (byLog != null) own = own.Where(o => o.Subject.Pid == byLog.Pid).ToList();
+        var culprit = byLog ?? (own.Count > 0 ? tallies[own[0].Subject.Pid!.Value]
+            : tallies.Values.OrderByDescending(t => t.Short).ThenByDescending(t => t.Watched).ThenByDescending(t => t.PortsMatched).First());
         // A storm is short connections: a process that made none of them is not its culprit.
-        if (f.RuleId == "reconnect-storm" && own.Count == 0 && culprit.Short == 0 && culprit.Watched > 0) return null;
+        if (byLog == null && f.RuleId == "reconnect-storm" && own.Count == 0 && culprit.Short == 0 && culprit.Watched > 0) return null;
         string who = $"{culprit.Process ?? "pid"}[{culprit.Pid}]";
         var joinLines = new List<string>
         {
             $"{ip} is an address of {client.Label}" + (client.Identity.NamespaceOf(ip) is { } ns ? $" (netns {ns.Netns})" : ""),
         };
-        foreach (var t in tallies.Values.OrderByDescending(t => t.Pid == culprit.Pid).ThenByDescending(t => t.Short + t.Watched + t.PortsMatched).Take(5))
+        foreach (var t in tallies.Values.OrderByDescending(t => t.Pid == culprit.Pid).ThenByDescending(t => t.LogPorts).ThenByDescending(t => t.Short + t.Watched + t.PortsMatched).Take(5))
         {
             var what = new List<string>();
+            if (t.LogPorts > 0) what.Add($"{t.LogPorts} of the client port(s) {server.Label}'s log named");
             if (t.Watched > 0) what.Add($"{t.Watched} connection(s) to {server.Label} seen by {client.Label}'s watch ({t.Short} shorter than {WatchRow.ShortMs / 1000:0} s)");
             if (t.PortsMatched > 0) what.Add($"{t.PortsMatched} of the {named} client port(s) {server.Label} named ({string.Join(", ", t.FoundBy.Where(x => x != "watch" || t.Watched == 0))})");
             joinLines.Add($"{t.Process ?? "pid"}[{t.Pid}]{(t.Pod != null ? $" (pod {t.Pod})" : "")}: " + string.Join("; ", what));
+            joinLines.AddRange(t.LogLines.Take(8));
         }
         if (unowned > 0) joinLines.Add($"{unowned} client port(s) {server.Label} named have no owner on {client.Label} (closed before its collection, or half-open)");
         if (ctx.Skew(server.Index, client.Index) is { } skew && skew.Offset.Duration() >= ClockSkew.Negligible)

@@ -74,6 +74,25 @@ public sealed class CrossHostHost
         return _byTuple.GetValueOrDefault(new FourTuple(local.Unmapped, remote.Unmapped));
     }
 
+    private Dictionary<NetEndpoint, List<SocketRecord>>? _byLocal;
+
+    /// <summary>The sockets (any state but LISTEN) whose local end is this: a port a server's log named, looked up without the server's end.</summary>
+    public IReadOnlyList<SocketRecord> SocketsFrom(NetEndpoint local)
+    {
+        if (_byLocal == null)
+        {
+            var d = new Dictionary<NetEndpoint, List<SocketRecord>>();
+            foreach (var s in Evidence.Sockets)
+            {
+                if (s.State == TcpState.Listen) continue;
+                if (!d.TryGetValue(s.Local.Unmapped, out var list)) d[s.Local.Unmapped] = list = new List<SocketRecord>(1);
+                list.Add(s);
+            }
+            _byLocal = d;
+        }
+        return _byLocal.TryGetValue(local.Unmapped, out var l) ? l : [];
+    }
+
     /// <summary>The watch's connections (opened, closed or open) whose local end was this, oldest first; empty without a watch.</summary>
     public IReadOnlyList<WatchConnection> WatchedFrom(NetEndpoint local)
     {

@@ -161,6 +161,7 @@ internal sealed class ClientAcc
     public MinuteSeries ByAccepts, ByEnds;   // attempts counted from accept lines, or from ends when accepts are not logged
     public readonly LoopTracker Loop = new(); // ends in time order: runs of connections that never had a session
     public readonly ClientMinutes PerMinute = new(); // ends and refusals per minute, for the report's per-IP timelines
+    public PortSample Ports;                 // the client ports of its latest connection ends, for the cross-host join
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Seen(DateTime t)
@@ -182,6 +183,65 @@ internal sealed class ClientAcc
         ByEnds = MinuteSeries.Merge(ByEnds, b.ByEnds);
         Loop.Append(b.Loop);
         PerMinute.MergeFrom(b.PerMinute);
+        Ports.MergeFrom(b.Ports);
+    }
+}
+
+/// <summary>
+/// The client ports named on one IP's latest connection ends: the <see cref="ZkClientPort.MaxSample"/> greatest
+/// (time, port) pairs, so that regions read in parallel and merged give the sample one pass gives. Each entry is
+/// packed as milliseconds &lt;&lt; 16 | port; a buffer of twice the sample is cut back to the greatest half when full,
+/// so an end costs one store (and, once in 64 ends, a sort of 128 longs).
+/// </summary>
+internal struct PortSample
+{
+    private long[]? _buf;
+    private int _n;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(long millis, int port)
+    {
+        _buf ??= new long[2 * ZkClientPort.MaxSample];
+        if (_n == _buf.Length) Cut();
+        _buf[_n++] = millis << 16 | (uint)(ushort)port;
+    }
+
+    private void Cut()
+    {
+        Array.Sort(_buf!, 0, _n);
+        Array.Copy(_buf!, _n - ZkClientPort.MaxSample, _buf!, 0, ZkClientPort.MaxSample);
+        _n = ZkClientPort.MaxSample;
+    }
+
+    private void AddPacked(long packed)
+    {
+        _buf ??= new long[2 * ZkClientPort.MaxSample];
+        if (_n == _buf.Length) Cut();
+        _buf[_n++] = packed;
+    }
+
+    public void MergeFrom(PortSample b)
+    {
+        for (int i = 0; i < b._n; i++) AddPacked(b._buf![i]);
+    }
+
+    /// <summary>The sample in time order; a port named twice (3.5's end of stream, then its close) once, at its latest time.</summary>
+    public readonly List<ZkClientPort> ToList()
+    {
+        if (_n == 0) return [];
+        var a = _buf.AsSpan(0, _n).ToArray();
+        Array.Sort(a);
+        var last = a.AsSpan(Math.Max(0, a.Length - ZkClientPort.MaxSample));
+        var list = new List<ZkClientPort>(last.Length);
+        for (int i = 0; i < last.Length; i++)
+        {
+            int port = (int)(last[i] & 0xFFFF);
+            var t = new DateTime((last[i] >> 16) * TimeSpan.TicksPerMillisecond);
+            int same = list.FindIndex(p => p.Port == port);
+            if (same >= 0) list.RemoveAt(same);
+            list.Add(new ZkClientPort(port, t));
+        }
+        return list;
     }
 }
 
@@ -690,6 +750,8 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         if (_msgServer != null) _msgServer.Count(_curLines, _curTime);
         ClientAcc? c = _cur.HasIp ? Client(_cur.Ip, _cur.AddressSlot) : null;
         c?.Seen(_curTime);
+        if (_cur.Port > 0 && c != null && kind is ZkMessageKind.EndOfStream or ZkMessageKind.ClosedNoSession or ZkMessageKind.ClosedWithSession)
+            c.Ports.Add(_curTime.Ticks / TimeSpan.TicksPerMillisecond + _curMilli, _cur.Port);
         switch (kind)
         {
             case ZkMessageKind.Accepted:

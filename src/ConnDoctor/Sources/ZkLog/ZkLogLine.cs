@@ -22,6 +22,7 @@ public struct ZkLine
     internal int AddressSlot;          // set with Ip: the address memo's slot for it, or -1; the reader keeps the client there
     public bool HasSession;
     public ulong Session;
+    public int Port;                   // the client port of a connection end's "/IP:PORT"; 0: none named
     public int Count;                  // "[N times] Message: ..." from the 3.5+ rate limiter
     public int Limit;                  // "max is N"
     public int LocationOpen, LocationClose;     // the '[' and ']' of "[thread:Class@line]", for messages of kind Other
@@ -170,6 +171,7 @@ public static class ZkLogLine
                 if (Starts(m, "Closed socket connection for client "u8))
                 {
                     r.HasIp = Address(text, length, 36, out r.Ip, out r.AddressSlot, addresses, out int end);
+                    if (r.HasIp) r.Port = PortOf(m[36..], end);
                     int sp = AfterPort(m[36..], end);
                     if (sp < 0) sp = m[36..].IndexOf((byte)' ');
                     var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
@@ -186,7 +188,8 @@ public static class ZkLogLine
                     // Netty (3.4 to 3.9): "Closing connection to /IP:PORT" with the IOException that ended it, or
                     // "... because the server is not ready": the connection ended, no session id is logged.
                     r.Kind = ZkMessageKind.EndOfStream;
-                    r.HasIp = Address(text, length, 22, out r.Ip, out r.AddressSlot, addresses, out _);
+                    r.HasIp = Address(text, length, 22, out r.Ip, out r.AddressSlot, addresses, out int end);
+                    if (r.HasIp) r.Port = PortOf(m[22..], end);
                 }
                 else if (Starts(m, "Client attempting to establish new session"u8))
                 {
@@ -299,6 +302,31 @@ public static class ZkLogLine
         return i < s.Length && s[i] == ' ' ? i : -1;
     }
 
+    /// <summary>
+    /// The port of "/IP:PORT" at the start of <paramref name="s"/>, read from the bytes in place; 0 when none. When the
+    /// memo knows where the address ends (<paramref name="end"/>, its ':'), the digits after it; else the digits after
+    /// the last ':' before a space, ',' or the end (an IPv6 address's own colons come before it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int PortOf(ReadOnlySpan<byte> s, int end)
+    {
+        if (end < 0 || end >= s.Length || s[end] != ':')
+        {
+            int stop = s.IndexOfAny((byte)' ', (byte)',');
+            var a = stop < 0 ? s : s[..stop];
+            end = a.LastIndexOf((byte)':');
+            if (end < 0 || a.IndexOf((byte)'/') < 0) return 0;
+        }
+        int v = 0, i = end + 1, n = 0;
+        for (; i < s.Length && n < 6; i++, n++)
+        {
+            uint d = (uint)(s[i] - '0');
+            if (d > 9) break;
+            v = v * 10 + (int)d;
+        }
+        return n is > 0 and <= 5 && v <= 65535 ? v : 0;
+    }
+
     // The end of " with negotiated timeout N" at the start of <paramref name="s"/>; else -1.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int NegotiatedTimeoutEnd(ReadOnlySpan<byte> s)
@@ -375,7 +403,8 @@ public static class ZkLogLine
         if (rest.StartsWith(" sessionid 0x"u8)) { r.HasSession = Hex(rest[13..], out r.Session) > 0; return; }   // 3.4
         int a = rest.IndexOf("address = "u8);                                                               // 3.5+
         if (a < 0) return;
-        r.HasIp = Address(rest, rest.Length, a + 10, out r.Ip, out r.AddressSlot, addresses, out _);
+        r.HasIp = Address(rest, rest.Length, a + 10, out r.Ip, out r.AddressSlot, addresses, out int end);
+        if (r.HasIp) r.Port = PortOf(rest[(a + 10)..], end);
         int s = rest[a..].IndexOf("session = 0x"u8);
         if (s >= 0) r.HasSession = Hex(rest[(a + s + 12)..], out r.Session) > 0;
     }

@@ -514,6 +514,7 @@ public static class ZkLogReader
                 Loop = c.Loop.Stats(),
                 Minutes = c.PerMinute.Counts.OrderBy(kv => kv.Key).Select(kv => new ZkClientMinute(new DateTime(kv.Key * TimeSpan.TicksPerMinute), kv.Value.Ends, kv.Value.Refused)).ToList(),
                 MinutesDropped = c.PerMinute.Dropped,
+                Ports = c.Ports.ToList(),
                 FirstSeen = c.First, LastSeen = c.Last,
                 FirstRefused = c.Refused > 0 ? c.FirstRefused : null, LastRefused = c.Refused > 0 ? c.LastRefused : null,
             }).OrderByDescending(c => c.Connections(accepts)).ThenByDescending(c => c.FourLetterWords).ThenBy(c => c.Ip.ToString(), StringComparer.Ordinal).ToList(),
