@@ -28,7 +28,7 @@ public sealed class ZkLogPortSampleTests : IDisposable
         // 3.8 at INFO: the end of stream's "address = /127.0.0.1:PORT"; the oracle is a regex over the file.
         var path = Fixture("zk38-info.log");
         var named = Regex.Matches(File.ReadAllText(path), @"address = /127\.0\.0\.1:(\d+), session").Select(m => int.Parse(m.Groups[1].Value)).ToList();
-        Assert.True(named.Count > 64, $"the fixture names {named.Count} ends");
+        Assert.True(named.Count > 10, $"the fixture names {named.Count} ends");   // fewer than the sample holds: all of them (the cut is the test below's)
         var sample = Client(ZkLogReader.Read([path], All).Evidence, "127.0.0.1").Ports;
         Assert.Equal(Math.Min(ZkClientPort.MaxSample, named.Distinct().Count()), sample.Count);
         Assert.All(sample, p => Assert.Contains(p.Port, named));
@@ -44,7 +44,7 @@ public sealed class ZkLogPortSampleTests : IDisposable
         var lines = File.ReadAllLines(Fixture("zk38-info.log"));
         int at = Array.FindIndex(lines, l => l.Contains("address = /127.0.0.1:58150"));
         var eos = lines[(at - 1)..(at + 8)];
-        var close34 = File.ReadAllLines(Fixture("zk34.log")).First(l => l.Contains("/10.0.20.141:37713"));
+        var close34 = File.ReadAllLines(Fixture("zk34.log")).First(l => l.Contains("Closed socket connection for client /10.0.20.141:37713"));
         var netty = File.ReadAllLines(Path.Combine(Fixture("layouts"), "netty-3.8.log")).First(l => l.Contains("Closing connection to /10.1.2.3:40001"));
         var path = Path.Combine(Path.GetTempPath(), $"cd-{Environment.ProcessId}-{Guid.NewGuid():N}-ports.log");
         _temp.Add(path);

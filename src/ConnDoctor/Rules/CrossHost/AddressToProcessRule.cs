@@ -66,7 +66,7 @@ public sealed class AddressToProcessRule : ICrossHostRule
                 client.Evidence.Processes.TryGetValue(pid, out var p);
                 var t = tally(pid, p?.Name, p != null ? CommandLineText.Masked(p.CommandLine) : null, p != null ? CrossHostContext.PodOf(p) : null);
                 t.LogPorts++;
-                t.LogLines.Add($"port {sample.Port} named in the server log at {at} was pid {pid}'s (socket table, {sock.State})");
+                t.LogLines.Add($"port {sample.Port} named in the server log at {at} was pid {pid}'s (socket table)");
                 continue;
             }
             var watched = client.WatchedFrom(local);
