@@ -69,7 +69,7 @@ public static class FleetDiagnosis
         // hosts in parallel. The cross-host rules read every log the document carries (a churner is only a culprit
         // once joined), so each host's evidence keeps them all.
         var diagnosed = new HostReport[hosts.Count];
-        Parallel.For(0, hosts.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        Parallel.For(0, hosts.Count, i =>
         {
             var (ev, report) = HostCollection.DiagnoseDocument(hosts[i], rules, perHostOnly);
             diagnosed[i] = new HostReport(ev with { AppLogs = hosts[i].AppLogs ?? ev.AppLogs }, report);

@@ -151,8 +151,7 @@ public static class HostCollection
             AppLogs = null,
             Statuses = appStatus == null ? document.Statuses : document.Statuses.Where(s => !ReferenceEquals(s, appStatus)).ToList(),
         };
-        var zkPorts = (document.Zk?.Members ?? []).Select(m => m.LastIndexOf(':') is int c && c > 0 && int.TryParse(m.AsSpan(c + 1), out int p) ? p : 0)
-            .Where(p => p > 0).ToList();
+        var zkPorts = (document.Zk?.Members ?? []).Select(Analysis.ZkViews.ClientPort).ToList();
         return HostDiagnosis.Diagnose(evidence, rules, onlyRules, zkPorts, (blamed, _) =>
         {
             if (appStatus == null) return (null, new SourceStatus("app-logs", SourceState.Skipped, "the document has no app-log status"));

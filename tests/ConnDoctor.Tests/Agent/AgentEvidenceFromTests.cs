@@ -14,18 +14,15 @@ public class AgentEvidenceFromTests
 {
     private static string Temp(string suffix) => Path.Combine(Path.GetTempPath(), $"cd-agentfrom-{Environment.ProcessId}-{Guid.NewGuid():N}{suffix}");
 
-    /// <summary>Each host's findings from `diagnose --from ... --json` (one JSON report per host, in --from order).</summary>
+    /// <summary>Each host's findings from `diagnose --from ... --json` (the fleet document's `hosts`, in --from order), then the cross-host ones.</summary>
     private static List<List<string>> HostFindings(string json)
     {
-        var hosts = new List<List<string>>();
-        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json), new JsonReaderOptions { AllowMultipleValues = true });
-        while (reader.Read())
-        {
-            using var d = JsonDocument.ParseValue(ref reader);
-            hosts.Add(d.RootElement.GetProperty("findings").EnumerateArray()
-                .Select(f => $"{f.GetProperty("ruleId").GetString()} {f.GetProperty("severity").GetString()} {f.GetProperty("subject")}")
-                .Order().ToList());
-        }
+        using var d = JsonDocument.Parse(json);
+        static List<string> Of(JsonElement findings) => findings.EnumerateArray()
+            .Select(f => $"{f.GetProperty("ruleId").GetString()} {f.GetProperty("severity").GetString()} {f.GetProperty("subject")}")
+            .Order().ToList();
+        var hosts = d.RootElement.GetProperty("hosts").EnumerateArray().Select(h => Of(h.GetProperty("findings"))).ToList();
+        hosts.Add(Of(d.RootElement.GetProperty("crossHostFindings")));
         return hosts;
     }
 
@@ -70,7 +67,7 @@ public class AgentEvidenceFromTests
             Assert.True(fromFiles.Code is 0 or 2 or 3, fromFiles.Stderr);
             var a = HostFindings(fromAgents.Stdout);
             var f = HostFindings(fromFiles.Stdout);
-            Assert.Equal(2, a.Count);
+            Assert.Equal(3, a.Count); // two hosts, then the cross-host findings
             Assert.Equal(f, a);
             for (int i = 0; i < 2; i++) Assert.Contains(a[i], x => x.StartsWith("close-wait-leak ") && x.Contains($"\"pid\": {leakers[i]},"));
 
