@@ -121,6 +121,8 @@ public static class DiagnoseCommand
         var locations = (p.GetValue(From) ?? []).ToList();
         if (locations.Count == 0) throw new UserException("--from needs a document: a file, - for stdin, or a URL", (int)ExitCode.Usage);
         if (locations.Count(l => l == "-") > 1) throw new UserException("--from - (stdin) can be given once", (int)ExitCode.Usage);
+        if (io.StdinIsTerminal && locations.Contains("-"))
+            throw new UserException("--from - reads a document from stdin, which is a terminal: pipe one in (conndoctor collect | conndoctor diagnose --from -)", (int)ExitCode.Usage);
         var rules = new RuleOptions { Idle = Durations.Parse(p.GetValue(Idle)!, "--idle") };
         var only = Rules(p, crossHost: true);
         try
@@ -129,7 +131,7 @@ public static class DiagnoseCommand
             if (token != null && !locations.Any(Documents.EvidenceDocumentSource.IsUrl)) throw new UserException("--token-file goes with --from URL", (int)ExitCode.Usage);
             // Documents are independent: read on every core (gunzip and parse dominate).
             var documents = locations.AsParallel().AsOrdered().WithDegreeOfParallelism(Math.Max(1, Math.Min(Environment.ProcessorCount, locations.Count)))
-                .Select(l => Documents.EvidenceDocumentSource.Load(l, Console.OpenStandardInput, token)).ToList();
+                .Select(l => Documents.EvidenceDocumentSource.Load(l, io.OpenStdin, token)).ToList();
             if (documents.Count == 1)
             {
                 var (evidence, report) = HostCollection.DiagnoseDocument(documents[0], rules, only);

@@ -39,7 +39,7 @@ public static class ZkLogCommand
         string layoutName = p.GetValue(Layout) ?? "auto";
         var form = ZkLayout.FormOf(layoutName)
                    ?? throw new UserException($"unknown layout '{layoutName}' for --layout: use auto, {string.Join(", ", ZkLayout.Named.Select(n => n.Name))}", (int)ExitCode.Usage);
-        var (log, status) = ZkLogReader.Read(p.GetValue(Files)!, window, () => Console.OpenStandardInput(), layout: form);
+        var (log, status) = ZkLogReader.Read(p.GetValue(Files)!, window, io.OpenStdin, layout: form);
         var evidence = new Evidence { Statuses = [status], ZkLog = log, CollectedAt = DateTimeOffset.UtcNow };
         var report = new ZkLogReport(log, Diagnosis.Run(evidence, new RuleOptions()));
         HtmlOption.Write(p, () => HtmlReport.Of(report));

@@ -74,6 +74,17 @@ public static class ZkLogJsonRenderer
             w.WriteString("lastSeen", Time(c.LastSeen));
             if (c.FirstRefused is DateTime fr) w.WriteString("firstRefused", Time(fr));
             if (c.LastRefused is DateTime lr) w.WriteString("lastRefused", Time(lr));
+            // The client ports of its latest connection ends (the cross-host join's sample), oldest first, with the
+            // log's time to the millisecond: a port is reused, the time says which connection the line was about.
+            w.WriteStartArray("ports");
+            foreach (var p in c.Ports)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("port", p.Port);
+                w.WriteString("time", p.Time.ToString("yyyy-MM-ddTHH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
             w.WriteEndObject();
             JsonCommon.FlushEvery64K(w);
         }

@@ -188,50 +188,45 @@ internal sealed class ClientAcc
 }
 
 /// <summary>
-/// The client ports named on one IP's latest connection ends: the <see cref="ZkClientPort.MaxSample"/> greatest
-/// (time, port) pairs, so that regions read in parallel and merged give the sample one pass gives. Each entry is
-/// packed as milliseconds &lt;&lt; 16 | port; a buffer of twice the sample is cut back to the greatest half when full,
-/// so an end costs one store (and, once in 64 ends, a sort of 128 longs).
+/// The client ports named on one IP's latest connection ends: a ring of the last <see cref="ZkClientPort.MaxSample"/>
+/// the log named, each packed as milliseconds &lt;&lt; 16 | port. An end costs one store into its IP's ring, no
+/// allocation past the ring's first; regions read in parallel are merged in file order (a later region's entries
+/// appended after an earlier one's), which gives the sample one pass gives.
 /// </summary>
 internal struct PortSample
 {
-    private long[]? _buf;
-    private int _n;
+    private long[]? _ring;
+    private ulong _added;     // ends ever added; the next goes to slot _added % MaxSample
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Add(long millis, int port)
+    public void Add(long millis, int port) => AddPacked(millis << 16 | (uint)(ushort)port);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddPacked(long packed) =>
+        (_ring ??= new long[ZkClientPort.MaxSample])[(int)(_added++ % ZkClientPort.MaxSample)] = packed;
+
+    /// <summary>The entries in the order they were added, oldest first.</summary>
+    private readonly long[] InOrder()
     {
-        _buf ??= new long[2 * ZkClientPort.MaxSample];
-        if (_n == _buf.Length) Cut();
-        _buf[_n++] = millis << 16 | (uint)(ushort)port;
+        if (_ring == null) return [];
+        int n = (int)Math.Min(_added, ZkClientPort.MaxSample), first = (int)(_added % ZkClientPort.MaxSample);
+        var a = new long[n];
+        for (int i = 0; i < n; i++) a[i] = _ring[_added <= ZkClientPort.MaxSample ? i : (first + i) % ZkClientPort.MaxSample];
+        return a;
     }
 
-    private void Cut()
-    {
-        Array.Sort(_buf!, 0, _n);
-        Array.Copy(_buf!, _n - ZkClientPort.MaxSample, _buf!, 0, ZkClientPort.MaxSample);
-        _n = ZkClientPort.MaxSample;
-    }
-
-    private void AddPacked(long packed)
-    {
-        _buf ??= new long[2 * ZkClientPort.MaxSample];
-        if (_n == _buf.Length) Cut();
-        _buf[_n++] = packed;
-    }
-
+    /// <summary>Appends a later region's sample after this one's.</summary>
     public void MergeFrom(PortSample b)
     {
-        for (int i = 0; i < b._n; i++) AddPacked(b._buf![i]);
+        foreach (long packed in b.InOrder()) AddPacked(packed);
     }
 
     /// <summary>The sample in time order; a port named twice (3.5's end of stream, then its close) once, at its latest time.</summary>
     public readonly List<ZkClientPort> ToList()
     {
-        if (_n == 0) return [];
-        var a = _buf.AsSpan(0, _n).ToArray();
-        Array.Sort(a);
-        var last = a.AsSpan(Math.Max(0, a.Length - ZkClientPort.MaxSample));
+        var last = InOrder();
+        if (last.Length == 0) return [];
+        Array.Sort(last);
         var list = new List<ZkClientPort>(last.Length);
         for (int i = 0; i < last.Length; i++)
         {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A/B: two conndoctor builds' `zklog --json` on the same log (the one run.sh generates), run interleaved
+# (A, B, rg -c, A, B, rg -c, ...) so that a slow stretch of a shared machine hits all three alike. Prints each
+# command's median wall and CPU time (user+sys), B/A and each against `rg -c 'end of stream'`. Checks first that
+# both builds give the same per-IP table (less the fields B may have added).
+#
+# Usage: bench/zklog/ab.sh BINARY_A BINARY_B [SIZE_MB]    (default 2048; the log must exist: bench/zklog/run.sh SIZE_MB)
+# Env:   ROUNDS=11  interleaved rounds;  OUT=dir  where run.sh keeps the log (default bench/out/zklog)
+set -Eeuo pipefail
+export LC_ALL=C
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+A=${1:?usage: ab.sh BINARY_A BINARY_B [SIZE_MB]}; B=${2:?usage: ab.sh BINARY_A BINARY_B [SIZE_MB]}
+SIZE_MB=${3:-2048}
+ROUNDS=${ROUNDS:-11}
+OUT=${OUT:-$ROOT/bench/out/zklog}
+LOG="$OUT/zookeeper-${SIZE_MB}m.log"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be >= 1" >&2; exit 1; }
+for x in "$A" "$B"; do [ -x "$x" ] || { echo "no binary at $x" >&2; exit 1; }; done
+[ -f "$LOG" ] || { echo "no log at $LOG: generate it with bench/zklog/run.sh $SIZE_MB" >&2; exit 1; }
+command -v rg >/dev/null && [ -x /usr/bin/time ] || { echo "needs rg and /usr/bin/time: apt-get install -y ripgrep time" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/zklogab.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+cat "$LOG" > /dev/null
+echo "A:    $("$A" --version) ($A)"
+echo "B:    $("$B" --version) ($B)"
+echo "log:  $LOG, $(stat -c %s "$LOG") bytes; $ROUNDS rounds; load $(cut -d' ' -f1-3 /proc/loadavg)"
+# Same answers: every field A writes, B writes alike (B may add fields).
+"$A" zklog --json "$LOG" > "$WORK/a.json"
+"$B" zklog --json "$LOG" > "$WORK/b.json"
+python3 - "$WORK/a.json" "$WORK/b.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+def cut(x, like):
+    if isinstance(x, dict): return {k: cut(x[k], like[k]) for k in like if k in x}
+    if isinstance(x, list) and isinstance(like, list) and len(x) == len(like): return [cut(i, j) for i, j in zip(x, like)]
+    return x
+skip = ("collectedAt", "sources")
+a2 = {k: v for k, v in a.items() if k not in skip}
+b2 = {k: v for k, v in cut(b, a).items() if k not in skip}
+print("check: B's answer %s A's (%d clients)" % ("=" if a2 == b2 else "DIFFERS from", len(a["clients"])))
+sys.exit(0 if a2 == b2 else 1)
+PY
+: > "$WORK/t.tsv"
+run() {   # label cmd...
+    local label=$1; shift
+    /usr/bin/time -o "$WORK/one" -f '%e %U %S' "$@" > /dev/null
+    printf '%s %s\n' "$label" "$(tail -1 "$WORK/one")" >> "$WORK/t.tsv"
+}
+for ((i = 1; i <= ROUNDS; i++)); do
+    run A "$A" zklog --json "$LOG"
+    run B "$B" zklog --json "$LOG"
+    run rg rg -c 'end of stream' "$LOG"
+done
+python3 - "$WORK/t.tsv" <<'PY'
+import sys, statistics as st
+rows = {}
+for line in open(sys.argv[1]):
+    k, wall, user, sys_ = line.split()
+    rows.setdefault(k, []).append((float(wall), float(user) + float(sys_)))
+med = {k: (st.median(w for w, _ in v), st.median(c for _, c in v)) for k, v in rows.items()}
+print("%-4s %10s %10s   %s" % ("", "wall s", "CPU s", "wall runs"))
+for k in ("A", "B", "rg"):
+    print("%-4s %10.3f %10.3f   %s" % (k, med[k][0], med[k][1], " ".join("%.3f" % w for w, _ in rows[k])))
+print("B / A:  wall %.3fx, CPU %.3fx" % (med["B"][0] / med["A"][0], med["B"][1] / med["A"][1]))
+print("A / rg: wall %.2fx;  B / rg: wall %.2fx (target <= 3x)" % (med["A"][0] / med["rg"][0], med["B"][0] / med["rg"][0]))
+PY
