@@ -21,8 +21,9 @@ public struct ZkLine
     public NetAddress Ip;
     internal int AddressSlot;          // set with Ip: the address memo's slot for it, or -1; the reader keeps the client there
     public bool HasSession;
+    public ushort Port;                // the client port of a connection end's "/IP:PORT"; 0: none named. Here, in
+                                       // the padding before Session, the struct stays 64 bytes (one cache line to clear)
     public ulong Session;
-    public int Port;                   // the client port of a connection end's "/IP:PORT"; 0: none named
     public int Count;                  // "[N times] Message: ..." from the 3.5+ rate limiter
     public int Limit;                  // "max is N"
     public int LocationOpen, LocationClose;     // the '[' and ']' of "[thread:Class@line]", for messages of kind Other
@@ -171,7 +172,7 @@ public static class ZkLogLine
                 if (Starts(m, "Closed socket connection for client "u8))
                 {
                     r.HasIp = Address(text, length, 36, out r.Ip, out r.AddressSlot, addresses, out int end);
-                    if (r.HasIp) r.Port = PortOf(m[36..], end);
+                    if (r.HasIp) r.Port = (ushort)PortOf(m[36..], end);
                     int sp = AfterPort(m[36..], end);
                     if (sp < 0) sp = m[36..].IndexOf((byte)' ');
                     var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
@@ -189,7 +190,7 @@ public static class ZkLogLine
                     // "... because the server is not ready": the connection ended, no session id is logged.
                     r.Kind = ZkMessageKind.EndOfStream;
                     r.HasIp = Address(text, length, 22, out r.Ip, out r.AddressSlot, addresses, out int end);
-                    if (r.HasIp) r.Port = PortOf(m[22..], end);
+                    if (r.HasIp) r.Port = (ushort)PortOf(m[22..], end);
                 }
                 else if (Starts(m, "Client attempting to establish new session"u8))
                 {
@@ -404,7 +405,7 @@ public static class ZkLogLine
         int a = rest.IndexOf("address = "u8);                                                               // 3.5+
         if (a < 0) return;
         r.HasIp = Address(rest, rest.Length, a + 10, out r.Ip, out r.AddressSlot, addresses, out int end);
-        if (r.HasIp) r.Port = PortOf(rest[(a + 10)..], end);
+        if (r.HasIp) r.Port = (ushort)PortOf(rest[(a + 10)..], end);
         int s = rest[a..].IndexOf("session = 0x"u8);
         if (s >= 0) r.HasSession = Hex(rest[(a + s + 12)..], out r.Session) > 0;
     }
