@@ -38,6 +38,31 @@ public sealed class FleetLabTests(FleetLab lab) : IClassFixture<FleetLab>
     }
 
     [Fact]
+    public void ThePortsTheServersOwnLogNamedAreTheCulpritsOnC1()
+    {
+        // The server's 3.8 log at INFO names each end of the loop's connections ("address = /10.41.2.1:PORT"); zklog keeps
+        // the latest ones per IP and the join looks each up on c1. Every port it names is in the server's log (read here
+        // with a regex, not the parser) and was a connection of the culprit's pid to the server in c1's watch.
+        var f = Assert.Single(R.CrossHostFindings, x => x.RuleId == "address-to-process" && x.Subject.ClientIp == FleetLab.CulpritIp);
+        var join = Assert.Single(f.Parts, p => p.Source == "join").Evidence;
+        var named = join.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^port (\d+) named in the server log at \S+ \S+ was pid (\d+)'s \((socket table|TIME_WAIT|watch)\)$"))
+            .Where(m => m.Success).ToList();
+        Assert.NotEmpty(named);
+        Assert.Contains(join, l => l.StartsWith($"java[{lab.Culprit.Pid}]") && l.Contains("of the client port(s)") && l.Contains("log named"));
+        var logged = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(lab.Zk.InfoLog), @"address = /10\.41\.2\.1:(\d+)")
+            .Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+        var watched = (lab.Documents[1].Watch?.Connections ?? []).Where(c => !c.Passive && c.Pid == lab.Culprit.Pid && c.Remote.Port == lab.Zk.Port)
+            .Select(c => (int)c.Local.Port).ToHashSet();
+        foreach (var m in named)
+        {
+            int port = int.Parse(m.Groups[1].Value);
+            Assert.Contains(port, logged);
+            Assert.Equal(lab.Culprit.Pid, int.Parse(m.Groups[2].Value));
+            Assert.Contains(port, watched);
+        }
+    }
+
+    [Fact]
     public void TheHealthyClientAndTheOtherHostAreNotBlamed()
     {
         var blamed = R.CrossHostFindings.Where(f => f.RuleId is "address-to-process" or "through-nat").ToList();

@@ -172,8 +172,8 @@ public static class ZkLogLine
                 if (Starts(m, "Closed socket connection for client "u8))
                 {
                     r.HasIp = Address(text, length, 36, out r.Ip, out r.AddressSlot, addresses, out int end);
-                    if (r.HasIp) r.Port = (ushort)PortOf(m[36..], end);
-                    int sp = AfterPort(m[36..], end);
+                    int sp = AfterPort(m[36..], end, out ushort port);              // the port read on the way to its space
+                    if (r.HasIp) r.Port = port != 0 ? port : (ushort)PortOf(m[36..], -1);
                     if (sp < 0) sp = m[36..].IndexOf((byte)' ');
                     var tail = sp < 0 ? default : m[(36 + sp + 1)..];          // "(no session established ..." or "which had sessionid 0x..."
                     if (Starts(tail, "which had sessionid 0x"u8))
@@ -293,13 +293,16 @@ public static class ZkLogLine
         return same == Vector128<byte>.AllBitsSet;
     }
 
-    // The space after "/IP:PORT" when the address text is known to end at <paramref name="end"/>; else -1.
+    // The space after "/IP:PORT" when the address text is known to end at <paramref name="end"/>; else -1. The port's
+    // digits are read on the way (0 when the end is not known or they are not a port).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int AfterPort(ReadOnlySpan<byte> s, int end)
+    private static int AfterPort(ReadOnlySpan<byte> s, int end, out ushort port)
     {
+        port = 0;
         if (end < 0 || end >= s.Length || s[end] != ':') return -1;
-        int i = end + 1;
-        while (i < s.Length && (uint)(s[i] - '0') <= 9) i++;
+        int i = end + 1, v = 0;
+        for (uint d; i < s.Length && (d = (uint)(s[i] - '0')) <= 9; i++) v = v * 10 + (int)d;
+        if (i - end - 1 is > 0 and <= 5 && v <= 65535) port = (ushort)v;
         return i < s.Length && s[i] == ' ' ? i : -1;
     }
 
