@@ -227,15 +227,18 @@ internal struct PortSample
         var last = InOrder();
         if (last.Length == 0) return [];
         Array.Sort(last);
+        // Newest first, each port once (at its latest time), then back to oldest first.
+        Span<ushort> seen = stackalloc ushort[last.Length];
+        int kept = 0;
         var list = new List<ZkClientPort>(last.Length);
-        for (int i = 0; i < last.Length; i++)
+        for (int i = last.Length - 1; i >= 0; i--)
         {
-            int port = (int)(last[i] & 0xFFFF);
-            var t = new DateTime((last[i] >> 16) * TimeSpan.TicksPerMillisecond);
-            int same = list.FindIndex(p => p.Port == port);
-            if (same >= 0) list.RemoveAt(same);
-            list.Add(new ZkClientPort(port, t));
+            ushort port = (ushort)(last[i] & 0xFFFF);
+            if (seen[..kept].Contains(port)) continue;
+            seen[kept++] = port;
+            list.Add(new ZkClientPort(port, new DateTime((last[i] >> 16) * TimeSpan.TicksPerMillisecond)));
         }
+        list.Reverse();
         return list;
     }
 }
@@ -722,6 +725,10 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
     /// <summary>Gives back the session map's memory once the regions are joined.</summary>
     public void Dispose() => SessionIps.Dispose();
 
+    /// <summary>Out of line: the per-line path (<see cref="Finish"/>, inlined) keeps only the test that leads here.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SamplePort(ClientAcc c) => c.Ports.Add(_curTime.Ticks / TimeSpan.TicksPerMillisecond + _curMilli, _cur.Port);
+
     /// <summary>Counts the message in progress. Called at each new message and at the end of the region.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Finish()
@@ -745,8 +752,7 @@ internal sealed class ZkLogAccumulator(ZkLogWindow window, ZkAddressMemo? addres
         if (_msgServer != null) _msgServer.Count(_curLines, _curTime);
         ClientAcc? c = _cur.HasIp ? Client(_cur.Ip, _cur.AddressSlot) : null;
         c?.Seen(_curTime);
-        if (_cur.Port > 0 && c != null && kind is ZkMessageKind.EndOfStream or ZkMessageKind.ClosedNoSession or ZkMessageKind.ClosedWithSession)
-            c.Ports.Add(_curTime.Ticks / TimeSpan.TicksPerMillisecond + _curMilli, _cur.Port);
+        if (_cur.Port != 0 && c != null) SamplePort(c);  // Port is set by the connection ends that name one only
         switch (kind)
         {
             case ZkMessageKind.Accepted:
