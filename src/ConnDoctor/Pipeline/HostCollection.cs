@@ -26,24 +26,27 @@ public static class HostCollection
     {
         var (evidence, _) = HostDiagnosis.Run(o, onTick, cancel);
         if (o.Host.Collect.IsLiveProc) evidence = WithNamespaceProcesses(evidence, o.Host.Collect);
-        if (o.AppLogs && o.Host.Collect.IsLiveProc)
-        {
-            var have = new HashSet<int>(evidence.AppLogs?.Processes.Select(p => p.Pid) ?? []);
-            var extra = Churners(evidence).Where(pid => !have.Contains(pid))
-                .Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(o.Host.Collect.ProcRoot, pid))
-                .Where(p => p != null).Select(p => p!).ToList();
-            if (extra.Count > 0)
-            {
-                var (logs, _) = AppLogSource.Read(o.Host.Collect.ProcRoot, extra, o.Host.Since);
-                evidence = evidence with
-                {
-                    AppLogs = evidence.AppLogs is { } a ? a with { Processes = [.. a.Processes, .. logs.Processes] } : logs,
-                };
-            }
-        }
+        if (o.AppLogs) evidence = evidence with { AppLogs = WithChurnerLogs(evidence, o.Host.Collect, o.Host.Since) };
         if (!redact && o.Host.Collect.IsLiveProc) evidence = Unmasked(evidence, o.Host.Collect.ProcRoot);
         if (evidence.Identity is { } id) evidence = evidence with { Identity = id with { CollectionEnd = DateTimeOffset.UtcNow } };
         return evidence;
+    }
+
+    /// <summary>
+    /// The evidence's app logs (the blamed processes') plus the own logs of the busiest churners here (<see cref="Churners"/>)
+    /// not among them: what `collect`'s document and the agent's window document carry, because the process behind
+    /// another host's problem is only known once the documents are joined. Unchanged without live processes.
+    /// </summary>
+    public static AppLogEvidence? WithChurnerLogs(Evidence evidence, CollectOptions collect, DateTime since)
+    {
+        if (!collect.IsLiveProc) return evidence.AppLogs;
+        var have = new HashSet<int>(evidence.AppLogs?.Processes.Select(p => p.Pid) ?? []);
+        var extra = Churners(evidence).Where(pid => !have.Contains(pid))
+            .Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(collect.ProcRoot, pid))
+            .Where(p => p != null).Select(p => p!).ToList();
+        if (extra.Count == 0) return evidence.AppLogs;
+        var (logs, _) = AppLogSource.Read(collect.ProcRoot, extra, since);
+        return evidence.AppLogs is { } a ? a with { Processes = [.. a.Processes, .. logs.Processes] } : logs;
     }
 
     /// <summary>
