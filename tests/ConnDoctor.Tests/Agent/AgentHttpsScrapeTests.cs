@@ -20,6 +20,18 @@ public sealed class AgentHttpsScrapeFixture : IDisposable
 
     public AgentHttpsScrapeFixture()
     {
+        try { (Agent, Prometheus) = Start(); }
+        catch
+        {
+            Ns.Dispose();
+            Pki.Dispose();
+            Stranger.Dispose();
+            throw;
+        }
+    }
+
+    private (AgentProcess, PrometheusServer) Start()
+    {
         var line = Shell.Run("htpasswd", "-nbB", "-C", "6", "prom", "right horse").Trim();
         string web = Path.Combine(Pki.Dir, "web.yml");
         File.WriteAllText(web, $"""
@@ -32,15 +44,24 @@ public sealed class AgentHttpsScrapeFixture : IDisposable
             """);
         File.WriteAllText(Path.Combine(Pki.Dir, "right"), "right horse\n");
         File.WriteAllText(Path.Combine(Pki.Dir, "wrong"), "battery staple\n");
-        Agent = new AgentProcess(["--netns", Ns.Name, "--interval", "2s", "--window", "10s", "--web.config.file", web], tls: true,
+        var agent = new AgentProcess(["--netns", Ns.Name, "--interval", "2s", "--window", "10s", "--web.config.file", web], tls: true,
             handler: AgentProcess.TrustingOnly(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(Pki.CaFile)));
+        string address = $"127.0.0.1:{agent.Port}";
         var right = new ScrapeSecurity { CaFile = Pki.CaFile, BasicUser = "prom", BasicPasswordFile = Path.Combine(Pki.Dir, "right") };
-        Prometheus = new PrometheusServer(
-        [
-            new ScrapeJob("conndoctor", [Address, ByName], right),
-            new ScrapeJob("wrong-ca", [Address], right with { CaFile = Stranger.CaFile }),
-            new ScrapeJob("wrong-password", [Address], right with { BasicPasswordFile = Path.Combine(Pki.Dir, "wrong") }),
-        ]);
+        try
+        {
+            return (agent, new PrometheusServer(
+            [
+                new ScrapeJob("conndoctor", [address, $"localhost:{agent.Port}"], right),
+                new ScrapeJob("wrong-ca", [address], right with { CaFile = Stranger.CaFile }),
+                new ScrapeJob("wrong-password", [address], right with { BasicPasswordFile = Path.Combine(Pki.Dir, "wrong") }),
+            ]));
+        }
+        catch
+        {
+            agent.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The targets once every one has been scraped at least once (health no longer "unknown"), bounded.</summary>
