@@ -7,6 +7,7 @@
 # Env:   CONNDOCTOR=path  binary to time (default artifacts/conndoctor)
 #        ROUNDS=5         timed runs per command; the median is reported
 #        TW_BUDGET=50     seconds after READY by which a round must end (TIME_WAIT lives 60 s)
+#        PEERS=0          time conndoctor only (with COMPARE: a before/after of a change on a busy machine)
 #        COMPARE=path     another conndoctor binary (e.g. main's) timed in the same rounds, with both
 #                         binaries' own socket-dump time (sources "sockets:netlink" durationMs) per round
 #
@@ -85,6 +86,8 @@ LABELS=(
     "netstat -ant"
 )
 
+PEERS=${PEERS:-1}
+if [ "$PEERS" = 0 ]; then CMDS=("${CMDS[0]}"); LABELS=("${LABELS[0]}"); fi
 COMPARE=${COMPARE:-}
 if [ -n "$COMPARE" ]; then
     [ -x "$COMPARE" ] || { echo "no conndoctor binary at COMPARE=$COMPARE" >&2; exit 1; }
@@ -273,7 +276,7 @@ bench_size() {
         printf 'own socket-dump time (ms, median; all): conndoctor %s (%s)  COMPARE %s (%s)\n' \
             "$(median "$WORK/self.cd")" "$(tr '\n' ' ' <"$WORK/self.cd")" "$(median "$WORK/self.compare")" "$(tr '\n' ' ' <"$WORK/self.compare")"
     fi
-    if [ "$size" -ge 100000 ]; then
+    if [ "$size" -ge 100000 ] && [ "$PEERS" != 0 ]; then
         local ss_p ns_p
         ss_p=$(median "$WORK/t.1"); ns_p=$(median "$WORK/t.2")
         if awk -v c="$base" -v a="$ss_p" -v b="$ns_p" 'BEGIN { exit !(a >= 4 * c && b >= 4 * c) }'; then
