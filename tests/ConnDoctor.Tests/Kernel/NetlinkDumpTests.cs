@@ -163,4 +163,43 @@ public class NetlinkDumpTests
         Assert.Equal((NetlinkStep.Reply, 11 /* EAGAIN */), (ex.Step, ex.Errno));
         Assert.Contains("the dump did not end", ex.Message);
     }
+
+    private static byte[] Message(ushort type, ushort flags, int payloadLength, int lengthField = -1)
+    {
+        var m = new byte[NetlinkDump.Align4(16 + payloadLength)];
+        BinaryPrimitives.WriteUInt32LittleEndian(m, (uint)(lengthField >= 0 ? lengthField : 16 + payloadLength));
+        BinaryPrimitives.WriteUInt16LittleEndian(m.AsSpan(4), type);
+        BinaryPrimitives.WriteUInt16LittleEndian(m.AsSpan(6), flags);
+        for (int i = 16; i < 16 + payloadLength; i++) m[i] = (byte)i;
+        return m;
+    }
+
+    [Fact]
+    public void TheWalkHandsOnEachPayloadWithItsTypeAndFlagsAndStopsWhereTheKernelSaysOrTheBytesDo()
+    {
+        var seen = new List<(ushort, ushort, int)>();
+        NetlinkDump.MessageHandler h = (type, flags, payload) => seen.Add((type, flags, payload.Length));
+        // Two messages (the first of a length that is not a multiple of 4: padded), then DONE, then one the walk must not reach.
+        var datagram = Message(20, 2, 5).Concat(Message(21, 0x22, 8)).Concat(Message(NetlinkDump.NLMSG_DONE, 2, 4)).Concat(Message(20, 2, 8)).ToArray();
+        Assert.Equal(NetlinkDump.Outcome.Done, NetlinkDump.Walk(datagram, h, out int errno));
+        Assert.Equal(0, errno);
+        Assert.Equal(new[] { ((ushort)20, (ushort)2, 5), ((ushort)21, (ushort)0x22, 8) }, seen);
+
+        // An NLMSG_ERROR of 0 is an ACK (done); of -EPERM a refusal with its errno.
+        var ack = Message(NetlinkDump.NLMSG_ERROR, 0, 20);
+        BinaryPrimitives.WriteInt32LittleEndian(ack.AsSpan(16), 0);
+        Assert.Equal(NetlinkDump.Outcome.Done, NetlinkDump.Walk(ack, h, out _));
+        BinaryPrimitives.WriteInt32LittleEndian(ack.AsSpan(16), -Libc.EPERM);
+        Assert.Equal(NetlinkDump.Outcome.Error, NetlinkDump.Walk(ack, h, out errno));
+        Assert.Equal(Libc.EPERM, errno);
+
+        // A length past the datagram, or below a header: malformed, and nothing of it handed on.
+        seen.Clear();
+        var cut = Message(20, 2, 8).Concat(Message(20, 2, 8, lengthField: 400)).ToArray();
+        Assert.Equal(NetlinkDump.Outcome.Malformed, NetlinkDump.Walk(cut, h, out errno));
+        Assert.Equal((1, Libc.EINVAL), (seen.Count, errno));
+        Assert.Equal(NetlinkDump.Outcome.Malformed, NetlinkDump.Walk(Message(20, 2, 8, lengthField: 8), h, out _));
+        // No DONE yet: more to come.
+        Assert.Equal(NetlinkDump.Outcome.More, NetlinkDump.Walk(Message(20, 2, 8), h, out _));
+    }
 }
