@@ -18,7 +18,6 @@ SIZE=${1:-100000}
 ROUNDS=${ROUNDS:-15}
 TABLES=${TABLES:-5}
 BASE_TREE=${BASE_TREE:-}
-if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 [ "$(id -u)" -eq 0 ] || { echo "run as root (it creates a network namespace)" >&2; exit 1; }
 for t in ip ss dotnet; do command -v $t >/dev/null || { echo "missing: $t" >&2; exit 1; }; done
 [ -z "$BASE_TREE" ] || [ -f "$BASE_TREE/src/ConnDoctor/ConnDoctor.csproj" ] || { echo "BASE_TREE=$BASE_TREE has no src/ConnDoctor" >&2; exit 1; }
@@ -35,6 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 nsx() { ip netns exec "$NS" "$@"; }
+. "$HERE/farm.sh"
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "building DumpBench (Release) against $ROOT${BASE_TREE:+ and $BASE_TREE}"
@@ -48,17 +48,7 @@ fi
 echo "$(nproc) cores, kernel $(uname -r), $(ss -V 2>&1 | head -1), size $SIZE, $TABLES tables, $ROUNDS dumps a run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$WORK/cur.med"; : >"$WORK/base.med"; : >"$WORK/ss.med"
 for ((t = 1; t <= TABLES; t++)); do
-    ip netns add "$NS"
-    ip -n "$NS" link set lo up
-    nsx sysctl -qw net.ipv4.ip_local_port_range="10000 65535" net.ipv4.tcp_tw_reuse=0
-    ip netns exec "$NS" "$PY" "$HERE/farm.py" --size "$SIZE" --hold 120 >"$WORK/farm.log" 2>&1 &
-    FARM_PID=$!
-    for _ in $(seq 1 1800); do
-        grep -q '^READY' "$WORK/farm.log" && break
-        if grep -q '^FAILED' "$WORK/farm.log" || ! kill -0 "$FARM_PID" 2>/dev/null; then cat "$WORK/farm.log" >&2; exit 1; fi
-        sleep 0.1
-    done
-    grep -q '^READY' "$WORK/farm.log" || { echo "farm not ready" >&2; exit 1; }
+    farm_start "$NS" "$SIZE" 120 "$WORK/farm.log"
     cur=$(nsx dotnet "$WORK/cur/DumpBench.dll" "$ROUNDS")
     echo "table $t: this tree   $cur"
     awk '{ print $2 }' <<<"$cur" >>"$WORK/cur.med"
