@@ -24,7 +24,8 @@ public static class HostCollection
 
     public static Evidence Collect(HostDiagnosisOptions o, bool redact, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
     {
-        var (evidence, _) = HostDiagnosis.Run(o, onTick, cancel);
+        // The fd scan records every process's namespace as it goes, for WithNamespaceProcesses.
+        var (evidence, _) = HostDiagnosis.Run(o with { Host = o.Host with { Collect = o.Host.Collect with { RecordProcessNetns = true } } }, onTick, cancel);
         if (o.Host.Collect.IsLiveProc) evidence = WithNamespaceProcesses(evidence, o.Host.Collect);
         if (o.AppLogs) evidence = evidence with { AppLogs = WithChurnerLogs(evidence, o.Host.Collect, o.Host.Since) };
         if (!redact && o.Host.Collect.IsLiveProc) evidence = Unmasked(evidence, o.Host.Collect.ProcRoot);
@@ -93,6 +94,8 @@ public static class HostCollection
     /// Every process of the namespaces collected, not only those that own a socket now: a client in a reconnect loop
     /// holds none between attempts, and its TIME_WAIT sockets have no owner, so only its namespace names it (a pod's
     /// one process behind a node's NAT). Skipped for the host's namespace when it has more than <see cref="MaxIdleProcesses"/>.
+    /// The processes and their namespaces come from the socket table's fd scan (<see cref="Evidence.ProcessNetns"/>); /proc
+    /// is listed again only when that scan did not run or did not record them (a watch's table).
     /// </summary>
     private static Evidence WithNamespaceProcesses(Evidence e, CollectOptions o)
     {
@@ -102,9 +105,10 @@ public static class HostCollection
         if (inodes.Count == 0) return e;
         var processes = new Dictionary<int, ProcessRecord>(e.Processes);
         int added = 0;
-        foreach (var pid in ProcessFdScanner.ListPids(procRoot))
+        var listed = e.ProcessNetns ?? ProcessFdScanner.ListPids(procRoot).Select(pid => (Pid: pid, NetnsInode: NetnsScope.InodeFromLink(procRoot, pid)));
+        foreach (var (pid, netns) in listed)
         {
-            if (processes.ContainsKey(pid) || !inodes.Contains(NetnsScope.InodeFromLink(procRoot, pid))) continue;
+            if (processes.ContainsKey(pid) || !inodes.Contains(netns)) continue;
             if (added == MaxIdleProcesses) break;
             if (ProcessReader.Read(procRoot, pid) is { } p) { processes[pid] = pods.Fill(p); added++; }
         }
