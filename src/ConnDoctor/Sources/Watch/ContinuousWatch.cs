@@ -70,9 +70,17 @@ public sealed class ContinuousWatch : IDisposable
         if (_failure is { } f) throw new SourceException($"trace: {f.Message}");
         var req = new TaskCompletionSource<WatchEvidence>(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _request, req);
-        if (!req.Task.Wait(timeout)) throw new SourceException("trace: the trace thread did not hand over its segment in time");
+        if (req.Task.Wait(timeout)) return req.Task.Result;
+        // Withdrawn before the trace thread took it: that segment goes on into the next cut, nothing is thrown away.
+        if (Interlocked.CompareExchange(ref _request, null, req) == req)
+            throw new SourceException("trace: the trace thread did not hand over its segment in time (the segment goes on into the next interval)");
+        // Taken: the thread is cutting (a bounded drain and the book's bookkeeping); its segment is not left unclaimed.
+        if (!req.Task.Wait(timeout)) throw new SourceException("trace: the trace thread did not finish cutting its segment in time");
         return req.Task.Result;
     }
+
+    /// <summary>How long a cut may keep reading what the kernel holds before it hands the segment over.</summary>
+    private const int DrainLimitMs = 500;
 
     private void Run()
     {
@@ -86,10 +94,13 @@ public sealed class ContinuousWatch : IDisposable
             while (!cancel.IsCancellationRequested)
             {
                 int n = ReadSome(buf, ref have, ref first);
-                if (Volatile.Read(ref _request) is { } req)
+                if (Volatile.Read(ref _request) is { } pending && Interlocked.CompareExchange(ref _request, null, pending) is { } req && req == pending)
                 {
-                    while (ReadSome(buf, ref have, ref first) > 0) { } // what the kernel already holds belongs to this segment
-                    Volatile.Write(ref _request, null);
+                    // What the kernel already holds belongs to this segment, but bounded: under a storm events arrive as fast
+                    // as they are read and an unbounded drain never ends. The rest is read into the next segment.
+                    long drainUntil = Environment.TickCount64 + DrainLimitMs;
+                    try { while (Environment.TickCount64 < drainUntil && ReadSome(buf, ref have, ref first) > 0) { } }
+                    catch (Exception ex) { req.TrySetException(ex); throw; } // the trace failed: the thread ends, as below
                     try { req.SetResult(Cut()); }
                     catch (Exception ex) { req.SetException(ex); }
                     continue;
