@@ -52,6 +52,8 @@ public sealed class AgentLoop : IDisposable
     private string? _watchReason;
     private readonly Stopwatch _sinceCut = new();
     private Evidence? _lastTable;
+    // The socket table's owners between collections: /proc/*/fd is walked again only for processes whose files changed.
+    private readonly SocketOwnerCache _owners = new();
 
     public AgentLoop(AgentOptions o)
     {
@@ -101,7 +103,7 @@ public sealed class AgentLoop : IDisposable
         var sw = Stopwatch.StartNew();
         var host = new HostOptions
         {
-            Collect = _o.Collect,
+            Collect = _o.Collect with { OwnerCache = _owners },
             Discovery = _o.Discovery,
             Since = DateTime.Now - _o.Window,
             Watch = _o.Interval,

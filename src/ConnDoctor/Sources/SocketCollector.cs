@@ -16,6 +16,8 @@ public sealed record CollectOptions
     public SocketBackend Backend { get; init; } = SocketBackend.Auto;
     public uint StateMask { get; init; } = TcpStates.AllMask;
     public bool JoinProcesses { get; init; } = true;
+    /// <summary>Owners kept from the last walk of /proc/*/fd (a caller that reads the table every few seconds); null: walk every process.</summary>
+    public SocketOwnerCache? OwnerCache { get; init; }
     public string NetnsRunDir { get; init; } = "/run/netns";
     /// <summary>The kubelet's pod log root (namespace_name_uid directories) and its state directory: pod names from a pod uid.</summary>
     public string PodLogRoot { get; init; } = "/var/log/pods";
@@ -230,7 +232,7 @@ public static class SocketCollector
         var wanted = new HashSet<ulong>(sockets.Count);
         foreach (var s in sockets) if (s.Inode != 0) wanted.Add(s.Inode);
         FdScanResult scan;
-        try { scan = ProcessFdScanner.Scan(o.ProcRoot, wanted); }
+        try { scan = o.OwnerCache?.Scan(o.ProcRoot, wanted) ?? ProcessFdScanner.Scan(o.ProcRoot, wanted); }
         catch (SourceException ex)
         {
             statuses.Add(new SourceStatus("processes", SourceState.Failed, ex.Message, 0, sw.Elapsed));

@@ -1,0 +1,139 @@
+using System.Text;
+using ConnDoctor.Model;
+using ConnDoctor.Native;
+
+namespace ConnDoctor.Sources;
+
+/// <summary>
+/// The socket owners found by the last /proc/*/fd walk, kept between the reads of a caller that reads the table again
+/// and again (the agent, every interval; its trace thread, every 5 s). On a host with 100k sockets nearly all of a
+/// collection's time is one readlink per open file. A process is walked again only when it is new or its number of open
+/// files changed (the size of /proc/PID/fd, kernels 6.2+; a kernel that reports 0 gets every process walked, as
+/// without the cache); the others keep the sockets found last time that are still in the table. When a socket of the
+/// table is still without owner after that, the kept processes are walked as well (what a scan without the cache does),
+/// so a process that swapped one socket for another keeping its count of files is found all the same. Sockets a full walk
+/// found no owner for (the kernel's own, another user's process without root) are not chased again for a minute.
+/// One cache per caller and mask: its answers are those of <see cref="ProcessFdScanner.Scan"/> on the same table.
+/// </summary>
+public sealed class SocketOwnerCache
+{
+    private sealed record PidEntry(long Files, (ulong Inode, int Fd)[] Sockets);
+
+    private Dictionary<int, PidEntry> _pids = new();
+    private readonly Dictionary<ulong, long> _unowned = new();
+    private readonly object _lock = new();
+    private static readonly long UnownedMs = 60_000;
+
+    /// <summary>Processes walked, reused from the cache, and whether every process was walked, in the last scan.</summary>
+    public int Walked { get; private set; }
+    public int Reused { get; private set; }
+    public bool FullWalk { get; private set; }
+
+    public FdScanResult Scan(string procRoot, HashSet<ulong> wanted)
+    {
+        lock (_lock) return ScanLocked(procRoot, wanted);
+    }
+
+    private FdScanResult ScanLocked(string procRoot, HashSet<ulong> wanted)
+    {
+        var result = new FdScanResult();
+        if (wanted.Count == 0) return result;
+        var pids = ProcessFdScanner.ListPids(procRoot);
+        result.Processes = pids.Count;
+        var next = new Dictionary<int, PidEntry>(pids.Count);
+        var files = new Dictionary<int, long>(pids.Count);
+        var walk = new List<int>();
+        var kept = new List<int>();
+        foreach (int pid in pids)
+        {
+            long n = OpenFiles(procRoot, pid);
+            files[pid] = n;
+            if (n > 0 && _pids.TryGetValue(pid, out var e) && e.Files == n)
+            {
+                kept.Add(pid);
+                next[pid] = e;
+            }
+            else walk.Add(pid);
+        }
+        var walked = ProcessFdScanner.ScanPids(procRoot, walk, wanted);
+        result.DeniedProcesses = walked.DeniedProcesses;
+        result.VanishedProcesses = walked.VanishedProcesses;
+        Remember(walk, walked, files, next);
+        var owners = new Dictionary<ulong, List<SocketOwner>>();
+        foreach (var (inode, list) in walked.Owners) owners[inode] = [.. list];
+        foreach (int pid in kept)
+            foreach (var (inode, fd) in next[pid].Sockets)
+                if (wanted.Contains(inode)) Add(owners, inode, new SocketOwner(pid, fd));
+        long now = Environment.TickCount64;
+        foreach (var (inode, at) in _unowned.ToList())
+            if (now - at > UnownedMs || !wanted.Contains(inode)) _unowned.Remove(inode);
+        bool missing = false;
+        foreach (ulong inode in wanted)
+            if (!owners.ContainsKey(inode) && !_unowned.ContainsKey(inode)) { missing = true; break; }
+        FullWalk = walk.Count == pids.Count;
+        if (missing && kept.Count > 0)
+        {
+            // A socket nobody walked owns: the kept processes may have swapped files. Walk them too, as an uncached scan does.
+            var again = ProcessFdScanner.ScanPids(procRoot, kept, wanted);
+            result.DeniedProcesses += again.DeniedProcesses;
+            result.VanishedProcesses += again.VanishedProcesses;
+            var keptSet = kept.ToHashSet();
+            foreach (var list in owners.Values) list.RemoveAll(o => keptSet.Contains(o.Pid));
+            foreach (var (inode, list) in again.Owners)
+                foreach (var o in list) Add(owners, inode, o);
+            Remember(kept, again, files, next);
+            walk.AddRange(kept);
+            kept.Clear();
+            FullWalk = true;
+        }
+        if (FullWalk)
+            foreach (ulong inode in wanted)
+                if (!owners.ContainsKey(inode)) _unowned[inode] = now;
+        foreach (var (inode, list) in owners)
+            if (list.Count > 0) result.Owners[inode] = [.. list];
+        _pids = next;
+        Walked = walk.Count;
+        Reused = kept.Count;
+        return result;
+    }
+
+    private static void Add(Dictionary<ulong, List<SocketOwner>> owners, ulong inode, SocketOwner o)
+    {
+        if (!owners.TryGetValue(inode, out var list)) owners[inode] = list = new List<SocketOwner>(1);
+        list.Add(o);
+    }
+
+    /// <summary>The walked processes' sockets, for the next scan (a process the walk could not read is not kept).</summary>
+    private static void Remember(List<int> walked, FdScanResult scan, Dictionary<int, long> files, Dictionary<int, PidEntry> next)
+    {
+        var byPid = new Dictionary<int, List<(ulong, int)>>();
+        foreach (var (inode, list) in scan.Owners)
+            foreach (var o in list)
+            {
+                if (!byPid.TryGetValue(o.Pid, out var l)) byPid[o.Pid] = l = new List<(ulong, int)>();
+                l.Add((inode, o.Fd));
+            }
+        foreach (int pid in walked)
+        {
+            long n = files.GetValueOrDefault(pid);
+            if (n > 0) next[pid] = new PidEntry(n, byPid.TryGetValue(pid, out var l) ? [.. l] : []);
+            else next.Remove(pid);
+        }
+    }
+
+    /// <summary>How many files the process has open: the size of /proc/PID/fd (0 on kernels before 6.2, -1 when unreadable).</summary>
+    private static long OpenFiles(string procRoot, int pid)
+    {
+        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
+        int len = Encoding.UTF8.GetBytes(procRoot, path);
+        path[len++] = (byte)'/';
+        pid.TryFormat(path[len..], out int w, default, null);
+        len += w;
+        "/fd"u8.CopyTo(path[len..]);
+        len += 3;
+        int fd = Libc.Open(path[..len], Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd < 0) return -1;
+        try { return LibcStat.SizeOf(fd); }
+        finally { Libc.close(fd); }
+    }
+}
