@@ -35,7 +35,7 @@ for i in $(seq 0 $((nhold - 1))); do
   for _ in $(seq 1 600); do grep -q '^held' "$OUT/hold.$i" 2>/dev/null && break; sleep 0.2; done
 done
 held=$(cat "$OUT"/hold.* | awk '/^held/ {s += $2} END {print s * 2}')
-"$BIN" agent --listen 127.0.0.1:19150 --netns "$NS" --interval 15s > /dev/null 2>"$OUT/agent.err" & agent=$!; pids+=($agent)
+env ${AGENT_ENV:-} "$BIN" agent --listen 127.0.0.1:19150 --netns "$NS" --interval 15s > /dev/null 2>"$OUT/agent.err" & agent=$!; pids+=($agent)
 ne=""
 if command -v prometheus-node-exporter >/dev/null; then
   ip netns exec "$NS" prometheus-node-exporter --collector.disable-defaults --collector.tcpstat --web.listen-address=127.0.0.1:19151 > /dev/null 2>&1 & ne=$!; pids+=($ne)
@@ -52,13 +52,14 @@ while [ "$(date +%s)" -lt "$end" ]; do
   if [ -z "$a60" ] && [ "$(date +%s)" -ge $((end - 60)) ]; then a60=$(cpu $agent); n60=${ne:+$(cpu $ne)}; t60=$(date +%s.%N); fi
   lat_a+=($(curl -s -o "$OUT/a.txt" -w '%{time_total}' http://127.0.0.1:19150/metrics))
   [ -n "$ne" ] && lat_n+=($(ip netns exec "$NS" curl -s -o "$OUT/n.txt" -w '%{time_total}' http://127.0.0.1:19151/metrics))
-  r=$(awk '/VmRSS/{print $2}' /proc/$agent/status); [ "$r" -gt "$rss_a" ] && rss_a=$r
+  r=$(awk '/VmRSS/{print $2}' /proc/$agent/status); [ "$r" -gt "$rss_a" ] && rss_a=$r; echo "$(( $(date +%s) - start )) s: agent RSS $((r / 1024)) MB, CPU $(cpu $agent) ticks" >> "$OUT/rss.txt"
   [ -n "$ne" ] && { r=$(awk '/VmRSS/{print $2}' /proc/$ne/status); [ "$r" -gt "$rss_n" ] && rss_n=$r; }
   sleep 5
 done
 a1=$(cpu $agent); n1=${ne:+$(cpu $ne)}; t1=$(date +%s.%N)
 table=$(ip netns exec "$NS" ss -s | awk '/^TCP:/')
-opened=$(grep -o 'done [0-9]*' "$OUT/pace.out" | awk '{print $2}' || true)
+for _ in $(seq 1 60); do grep -q "^done" "$OUT/pace.out" && break; sleep 1; done
+opened=$(grep -o "done [0-9]*" "$OUT/pace.out" | awk "{print \$2}" || true)
 stats() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "median %.0f ms, max %.0f ms", a[int((NR+1)/2)]*1000, a[NR]*1000}'; }
 pct() { echo "($2 - $1) / $tck / ($4 - $3) * 100" | bc -l; }
 series_a=$(grep -vc '^#' "$OUT/a.txt")

@@ -9,20 +9,20 @@ namespace ConnDoctor.Sources;
 /// and again (the agent, every interval; its trace thread, every 5 s). On a host with 100k sockets nearly all of a
 /// collection's time is one readlink per open file. A process is walked again only when it is new or its number of open
 /// files changed (the size of /proc/PID/fd, kernels 6.2+; a kernel that reports 0 gets every process walked, as
-/// without the cache); the others keep the sockets found last time that are still in the table. When a socket of the
-/// table is still without owner after that, the kept processes are walked as well (what a scan without the cache does),
-/// so a process that swapped one socket for another keeping its count of files is found all the same. Sockets a full walk
-/// found no owner for (the kernel's own, another user's process without root) are not chased again for a minute.
-/// One cache per caller and mask: its answers are those of <see cref="ProcessFdScanner.Scan"/> on the same table.
+/// without the cache); the others keep the sockets found last time that are still in the table. A socket left without
+/// owner is, as a rule, one opened and closed between the table read and the walk; when one is still there at the next
+/// read, every process is walked (what a scan without the cache does): a process that swapped one socket for another
+/// keeping its count of files gets its new socket named one read late. Sockets no walk finds an owner for twice in a row
+/// (the kernel's own) are not chased again while they live. One cache per caller and state mask.
 /// </summary>
 public sealed class SocketOwnerCache
 {
     private sealed record PidEntry(long Files, (ulong Inode, int Fd)[] Sockets);
 
     private Dictionary<int, PidEntry> _pids = new();
-    private readonly Dictionary<ulong, long> _unowned = new();
+    private readonly HashSet<ulong> _unowned = new();
+    private HashSet<ulong> _missing = new();
     private readonly object _lock = new();
-    private static readonly long UnownedMs = 60_000;
 
     /// <summary>Processes walked, reused from the cache, and whether every process was walked, in the last scan.</summary>
     public int Walked { get; private set; }
@@ -64,16 +64,16 @@ public sealed class SocketOwnerCache
         foreach (int pid in kept)
             foreach (var (inode, fd) in next[pid].Sockets)
                 if (wanted.Contains(inode)) Add(owners, inode, new SocketOwner(pid, fd));
-        long now = Environment.TickCount64;
-        foreach (var (inode, at) in _unowned.ToList())
-            if (now - at > UnownedMs || !wanted.Contains(inode)) _unowned.Remove(inode);
-        bool missing = false;
+        // Sockets left without owner: most were opened and closed between the table read and the walk (churn). One still
+        // there at the next read was swapped in by a process whose count of files did not change: walk every process then.
+        foreach (var inode in _unowned.ToList())
+            if (!wanted.Contains(inode)) _unowned.Remove(inode);
+        var missing = new HashSet<ulong>();
         foreach (ulong inode in wanted)
-            if (!owners.ContainsKey(inode) && !_unowned.ContainsKey(inode)) { missing = true; break; }
+            if (!owners.ContainsKey(inode) && !_unowned.Contains(inode)) missing.Add(inode);
         FullWalk = walk.Count == pids.Count;
-        if (missing && kept.Count > 0)
+        if (!FullWalk && missing.Overlaps(_missing))
         {
-            // A socket nobody walked owns: the kept processes may have swapped files. Walk them too, as an uncached scan does.
             var again = ProcessFdScanner.ScanPids(procRoot, kept, wanted);
             result.DeniedProcesses += again.DeniedProcesses;
             result.VanishedProcesses += again.VanishedProcesses;
@@ -85,10 +85,16 @@ public sealed class SocketOwnerCache
             walk.AddRange(kept);
             kept.Clear();
             FullWalk = true;
+            missing.RemoveWhere(i => owners.TryGetValue(i, out var l) && l.Count > 0);
         }
         if (FullWalk)
-            foreach (ulong inode in wanted)
-                if (!owners.ContainsKey(inode)) _unowned[inode] = now;
+        {
+            // Still without owner after every process was walked, twice in a row: the kernel's own, or unreadable; not chased again.
+            foreach (ulong inode in missing)
+                if (_missing.Contains(inode)) _unowned.Add(inode);
+            missing.RemoveWhere(_unowned.Contains);
+        }
+        _missing = missing;
         foreach (var (inode, list) in owners)
             if (list.Count > 0) result.Owners[inode] = [.. list];
         _pids = next;

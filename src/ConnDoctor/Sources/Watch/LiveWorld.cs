@@ -24,12 +24,16 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         var listeners = new Dictionary<(ulong, int), TaskInfo>();
         var listening = new HashSet<(ulong, int)>();
         var existing = full ? new Dictionary<(NetEndpoint, NetEndpoint), TaskInfo>() : _existing;
+        // One owner record per process, namespace and uid, shared by its sockets (100k sockets are a handful of owners).
+        var shared = new Dictionary<(int, ulong, uint?), TaskInfo>();
         foreach (var s in ev.Sockets)
         {
             var ns = ev.Namespaces[s.NetnsIndex];
             var p = ev.OwnerOf(s);
-            var info = new TaskInfo(p?.Pid ?? 0, p?.Name, s.State == TcpState.TimeWait ? null : s.Uid, ns.Inode, ns.Label,
-                p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid) { CommandLine = NullIfEmpty(p?.CommandLine) };
+            uint? uid = s.State == TcpState.TimeWait ? null : s.Uid;
+            if (!shared.TryGetValue((p?.Pid ?? 0, ns.Inode, uid), out var info))
+                shared[(p?.Pid ?? 0, ns.Inode, uid)] = info = new TaskInfo(p?.Pid ?? 0, p?.Name, uid, ns.Inode, ns.Label,
+                    p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid) { CommandLine = NullIfEmpty(p?.CommandLine) };
             if (s.State == TcpState.Listen)
             {
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown
