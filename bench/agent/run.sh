@@ -7,6 +7,7 @@
 # Prints CPU % of one core (over the whole churn and over its last 60 s, when the 5-min window is full), peak RSS,
 # scrape latency and series count for each, and the ratios. Root; makes and deletes its own namespace.
 # Usage: bench/agent/run.sh [RATE=1000] [HOLD=100000] [DUR=360]
+#   CONNDOCTOR=path (default artifacts/conndoctor), AGENT_ARGS="--max-connections 20000", AGENT_ENV="DOTNET_...=..." 
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RATE=${1:-1000}; HOLD=${2:-100000}; DUR=${3:-360}
@@ -35,7 +36,7 @@ for i in $(seq 0 $((nhold - 1))); do
   for _ in $(seq 1 600); do grep -q '^held' "$OUT/hold.$i" 2>/dev/null && break; sleep 0.2; done
 done
 held=$(cat "$OUT"/hold.* | awk '/^held/ {s += $2} END {print s * 2}')
-env ${AGENT_ENV:-} "$BIN" agent --listen 127.0.0.1:19150 --netns "$NS" --interval 15s > /dev/null 2>"$OUT/agent.err" & agent=$!; pids+=($agent)
+env ${AGENT_ENV:-} "$BIN" agent --listen 127.0.0.1:19150 --netns "$NS" --interval 15s ${AGENT_ARGS:-} > /dev/null 2>"$OUT/agent.err" & agent=$!; pids+=($agent)
 ne=""
 if command -v prometheus-node-exporter >/dev/null; then
   ip netns exec "$NS" prometheus-node-exporter --collector.disable-defaults --collector.tcpstat --web.listen-address=127.0.0.1:19151 > /dev/null 2>&1 & ne=$!; pids+=($ne)
@@ -44,8 +45,10 @@ sleep 20   # the agent's first collection
 # The churn: RATE connects/s, each closed by the client (TIME_WAIT on its side), bounded by DUR.
 ip netns exec "$NS" python3 $SCEN pace --connect 127.0.0.1:7001 --rate "$RATE" --seconds "$DUR" --start-after 0.1 --silent --lifetime $((DUR + 30)) > "$OUT/pace.out" & pids+=($!)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Ticks per thread name (the trace thread, the collection thread, the GC and thread pool), summed over threads of one name.
+threads() { for t in /proc/$1/task/*; do printf '%s %s\n' "$(tr ' ' '_' < "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort; }
 tck=$(getconf CLK_TCK)
-a0=$(cpu $agent); n0=${ne:+$(cpu $ne)}; t0=$(date +%s.%N)
+a0=$(cpu $agent); n0=${ne:+$(cpu $ne)}; t0=$(date +%s.%N); threads $agent > "$OUT/threads0"
 lat_a=(); lat_n=(); rss_a=0; rss_n=0; a60=""; n60=""; t60=""
 start=$(date +%s); end=$((start + DUR))
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -56,7 +59,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   [ -n "$ne" ] && { r=$(awk '/VmRSS/{print $2}' /proc/$ne/status); [ "$r" -gt "$rss_n" ] && rss_n=$r; }
   sleep 5
 done
-a1=$(cpu $agent); n1=${ne:+$(cpu $ne)}; t1=$(date +%s.%N)
+a1=$(cpu $agent); n1=${ne:+$(cpu $ne)}; t1=$(date +%s.%N); threads $agent > "$OUT/threads1"
 table=$(ip netns exec "$NS" ss -s | awk '/^TCP:/')
 for _ in $(seq 1 60); do grep -q "^done" "$OUT/pace.out" && break; sleep 1; done
 opened=$(grep -o "done [0-9]*" "$OUT/pace.out" | awk "{print \$2}" || true)
@@ -74,6 +77,7 @@ if [ -n "$ne" ]; then
   printf 'node_exporter tcpstat: CPU %.2f%% of one core (last 60 s: %.2f%%), peak RSS %d MB, scrape %s, %d series\n' "$cpu_n" "$cpu_n60" $((rss_n / 1024)) "$(stats "${lat_n[@]}")" "$series_n"
   printf 'ratio agent/node_exporter: CPU %.1fx, RSS %.1fx, series %.1fx\n' "$(echo "$cpu_a / ($cpu_n + 0.0001)" | bc -l)" "$(echo "$rss_a / $rss_n" | bc -l)" "$(echo "$series_a / $series_n" | bc -l)"
 fi
+printf 'agent per thread (%% of one core): %s\n' "$(join -a2 -e0 -o 0,1.2,2.2 "$OUT/threads0" "$OUT/threads1" | awk -v tck="$tck" -v s="$(echo "$t1 - $t0" | bc -l)" '{d = ($3 - $2) / tck / s * 100; if (d >= 0.05) printf "%s %.2f, ", $1, d}')"
 grep -E '^conndoctor_(trace_events_lost_total|tracked_connections|tracked_connections_dropped_total|source_duration_seconds)' "$OUT/a.txt" || true
 grep -E '^conndoctor_tcp_connections_opened_total\{.*7001' "$OUT/a.txt" || true
 echo "raw files: $OUT"

@@ -57,7 +57,8 @@ public static class WindowMerger
                 {
                     book.Close(copy, closedMs + offset);
                     open.Remove(key);
-                    closed[key] = copy;
+                    // Only one closed near its segment's end can have a later segment's reset (ConnectionTracker.Rotate).
+                    if (closedMs >= seg.Seconds * 1000 - ConnectionTracker.ClosedHorizonMs) closed[key] = copy;
                 }
             }
         }

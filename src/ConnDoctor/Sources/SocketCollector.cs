@@ -255,7 +255,8 @@ public static class SocketCollector
         bool denied = scan.DeniedProcesses > 0;
         string reason = denied
             ? $"{scan.DeniedProcesses} of {scan.Processes} processes belong to other users and could not be inspected (run as root): their sockets show no owner"
-            : $"{scan.Processes} processes scanned, {owning.Count} hold sockets";
+            : $"{scan.Processes} processes scanned, {owning.Count} hold sockets" +
+              (o.OwnerCache is { } cache ? $" ({cache.Walked} walked, {cache.Reused} with the same files as at the last read{(cache.FullWalk ? ": a full walk" : "")})" : "");
         statuses.Add(new SourceStatus("processes", denied ? SourceState.Partial : SourceState.Ok, reason, processes.Count, sw.Elapsed));
         return denied;
     }

@@ -274,7 +274,10 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     }
 
     /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
-    public void Prune(double nowMs, double horizonMs = 10_000)
+    /// <summary>How long a closed connection is kept for the resets the kernel sends after it (carried across a cut too).</summary>
+    public const double ClosedHorizonMs = 10_000;
+
+    public void Prune(double nowMs, double horizonMs = ClosedHorizonMs)
     {
         if (_closed.Count > 0)
             foreach (var k in _closed.Where(kv => kv.Value.At < nowMs - horizonMs).Select(kv => kv.Key).ToList()) _closed.Remove(k);
