@@ -68,7 +68,7 @@ public sealed class AgentLoop : IDisposable
 
     public void Start()
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = "conndoctor-agent-collect" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "agent-collect" };
         _thread.Start();
     }
 

@@ -7,17 +7,17 @@ namespace ConnDoctor.Sources;
 /// <summary>
 /// The socket owners found by the last /proc/*/fd walk, kept between the reads of a caller that reads the table again
 /// and again (the agent, every interval; its trace thread, every 5 s). On a host with 100k sockets nearly all of a
-/// collection's time is one readlink per open file. A process is walked again only when it is new or its number of open
-/// files changed (the size of /proc/PID/fd, kernels 6.2+; a kernel that reports 0 gets every process walked, as
-/// without the cache); the others keep the sockets found last time that are still in the table. A socket left without
-/// owner is, as a rule, one opened and closed between the table read and the walk; when one is still there at the next
-/// read, every process is walked (what a scan without the cache does): a process that swapped one socket for another
-/// keeping its count of files gets its new socket named one read late. Sockets no walk finds an owner for twice in a row
+/// collection's time is one readlink per open file. A process is walked again unless both its number of open files (the
+/// size of /proc/PID/fd, kernels 6.2+; a kernel that reports 0 gets every process walked, as without the cache) and its
+/// CPU time (utime + stime, in clock ticks) are what they were at the last read: an idle holder of many sockets is not
+/// walked, a client that swaps connections is. A socket left without owner is, as a rule, one opened and closed between
+/// the table read and the walk; when one is still there at the next read, every process is walked (what a scan without
+/// the cache does): a process that swapped one socket for another within one clock tick of CPU gets it named one read late. Sockets no walk finds an owner for twice in a row
 /// (the kernel's own) are not chased again while they live. One cache per caller and state mask.
 /// </summary>
 public sealed class SocketOwnerCache
 {
-    private sealed record PidEntry(long Files, (ulong Inode, int Fd)[] Sockets);
+    private sealed record PidEntry(long Files, long Cpu, (ulong Inode, int Fd)[] Sockets);
 
     private Dictionary<int, PidEntry> _pids = new();
     private readonly HashSet<ulong> _unowned = new();
@@ -41,14 +41,15 @@ public sealed class SocketOwnerCache
         var pids = ProcessFdScanner.ListPids(procRoot);
         result.Processes = pids.Count;
         var next = new Dictionary<int, PidEntry>(pids.Count);
-        var files = new Dictionary<int, long>(pids.Count);
+        var files = new Dictionary<int, (long, long)>(pids.Count);
         var walk = new List<int>();
         var kept = new List<int>();
         foreach (int pid in pids)
         {
-            long n = OpenFiles(procRoot, pid);
-            files[pid] = n;
-            if (n > 0 && _pids.TryGetValue(pid, out var e) && e.Files == n)
+            long n = OpenFiles(procRoot, pid), cpu = CpuTicks(procRoot, pid);
+            files[pid] = (n, cpu);
+            // A process that ran no CPU since the last read opened and closed nothing (an idle holder of many sockets).
+            if (n > 0 && cpu >= 0 && _pids.TryGetValue(pid, out var e) && e.Files == n && e.Cpu == cpu)
             {
                 kept.Add(pid);
                 next[pid] = e;
@@ -110,7 +111,7 @@ public sealed class SocketOwnerCache
     }
 
     /// <summary>The walked processes' sockets, for the next scan (a process the walk could not read is not kept).</summary>
-    private static void Remember(List<int> walked, FdScanResult scan, Dictionary<int, long> files, Dictionary<int, PidEntry> next)
+    private static void Remember(List<int> walked, FdScanResult scan, Dictionary<int, (long Files, long Cpu)> files, Dictionary<int, PidEntry> next)
     {
         var byPid = new Dictionary<int, List<(ulong, int)>>();
         foreach (var (inode, list) in scan.Owners)
@@ -121,10 +122,42 @@ public sealed class SocketOwnerCache
             }
         foreach (int pid in walked)
         {
-            long n = files.GetValueOrDefault(pid);
-            if (n > 0) next[pid] = new PidEntry(n, byPid.TryGetValue(pid, out var l) ? [.. l] : []);
+            var (n, cpu) = files.GetValueOrDefault(pid);
+            if (n > 0) next[pid] = new PidEntry(n, cpu, byPid.TryGetValue(pid, out var l) ? [.. l] : []);
             else next.Remove(pid);
         }
+    }
+
+    /// <summary>utime + stime of the whole process in clock ticks (/proc/PID/stat fields 14 and 15); -1 when unreadable.</summary>
+    private static long CpuTicks(string procRoot, int pid)
+    {
+        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
+        int len = Encoding.UTF8.GetBytes(procRoot, path);
+        path[len++] = (byte)'/';
+        pid.TryFormat(path[len..], out int w, default, null);
+        len += w;
+        "/stat"u8.CopyTo(path[len..]);
+        len += 5;
+        Span<byte> buf = stackalloc byte[1024];
+        int n = Libc.ReadSmallFile(path[..len], buf);
+        if (n <= 0) return -1;
+        var text = buf[..n];
+        int close = text.LastIndexOf((byte)')');
+        if (close < 0) return -1;
+        text = text[(close + 2)..];
+        long sum = 0;
+        for (int field = 3; field <= 15; field++)
+        {
+            int sp = text.IndexOf((byte)' ');
+            if (sp < 0) return -1;
+            if (field >= 14)
+            {
+                if (!System.Buffers.Text.Utf8Parser.TryParse(text[..sp], out long v, out _)) return -1;
+                sum += v;
+            }
+            text = text[(sp + 1)..];
+        }
+        return sum;
     }
 
     /// <summary>How many files the process has open: the size of /proc/PID/fd (0 on kernels before 6.2, -1 when unreadable).</summary>

@@ -8,8 +8,8 @@ namespace ConnDoctor.Tests.Kernel;
 /// <summary>
 /// The owner cache (the agent's table reads walk /proc/*/fd only for processes whose files changed) against the
 /// uncached walk on the same namespace, read back to back: a real process holds loopback connections, then swaps one
-/// connection for another keeping its count of open files (the case a count cannot see: named one read late), then
-/// opens one more.
+/// connection for another keeping its count of open files (named at once if that cost it CPU time, else one read
+/// late), then opens one more.
 /// </summary>
 public class SocketOwnerCacheTests
 {
@@ -70,15 +70,16 @@ public class SocketOwnerCacheTests
             Assert.False(cache.FullWalk);
             Assert.True(cache.Reused > 0);
 
-            // One connection closed and another opened: the same count of files. The first read leaves the new sockets
-            // without owner (a socket opened and closed between the table read and the walk looks the same) ...
+            // One connection closed and another opened: the same count of files. The first read walks the holder if the
+            // swap cost it a clock tick of CPU, else leaves the two new sockets without owner (never with a wrong one) ...
             Assert.Equal("done", Say("swap"));
             var late = SocketCollector.Collect(new CollectOptions { Netns = ns.Name, OwnerCache = cache });
-            Assert.False(cache.FullWalk);
-            Assert.Equal(2, late.Sockets.Count(s => s.State == TcpState.Established && s.Owners.Length == 0));
-            // ... the next finds them still there and walks every process: the uncached answer again.
+            var truth = Owners(SocketCollector.Collect(new CollectOptions { Netns = ns.Name }));
+            var unnamed = Owners(late).Where(kv => kv.Value != truth[kv.Key]).ToList();
+            Assert.True(unnamed.Count is 0 or 2, string.Join("; ", unnamed));
+            Assert.All(unnamed, kv => Assert.Equal("", kv.Value));
+            // ... the next read names them in any case: the uncached answer again.
             var swapped = AssertSameAsUncached(ns, cache);
-            Assert.True(cache.FullWalk);
             Assert.Equal(7, swapped.Sockets.Count(s => s.State != TcpState.TimeWait && s.Owners.Any(o => o.Pid == p.Id)));
             AssertSameAsUncached(ns, cache);
             Assert.False(cache.FullWalk);
