@@ -13,12 +13,13 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     private Dictionary<(NetEndpoint, NetEndpoint), TaskInfo> _existing = new();
     private Dictionary<ulong, NetnsInfo> _namespaces = new();
     private HashSet<ulong> _watched = new();
-    // Every 5 s the listeners, now and then the whole table: each read walks /proc/*/fd only for processes whose files changed.
-    private readonly SocketOwnerCache _fullOwners = new(), _listenerOwners = new();
+    // The listeners every 5 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
+    // A full read (snapshot mode, guesses to check) walks every process: a new connection is named at first sight.
+    private readonly SocketOwnerCache _listenerOwners = new();
 
     public Evidence Refresh(bool full)
     {
-        var ev = SocketCollector.Collect(collect with { StateMask = full ? TcpStates.AllMask : TcpStates.MaskOf(TcpState.Listen), OwnerCache = full ? _fullOwners : _listenerOwners });
+        var ev = SocketCollector.Collect(collect with { StateMask = full ? TcpStates.AllMask : TcpStates.MaskOf(TcpState.Listen), OwnerCache = full ? null : _listenerOwners });
         _namespaces = ev.Namespaces.ToDictionary(n => n.Inode, n => n);
         _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
         var listeners = new Dictionary<(ulong, int), TaskInfo>();
