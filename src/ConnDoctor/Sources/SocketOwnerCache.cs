@@ -128,18 +128,23 @@ public sealed class SocketOwnerCache
         }
     }
 
-    /// <summary>utime + stime of the whole process in clock ticks (/proc/PID/stat fields 14 and 15); -1 when unreadable.</summary>
-    private static long CpuTicks(string procRoot, int pid)
+    /// <summary>PROCROOT/PID/LEAF in <paramref name="path"/> (room for procRoot's bytes and 32 more).</summary>
+    private static ReadOnlySpan<byte> ProcPath(string procRoot, int pid, ReadOnlySpan<byte> leaf, Span<byte> path)
     {
-        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
         int len = Encoding.UTF8.GetBytes(procRoot, path);
         path[len++] = (byte)'/';
         pid.TryFormat(path[len..], out int w, default, null);
         len += w;
-        "/stat"u8.CopyTo(path[len..]);
-        len += 5;
+        leaf.CopyTo(path[len..]);
+        return path[..(len + leaf.Length)];
+    }
+
+    /// <summary>utime + stime of the whole process in clock ticks (/proc/PID/stat fields 14 and 15); -1 when unreadable.</summary>
+    private static long CpuTicks(string procRoot, int pid)
+    {
+        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
         Span<byte> buf = stackalloc byte[1024];
-        int n = Libc.ReadSmallFile(path[..len], buf);
+        int n = Libc.ReadSmallFile(ProcPath(procRoot, pid, "/stat"u8, path), buf);
         if (n <= 0) return -1;
         var text = buf[..n];
         int close = text.LastIndexOf((byte)')');
@@ -164,13 +169,7 @@ public sealed class SocketOwnerCache
     private static long OpenFiles(string procRoot, int pid)
     {
         Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
-        int len = Encoding.UTF8.GetBytes(procRoot, path);
-        path[len++] = (byte)'/';
-        pid.TryFormat(path[len..], out int w, default, null);
-        len += w;
-        "/fd"u8.CopyTo(path[len..]);
-        len += 3;
-        int fd = Libc.Open(path[..len], Libc.O_RDONLY | Libc.O_DIRECTORY);
+        int fd = Libc.Open(ProcPath(procRoot, pid, "/fd"u8, path), Libc.O_RDONLY | Libc.O_DIRECTORY);
         if (fd < 0) return -1;
         try { return LibcStat.SizeOf(fd); }
         finally { Libc.close(fd); }
