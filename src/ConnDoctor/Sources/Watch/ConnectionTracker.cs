@@ -273,10 +273,10 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         book.ResetReceived(c);
     }
 
-    /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
     /// <summary>How long a closed connection is kept for the resets the kernel sends after it (carried across a cut too).</summary>
     public const double ClosedHorizonMs = 10_000;
 
+    /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
     public void Prune(double nowMs, double horizonMs = ClosedHorizonMs)
     {
         if (_closed.Count > 0)
