@@ -7,6 +7,9 @@
 # Env:   CONNDOCTOR=path  binary to time (default artifacts/conndoctor)
 #        ROUNDS=5         timed runs per command; the median is reported
 #        TW_BUDGET=50     seconds after READY by which a round must end (TIME_WAIT lives 60 s)
+#        PEERS=0          time conndoctor only (with COMPARE: a before/after of a change on a busy machine)
+#        COMPARE=path     another conndoctor binary (e.g. main's) timed in the same rounds, with both
+#                         binaries' own socket-dump time (sources "sockets:netlink" durationMs) per round
 #
 # For each SIZE: a fresh network namespace, farm.py builds ~SIZE sockets on its loopback
 # (60% ESTABLISHED, 15% CLOSE_WAIT, 25% TIME_WAIT), the counts are checked with ss, and every
@@ -82,6 +85,15 @@ LABELS=(
     "ss -tan"
     "netstat -ant"
 )
+
+PEERS=${PEERS:-1}
+if [ "$PEERS" = 0 ]; then CMDS=("${CMDS[0]}"); LABELS=("${LABELS[0]}"); fi
+COMPARE=${COMPARE:-}
+if [ -n "$COMPARE" ]; then
+    [ -x "$COMPARE" ] || { echo "no conndoctor binary at COMPARE=$COMPARE" >&2; exit 1; }
+    CMDS+=("$COMPARE sockets --group-by none --json")
+    LABELS+=("conndoctor COMPARE (same command)")
+fi
 
 # Wall time of one run, in seconds; stdout goes through a pipe like a user's `| less` would.
 time_once() {
@@ -202,6 +214,17 @@ print(f"{'':>10}conndoctor self-timing: {srcs}")
 PYEOF
 }
 
+# COMPARE mode: each binary's own figure for the sock_diag dump (its "sockets:*" source's durationMs), once a round.
+self_time_of() {
+    nsx "$1" sockets --group-by none --json 2>>"$WORK/stderr.log" | "$PY" -c '
+import json, sys
+print(next(s["durationMs"] for s in json.load(sys.stdin)["sources"] if s["source"].startswith("sockets")))'
+}
+self_times() {
+    self_time_of "$CONNDOCTOR" >>"$WORK/self.cd"
+    self_time_of "$COMPARE" >>"$WORK/self.compare"
+}
+
 SUMMARY=()
 
 bench_size() {
@@ -218,6 +241,7 @@ bench_size() {
     # by the slowest round so far); otherwise the table is rebuilt first.
     local i r t0 dur slowest=0
     for i in "${!CMDS[@]}"; do : >"$WORK/t.$i"; done
+    : >"$WORK/self.cd"; : >"$WORK/self.compare"
     for ((r = 1; r <= ROUNDS; r++)); do
         if awk -v a="$READY_AT" -v n="$EPOCHREALTIME" -v s="$slowest" -v b="$TW_BUDGET" \
             'BEGIN { exit !(n - a + s > b) }'; then
@@ -229,6 +253,7 @@ bench_size() {
             time_once "${CMDS[$i]}" >>"$WORK/t.$i"
         done
         dur=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
+        [ -z "$COMPARE" ] || self_times
         slowest=$(awk -v d="$dur" -v s="$slowest" 'BEGIN { print (d > s ? d : s) }')
         echo "round $r: ${dur}s"
     done
@@ -241,13 +266,17 @@ bench_size() {
         med=$(median "$WORK/t.$i")
         runs=$(tr '\n' ' ' <"$WORK/t.$i")
         case "${LABELS[$i]}" in
-            "ss -tanp" | "netstat -antp") ratio=$(awk -v p="$med" -v c="$base" 'BEGIN { printf "%.2fx", p / c }') ;;
+            "ss -tanp" | "netstat -antp" | "conndoctor COMPARE"*) ratio=$(awk -v p="$med" -v c="$base" 'BEGIN { printf "%.2fx", p / c }') ;;
             *) ratio="-" ;;
         esac
         printf '%-44s %10s %12s   %s\n' "${LABELS[$i]}" "$med" "$ratio" "$runs"
         SUMMARY+=("$size|${LABELS[$i]}|$med|$ratio")
     done
-    if [ "$size" -ge 100000 ]; then
+    if [ -n "$COMPARE" ]; then
+        printf 'own socket-dump time (ms, median; all): conndoctor %s (%s)  COMPARE %s (%s)\n' \
+            "$(median "$WORK/self.cd")" "$(tr '\n' ' ' <"$WORK/self.cd")" "$(median "$WORK/self.compare")" "$(tr '\n' ' ' <"$WORK/self.compare")"
+    fi
+    if [ "$size" -ge 100000 ] && [ "$PEERS" != 0 ]; then
         local ss_p ns_p
         ss_p=$(median "$WORK/t.1"); ns_p=$(median "$WORK/t.2")
         if awk -v c="$base" -v a="$ss_p" -v b="$ns_p" 'BEGIN { exit !(a >= 4 * c && b >= 4 * c) }'; then
@@ -259,6 +288,7 @@ bench_size() {
 }
 
 echo "conndoctor: $CONNDOCTOR ($("$CONNDOCTOR" --version 2>/dev/null | head -1))"
+[ -z "$COMPARE" ] || echo "COMPARE: $COMPARE ($("$COMPARE" --version 2>/dev/null | head -1))"
 echo "$(nproc) cores, kernel $(uname -r), $(ss -V 2>&1 | head -1), netstat $(netstat -V 2>&1 | head -1 | awk '{print $2}'), rounds $ROUNDS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for size in "${SIZES[@]}"; do
     bench_size "$size"

@@ -175,13 +175,15 @@ public sealed class AgentLoop : IDisposable
         Collections++;
     }
 
-    /// <summary>As diagnose and collect: the own logs of the processes a finding blames (collect adds the top churners'; the agent does not).</summary>
+    /// <summary>
+    /// As collect: the own logs of the processes a finding blames, and those of the window's busiest churners (for a
+    /// finding on another host that points here); the report quotes the blamed ones only.
+    /// </summary>
     private (AppLogEvidence?, SourceStatus) ReadAppLogs(IReadOnlyList<int> blamed, Evidence ev)
     {
-        if (!_o.Collect.IsLiveProc) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes"));
-        if (blamed.Count == 0) return (null, new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process"));
-        var processes = blamed.Select(pid => ev.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(_o.Collect.ProcRoot, pid)).Where(p => p != null).Select(p => p!).ToList();
-        return AppLogSource.Read(_o.Collect.ProcRoot, processes, DateTime.Now - _o.Window);
+        var since = DateTime.Now - _o.Window;
+        var (logs, status) = HostDiagnosis.ReadBlamedLogs(_o.Collect, blamed, ev, since);
+        return (HostCollection.WithChurnerLogs(ev with { AppLogs = logs }, _o.Collect, since), status);
     }
 
     private void Publish(Evidence e, DiagnoseReport? report, IReadOnlyList<SourceStatus> extra)

@@ -41,6 +41,12 @@ public sealed record Evidence
     /// <summary>True when other users' processes could not be inspected (not root), so owners may be missing.</summary>
     public bool OwnersIncomplete { get; init; }
 
+    /// <summary>
+    /// Every process the socket table's fd scan listed, in /proc's order, with its network namespace's inode (0: unreadable
+    /// or exited), when the collection asked for them (collect); null otherwise. Not part of a document.
+    /// </summary>
+    public IReadOnlyList<(int Pid, ulong NetnsInode)>? ProcessNetns { get; init; }
+
     public NetnsInfo NetnsOf(SocketRecord s) => Namespaces[s.NetnsIndex];
 
     public ProcessRecord? OwnerOf(SocketRecord s) =>

@@ -24,26 +24,30 @@ public static class HostCollection
 
     public static Evidence Collect(HostDiagnosisOptions o, bool redact, Action<WatchTick>? onTick = null, CancellationToken cancel = default)
     {
-        var (evidence, _) = HostDiagnosis.Run(o, onTick, cancel);
+        // The fd scan records every process's namespace as it goes, for WithNamespaceProcesses.
+        var (evidence, _) = HostDiagnosis.Run(o with { Host = o.Host with { Collect = o.Host.Collect with { RecordProcessNetns = true } } }, onTick, cancel);
         if (o.Host.Collect.IsLiveProc) evidence = WithNamespaceProcesses(evidence, o.Host.Collect);
-        if (o.AppLogs && o.Host.Collect.IsLiveProc)
-        {
-            var have = new HashSet<int>(evidence.AppLogs?.Processes.Select(p => p.Pid) ?? []);
-            var extra = Churners(evidence).Where(pid => !have.Contains(pid))
-                .Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(o.Host.Collect.ProcRoot, pid))
-                .Where(p => p != null).Select(p => p!).ToList();
-            if (extra.Count > 0)
-            {
-                var (logs, _) = AppLogSource.Read(o.Host.Collect.ProcRoot, extra, o.Host.Since);
-                evidence = evidence with
-                {
-                    AppLogs = evidence.AppLogs is { } a ? a with { Processes = [.. a.Processes, .. logs.Processes] } : logs,
-                };
-            }
-        }
+        if (o.AppLogs) evidence = evidence with { AppLogs = WithChurnerLogs(evidence, o.Host.Collect, o.Host.Since) };
         if (!redact && o.Host.Collect.IsLiveProc) evidence = Unmasked(evidence, o.Host.Collect.ProcRoot);
         if (evidence.Identity is { } id) evidence = evidence with { Identity = id with { CollectionEnd = DateTimeOffset.UtcNow } };
         return evidence;
+    }
+
+    /// <summary>
+    /// The evidence's app logs (the blamed processes') plus the own logs of the busiest churners here (<see cref="Churners"/>)
+    /// not among them: what `collect`'s document and the agent's window document carry, because the process behind
+    /// another host's problem is only known once the documents are joined. Unchanged without live processes.
+    /// </summary>
+    public static AppLogEvidence? WithChurnerLogs(Evidence evidence, CollectOptions collect, DateTime since)
+    {
+        if (!collect.IsLiveProc) return evidence.AppLogs;
+        var have = new HashSet<int>(evidence.AppLogs?.Processes.Select(p => p.Pid) ?? []);
+        var extra = Churners(evidence).Where(pid => !have.Contains(pid))
+            .Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(collect.ProcRoot, pid))
+            .Where(p => p != null).Select(p => p!).ToList();
+        if (extra.Count == 0) return evidence.AppLogs;
+        var (logs, _) = AppLogSource.Read(collect.ProcRoot, extra, since);
+        return evidence.AppLogs is { } a ? a with { Processes = [.. a.Processes, .. logs.Processes] } : logs;
     }
 
     /// <summary>
@@ -90,6 +94,8 @@ public static class HostCollection
     /// Every process of the namespaces collected, not only those that own a socket now: a client in a reconnect loop
     /// holds none between attempts, and its TIME_WAIT sockets have no owner, so only its namespace names it (a pod's
     /// one process behind a node's NAT). Skipped for the host's namespace when it has more than <see cref="MaxIdleProcesses"/>.
+    /// The processes and their namespaces come from the socket table's fd scan (<see cref="Evidence.ProcessNetns"/>); /proc
+    /// is listed again only when that scan did not run or did not record them (a watch's table).
     /// </summary>
     private static Evidence WithNamespaceProcesses(Evidence e, CollectOptions o)
     {
@@ -99,9 +105,10 @@ public static class HostCollection
         if (inodes.Count == 0) return e;
         var processes = new Dictionary<int, ProcessRecord>(e.Processes);
         int added = 0;
-        foreach (var pid in ProcessFdScanner.ListPids(procRoot))
+        var listed = e.ProcessNetns ?? ProcessFdScanner.ListPids(procRoot).Select(pid => (Pid: pid, NetnsInode: NetnsScope.InodeFromLink(procRoot, pid)));
+        foreach (var (pid, netns) in listed)
         {
-            if (processes.ContainsKey(pid) || !inodes.Contains(NetnsScope.InodeFromLink(procRoot, pid))) continue;
+            if (processes.ContainsKey(pid) || !inodes.Contains(netns)) continue;
             if (added == MaxIdleProcesses) break;
             if (ProcessReader.Read(procRoot, pid) is { } p) { processes[pid] = pods.Fill(p); added++; }
         }

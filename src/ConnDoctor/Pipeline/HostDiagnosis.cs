@@ -34,15 +34,18 @@ public static class HostDiagnosis
         evidence = evidence with { Identity = HostIdentitySource.Read(o.Host.Collect.ProcRoot, evidence.Namespaces, start, DateTimeOffset.UtcNow).Identity };
         var extraZkPorts = o.Host.Discovery.ZkServers.Select(e => (int)e.Port).ToList();
         return Diagnose(evidence, o.Rules, o.OnlyRules, extraZkPorts, (blamed, ev) =>
-        {
-            if (!o.AppLogs) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--no-app-logs"));
-            if (!o.Host.Collect.IsLiveProc) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes"));
-            if (blamed.Count == 0) return (null, new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process"));
-            var processes = blamed.Select(pid => ev.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(o.Host.Collect.ProcRoot, pid))
-                .Where(p => p != null).Select(p => p!).ToList();
-            var (logs, s) = AppLogSource.Read(o.Host.Collect.ProcRoot, processes, o.Host.Since);
-            return (logs, blamed.Count > processes.Count ? s with { State = SourceState.Partial, Reason = s.Reason + $"; {blamed.Count - processes.Count} blamed process(es) exited before their log could be found" } : s);
-        });
+            o.AppLogs ? ReadBlamedLogs(o.Host.Collect, blamed, ev, o.Host.Since) : (null, new SourceStatus("app-logs", SourceState.Skipped, "--no-app-logs")));
+    }
+
+    /// <summary>The own logs of the processes a finding blames, on a live host (`diagnose`, `collect` and the agent read them so).</summary>
+    public static (AppLogEvidence? Logs, SourceStatus Status) ReadBlamedLogs(CollectOptions collect, IReadOnlyList<int> blamed, Evidence ev, DateTime since)
+    {
+        if (!collect.IsLiveProc) return (null, new SourceStatus("app-logs", SourceState.Skipped, "--proc-root: no live processes"));
+        if (blamed.Count == 0) return (null, new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process"));
+        var processes = blamed.Select(pid => ev.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(collect.ProcRoot, pid))
+            .Where(p => p != null).Select(p => p!).ToList();
+        var (logs, s) = AppLogSource.Read(collect.ProcRoot, processes, since);
+        return (logs, blamed.Count > processes.Count ? s with { State = SourceState.Partial, Reason = s.Reason + $"; {blamed.Count - processes.Count} blamed process(es) exited before their log could be found" } : s);
     }
 
     /// <summary>
@@ -56,9 +59,10 @@ public static class HostDiagnosis
         var zkPorts = ZkPorts(evidence, extraZkPorts);
         var findings = LocalHolderJoin.Attach(FindingMerger.Merge(report.Findings, evidence.Watch != null, zkPorts), evidence, zkPorts);
 
+        var blamed = AppLogJoin.Blamed(findings);
         if (readAppLogs != null)
         {
-            var (logs, status) = readAppLogs(AppLogJoin.Blamed(findings).ToList(), evidence);
+            var (logs, status) = readAppLogs(blamed, evidence);
             if (logs != null) evidence = evidence with { AppLogs = logs };
             evidence = evidence with { Statuses = [.. evidence.Statuses, status] };
         }
@@ -72,9 +76,20 @@ public static class HostDiagnosis
             Notes = (evidence.Zk?.Servers ?? []).Where(s => s.WhitelistHint != null)
                 .Select(s => $"{s.Member} refuses the four-letter words {string.Join(", ", s.RefusedWords)} (not whitelisted): add this line to its zoo.cfg and restart it: {s.WhitelistHint}" +
                              (evidence.ZkLog != null ? "; findings below still come from its log" : "")).ToList(),
-            AppLogs = evidence.AppLogs,
+            AppLogs = BlamedOnly(evidence.AppLogs, blamed),
         };
         return (evidence, report);
+    }
+
+    /// <summary>
+    /// The report quotes the logs of the processes its findings blame; the evidence may carry more (a document's, or the
+    /// agent's window, hold the busiest churners' too, for a finding on another host).
+    /// </summary>
+    private static AppLogEvidence? BlamedOnly(AppLogEvidence? logs, List<int> blamed)
+    {
+        if (logs == null) return null;
+        var kept = logs.Processes.Where(p => blamed.Contains(p.Pid)).ToList();
+        return kept.Count == logs.Processes.Count ? logs : kept.Count == 0 ? null : logs with { Processes = kept };
     }
 
     /// <summary>ZooKeeper's client ports on this host: the servers discovery found, those given, and 2181.</summary>

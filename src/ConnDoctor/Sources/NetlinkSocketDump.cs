@@ -9,54 +9,33 @@ namespace ConnDoctor.Sources;
 /// </summary>
 public static unsafe class NetlinkSocketDump
 {
+    /// <summary>The receive buffer: large, so a 100k-socket dump takes few recv() calls.</summary>
     private const int BufferSize = 256 * 1024;
+    private const int ReceiveBuffer = 1 << 20;
 
     /// <summary>A NETLINK_SOCK_DIAG socket in the calling thread's namespace (for dumps and for SOCK_DESTROY).</summary>
-    internal static int OpenSockDiag()
+    internal static int OpenSockDiag(int receiveBuffer = 0)
     {
-        int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
-        if (fd < 0)
-        {
-            int e = Libc.Errno;
-            throw new SourceException($"netlink sock_diag socket: {Libc.ErrorText(e)}", e);
-        }
-        return fd;
+        try { return NetlinkDump.Open(Libc.NETLINK_SOCK_DIAG, receiveBuffer); }
+        catch (NetlinkException ex) { throw Error(ex); }
     }
 
     public static void Dump(int family, uint stateMask, int netnsIndex, List<SocketRecord> into)
     {
-        int fd = OpenSockDiag();
-        try
-        {
-            int rcvbuf = 1 << 20;
-            Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &rcvbuf, sizeof(int));
-            byte* req = stackalloc byte[72];
-            SockDiagParser.BuildRequest(new Span<byte>(req, 72), (byte)(family == 6 ? 10 : 2), stateMask, 1);
-            if (Libc.send(fd, req, 72, 0) != 72)
-            {
-                int e = Libc.Errno;
-                throw new SourceException($"netlink sock_diag request: {Libc.ErrorText(e)}", e);
-            }
-            var buffer = new byte[BufferSize];
-            fixed (byte* b = buffer)
-            {
-                while (true)
-                {
-                    nint n = Libc.recv(fd, b, BufferSize, 0);
-                    if (n < 0)
-                    {
-                        int e = Libc.Errno;
-                        if (e == Libc.EINTR) continue;
-                        throw new SourceException($"netlink sock_diag reply: {Libc.ErrorText(e)}", e);
-                    }
-                    if (n == 0) return;
-                    var outcome = SockDiagParser.Parse(buffer.AsSpan(0, (int)n), netnsIndex, into, out int errno);
-                    if (outcome == SockDiagParser.Outcome.Done) return;
-                    if (outcome == SockDiagParser.Outcome.Error)
-                        throw new SourceException($"sock_diag refused the dump: {Libc.ErrorText(errno)}", errno);
-                }
-            }
-        }
+        Span<byte> req = stackalloc byte[72];
+        SockDiagParser.BuildRequest(req, (byte)(family == 6 ? 10 : 2), stateMask, 1);
+        Dump(req, SockDiagParser.Collector(netnsIndex, into), BufferSize);
+    }
+
+    /// <summary>Any sock_diag dump request, with any receive buffer size (tests: a family the kernel refuses, a tiny buffer).</summary>
+    internal static void Dump(ReadOnlySpan<byte> request, NetlinkDump.MessageHandler onMessage, int bufferSize)
+    {
+        int fd = OpenSockDiag(ReceiveBuffer);
+        try { NetlinkDump.Run(fd, request, onMessage, bufferSize); }
+        catch (NetlinkException ex) { throw Error(ex); }
         finally { Libc.close(fd); }
     }
+
+    private static SourceException Error(NetlinkException ex) =>
+        new(ex.Step == NetlinkStep.Refused ? $"sock_diag refused the dump: {ex.Message}" : $"netlink sock_diag {ex.StepName}: {ex.Message}", ex.Errno);
 }

@@ -19,12 +19,14 @@ public static class NetnsScope
     }
 
     /// <summary>Inode from a /proc/PID/ns/net link text "net:[4026531840]" without opening it.</summary>
-    public static unsafe ulong InodeFromLink(string procRoot, int pid)
+    public static ulong InodeFromLink(string procRoot, int pid) => InodeFromLink(Encoding.UTF8.GetBytes($"{procRoot}/{pid}/ns/net\0"));
+
+    /// <summary>The same for a NUL-terminated path (the fd scan builds it in place); 0 if unreadable.</summary>
+    public static unsafe ulong InodeFromLink(ReadOnlySpan<byte> nulTerminatedPath)
     {
-        var path = Encoding.UTF8.GetBytes($"{procRoot}/{pid}/ns/net\0");
         byte* buf = stackalloc byte[64];
         nint n;
-        fixed (byte* p = path) n = Libc.readlinkat(-100 /* AT_FDCWD */, p, buf, 64);
+        fixed (byte* p = nulTerminatedPath) n = Libc.readlinkat(-100 /* AT_FDCWD */, p, buf, 64);
         if (n <= 0) return 0;
         var s = new ReadOnlySpan<byte>(buf, (int)n);
         int lb = s.IndexOf((byte)'['), rb = s.IndexOf((byte)']');

@@ -12,6 +12,11 @@ public sealed class FdScanResult
     public int Processes;
     public int DeniedProcesses;    // /proc/PID/fd unreadable: another user's process and we are not root
     public int VanishedProcesses;  // exited during the scan: skipped, not an error
+    /// <summary>
+    /// Every pid listed, in /proc's order, with the inode of its network namespace (0: unreadable, or exited); null
+    /// unless the scan was asked to record them (collect: the namespaces' processes that hold no socket).
+    /// </summary>
+    public List<(int Pid, ulong NetnsInode)>? ProcessNetns;
 }
 
 /// <summary>
@@ -20,19 +25,26 @@ public sealed class FdScanResult
 /// </summary>
 public static unsafe class ProcessFdScanner
 {
-    public static FdScanResult Scan(string procRoot, HashSet<ulong> wanted)
+    /// <param name="recordNetns">Also read each pid's ns/net link as it goes (<see cref="FdScanResult.ProcessNetns"/>), even when no socket is wanted.</param>
+    public static FdScanResult Scan(string procRoot, HashSet<ulong> wanted, bool recordNetns = false)
     {
         var result = new FdScanResult();
-        if (wanted.Count == 0) return result;
+        if (wanted.Count == 0 && !recordNetns) return result;
         var pids = ListPids(procRoot);
-        result.Processes = pids.Count;
+        if (wanted.Count > 0) result.Processes = pids.Count;
+        var netns = recordNetns ? new ulong[pids.Count] : null;
         int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, pids.Count / 64 + 1));
         var partials = new Partial[parts];
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
             var p = partials[part] = new Partial();
-            for (int i = part; i < pids.Count; i += parts) ScanPid(procRoot, pids[i], wanted, p);
+            for (int i = part; i < pids.Count; i += parts) ScanPid(procRoot, pids[i], wanted, p, netns, i);
         });
+        if (netns != null)
+        {
+            result.ProcessNetns = new List<(int, ulong)>(pids.Count);
+            for (int i = 0; i < pids.Count; i++) result.ProcessNetns.Add((pids[i], netns[i]));
+        }
         foreach (var p in partials)
         {
             result.DeniedProcesses += p.Denied;
@@ -55,7 +67,7 @@ public static unsafe class ProcessFdScanner
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
             var p = partials[part] = new Partial();
-            for (int i = part; i < pids.Count; i += parts) ScanPid(procRoot, pids[i], wanted, p);
+            for (int i = part; i < pids.Count; i += parts) ScanPid(procRoot, pids[i], wanted, p, null, 0);
         });
         foreach (var p in partials)
         {
@@ -94,13 +106,20 @@ public static unsafe class ProcessFdScanner
         return pids;
     }
 
-    private static void ScanPid(string procRoot, int pid, HashSet<ulong> wanted, Partial acc)
+    /// <summary>One pid's fds (when sockets are wanted) and, when <paramref name="netns"/> is given, its namespace into netns[index].</summary>
+    private static void ScanPid(string procRoot, int pid, HashSet<ulong> wanted, Partial acc, ulong[]? netns, int index)
     {
         Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
         int len = Encoding.UTF8.GetBytes(procRoot, path);
         path[len++] = (byte)'/';
         pid.TryFormat(path[len..], out int w, default, null);
         len += w;
+        if (netns != null)
+        {
+            "/ns/net\0"u8.CopyTo(path[len..]);
+            netns[index] = NetnsScope.InodeFromLink(path);
+        }
+        if (wanted.Count == 0) return;
         "/fd"u8.CopyTo(path[len..]);
         len += 3;
         int dfd = Libc.Open(path[..len], Libc.O_RDONLY | Libc.O_DIRECTORY);

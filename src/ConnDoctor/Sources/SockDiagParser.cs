@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using ConnDoctor.Model;
+using ConnDoctor.Native;
 
 namespace ConnDoctor.Sources;
 
@@ -9,46 +10,28 @@ namespace ConnDoctor.Sources;
 /// </summary>
 public static class SockDiagParser
 {
-    public const ushort NLMSG_ERROR = 2;
-    public const ushort NLMSG_DONE = 3;
+    public const ushort NLMSG_ERROR = NetlinkDump.NLMSG_ERROR;
+    public const ushort NLMSG_DONE = NetlinkDump.NLMSG_DONE;
     public const ushort SOCK_DIAG_BY_FAMILY = 20;
     public const ushort SOCK_DESTROY = 21;
     public const int DestroyRequestLength = 72;
     public const ushort INET_DIAG_INFO = 2;
-    private const int NlHeader = 16;
     private const int DiagMsgLength = 72;
-
-    public enum Outcome { More, Done, Error }
 
     /// <summary>
     /// Decodes the messages in one recv() buffer, appending sockets. Returns Done at NLMSG_DONE, Error with
-    /// the kernel's errno at NLMSG_ERROR, More when the dump continues in the next buffer.
+    /// the kernel's errno at NLMSG_ERROR, Malformed for a cut message, More when the dump continues in the next buffer.
     /// </summary>
-    public static Outcome Parse(ReadOnlySpan<byte> buffer, int netnsIndex, List<SocketRecord> into, out int errno)
-    {
-        errno = 0;
-        while (buffer.Length >= NlHeader)
-        {
-            uint len = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
-            ushort type = BinaryPrimitives.ReadUInt16LittleEndian(buffer[4..]);
-            if (len < NlHeader || len > buffer.Length) { errno = Native.Libc.EINVAL; return Outcome.Error; }
-            var payload = buffer.Slice(NlHeader, (int)len - NlHeader);
-            if (type == NLMSG_DONE) return Outcome.Done;
-            if (type == NLMSG_ERROR)
-            {
-                errno = payload.Length >= 4 ? -BinaryPrimitives.ReadInt32LittleEndian(payload) : Native.Libc.EINVAL;
-                return errno == 0 ? Outcome.Done : Outcome.Error;
-            }
-            if (type == SOCK_DIAG_BY_FAMILY && payload.Length >= DiagMsgLength)
-                into.Add(ParseDiagMessage(payload, netnsIndex));
-            int advance = Align4((int)len);
-            if (advance >= buffer.Length) break;
-            buffer = buffer[advance..];
-        }
-        return Outcome.More;
-    }
+    public static NetlinkDump.Outcome Parse(ReadOnlySpan<byte> buffer, int netnsIndex, List<SocketRecord> into, out int errno) =>
+        NetlinkDump.Walk(buffer, Collector(netnsIndex, into), out errno);
 
-    private static int Align4(int n) => (n + 3) & ~3;
+    /// <summary>The dump's message handler: each SOCK_DIAG_BY_FAMILY message becomes a socket in <paramref name="into"/>.</summary>
+    internal static NetlinkDump.MessageHandler Collector(int netnsIndex, List<SocketRecord> into) => (type, _, payload) =>
+    {
+        if (type == SOCK_DIAG_BY_FAMILY && payload.Length >= DiagMsgLength) into.Add(ParseDiagMessage(payload, netnsIndex));
+    };
+
+    private static int Align4(int n) => NetlinkDump.Align4(n);
 
     internal static SocketRecord ParseDiagMessage(ReadOnlySpan<byte> m, int netnsIndex)
     {

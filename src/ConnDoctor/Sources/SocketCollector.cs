@@ -22,6 +22,8 @@ public sealed record CollectOptions
     /// <summary>The kubelet's pod log root (namespace_name_uid directories) and its state directory: pod names from a pod uid.</summary>
     public string PodLogRoot { get; init; } = "/var/log/pods";
     public string KubeletRoot { get; init; } = "/var/lib/kubelet";
+    /// <summary>Record every process's network namespace during the fd scan (<see cref="Evidence.ProcessNetns"/>): collect carries the namespaces' processes that hold no socket.</summary>
+    public bool RecordProcessNetns { get; init; }
 
     public bool IsLiveProc => Path.GetFullPath(ProcRoot).TrimEnd('/') == "/proc";
 }
@@ -82,7 +84,8 @@ public static class SocketCollector
 
         var processes = new Dictionary<int, ProcessRecord>();
         bool ownersIncomplete = false;
-        if (o.JoinProcesses) ownersIncomplete = JoinProcesses(o, sockets, processes, statuses);
+        List<(int, ulong)>? processNetns = null;
+        if (o.JoinProcesses) ownersIncomplete = JoinProcesses(o, sockets, processes, statuses, out processNetns);
         else statuses.Add(new SourceStatus("processes", SourceState.Skipped, "not asked for"));
 
         return new Evidence
@@ -93,6 +96,7 @@ public static class SocketCollector
             Statuses = statuses,
             CollectedAt = DateTimeOffset.UtcNow,
             OwnersIncomplete = ownersIncomplete,
+            ProcessNetns = processNetns,
         };
     }
 
@@ -226,18 +230,23 @@ public static class SocketCollector
     }
 
     /// <summary>Joins owners into the sockets; returns true when some processes could not be inspected.</summary>
-    private static bool JoinProcesses(CollectOptions o, List<SocketRecord> sockets, Dictionary<int, ProcessRecord> processes, List<SourceStatus> statuses)
+    private static bool JoinProcesses(CollectOptions o, List<SocketRecord> sockets, Dictionary<int, ProcessRecord> processes, List<SourceStatus> statuses,
+        out List<(int, ulong)>? processNetns)
     {
         var sw = Stopwatch.StartNew();
         var wanted = new HashSet<ulong>(sockets.Count);
         foreach (var s in sockets) if (s.Inode != 0) wanted.Add(s.Inode);
         FdScanResult scan;
-        try { scan = o.OwnerCache?.Scan(o.ProcRoot, wanted) ?? ProcessFdScanner.Scan(o.ProcRoot, wanted); }
+        processNetns = null;
+        // The cache keeps owners, not every process's namespace: a read that records those walks every process.
+        bool recordNetns = o.RecordProcessNetns && o.IsLiveProc;
+        try { scan = o.OwnerCache != null && !recordNetns ? o.OwnerCache.Scan(o.ProcRoot, wanted) : ProcessFdScanner.Scan(o.ProcRoot, wanted, recordNetns); }
         catch (SourceException ex)
         {
             statuses.Add(new SourceStatus("processes", SourceState.Failed, ex.Message, 0, sw.Elapsed));
             return true;
         }
+        processNetns = scan.ProcessNetns;
         var owning = new HashSet<int>();
         foreach (var s in sockets)
         {

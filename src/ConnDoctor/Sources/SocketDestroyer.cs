@@ -59,8 +59,8 @@ public static unsafe class SocketDestroyer
                 if (n == 0) throw new SourceException("netlink SOCK_DESTROY: the kernel closed the socket without an answer");
                 // The answer is an NLMSG_ERROR whose error is 0 (the ACK) or -errno.
                 var outcome = SockDiagParser.Parse(buffer.AsSpan(0, (int)n), 0, ignored, out int errno);
-                if (outcome == SockDiagParser.Outcome.Done) return 0;
-                if (outcome == SockDiagParser.Outcome.Error) return errno;
+                if (outcome == NetlinkDump.Outcome.Done) return 0;
+                if (outcome is NetlinkDump.Outcome.Error or NetlinkDump.Outcome.Malformed) return errno;
             }
         }
     }

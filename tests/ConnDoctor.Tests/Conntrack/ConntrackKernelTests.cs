@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ConnDoctor.Model;
+using ConnDoctor.Native;
 using ConnDoctor.Sources;
 using ConnDoctor.Sources.Conntrack;
 using ConnDoctor.Tests.Infra;
@@ -103,18 +104,18 @@ public class ConntrackKernelTests
         BitConverter.TryWriteBytes(first.AsSpan(attrs), (ushort)0xFFF0);
         var corrupt = new ConntrackSink([]);
         var outcome = CtNetlinkParser.Parse(first, corrupt, out _);
-        Assert.Equal(CtNetlinkParser.Outcome.More, outcome);
+        Assert.Equal(NetlinkDump.Outcome.More, outcome);
         Assert.Equal(1, corrupt.Malformed);
         Assert.True(corrupt.Kept.Count > 0);
 
-        // A message length past the buffer (a cut reply) or garbage: an error with EINVAL, not an exception.
+        // A message length past the buffer (a cut reply) or garbage: malformed with EINVAL, not an exception.
         var cut = record[0].AsSpan(0, 40).ToArray();
         BitConverter.TryWriteBytes(cut.AsSpan(0), 4000u);
-        Assert.Equal(CtNetlinkParser.Outcome.Error, CtNetlinkParser.Parse(cut, new ConntrackSink([]), out int errno));
+        Assert.Equal(NetlinkDump.Outcome.Malformed, CtNetlinkParser.Parse(cut, new ConntrackSink([]), out int errno));
         Assert.Equal(22, errno);
         var garbage = new byte[256];
         new Random(7).NextBytes(garbage);
-        Assert.Equal(CtNetlinkParser.Outcome.Error, CtNetlinkParser.Parse(garbage, new ConntrackSink([]), out _));
+        Assert.Equal(NetlinkDump.Outcome.Malformed, CtNetlinkParser.Parse(garbage, new ConntrackSink([]), out _));
     }
 
     [Theory]

@@ -150,32 +150,6 @@ public class PrometheusFixtureTests
         }
     }
 
-    /// <summary>A test CA and a server certificate for 127.0.0.1 made by openssl in a temporary directory.</summary>
-    private sealed class TestPki : IDisposable
-    {
-        public string Dir { get; } = Directory.CreateTempSubdirectory("cd-pki").FullName;
-        public string CaFile => Path.Combine(Dir, "ca.pem");
-
-        public TestPki()
-        {
-            Shell.Run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                "-subj", "/CN=conndoctor test CA", "-keyout", Path.Combine(Dir, "ca.key"), "-out", CaFile);
-            File.WriteAllText(Path.Combine(Dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
-            Shell.Run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
-                "-keyout", Path.Combine(Dir, "server.key"), "-out", Path.Combine(Dir, "server.csr"));
-            Shell.Run("openssl", "x509", "-req", "-in", Path.Combine(Dir, "server.csr"), "-CA", CaFile, "-CAkey", Path.Combine(Dir, "ca.key"),
-                "-CAcreateserial", "-days", "1", "-extfile", Path.Combine(Dir, "ext.cnf"), "-out", Path.Combine(Dir, "server.pem"));
-        }
-
-        public X509Certificate2 ServerCertificate()
-        {
-            using var pem = X509Certificate2.CreateFromPemFile(Path.Combine(Dir, "server.pem"), Path.Combine(Dir, "server.key"));
-            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-        }
-
-        public void Dispose() => Directory.Delete(Dir, true);
-    }
-
     /// <summary>
     /// A minimal HTTP/1.1 server on loopback answering every GET with the exposition of the moment (text format 0.0.4),
     /// over TLS when given a certificate, and only to requests carrying <c>requiredAuthorization</c> when set (401 otherwise).

@@ -97,5 +97,8 @@ public class ServiceUnitTests
         Assert.Matches(@"(?m)^FROM \S+ AS build$", file);
         Assert.Matches(@"(?m)^ENTRYPOINT \[""/usr/local/bin/conndoctor""\]$", file);
         Assert.Contains("EXPOSE 9149", file);
+        // deploy/container/try-runtime-stage.sh builds the runtime stage on a local base by rewriting these two lines.
+        Assert.Matches(@"(?m)^FROM \S+ AS runtime$", file);
+        Assert.Matches(@"(?m)^COPY --from=build /out/conndoctor /usr/local/bin/conndoctor$", file);
     }
 }

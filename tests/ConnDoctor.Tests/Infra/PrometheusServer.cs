@@ -19,6 +19,9 @@ public sealed record ScrapeSecurity
     public string? BasicPasswordFile { get; init; }
 }
 
+/// <summary>One scrape_config: its job name, targets (host:port), metrics path and how it secures its scrapes.</summary>
+public sealed record ScrapeJob(string Name, IReadOnlyList<string> Targets, ScrapeSecurity? Security = null, string MetricsPath = "/metrics");
+
 /// <summary>
 /// A real Prometheus (Debian's prometheus package) started by the test: its own config (the targets given, scraped every
 /// second; rule files; TLS and credentials for the scrape), its own data directory, on a free loopback port, or inside a
@@ -46,6 +49,10 @@ public sealed class PrometheusServer : IDisposable
     /// <param name="netns">Run Prometheus in this test namespace (the targets' addresses are as seen from there).</param>
     public PrometheusServer(IEnumerable<string> targets, IEnumerable<string>? ruleFiles = null, bool immediateAlerts = false,
         ScrapeSecurity? security = null, string metricsPath = "/metrics", TestNetns? netns = null, string job = "conndoctor")
+        : this([new ScrapeJob(job, targets.ToList(), security, metricsPath)], ruleFiles, immediateAlerts, netns) { }
+
+    /// <summary>Several scrape jobs in one Prometheus (one startup), each with its own targets and security.</summary>
+    public PrometheusServer(IReadOnlyList<ScrapeJob> jobs, IEnumerable<string>? ruleFiles = null, bool immediateAlerts = false, TestNetns? netns = null)
     {
         Assert.True(File.Exists("/usr/bin/prometheus"), "Debian's prometheus package is missing: run scripts/setup.sh");
         Netns = netns;
@@ -59,7 +66,7 @@ public sealed class PrometheusServer : IDisposable
             File.WriteAllText(copy, text);
             rules.Add(copy);
         }
-        ConfigText = Config(targets.ToList(), rules, security, metricsPath, job);
+        ConfigText = Config(jobs, rules);
         File.WriteAllText(Path.Combine(Dir, "prometheus.yml"), ConfigText);
         var check = Shell.RunFull("/usr/bin/promtool", ["check", "config", Path.Combine(Dir, "prometheus.yml")], check: false);
         Assert.True(check.Code == 0, $"promtool check config: {check.Stdout}{check.Stderr}\n{ConfigText}");
@@ -76,7 +83,7 @@ public sealed class PrometheusServer : IDisposable
 
     private static string Yaml(string s) => JsonSerializer.Serialize(s); // a JSON string is a valid YAML scalar
 
-    private static string Config(List<string> targets, List<string> rules, ScrapeSecurity? sec, string metricsPath, string job)
+    private static string Config(IReadOnlyList<ScrapeJob> jobs, List<string> rules)
     {
         var b = new StringBuilder();
         b.AppendLine("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s");
@@ -86,6 +93,12 @@ public sealed class PrometheusServer : IDisposable
             foreach (var r in rules) b.AppendLine($"  - {Yaml(r)}");
         }
         b.AppendLine("scrape_configs:");
+        foreach (var (job, targets, sec, metricsPath) in jobs) Job(b, job, targets, sec, metricsPath);
+        return b.ToString();
+    }
+
+    private static void Job(StringBuilder b, string job, IReadOnlyList<string> targets, ScrapeSecurity? sec, string metricsPath)
+    {
         b.AppendLine($"  - job_name: {Yaml(job)}");
         b.AppendLine($"    metrics_path: {Yaml(metricsPath)}");
         b.AppendLine($"    scheme: {(sec?.CaFile != null ? "https" : "http")}");
@@ -101,7 +114,6 @@ public sealed class PrometheusServer : IDisposable
             b.AppendLine($"    basic_auth:\n      username: {Yaml(sec.BasicUser)}\n      password_file: {Yaml(sec.BasicPasswordFile ?? "")}");
         b.AppendLine("    static_configs:");
         b.AppendLine($"      - targets: [{string.Join(", ", targets.Select(Yaml))}]");
-        return b.ToString();
     }
 
     private Process Start()
@@ -181,10 +193,11 @@ public sealed class PrometheusServer : IDisposable
             .Select(a => (Labels(a.GetProperty("labels")), Labels(a.GetProperty("annotations")), a.GetProperty("state").GetString()!))
             .ToList();
 
-    /// <summary>The active targets: scrape URL, health (up, down, unknown) and the last scrape's error.</summary>
-    public List<(string ScrapeUrl, string Health, string LastError)> Targets() =>
+    /// <summary>The active targets: scrape URL, health (up, down, unknown), the last scrape's error and the job (scrape pool).</summary>
+    public List<(string ScrapeUrl, string Health, string LastError, string Job)> Targets() =>
         Api("/api/v1/targets?state=active").GetProperty("activeTargets").EnumerateArray()
-            .Select(t => (t.GetProperty("scrapeUrl").GetString()!, t.GetProperty("health").GetString()!, t.GetProperty("lastError").GetString() ?? ""))
+            .Select(t => (t.GetProperty("scrapeUrl").GetString()!, t.GetProperty("health").GetString()!, t.GetProperty("lastError").GetString() ?? "",
+                t.GetProperty("scrapePool").GetString() ?? ""))
             .ToList();
 
     private static Dictionary<string, string> Labels(JsonElement o) =>

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using ConnDoctor.Model;
+using ConnDoctor.Native;
 using ConnDoctor.Sources;
 
 namespace ConnDoctor.Tests.Parsers;
@@ -53,7 +54,7 @@ public class SockDiagParserTests
     {
         var buf = Message(2, TcpState.Established, [10, 1, 2, 3], 45000, [10, 9, 8, 7], 2181, 424242).Concat(Done()).ToArray();
         var list = new List<SocketRecord>();
-        Assert.Equal(SockDiagParser.Outcome.Done, SockDiagParser.Parse(buf, 3, list, out _));
+        Assert.Equal(NetlinkDump.Outcome.Done, SockDiagParser.Parse(buf, 3, list, out _));
         var s = Assert.Single(list);
         Assert.Equal("10.1.2.3:45000", s.Local.ToString());
         Assert.Equal("10.9.8.7:2181", s.Remote.ToString());
@@ -70,7 +71,7 @@ public class SockDiagParserTests
         var v6 = new byte[16]; v6[0] = 0x20; v6[1] = 0x01; v6[15] = 1;
         var buf = Message(10, TcpState.CloseWait, v6, 1, v6, 2, 1, infoLength: 104);
         var list = new List<SocketRecord>();
-        Assert.Equal(SockDiagParser.Outcome.More, SockDiagParser.Parse(buf, 0, list, out _));
+        Assert.Equal(NetlinkDump.Outcome.More, SockDiagParser.Parse(buf, 0, list, out _));
         var s = Assert.Single(list);
         Assert.Equal("[2001::1]:1", s.Local.ToString());
         Assert.Equal(0UL, s.Info!.Value.BytesReceived); // not in a 104-byte struct
@@ -83,7 +84,7 @@ public class SockDiagParserTests
         BinaryPrimitives.WriteUInt32LittleEndian(b, 36);
         BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(4), SockDiagParser.NLMSG_ERROR);
         BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(16), -2);
-        Assert.Equal(SockDiagParser.Outcome.Error, SockDiagParser.Parse(b, 0, new List<SocketRecord>(), out int errno));
+        Assert.Equal(NetlinkDump.Outcome.Error, SockDiagParser.Parse(b, 0, new List<SocketRecord>(), out int errno));
         Assert.Equal(2, errno);
     }
 
@@ -97,7 +98,7 @@ public class SockDiagParserTests
             var outcome = SockDiagParser.Parse(buf.AsSpan(0, n), 0, list, out _);
             Assert.True(list.Count <= 1);
             // Only the complete buffer reaches NLMSG_DONE; a cut message is an error or "more to come".
-            Assert.Equal(n == buf.Length, outcome == SockDiagParser.Outcome.Done);
+            Assert.Equal(n == buf.Length, outcome == NetlinkDump.Outcome.Done);
         }
     }
 }

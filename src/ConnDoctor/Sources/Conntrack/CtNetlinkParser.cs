@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using ConnDoctor.Model;
+using ConnDoctor.Native;
 
 namespace ConnDoctor.Sources.Conntrack;
 
@@ -15,8 +16,6 @@ public static class CtNetlinkParser
     public const byte NFNL_SUBSYS_CTNETLINK = 1;
     public const byte IPCTNL_MSG_CT_NEW = 0;
     public const byte IPCTNL_MSG_CT_GET = 1;
-    public const ushort NLMSG_ERROR = 2;
-    public const ushort NLMSG_DONE = 3;
     public const int RequestLength = 20;
 
     // enum ctattr_type
@@ -30,9 +29,7 @@ public static class CtNetlinkParser
     private const int CTA_PROTOINFO_TCP = 1, CTA_PROTOINFO_TCP_STATE = 1;
     /// <summary>The nlattr type bits: NLA_F_NESTED (0x8000) and NLA_F_NET_BYTEORDER (0x4000) masked off.</summary>
     private const ushort NLA_TYPE_MASK = 0x3FFF;
-    private const int NlHeader = 16, NfGenMsg = 4;
-
-    public enum Outcome { More, Done, Error }
+    private const int NfGenMsg = 4;
 
     /// <summary>The 20-byte dump request: nlmsghdr (CT_GET, NLM_F_REQUEST | NLM_F_DUMP) + nfgenmsg for one family.</summary>
     public static void BuildDumpRequest(Span<byte> req, byte family, uint seq)
@@ -48,36 +45,20 @@ public static class CtNetlinkParser
 
     /// <summary>
     /// Decodes the messages of one recv() buffer into <paramref name="sink"/>. Done at NLMSG_DONE, Error with the
-    /// kernel's errno at NLMSG_ERROR (EINVAL for a message whose length does not fit the buffer), More otherwise.
+    /// kernel's errno at NLMSG_ERROR, Malformed (EINVAL) for a message whose length does not fit the buffer, More otherwise.
     /// </summary>
-    public static Outcome Parse(ReadOnlySpan<byte> buffer, ConntrackSink sink, out int errno)
-    {
-        errno = 0;
-        while (buffer.Length >= NlHeader)
-        {
-            uint len = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
-            ushort type = BinaryPrimitives.ReadUInt16LittleEndian(buffer[4..]);
-            if (len < NlHeader || len > buffer.Length) { errno = Native.Libc.EINVAL; return Outcome.Error; }
-            var payload = buffer.Slice(NlHeader, (int)len - NlHeader);
-            if (type == NLMSG_DONE) return Outcome.Done;
-            if (type == NLMSG_ERROR)
-            {
-                errno = payload.Length >= 4 ? -BinaryPrimitives.ReadInt32LittleEndian(payload) : Native.Libc.EINVAL;
-                return errno == 0 ? Outcome.Done : Outcome.Error;
-            }
-            if (type == ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW))
-            {
-                if (payload.Length >= NfGenMsg && TryParseEntry(payload[NfGenMsg..], out var e)) sink.Offer(in e);
-                else sink.Malformed++;
-            }
-            int advance = Align4((int)len);
-            if (advance >= buffer.Length) break;
-            buffer = buffer[advance..];
-        }
-        return Outcome.More;
-    }
+    public static NetlinkDump.Outcome Parse(ReadOnlySpan<byte> buffer, ConntrackSink sink, out int errno) =>
+        NetlinkDump.Walk(buffer, Collector(sink), out errno);
 
-    private static int Align4(int n) => (n + 3) & ~3;
+    /// <summary>The dump's message handler: each CT_NEW message is offered to <paramref name="sink"/> (or counted malformed).</summary>
+    internal static NetlinkDump.MessageHandler Collector(ConntrackSink sink) => (type, _, payload) =>
+    {
+        if (type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW)) return;
+        if (payload.Length >= NfGenMsg && TryParseEntry(payload[NfGenMsg..], out var e)) sink.Offer(in e);
+        else sink.Malformed++;
+    };
+
+    private static int Align4(int n) => NetlinkDump.Align4(n);
 
     /// <summary>Walks one level of attributes; false when an attribute's length runs past the data.</summary>
     private ref struct Attrs(ReadOnlySpan<byte> data)
