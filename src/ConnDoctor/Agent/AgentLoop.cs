@@ -52,6 +52,8 @@ public sealed class AgentLoop : IDisposable
     private string? _watchReason;
     private readonly Stopwatch _sinceCut = new();
     private Evidence? _lastTable;
+    // The socket table's owners between collections: /proc/*/fd is walked again only for processes whose files changed.
+    private readonly SocketOwnerCache _owners = new();
 
     public AgentLoop(AgentOptions o)
     {
@@ -66,7 +68,7 @@ public sealed class AgentLoop : IDisposable
 
     public void Start()
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = "conndoctor-agent-collect" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "agent-collect" };
         _thread.Start();
     }
 
@@ -101,7 +103,7 @@ public sealed class AgentLoop : IDisposable
         var sw = Stopwatch.StartNew();
         var host = new HostOptions
         {
-            Collect = _o.Collect,
+            Collect = _o.Collect with { OwnerCache = _owners },
             Discovery = _o.Discovery,
             Since = DateTime.Now - _o.Window,
             Watch = _o.Interval,
@@ -130,7 +132,8 @@ public sealed class AgentLoop : IDisposable
             if (cancel.IsCancellationRequested) return;
             if (seg != null && _lastTable != null)
                 seg = seg with { CloseWait = WatchSource.CloseWaitTrends(_lastTable, ev, seg.Seconds, new ConnDoctor.Analysis.SocketFilter()) };
-            _lastTable = ev;
+            // The next trend needs only this table's CLOSE_WAIT sockets: the rest (100k sockets on a busy host) is not kept twice.
+            _lastTable = ev with { Sockets = ev.Sockets.Where(s => s.State == TcpState.CloseWait).ToList() };
             ev = ev with { Watch = seg, Statuses = [watchStatus, .. ev.Statuses] };
         }
         else ev = HostCollector.Collect(host, null, cancel);

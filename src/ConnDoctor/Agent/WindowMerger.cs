@@ -18,6 +18,7 @@ public static class WindowMerger
         var start = segments[0].StartedAt;
         var book = new WatchBook(maxConnections);
         var open = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
+        var closed = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
         int total = 0;
         foreach (var seg in segments)
         {
@@ -28,6 +29,13 @@ public static class WindowMerger
                 var key = (c.NetnsInode, c.Local, c.Remote);
                 WatchConnection copy;
                 if (c.OpenedMs == null && open.TryGetValue(key, out var earlier)) copy = earlier;
+                else if (c.OpenedMs == null && c.ClosedMs == null && closed.TryGetValue(key, out var gone))
+                {
+                    // Closed in an earlier segment, listed in this one for a reset the kernel sent after the cut: that connection's.
+                    for (int i = 0; i < c.ResetsSent; i++) book.ResetSent(gone, c.ResetCause);
+                    for (int i = 0; i < c.ResetsReceived; i++) book.ResetReceived(gone);
+                    continue;
+                }
                 else
                 {
                     copy = new WatchConnection
@@ -45,10 +53,12 @@ public static class WindowMerger
                 if (c.ClosedBy != ClosedBy.Unknown) copy.ClosedBy = c.ClosedBy;
                 for (int i = 0; i < c.ResetsSent; i++) book.ResetSent(copy, c.ResetCause);
                 for (int i = 0; i < c.ResetsReceived; i++) book.ResetReceived(copy);
-                if (c.ClosedMs is double closed)
+                if (c.ClosedMs is double closedMs)
                 {
-                    book.Close(copy, closed + offset);
+                    book.Close(copy, closedMs + offset);
                     open.Remove(key);
+                    // Only one closed near its segment's end can have a later segment's reset (ConnectionTracker.Rotate).
+                    if (closedMs >= seg.Seconds * 1000 - ConnectionTracker.ClosedHorizonMs) closed[key] = copy;
                 }
             }
         }

@@ -147,4 +147,11 @@ internal static unsafe partial class LibcStat
         byte* buf = stackalloc byte[256];
         return fstat(fd, buf) == 0 ? *(ulong*)(buf + 8) : 0;
     }
+
+    /// <summary>st_size of an open file (offset 48 on x86-64 and arm64); -1 when fstat fails.</summary>
+    public static long SizeOf(int fd)
+    {
+        byte* buf = stackalloc byte[256];
+        return fstat(fd, buf) == 0 ? *(long*)(buf + 48) : -1;
+    }
 }

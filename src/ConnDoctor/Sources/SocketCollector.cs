@@ -16,6 +16,8 @@ public sealed record CollectOptions
     public SocketBackend Backend { get; init; } = SocketBackend.Auto;
     public uint StateMask { get; init; } = TcpStates.AllMask;
     public bool JoinProcesses { get; init; } = true;
+    /// <summary>Owners kept from the last walk of /proc/*/fd (a caller that reads the table every few seconds); null: walk every process.</summary>
+    public SocketOwnerCache? OwnerCache { get; init; }
     public string NetnsRunDir { get; init; } = "/run/netns";
     /// <summary>The kubelet's pod log root (namespace_name_uid directories) and its state directory: pod names from a pod uid.</summary>
     public string PodLogRoot { get; init; } = "/var/log/pods";
@@ -236,7 +238,9 @@ public static class SocketCollector
         foreach (var s in sockets) if (s.Inode != 0) wanted.Add(s.Inode);
         FdScanResult scan;
         processNetns = null;
-        try { scan = ProcessFdScanner.Scan(o.ProcRoot, wanted, o.RecordProcessNetns && o.IsLiveProc); }
+        // The cache keeps owners, not every process's namespace: a read that records those walks every process.
+        bool recordNetns = o.RecordProcessNetns && o.IsLiveProc;
+        try { scan = o.OwnerCache != null && !recordNetns ? o.OwnerCache.Scan(o.ProcRoot, wanted) : ProcessFdScanner.Scan(o.ProcRoot, wanted, recordNetns); }
         catch (SourceException ex)
         {
             statuses.Add(new SourceStatus("processes", SourceState.Failed, ex.Message, 0, sw.Elapsed));
@@ -260,7 +264,8 @@ public static class SocketCollector
         bool denied = scan.DeniedProcesses > 0;
         string reason = denied
             ? $"{scan.DeniedProcesses} of {scan.Processes} processes belong to other users and could not be inspected (run as root): their sockets show no owner"
-            : $"{scan.Processes} processes scanned, {owning.Count} hold sockets";
+            : $"{scan.Processes} processes scanned, {owning.Count} hold sockets" +
+              (o.OwnerCache is { } cache ? $" ({cache.Walked} walked, {cache.Reused} with the same files as at the last read{(cache.FullWalk ? ": a full walk" : "")})" : "");
         statuses.Add(new SourceStatus("processes", denied ? SourceState.Partial : SourceState.Ok, reason, processes.Count, sw.Elapsed));
         return denied;
     }

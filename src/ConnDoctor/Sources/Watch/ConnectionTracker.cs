@@ -65,7 +65,8 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
 
     private readonly Dictionary<NetEndpoint, List<Pending>> _pending = new();
     private readonly Dictionary<(NetEndpoint, NetEndpoint), WatchConnection> _live = new();
-    private readonly Dictionary<(NetEndpoint, NetEndpoint), WatchConnection> _closed = new();
+    // Closed connections for a while (their time on this segment's clock): a reset the kernel sends after close lands on them.
+    private Dictionary<(NetEndpoint, NetEndpoint), (WatchConnection C, double At)> _closed = new();
     private readonly HashSet<(NetEndpoint, NetEndpoint)> _ignored = new();
     private double _originSec = double.NaN;
     public long Events { get; private set; }
@@ -239,19 +240,22 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private void Finish((NetEndpoint, NetEndpoint) key, WatchConnection c, double ms)
     {
         _live.Remove(key);
-        _closed[key] = c;
+        _closed[key] = (c, ms);
         book.Close(c, ms);
     }
+
+    private WatchConnection? LiveOrClosed((NetEndpoint, NetEndpoint) key) =>
+        _live.TryGetValue(key, out var c) ? c : _closed.TryGetValue(key, out var closed) ? closed.C : null;
 
     private void SendReset(in TraceEvent ev)
     {
         var key = (ev.Src, ev.Dst);
-        if (!_live.TryGetValue(key, out var c) && !_closed.TryGetValue(key, out c)) return;
+        if (LiveOrClosed(key) is not { } c) return;
         ResetCause cause = ev.Reason switch
         {
             "TCP_ABORT_ON_CLOSE" => ResetCause.UnreadData,
             "NO_SOCKET" => ResetCause.NoSocket,
-            null when ev.NewState == TcpState.Close && c.ClosedMs != null && c.ClosedBy == ClosedBy.LocalReset && c.ResetsSent == 0
+            null when ev.NewState == TcpState.Close && !_live.ContainsKey(key) && c.ClosedBy == ClosedBy.LocalReset && c.ResetsSent == 0
                 => ResetCause.UnreadData, // kernels without the reason field: closed straight from ESTABLISHED with a reset
             _ => ResetCause.Other,
         };
@@ -264,16 +268,19 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private void ReceiveReset(in TraceEvent ev)
     {
         var key = (ev.Src, ev.Dst);
-        if (!_live.TryGetValue(key, out var c) && !_closed.TryGetValue(key, out c)) return;
+        if (LiveOrClosed(key) is not { } c) return;
         if (c.ClosedBy == ClosedBy.Unknown) c.ClosedBy = ClosedBy.PeerReset;
         book.ResetReceived(c);
     }
 
+    /// <summary>How long a closed connection is kept for the resets the kernel sends after it (carried across a cut too).</summary>
+    public const double ClosedHorizonMs = 10_000;
+
     /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
-    public void Prune(double nowMs, double horizonMs = 10_000)
+    public void Prune(double nowMs, double horizonMs = ClosedHorizonMs)
     {
         if (_closed.Count > 0)
-            foreach (var k in _closed.Where(kv => kv.Value.ClosedMs < nowMs - horizonMs).Select(kv => kv.Key).ToList()) _closed.Remove(k);
+            foreach (var k in _closed.Where(kv => kv.Value.At < nowMs - horizonMs).Select(kv => kv.Key).ToList()) _closed.Remove(k);
         foreach (var (dst, list) in _pending.ToList())
         {
             list.RemoveAll(p => p.Ms < nowMs - 120_000);
@@ -297,16 +304,17 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         else _originSec += segmentMs / 1000.0;
         foreach (var list in _pending.Values)
             foreach (var p in list) p.Ms -= segmentMs;
+        WatchConnection Carry(WatchConnection c) => new()
+        {
+            Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
+            Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
+            NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
+            OpenedMs = null, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
+        };
         var carried = new Dictionary<WatchConnection, WatchConnection>(ReferenceEqualityComparer.Instance);
         foreach (var (key, c) in _live.ToList())
         {
-            var copy = new WatchConnection
-            {
-                Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
-                Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
-                NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
-                OpenedMs = null, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
-            };
+            var copy = Carry(c);
             next.Open(copy);
             _live[key] = copy;
             carried[c] = copy;
@@ -316,8 +324,17 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             _ambiguous.Remove(c);
             if (carried.TryGetValue(c, out var copy)) _ambiguous.Add(copy);
         }
-        // A reset answering a connection closed in the old segment would count in a book that is already handed over.
-        _closed.Clear();
+        // A reset the kernel sends for a connection closed just before the cut (NO_SOCKET, or the abort's own reset read
+        // after the close) lands in the new segment: the recently closed are remembered there, neither open nor closed
+        // again, and listed in it only if such a reset comes (the window joins it to the connection's earlier record).
+        var remembered = new Dictionary<(NetEndpoint, NetEndpoint), (WatchConnection, double)>(_closed.Count);
+        foreach (var (key, (c, at)) in _closed)
+        {
+            var copy = Carry(c);
+            next.Remember(copy);
+            remembered[key] = (copy, at - segmentMs);
+        }
+        _closed = remembered;
         book = next;
     }
 }

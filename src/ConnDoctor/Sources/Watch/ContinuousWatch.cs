@@ -40,7 +40,7 @@ public sealed class ContinuousWatch : IDisposable
         _tracker = new ConnectionTracker(_world, _book) { StartOffsetMs = 0 };
         _segmentStart = DateTimeOffset.UtcNow;
         _lostAtStart = session.LostEvents();
-        _thread = new Thread(Run) { IsBackground = true, Name = "conndoctor-agent-trace" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "agent-trace" /* /proc comm keeps 15 characters: distinct per thread */ };
     }
 
     /// <summary>A running watch, or null with the reason tracefs cannot be used.</summary>

@@ -13,21 +13,28 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     private Dictionary<(NetEndpoint, NetEndpoint), TaskInfo> _existing = new();
     private Dictionary<ulong, NetnsInfo> _namespaces = new();
     private HashSet<ulong> _watched = new();
+    // The listeners every 5 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
+    // A full read (snapshot mode, guesses to check) walks every process: a new connection is named at first sight.
+    private readonly SocketOwnerCache _listenerOwners = new();
 
     public Evidence Refresh(bool full)
     {
-        var ev = SocketCollector.Collect(collect with { StateMask = full ? TcpStates.AllMask : TcpStates.MaskOf(TcpState.Listen) });
+        var ev = SocketCollector.Collect(collect with { StateMask = full ? TcpStates.AllMask : TcpStates.MaskOf(TcpState.Listen), OwnerCache = full ? null : _listenerOwners });
         _namespaces = ev.Namespaces.ToDictionary(n => n.Inode, n => n);
         _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
         var listeners = new Dictionary<(ulong, int), TaskInfo>();
         var listening = new HashSet<(ulong, int)>();
         var existing = full ? new Dictionary<(NetEndpoint, NetEndpoint), TaskInfo>() : _existing;
+        // One owner record per process, namespace and uid, shared by its sockets (100k sockets are a handful of owners).
+        var shared = new Dictionary<(int, ulong, uint?), TaskInfo>();
         foreach (var s in ev.Sockets)
         {
             var ns = ev.Namespaces[s.NetnsIndex];
             var p = ev.OwnerOf(s);
-            var info = new TaskInfo(p?.Pid ?? 0, p?.Name, s.State == TcpState.TimeWait ? null : s.Uid, ns.Inode, ns.Label,
-                p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid) { CommandLine = NullIfEmpty(p?.CommandLine) };
+            uint? uid = s.State == TcpState.TimeWait ? null : s.Uid;
+            if (!shared.TryGetValue((p?.Pid ?? 0, ns.Inode, uid), out var info))
+                shared[(p?.Pid ?? 0, ns.Inode, uid)] = info = new TaskInfo(p?.Pid ?? 0, p?.Name, uid, ns.Inode, ns.Label,
+                    p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid) { CommandLine = NullIfEmpty(p?.CommandLine) };
             if (s.State == TcpState.Listen)
             {
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown

@@ -53,6 +53,25 @@ public sealed class WatchBook(int keepConnections = 50_000)
         while (_recent.Count > keepConnections) _recent.Dequeue();
     }
 
+    /// <summary>
+    /// A connection closed in the previous segment, kept so that a reset the kernel sends for it after the cut counts here:
+    /// neither opened nor closed in this book, and in <see cref="RecentConnections"/> only once such a reset comes.
+    /// </summary>
+    public void Remember(WatchConnection c)
+    {
+        _accOf[c] = AccFor(c);
+        _remembered.Add(c);
+    }
+
+    private readonly HashSet<WatchConnection> _remembered = new(ReferenceEqualityComparer.Instance);
+
+    private void ListIfRemembered(WatchConnection c)
+    {
+        if (_remembered.Count == 0 || !_remembered.Remove(c)) return;
+        _recent.Enqueue(c);
+        while (_recent.Count > keepConnections) _recent.Dequeue();
+    }
+
     /// <summary>An owner found later (snapshot mode: the socket table named it after the first sighting).</summary>
     public void Reattribute(WatchConnection c, int pid, string? comm, string? commandLine)
     {
@@ -102,6 +121,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
     public void ResetSent(WatchConnection c, ResetCause cause)
     {
         if (!_accOf.TryGetValue(c, out var acc)) return;
+        ListIfRemembered(c);
         if (c.ResetsSent == 0) acc.ResetConns++;
         c.ResetsSent++;
         if (cause == ResetCause.UnreadData && c.ResetCause != ResetCause.UnreadData) acc.Unread++;
@@ -111,6 +131,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
     public void ResetReceived(WatchConnection c)
     {
         if (!_accOf.TryGetValue(c, out var acc)) return;
+        ListIfRemembered(c);
         if (c.ResetsReceived == 0) acc.ResetsReceived++;
         c.ResetsReceived++;
     }

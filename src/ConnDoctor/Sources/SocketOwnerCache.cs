@@ -1,0 +1,177 @@
+using System.Text;
+using ConnDoctor.Model;
+using ConnDoctor.Native;
+
+namespace ConnDoctor.Sources;
+
+/// <summary>
+/// The socket owners found by the last /proc/*/fd walk, kept between the reads of a caller that reads the table again
+/// and again (the agent, every interval; its trace thread, every 5 s). On a host with 100k sockets nearly all of a
+/// collection's time is one readlink per open file. A process is walked again unless both its number of open files (the
+/// size of /proc/PID/fd, kernels 6.2+; a kernel that reports 0 gets every process walked, as without the cache) and its
+/// CPU time (utime + stime, in clock ticks) are what they were at the last read: an idle holder of many sockets is not
+/// walked, a client that swaps connections is. A socket left without owner is, as a rule, one opened and closed between
+/// the table read and the walk; when one is still there at the next read, every process is walked (what a scan without
+/// the cache does): a process that swapped one socket for another within one clock tick of CPU gets it named one read late. Sockets no walk finds an owner for twice in a row
+/// (the kernel's own) are not chased again while they live. One cache per caller and state mask.
+/// </summary>
+public sealed class SocketOwnerCache
+{
+    private sealed record PidEntry(long Files, long Cpu, (ulong Inode, int Fd)[] Sockets);
+
+    private Dictionary<int, PidEntry> _pids = new();
+    private readonly HashSet<ulong> _unowned = new();
+    private HashSet<ulong> _missing = new();
+    private readonly object _lock = new();
+
+    /// <summary>Processes walked, reused from the cache, and whether every process was walked, in the last scan.</summary>
+    public int Walked { get; private set; }
+    public int Reused { get; private set; }
+    public bool FullWalk { get; private set; }
+
+    public FdScanResult Scan(string procRoot, HashSet<ulong> wanted)
+    {
+        lock (_lock) return ScanLocked(procRoot, wanted);
+    }
+
+    private FdScanResult ScanLocked(string procRoot, HashSet<ulong> wanted)
+    {
+        var result = new FdScanResult();
+        if (wanted.Count == 0) return result;
+        var pids = ProcessFdScanner.ListPids(procRoot);
+        result.Processes = pids.Count;
+        var next = new Dictionary<int, PidEntry>(pids.Count);
+        var files = new Dictionary<int, (long, long)>(pids.Count);
+        var walk = new List<int>();
+        var kept = new List<int>();
+        foreach (int pid in pids)
+        {
+            long n = OpenFiles(procRoot, pid), cpu = CpuTicks(procRoot, pid);
+            files[pid] = (n, cpu);
+            // A process that ran no CPU since the last read opened and closed nothing (an idle holder of many sockets).
+            if (n > 0 && cpu >= 0 && _pids.TryGetValue(pid, out var e) && e.Files == n && e.Cpu == cpu)
+            {
+                kept.Add(pid);
+                next[pid] = e;
+            }
+            else walk.Add(pid);
+        }
+        var walked = ProcessFdScanner.ScanPids(procRoot, walk, wanted);
+        result.DeniedProcesses = walked.DeniedProcesses;
+        result.VanishedProcesses = walked.VanishedProcesses;
+        Remember(walk, walked, files, next);
+        var owners = new Dictionary<ulong, List<SocketOwner>>();
+        foreach (var (inode, list) in walked.Owners) owners[inode] = [.. list];
+        foreach (int pid in kept)
+            foreach (var (inode, fd) in next[pid].Sockets)
+                if (wanted.Contains(inode)) Add(owners, inode, new SocketOwner(pid, fd));
+        // Sockets left without owner: most were opened and closed between the table read and the walk (churn). One still
+        // there at the next read was swapped in by a process whose count of files did not change: walk every process then.
+        foreach (var inode in _unowned.ToList())
+            if (!wanted.Contains(inode)) _unowned.Remove(inode);
+        var missing = new HashSet<ulong>();
+        foreach (ulong inode in wanted)
+            if (!owners.ContainsKey(inode) && !_unowned.Contains(inode)) missing.Add(inode);
+        FullWalk = walk.Count == pids.Count;
+        if (!FullWalk && missing.Overlaps(_missing))
+        {
+            var again = ProcessFdScanner.ScanPids(procRoot, kept, wanted);
+            result.DeniedProcesses += again.DeniedProcesses;
+            result.VanishedProcesses += again.VanishedProcesses;
+            var keptSet = kept.ToHashSet();
+            foreach (var list in owners.Values) list.RemoveAll(o => keptSet.Contains(o.Pid));
+            foreach (var (inode, list) in again.Owners)
+                foreach (var o in list) Add(owners, inode, o);
+            Remember(kept, again, files, next);
+            walk.AddRange(kept);
+            kept.Clear();
+            FullWalk = true;
+            missing.RemoveWhere(i => owners.TryGetValue(i, out var l) && l.Count > 0);
+        }
+        if (FullWalk)
+        {
+            // Still without owner after every process was walked, twice in a row: the kernel's own, or unreadable; not chased again.
+            foreach (ulong inode in missing)
+                if (_missing.Contains(inode)) _unowned.Add(inode);
+            missing.RemoveWhere(_unowned.Contains);
+        }
+        _missing = missing;
+        foreach (var (inode, list) in owners)
+            if (list.Count > 0) result.Owners[inode] = [.. list];
+        _pids = next;
+        Walked = walk.Count;
+        Reused = kept.Count;
+        return result;
+    }
+
+    private static void Add(Dictionary<ulong, List<SocketOwner>> owners, ulong inode, SocketOwner o)
+    {
+        if (!owners.TryGetValue(inode, out var list)) owners[inode] = list = new List<SocketOwner>(1);
+        list.Add(o);
+    }
+
+    /// <summary>The walked processes' sockets, for the next scan (a process the walk could not read is not kept).</summary>
+    private static void Remember(List<int> walked, FdScanResult scan, Dictionary<int, (long Files, long Cpu)> files, Dictionary<int, PidEntry> next)
+    {
+        var byPid = new Dictionary<int, List<(ulong, int)>>();
+        foreach (var (inode, list) in scan.Owners)
+            foreach (var o in list)
+            {
+                if (!byPid.TryGetValue(o.Pid, out var l)) byPid[o.Pid] = l = new List<(ulong, int)>();
+                l.Add((inode, o.Fd));
+            }
+        foreach (int pid in walked)
+        {
+            var (n, cpu) = files.GetValueOrDefault(pid);
+            if (n > 0) next[pid] = new PidEntry(n, cpu, byPid.TryGetValue(pid, out var l) ? [.. l] : []);
+            else next.Remove(pid);
+        }
+    }
+
+    /// <summary>PROCROOT/PID/LEAF in <paramref name="path"/> (room for procRoot's bytes and 32 more).</summary>
+    private static ReadOnlySpan<byte> ProcPath(string procRoot, int pid, ReadOnlySpan<byte> leaf, Span<byte> path)
+    {
+        int len = Encoding.UTF8.GetBytes(procRoot, path);
+        path[len++] = (byte)'/';
+        pid.TryFormat(path[len..], out int w, default, null);
+        len += w;
+        leaf.CopyTo(path[len..]);
+        return path[..(len + leaf.Length)];
+    }
+
+    /// <summary>utime + stime of the whole process in clock ticks (/proc/PID/stat fields 14 and 15); -1 when unreadable.</summary>
+    private static long CpuTicks(string procRoot, int pid)
+    {
+        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
+        Span<byte> buf = stackalloc byte[1024];
+        int n = Libc.ReadSmallFile(ProcPath(procRoot, pid, "/stat"u8, path), buf);
+        if (n <= 0) return -1;
+        var text = buf[..n];
+        int close = text.LastIndexOf((byte)')');
+        if (close < 0) return -1;
+        text = text[(close + 2)..];
+        long sum = 0;
+        for (int field = 3; field <= 15; field++)
+        {
+            int sp = text.IndexOf((byte)' ');
+            if (sp < 0) return -1;
+            if (field >= 14)
+            {
+                if (!System.Buffers.Text.Utf8Parser.TryParse(text[..sp], out long v, out _)) return -1;
+                sum += v;
+            }
+            text = text[(sp + 1)..];
+        }
+        return sum;
+    }
+
+    /// <summary>How many files the process has open: the size of /proc/PID/fd (0 on kernels before 6.2, -1 when unreadable).</summary>
+    private static long OpenFiles(string procRoot, int pid)
+    {
+        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
+        int fd = Libc.Open(ProcPath(procRoot, pid, "/fd"u8, path), Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd < 0) return -1;
+        try { return LibcStat.SizeOf(fd); }
+        finally { Libc.close(fd); }
+    }
+}
