@@ -32,6 +32,22 @@ public static unsafe class ProcessFdScanner
         if (wanted.Count == 0 && !recordNetns) return result;
         var pids = ListPids(procRoot);
         if (wanted.Count > 0) result.Processes = pids.Count;
+        Walk(procRoot, pids, wanted, result, recordNetns);
+        return result;
+    }
+
+    /// <summary>The same walk over the given pids only (<see cref="SocketOwnerCache"/>: the processes whose files changed).</summary>
+    public static FdScanResult ScanPids(string procRoot, IReadOnlyList<int> pids, HashSet<ulong> wanted)
+    {
+        var result = new FdScanResult { Processes = pids.Count };
+        if (wanted.Count == 0 || pids.Count == 0) return result;
+        Walk(procRoot, pids, wanted, result, recordNetns: false);
+        return result;
+    }
+
+    /// <summary>The pids split over the cores, each part's finds joined into <paramref name="result"/>.</summary>
+    private static void Walk(string procRoot, IReadOnlyList<int> pids, HashSet<ulong> wanted, FdScanResult result, bool recordNetns)
+    {
         var netns = recordNetns ? new ulong[pids.Count] : null;
         int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, pids.Count / 64 + 1));
         var partials = new Partial[parts];
@@ -50,33 +66,8 @@ public static unsafe class ProcessFdScanner
             result.DeniedProcesses += p.Denied;
             result.VanishedProcesses += p.Vanished;
             foreach (var (inode, owner) in p.Found)
-            {
-                result.Owners[inode] = result.Owners.TryGetValue(inode, out var existing) ? [.. existing, owner] : [owner];
-            }
-        }
-        return result;
-    }
-
-    /// <summary>The same walk over the given pids only (<see cref="SocketOwnerCache"/>: the processes whose files changed).</summary>
-    public static FdScanResult ScanPids(string procRoot, IReadOnlyList<int> pids, HashSet<ulong> wanted)
-    {
-        var result = new FdScanResult { Processes = pids.Count };
-        if (wanted.Count == 0 || pids.Count == 0) return result;
-        int parts = Math.Max(1, Math.Min(Environment.ProcessorCount, pids.Count / 64 + 1));
-        var partials = new Partial[parts];
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-        {
-            var p = partials[part] = new Partial();
-            for (int i = part; i < pids.Count; i += parts) ScanPid(procRoot, pids[i], wanted, p, null, 0);
-        });
-        foreach (var p in partials)
-        {
-            result.DeniedProcesses += p.Denied;
-            result.VanishedProcesses += p.Vanished;
-            foreach (var (inode, owner) in p.Found)
                 result.Owners[inode] = result.Owners.TryGetValue(inode, out var existing) ? [.. existing, owner] : [owner];
         }
-        return result;
     }
 
     private sealed class Partial
