@@ -127,18 +127,22 @@ public static class FleetDiagnosis
         var finalHosts = kept.Select(r =>
         {
             int i = joinable.FindIndex(j => ReferenceEquals(j, r));
-            if (i >= 0) r = r with { Label = labels[i] };
-            if (i < 0 || !gone.TryGetValue(i, out var drop)) return r;
-            var left = r.Report.Findings.Where(f => !drop.Contains(f)).ToList();
-            return r with
+            if (i < 0) return r;
+            r = r with { Label = labels[i] };
+            if (gone.TryGetValue(i, out var drop))
             {
-                Report = r.Report with
+                var left = r.Report.Findings.Where(f => !drop.Contains(f)).ToList();
+                r = r with
                 {
-                    Findings = left,
-                    Overview = r.Report.Overview == null ? null : FindingMerger.Overview(r.Evidence.Host, left, r.Evidence.Discovery),
-                    Notes = [.. r.Report.Notes, $"{drop.Count} finding(s) of this host are explained across hosts: see the cross-host findings"],
-                },
-            };
+                    Report = r.Report with
+                    {
+                        Findings = left,
+                        Overview = r.Report.Overview == null ? null : FindingMerger.Overview(r.Evidence.Host, left, r.Evidence.Discovery),
+                        Notes = [.. r.Report.Notes, $"{drop.Count} finding(s) of this host are explained across hosts: see the cross-host findings"],
+                    },
+                };
+            }
+            return r with { Report = WithClientWatchHints(r.Report, ctx) };
         }).ToList();
 
         // A document in no join, and the clocks of the hosts that saw one connection both.
@@ -199,6 +203,25 @@ public static class FleetDiagnosis
             var first = i.Namespaces.SelectMany(n => n.Addresses).Select(a => a.Address.Unmapped).FirstOrDefault(a => !a.IsLoopback && !IsLinkLocal(a));
             return first.IsAny ? i.Hostname : $"{i.Hostname}@{first}";
         }).ToList();
+    }
+
+    /// <summary>
+    /// A finding about a client address that this host saw without a watch says "no watch ran" on the client's host
+    /// (<see cref="FindingMerger.NoWatchHint"/>); when that host's own document is in the fleet with a watch, the line
+    /// says so instead: its watch ran, and the cross-host join named no process for these connections.
+    /// </summary>
+    internal static DiagnoseReport WithClientWatchHints(DiagnoseReport report, CrossHostContext ctx)
+    {
+        if (!report.Findings.Any(f => f.Evidence.Contains(FindingMerger.NoWatchHint))) return report;
+        var findings = report.Findings.Select(f =>
+        {
+            if (!f.Evidence.Contains(FindingMerger.NoWatchHint) || f.Subject.ClientIp is not { } ip || !NetAddress.TryParse(ip, out var a)
+                || ctx.OwnerOf(a) is not { Evidence.Watch: { } w } client) return f;
+            string line = $"{client.Label}'s own watch ran ({w.Seconds:0.#} s from {w.StartedAt:HH:mm:ss} UTC) and the cross-host join named no process " +
+                          "behind these connections: they fell outside its window, or in a namespace it did not watch";
+            return f with { Evidence = f.Evidence.Select(l => l == FindingMerger.NoWatchHint ? line : l).ToList() };
+        }).ToList();
+        return report with { Findings = findings };
     }
 
     /// <summary>(server, client) host pairs: a server-side connection of one from an address of the other. One pass over every table.</summary>

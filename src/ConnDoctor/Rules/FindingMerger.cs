@@ -21,6 +21,9 @@ public static class FindingMerger
     /// </summary>
     private static readonly (string Explains, string Joins)[] Consequences = [("reconnect-storm", "time-wait-pressure"), ("connection-limit", "reconnect-storm")];
 
+    /// <summary>The line a finding about a client address gets when this host ran no watch: the next step on the client's host.</summary>
+    public const string NoWatchHint = "no watch ran: 'conndoctor diagnose --watch 30s' on the client's host names the process behind these connections";
+
     /// <param name="zkPorts">The ZooKeeper client ports known on this host: a reconnect storm seen by ZooKeeper explains TIME_WAIT towards them only.</param>
     public static List<Finding> Merge(IEnumerable<Finding> findings, bool watched, IReadOnlySet<int>? zkPorts = null)
     {
@@ -46,7 +49,7 @@ public static class FindingMerger
         if (!watched)
             for (int i = 0; i < merged.Count; i++)
                 if (merged[i] is { Subject.Pid: null, RuleId: "reconnect-storm" or "time-wait-pressure" } f)
-                    merged[i] = f with { Evidence = [.. f.Evidence, "no watch ran: 'conndoctor diagnose --watch 30s' on the client's host names the process behind these connections"] };
+                    merged[i] = f with { Evidence = [.. f.Evidence, NoWatchHint] };
 
         return merged.OrderByDescending(f => f.Severity).ThenBy(f => f.RuleId, StringComparer.Ordinal).ThenBy(f => f.Summary, StringComparer.Ordinal).ToList();
     }

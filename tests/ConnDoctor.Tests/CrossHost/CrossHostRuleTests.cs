@@ -245,4 +245,31 @@ public sealed class CrossHostRuleTests(TwoHosts h) : IClassFixture<TwoHosts>
         Assert.Null(ctx.OwnerOf(EvidenceBuilder.Ep(TwoHosts.Ip2).Address));
         Assert.Equal("c", ctx.OwnerOf(EvidenceBuilder.Ep(TwoHosts.Ip3).Address)!.Label);
     }
+
+    [Fact]
+    public void AServersNoWatchHintSaysTheClientHostsWatchRanWhenItsDocumentHasOne()
+    {
+        Finding Storm(string ip) => new()
+        {
+            RuleId = "reconnect-storm", Severity = Severity.Warning, Subject = new FindingSubject { ClientIp = ip },
+            Summary = $"client {ip} reconnects over and over", Cause = "loop", Remedy = "fix it", Source = "zklog",
+            Evidence = ["1,200 connections in 60 s", FindingMerger.NoWatchHint],
+        };
+        var watched = h.Client with
+        {
+            Watch = new WatchEvidence { Mode = WatchMode.Trace, StartedAt = new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero), Seconds = 30, IntervalSeconds = 5 },
+        };
+        var report = Report(h.Server, Storm(TwoHosts.Ip3), Storm("10.42.0.99"));
+        var hinted = FleetDiagnosis.WithClientWatchHints(report, Context((h.Server, report), (watched, Report(watched))));
+        // The client's host is in the fleet and watched: its watch ran, the join named nobody.
+        var onC = hinted.Findings[0].Evidence;
+        Assert.Equal("1,200 connections in 60 s", onC[0]);
+        Assert.StartsWith("c's own watch ran (30 s from 10:00:00 UTC) and the cross-host join named no process", onC[1]);
+        Assert.DoesNotContain(FindingMerger.NoWatchHint, onC);
+        // An address no document owns keeps the advice to run a watch there.
+        Assert.Contains(FindingMerger.NoWatchHint, hinted.Findings[1].Evidence);
+        // The client's document without a watch: the advice stands.
+        var unwatched = FleetDiagnosis.WithClientWatchHints(report, Context((h.Server, report), (h.Client, Report(h.Client))));
+        Assert.All(unwatched.Findings, f => Assert.Contains(FindingMerger.NoWatchHint, f.Evidence));
+    }
 }
