@@ -61,7 +61,8 @@ public class AgentWindowCutTests
 
     private static List<string> RowFacts(WatchEvidence w) => w.Rows.Select(r =>
         $"{r.Endpoint} passive={r.Passive} pid={r.Pid} opens={r.Opens} closes={r.Closes} local={r.ClosedByLocal} peer={r.ClosedByPeer} " +
-        $"rstSent={r.ResetsSent} rstRecv={r.ResetsReceived} unread={r.UnreadDataResets} median={r.MedianLifetimeMs:0.###} " +
+        $"rstSent={r.ResetsSent} rstRecv={r.ResetsReceived} unread={r.UnreadDataResets} median={r.MedianLifetimeMs:0.###} p99={r.P99LifetimeMs:0.###} " +
+        $"opensPerSec={r.OpensPerSec:0.###} closesPerSec={r.ClosesPerSec:0.###} loop={r.Loop?.Total}/{r.Loop?.Failed}/{r.Loop?.Count} " +
         $"states={string.Join(",", r.StatesNow.OrderBy(s => s.Key).Select(s => $"{s.Key}:{s.Value}"))}").Order().ToList();
 
     private static List<string> ConnectionFacts(WatchEvidence w) => w.Connections.Select(c =>
@@ -71,7 +72,7 @@ public class AgentWindowCutTests
     private static List<string> CounterFacts(IEnumerable<WatchEvidence> segments)
     {
         var counters = new ConnectionCounters(100, TimeSpan.FromHours(1), _ => true);
-        foreach (var s in segments) counters.Add(s.Connections, _ => "", Start);
+        foreach (var s in segments) counters.Add(s.Rows, (_, _) => "", Start);
         return counters.Families().SelectMany(f => f.Samples.Select(x => $"{f.Name}{{{string.Join(",", x.Values)}}} {x.Value}")).Order().ToList();
     }
 
