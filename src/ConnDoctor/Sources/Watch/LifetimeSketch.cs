@@ -19,7 +19,7 @@ public sealed class LifetimeSketch
     private const double Floor = 0.001;
     private const int ZeroBucket = int.MinValue;
 
-    private List<float>? _values = new();
+    private List<double>? _values = new();
     private Dictionary<int, long>? _buckets;
 
     public long Count { get; private set; }
@@ -30,7 +30,7 @@ public sealed class LifetimeSketch
         Count++;
         if (_values != null)
         {
-            _values.Add((float)ms);
+            _values.Add(ms);
             if (_values.Count > ExactValues) ToBuckets();
             return;
         }
@@ -48,13 +48,14 @@ public sealed class LifetimeSketch
 
     private void ToBuckets()
     {
+        _buckets ??= new();
         foreach (var v in _values!) AddBucket(v, 1);
         _values = null;
     }
 
     public LifetimeSketch Clone()
     {
-        var c = new LifetimeSketch { Count = Count, _values = _values == null ? null : new List<float>(_values) };
+        var c = new LifetimeSketch { Count = Count, _values = _values == null ? null : new List<double>(_values) };
         if (_buckets != null) c._buckets = new Dictionary<int, long>(_buckets);
         return c;
     }
@@ -80,7 +81,8 @@ public sealed class LifetimeSketch
         if (Count == 0) return null;
         if (_values != null)
         {
-            var sorted = _values.ToArray();
+            // As the book's own percentiles: its lifetimes are floats.
+            var sorted = _values.Select(v => (float)v).ToArray();
             Array.Sort(sorted);
             return WatchBook.Percentile(sorted, p);
         }
