@@ -24,10 +24,11 @@ public sealed record AgentOptions
     /// <summary>
     /// Connection records kept in the window (the most recent; the oldest are dropped and counted). The window's counts do
     /// not depend on it (they come from per-row tallies): the records are for the TIME_WAIT owners, the cross-host port
-    /// lookup and the evidence document. 20,000 records are about 4.5 MB (224 B each); docs/agent.md says why.
+    /// lookup and the evidence document. 10,000 records are 2.4 MB (240 B each), held about twice (the segments' and the
+    /// published window's copies on its clock); docs/agent.md says why this size.
     /// </summary>
     public int MaxTrackedConnections { get; init; } = DefaultMaxTrackedConnections;
-    public const int DefaultMaxTrackedConnections = 20_000;
+    public const int DefaultMaxTrackedConnections = 10_000;
     public RuleOptions Rules { get; init; } = new();
 }
 

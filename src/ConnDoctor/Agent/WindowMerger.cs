@@ -152,7 +152,6 @@ public static class WindowMerger
                     list.Add(copy);
                     total++;
                     if (copy.Pid != null) attributed++;
-                    open[key] = copy;
                 }
                 if (c.ClosedMs is double closedMs)
                 {
@@ -161,6 +160,7 @@ public static class WindowMerger
                     // Only one closed near its segment's end can have a later segment's reset (ConnectionTracker.Rotate).
                     if (closedMs >= seg.Seconds * 1000 - ConnectionTracker.ClosedHorizonMs) closed[key] = copy;
                 }
+                else open[key] = copy;
             }
         }
         return list.Count <= max ? list : list.GetRange(list.Count - max, max);
