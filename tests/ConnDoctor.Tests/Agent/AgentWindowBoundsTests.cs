@@ -58,84 +58,104 @@ public class AgentWindowBoundsTests(Xunit.Abstractions.ITestOutputHelper output)
         return done!;
     }
 
+    /// <summary>A namespace with a draining server and an agent on it (tracepoints up, first collection done), serving /evidence.</summary>
+    private sealed class Lab : IDisposable
+    {
+        public readonly TestNetns Ns;
+        public readonly AgentProcess Agent;
+        public readonly string Server;
+        private readonly string _dir;
+
+        public Lab(string name, params string[] agentArgs)
+        {
+            Ns = new TestNetns(name);
+            _dir = Directory.CreateTempSubdirectory("cd-" + name).FullName;
+            File.WriteAllText(Path.Combine(_dir, "token"), Token + "\n");
+            Server = $"127.0.0.1:{Ports.Free()}";
+            try
+            {
+                Ns.StartScenario("server", "--listen", Server + ":drain");
+                Agent = new AgentProcess(["--netns", Ns.Name, .. agentArgs, "--max-connections", "1000", "--serve-evidence", "--token-file", Path.Combine(_dir, "token")]);
+            }
+            catch
+            {
+                Ns.Dispose();
+                Directory.Delete(_dir, true);
+                throw;
+            }
+            try { Agent.WaitMetrics(t => t.Contains("conndoctor_source_up{source=\"tracepoints\"} 1") && t.Contains("conndoctor_source_up{source=\"collect\"} 1")); }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            Agent.Dispose();
+            Ns.Dispose();
+            Directory.Delete(_dir, true);
+        }
+    }
+
     [Fact]
     public void AChurnOfThreeTimesTheCapIsCountedExactlyInTheWindowAndTheCounters()
     {
-        using var ns = new TestNetns("agentcap");
-        string dir = Directory.CreateTempSubdirectory("cd-wincap").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(dir, "token"), Token + "\n");
-            string server = $"127.0.0.1:{Ports.Free()}";
-            ns.StartScenario("server", "--listen", server + ":drain");
-            using var agent = new AgentProcess(["--netns", ns.Name, "--interval", "2s", "--window", "60s", "--max-connections", "1000",
-                "--serve-evidence", "--token-file", Path.Combine(dir, "token")]);
-            agent.WaitMetrics(t => t.Contains("conndoctor_source_up{source=\"tracepoints\"} 1") && t.Contains("conndoctor_source_up{source=\"collect\"} 1"));
+        using var lab = new Lab("agentcap", "--interval", "2s", "--window", "60s");
+        var (ns, agent, server) = (lab.Ns, lab.Agent, lab.Server);
 
-            // About 3,000 connections in 6 s, each closed by the client first.
-            int n = int.Parse(Churn(ns, server, 500, 6).Split(' ')[1]);
-            output.WriteLine($"churner: {n} connections");
-            Assert.True(n > 2000, $"the churner made only {n} connections");
-            var w = AwaitWindow(agent, server, x => x.Opens >= n && x.Closes >= n, 30, $"the window did not count {n} opens and closes");
-            // Two more cuts: nothing further comes.
-            Thread.Sleep(4500);
-            var after = Read(agent, server)!;
-            output.WriteLine($"window: {after}");
-            Assert.Equal(n, after.Opens);
-            Assert.Equal(n, after.Closes);
-            Assert.Equal(n, after.ClosedByLocal);
-            Assert.InRange(after.Connections, 1, 1000);
-            var metrics = agent.Get("/metrics").Body;
-            Assert.Equal(n, AgentProcess.Sum(metrics, "conndoctor_tcp_connections_opened_total", ("process", "python3"), ("remote_service", server)));
-            Assert.Equal(n, AgentProcess.Sum(metrics, "conndoctor_tcp_connections_closed_total", ("process", "python3"), ("remote_service", server), ("closed_by", "self")));
-            Assert.Equal(n, AgentProcess.Sum(metrics, "conndoctor_tcp_time_wait_created_total", ("process", "python3"), ("remote_service", server)));
-            // The records past the cap are said to be dropped (client and server sides: at least n of the 2n records).
-            Assert.True(AgentProcess.Sum(metrics, "conndoctor_tracked_connections_dropped_total") >= 2 * n - 1000,
-                $"dropped_total {AgentProcess.Sum(metrics, "conndoctor_tracked_connections_dropped_total")} for {2 * n} records and a cap of 1000");
-            Assert.InRange(AgentProcess.Sum(metrics, "conndoctor_tracked_connections"), 1, 1000);
-            Assert.Equal(0, AgentProcess.Sum(metrics, "conndoctor_trace_events_lost_total"));
-            _ = w;
-        }
-        finally { Directory.Delete(dir, true); }
+        // About 3,000 connections in 6 s, each closed by the client first.
+        int n = int.Parse(Churn(ns, server, 500, 6).Split(' ')[1]);
+        output.WriteLine($"churner: {n} connections");
+        Assert.True(n > 2000, $"the churner made only {n} connections");
+        AwaitWindow(agent, server, x => x.Opens >= n && x.Closes >= n, 30, $"the window did not count {n} opens and closes");
+        // Two more cuts: nothing further comes.
+        Thread.Sleep(4500);
+        var after = Read(agent, server)!;
+        output.WriteLine($"window: {after}");
+        Assert.Equal(n, after.Opens);
+        Assert.Equal(n, after.Closes);
+        Assert.Equal(n, after.ClosedByLocal);
+        Assert.InRange(after.Connections, 1, 1000);
+        var metrics = agent.Get("/metrics").Body;
+        Assert.Equal(n, AgentProcess.Sum(metrics, "conndoctor_tcp_connections_opened_total", ("process", "python3"), ("remote_service", server)));
+        Assert.Equal(n, AgentProcess.Sum(metrics, "conndoctor_tcp_connections_closed_total", ("process", "python3"), ("remote_service", server), ("closed_by", "self")));
+        Assert.Equal(n, AgentProcess.Sum(metrics, "conndoctor_tcp_time_wait_created_total", ("process", "python3"), ("remote_service", server)));
+        // The records past the cap are said to be dropped (client and server sides: at least n of the 2n records).
+        Assert.True(AgentProcess.Sum(metrics, "conndoctor_tracked_connections_dropped_total") >= 2 * n - 1000,
+            $"dropped_total {AgentProcess.Sum(metrics, "conndoctor_tracked_connections_dropped_total")} for {2 * n} records and a cap of 1000");
+        Assert.InRange(AgentProcess.Sum(metrics, "conndoctor_tracked_connections"), 1, 1000);
+        Assert.Equal(0, AgentProcess.Sum(metrics, "conndoctor_trace_events_lost_total"));
     }
 
     [Fact]
     public void TheWindowKeepsAllItsSegmentsPastTheCapAndSlidesByAge()
     {
-        using var ns = new TestNetns("agentslide");
-        string dir = Directory.CreateTempSubdirectory("cd-winslide").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(dir, "token"), Token + "\n");
-            string server = $"127.0.0.1:{Ports.Free()}";
-            ns.StartScenario("server", "--listen", server + ":drain");
-            using var agent = new AgentProcess(["--netns", ns.Name, "--interval", "1s", "--window", "12s", "--max-connections", "1000",
-                "--serve-evidence", "--token-file", Path.Combine(dir, "token")]);
-            agent.WaitMetrics(t => t.Contains("conndoctor_source_up{source=\"tracepoints\"} 1") && t.Contains("conndoctor_source_up{source=\"collect\"} 1"));
-            // The window fills up to its length first: 12 s of 1 s segments.
-            var full = AwaitWindow(agent, server, x => x.Seconds >= 9, 40, "the window did not reach its length");
-            output.WriteLine($"full window before the churn: {full}");
+        using var lab = new Lab("agentslide", "--interval", "1s", "--window", "12s");
+        var (ns, agent, server) = (lab.Ns, lab.Agent, lab.Server);
+        // The window fills up to its length first: 12 s of 1 s segments.
+        var full = AwaitWindow(agent, server, x => x.Seconds >= 9, 40, "the window did not reach its length");
+        output.WriteLine($"full window before the churn: {full}");
 
-            // Twice the cap in 3 s, then quiet: the window holds it, whole, for as long as it is younger than the window.
-            var churned = Stopwatch.StartNew();
-            int n = int.Parse(Churn(ns, server, 700, 3).Split(' ')[1]);
-            Assert.True(n > 1500, $"the churner made only {n} connections");
-            var seen = AwaitWindow(agent, server, x => x.Opens >= n, 20, $"the window did not count {n} opens");
-            Assert.Equal(n, seen.Opens);
-            // Later, still within the window: the window has not shrunk below its length to stay under the cap.
-            while (churned.Elapsed < TimeSpan.FromSeconds(8)) Thread.Sleep(200);
-            var later = Read(agent, server)!;
-            output.WriteLine($"{churned.Elapsed.TotalSeconds:0.0} s after the churn began: {later}");
-            Assert.Equal(n, later.Opens);
-            Assert.Equal(n, later.Closes);
-            // Its segments reach back the window's length (less the segment under way and the collection's own time).
-            Assert.True(later.Seconds >= 9, $"the window covers {later.Seconds} s of its 12 ({later.Segments})");
-            Assert.InRange(later.Connections, 1, 1000);
-            // Once the churn is older than the window, it has left it with its segments.
-            var gone = AwaitWindow(agent, server, x => x.Opens == 0, 30, "the churn did not leave the window");
-            output.WriteLine($"{churned.Elapsed.TotalSeconds:0.0} s after: {gone}");
-            Assert.True(churned.Elapsed > TimeSpan.FromSeconds(12), $"the churn left the window after {churned.Elapsed}");
-        }
-        finally { Directory.Delete(dir, true); }
+        // Twice the cap in 3 s, then quiet: the window holds it, whole, for as long as it is younger than the window.
+        var churned = Stopwatch.StartNew();
+        int n = int.Parse(Churn(ns, server, 700, 3).Split(' ')[1]);
+        Assert.True(n > 1500, $"the churner made only {n} connections");
+        var seen = AwaitWindow(agent, server, x => x.Opens >= n, 20, $"the window did not count {n} opens");
+        Assert.Equal(n, seen.Opens);
+        // Later, still within the window: the window has not shrunk below its length to stay under the cap.
+        while (churned.Elapsed < TimeSpan.FromSeconds(8)) Thread.Sleep(200);
+        var later = Read(agent, server)!;
+        output.WriteLine($"{churned.Elapsed.TotalSeconds:0.0} s after the churn began: {later}");
+        Assert.Equal(n, later.Opens);
+        Assert.Equal(n, later.Closes);
+        // Its segments reach back the window's length (less the segment under way and the collection's own time).
+        Assert.True(later.Seconds >= 9, $"the window covers {later.Seconds} s of its 12 ({later.Segments})");
+        Assert.InRange(later.Connections, 1, 1000);
+        // Once the churn is older than the window, it has left it with its segments.
+        var gone = AwaitWindow(agent, server, x => x.Opens == 0, 30, "the churn did not leave the window");
+        output.WriteLine($"{churned.Elapsed.TotalSeconds:0.0} s after: {gone}");
+        Assert.True(churned.Elapsed > TimeSpan.FromSeconds(12), $"the churn left the window after {churned.Elapsed}");
     }
 }
