@@ -41,7 +41,7 @@ public static class AgentCommand
     private static readonly Option<string> SeriesExpiry = new("--series-expiry")
     { Description = "Counter series of a process gone this long are removed", DefaultValueFactory = _ => "60s", HelpName = "DURATION" };
     private static readonly Option<int> MaxConnections = new("--max-connections")
-    { Description = "Connections held in the window for the rules (bounded memory); beyond, the oldest are dropped and counted", DefaultValueFactory = _ => 100_000, HelpName = "N" };
+    { Description = "Connection records held in the window (bounded memory; the window's counts stay exact); beyond, the oldest are dropped and counted", DefaultValueFactory = _ => AgentOptions.DefaultMaxTrackedConnections, HelpName = "N" };
     private static readonly Option<string> ReadTimeout = new("--http.read-timeout")
     { Description = "A request's headers (and TLS handshake) must arrive within this time", DefaultValueFactory = _ => "10s", HelpName = "DURATION" };
     private static readonly Option<int> MaxRequests = new("--http.max-connections")

@@ -21,8 +21,14 @@ public sealed record AgentOptions
     public int TopK { get; init; } = 50;
     /// <summary>A counter series of a process gone this long is removed.</summary>
     public TimeSpan SeriesExpiry { get; init; } = TimeSpan.FromSeconds(60);
-    /// <summary>Connections kept in the window for the rules; past it the oldest segments' are dropped (and counted).</summary>
-    public int MaxTrackedConnections { get; init; } = 100_000;
+    /// <summary>
+    /// Connection records kept in the window (the most recent; the oldest are dropped and counted). The window's counts do
+    /// not depend on it (they come from per-row tallies): the records are for the TIME_WAIT owners, the cross-host port
+    /// lookup and the evidence document. 10,000 records are 2.4 MB (240 B each), held about twice (the segments' and the
+    /// published window's copies on its clock); docs/agent.md says why this size.
+    /// </summary>
+    public int MaxTrackedConnections { get; init; } = DefaultMaxTrackedConnections;
+    public const int DefaultMaxTrackedConnections = 10_000;
     public RuleOptions Rules { get; init; } = new();
 }
 
@@ -42,7 +48,7 @@ public sealed class AgentLoop : IDisposable
 {
     private readonly AgentOptions _o;
     private readonly ConnectionCounters _counters;
-    private readonly Queue<WatchEvidence> _segments = new();
+    private readonly SegmentWindow _segments;
     private readonly CancellationTokenSource _stop = new();
     private Thread? _thread;
     private AgentState? _state;
@@ -59,6 +65,7 @@ public sealed class AgentLoop : IDisposable
     {
         _o = o;
         _counters = new ConnectionCounters(Math.Max(4 * o.TopK, 16), o.SeriesExpiry);
+        _segments = new SegmentWindow(o.Window, o.MaxTrackedConnections);
         _state = new AgentState(new Evidence { Statuses = [new SourceStatus("collect", SourceState.Partial, "first collection under way")], CollectedAt = DateTimeOffset.UtcNow },
             null, AgentMetrics.Build(new Evidence { Statuses = [], CollectedAt = DateTimeOffset.UtcNow }, null, _counters, o.TopK,
                 new AgentSelfStats { CollectedAt = DateTimeOffset.UtcNow }), DateTimeOffset.UtcNow);
@@ -78,7 +85,7 @@ public sealed class AgentLoop : IDisposable
         // Tracepoints when they can be had (one session for the agent's life); else each interval is a snapshot watch.
         if (_o.Collect.IsLiveProc)
         {
-            _watch = ContinuousWatch.TryStart(_o.Collect, Math.Min(_o.MaxTrackedConnections, 50_000), out _watchReason);
+            _watch = ContinuousWatch.TryStart(_o.Collect, _o.MaxTrackedConnections, out _watchReason);
             _sinceCut.Start();
         }
         while (!cancel.IsCancellationRequested)
@@ -144,18 +151,15 @@ public sealed class AgentLoop : IDisposable
             _lost += w.EventsLost ?? 0;
             _counters.PortRanges = ev.Namespaces.Where(n => n.Sysctls.LocalPortLow != null && n.Sysctls.LocalPortHigh != null)
                 .GroupBy(n => n.Inode).ToDictionary(g => g.Key, g => (g.First().Sysctls.LocalPortLow!.Value, g.First().Sysctls.LocalPortHigh!.Value));
-            _counters.Add(w.Connections, c => c.Pid is int pid && ev.Processes.TryGetValue(pid, out var p) ? AgentMetrics.PodOf(p, null) : c.Pod ?? "", now);
-            // The book keeps the most recent connections of a segment: the rest are counted as dropped.
-            long opened = w.Rows.Sum(r => (long)r.Opens), kept = w.Connections.Count(c => c.OpenedMs != null);
-            if (opened > kept) _dropped += opened - kept;
-            _segments.Enqueue(w);
+            // Exact whatever the segment kept: its book counted every event into its rows' tallies.
+            _counters.Add(w.Rows, (pid, pod) => pid is int p && ev.Processes.TryGetValue(p, out var pr) ? AgentMetrics.PodOf(pr, null) : pod ?? "", now);
+            _segments.Add(w, now);
         }
         _counters.Expire(now);
-        while (_segments.Count > 0 && _segments.Peek().StartedAt < now - _o.Window) _segments.Dequeue();
-        // Bounded memory: the window holds at most MaxTrackedConnections; the oldest segments go first.
-        while (_segments.Count > 1 && _segments.Sum(s => s.Connections.Count) > _o.MaxTrackedConnections)
-            _dropped += _segments.Dequeue().Connections.Count;
-        var window = WindowMerger.Merge(_segments.ToList(), _o.MaxTrackedConnections);
+        // The whole window's segments (counts exact); at most MaxTrackedConnections connection records, the rest counted as dropped.
+        _segments.Expire(now);
+        _dropped = _segments.Dropped;
+        var window = _segments.Build();
         var windowEvidence = ev with { Watch = window };
         // The document collect writes: who and where (the window's start and end as the collection's), the blamed processes' logs.
         windowEvidence = windowEvidence with { Identity = HostIdentitySource.Read(_o.Collect.ProcRoot, ev.Namespaces, window?.StartedAt ?? now - _o.Interval, now).Identity };

@@ -35,8 +35,8 @@ public static class AgentMetrics
                     .DistinctBy(s => string.Join('\0', s.Values)).ToList()));
         list.AddRange(Sources(e, self.Extra));
         list.Add(new("conndoctor_trace_events_lost_total", "Tracepoint events the kernel dropped because the agent read too slowly (ring buffer overrun), since the agent started.", MetricType.Counter, [], [new([], self.TraceEventsLost)]));
-        list.Add(new("conndoctor_tracked_connections", "Connections the agent holds in its sliding window (bounded by --max-connections).", MetricType.Gauge, [], [new([], self.TrackedConnections)]));
-        list.Add(new("conndoctor_tracked_connections_dropped_total", "Connections left out of the window because the cap on tracked connections was reached (the rules saw fewer than happened).", MetricType.Counter, [], [new([], self.TrackedConnectionsDropped)]));
+        list.Add(new("conndoctor_tracked_connections", "Connection records the agent holds in its sliding window (bounded by --max-connections; the window's counts do not depend on it).", MetricType.Gauge, [], [new([], self.TrackedConnections)]));
+        list.Add(new("conndoctor_tracked_connections_dropped_total", "Connection records left out of the window because the cap on tracked connections was reached (their counts stay in the rows and counters).", MetricType.Counter, [], [new([], self.TrackedConnectionsDropped)]));
         list.Add(new("conndoctor_collection_timestamp_seconds", "Unix time the metrics were last built (the end of the last collection).", MetricType.Gauge, [], [new([], Math.Round(self.CollectedAt.ToUnixTimeMilliseconds() / 1000.0, 3))]));
         return list;
     }

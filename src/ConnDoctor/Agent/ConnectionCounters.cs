@@ -1,5 +1,6 @@
 using ConnDoctor.Analysis;
 using ConnDoctor.Model;
+using ConnDoctor.Sources.Watch;
 
 namespace ConnDoctor.Agent;
 
@@ -31,39 +32,44 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
 
     public int Count => _entries.Count;
 
-    /// <summary>Adds one segment's connections: each WatchConnection of a segment carries that segment's events only.</summary>
+    /// <summary>
+    /// Adds one segment's events from its rows' tallies (<see cref="WatchRowTally.Counters"/>): the book counted every
+    /// open, close and reset as it happened, so nothing is missed when the segment kept only its most recent connections.
+    /// <paramref name="podOf"/> names the pod of an owner pid (the connection's own pod when the process is not known).
+    /// </summary>
+    public void Add(IEnumerable<WatchRow> rows, Func<int?, string?, string> podOf, DateTimeOffset now)
+    {
+        foreach (var r in rows)
+            foreach (var t in r.Tally?.Counters ?? [])
+                Apply(t, podOf(t.Key.Pid, t.Key.Pod), now);
+    }
+
+    /// <summary>Adds connections each carrying its whole account (connections of a document, tests): what the book would have counted for them.</summary>
     public void Add(IEnumerable<WatchConnection> connections, Func<WatchConnection, string> podOf, DateTimeOffset now)
     {
         foreach (var c in connections)
         {
-            bool opened = c.OpenedMs != null, closed = c.ClosedMs != null;
-            if (!opened && !closed && c.ResetsSent == 0 && c.ResetsReceived == 0) continue;
-            var e = EntryFor(new Key(c.Comm ?? "", podOf(c), Inbound(c) ? "" : SocketGrouper.FormatEndpoint(c.Remote)));
-            e.LastEvent = now;
-            if (c.Pid is int pid && !c.PidIsTask) e.Pids.Add(pid);
-            if (opened) e.Opened++;
-            bool failedConnect = closed && !c.Passive && c.State == TcpState.SynSent;
-            if (failedConnect)
-            {
-                string reason = c.ResetsReceived > 0 || c.ClosedBy == ClosedBy.PeerReset ? "refused" : "no_answer";
-                e.ConnectFailures[reason] = e.ConnectFailures.GetValueOrDefault(reason) + 1;
-            }
-            else if (closed)
-            {
-                switch (c.ClosedBy)
-                {
-                    case ClosedBy.Local: e.ClosedSelf++; e.TimeWait++; break;
-                    case ClosedBy.LocalReset: e.ClosedSelf++; break;
-                    case ClosedBy.Peer or ClosedBy.PeerReset: e.ClosedPeer++; break;
-                }
-            }
-            if (c.ResetsSent > 0)
-            {
-                string reason = c.ResetCause switch { ResetCause.UnreadData => "unread_data", ResetCause.NoSocket => "no_socket", _ => "other" };
-                e.ResetsSent[reason] = e.ResetsSent.GetValueOrDefault(reason) + c.ResetsSent;
-            }
-            if (c.ResetsReceived > 0 && !failedConnect) e.ResetsReceived += c.ResetsReceived;
+            if (c.OpenedMs == null && c.ClosedMs == null && c.ResetsSent == 0 && c.ResetsReceived == 0) continue;
+            Apply(CounterTally.Of(c), podOf(c), now);
         }
+    }
+
+    private void Apply(CounterTally t, string pod, DateTimeOffset now)
+    {
+        var id = t.Key;
+        var e = EntryFor(new Key(id.Comm ?? "", pod, Inbound(id) ? "" : SocketGrouper.FormatEndpoint(id.Remote)));
+        e.LastEvent = now;
+        if (id.Pid is int pid && !id.PidIsTask) e.Pids.Add(pid);
+        e.Opened += t.Opened;
+        e.ClosedSelf += t.ClosedSelf;
+        e.ClosedPeer += t.ClosedPeer;
+        e.TimeWait += t.TimeWait;
+        if (t.Refused > 0) e.ConnectFailures["refused"] = e.ConnectFailures.GetValueOrDefault("refused") + t.Refused;
+        if (t.NoAnswer > 0) e.ConnectFailures["no_answer"] = e.ConnectFailures.GetValueOrDefault("no_answer") + t.NoAnswer;
+        if (t.ResetsUnread > 0) e.ResetsSent["unread_data"] = e.ResetsSent.GetValueOrDefault("unread_data") + t.ResetsUnread;
+        if (t.ResetsNoSocket > 0) e.ResetsSent["no_socket"] = e.ResetsSent.GetValueOrDefault("no_socket") + t.ResetsNoSocket;
+        if (t.ResetsOther > 0) e.ResetsSent["other"] = e.ResetsSent.GetValueOrDefault("other") + t.ResetsOther;
+        e.ResetsReceived += t.ResetsReceived;
     }
 
     /// <summary>The local port ranges per namespace inode (net.ipv4.ip_local_port_range); Linux's default elsewhere.</summary>
@@ -73,12 +79,13 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
     /// Accepted, or already open when the watch began on a socket whose listener was not seen: then the side whose port
     /// is ephemeral is the client, and a peer on an ephemeral port towards our fixed one is an inbound connection.
     /// </summary>
-    private bool Inbound(WatchConnection c)
+    private bool Inbound(CounterTally.Id c)
     {
         if (c.Passive) return true;
-        var (low, high) = PortRanges.TryGetValue(c.NetnsInode, out var r) ? r : (32768, 60999);
-        bool remoteEphemeral = c.Remote.Port >= low && c.Remote.Port <= high, localEphemeral = c.Local.Port >= low && c.Local.Port <= high;
-        return c.OpenedMs == null && remoteEphemeral && !localEphemeral;
+        if (c.LocalPort == 0) return false; // opened in the watch: connect()ed
+        var (low, high) = PortRanges.TryGetValue(c.Netns, out var r) ? r : (32768, 60999);
+        bool remoteEphemeral = c.Remote.Port >= low && c.Remote.Port <= high, localEphemeral = c.LocalPort >= low && c.LocalPort <= high;
+        return remoteEphemeral && !localEphemeral;
     }
 
     private Entry EntryFor(Key key)

@@ -68,6 +68,8 @@ public sealed class LoopTracker
             return r;
         }
 
+        public Run Shifted(double ms) => new() { Count = Count, Gaps = Gaps, First = First + ms, Last = Last + ms, Ring = (float[]?)Ring?.Clone() };
+
         /// <summary><paramref name="a"/> then <paramref name="b"/>: the gap between them joins the rings (gap number g sits at g % KeptGaps).</summary>
         public static Run Join(Run a, Run b)
         {
@@ -107,6 +109,15 @@ public sealed class LoopTracker
         if (r.Count < 2) return;
         if (_longest == null || r.Count > _longest.Count) _longest = Summary(r, ongoing: false, 0, 0);
     }
+
+    /// <summary>A copy whose times are <paramref name="ms"/> later (a part of the evidence on another clock: a segment of the agent's trace).</summary>
+    public LoopTracker Shifted(double ms) => new()
+    {
+        _current = _current.Shifted(ms), _lead = _lead.Shifted(ms), _sawSuccess = _sawSuccess, Total = Total, Failed = Failed,
+        _longest = _longest == null ? null : _longest with { FirstMs = _longest.FirstMs + ms, LastMs = _longest.LastMs + ms },
+    };
+
+    public LoopTracker Clone() => Shifted(0);
 
     /// <summary>Appends the tracker of the part of the evidence that comes right after this one.</summary>
     public void Append(LoopTracker later)

@@ -38,6 +38,12 @@ public sealed class WatchConnection
     public string? Container { get; set; }
     public string? Pod { get; set; }
     public double? OpenedMs { get; set; }
+    /// <summary>
+    /// Carried across a cut of the agent's trace (OpenedMs null: its open was counted in an earlier segment): when it was
+    /// opened, on this segment's clock (negative). Null when it was already open when the watch began. Lets a segment
+    /// measure the whole lifetime of a connection that spans the cut without the earlier segment's record.
+    /// </summary>
+    public double? OpenedBeforeMs { get; set; }
     public double FirstSeenMs { get; set; }
     public double? ClosedMs { get; set; }
     public ClosedBy ClosedBy { get; set; }
@@ -91,6 +97,12 @@ public sealed record WatchRow
     public IReadOnlyDictionary<TcpState, int> StatesNow { get; init; } = new Dictionary<TcpState, int>();
     /// <summary>Its closed connections in opening order as runs of short ones (under a second; watch sees no payload). Times: ms from the start.</summary>
     public LoopStats? Loop { get; init; }
+    /// <summary>
+    /// What the agent's sliding window needs to join this row with the same row of other segments exactly (first and last
+    /// times, a mergeable lifetime summary, the loop tracker, the local closes of the last minute, the counters' events):
+    /// set by the watch's book, not part of the evidence document.
+    /// </summary>
+    public ConnDoctor.Sources.Watch.WatchRowTally? Tally { get; init; }
 }
 
 /// <summary>CLOSE_WAIT held by one process at the start and the end of the watch.</summary>

@@ -1,5 +1,6 @@
 using ConnDoctor.Agent;
 using ConnDoctor.Model;
+using ConnDoctor.Sources.Watch;
 using ConnDoctor.Render;
 using ConnDoctor.Rules;
 using ConnDoctor.Tests.Infra;
@@ -168,14 +169,22 @@ public class AgentMetricsTests
     [Fact]
     public void WindowCountsAConnectionSpanningTwoSegmentsOnce()
     {
-        var first = new WatchEvidence
-        {
-            Mode = WatchMode.Trace, StartedAt = T0, Seconds = 15, IntervalSeconds = 5,
-            Connections = [Conn("10.0.0.2:1", "10.0.0.1:2181", 200, "looper", 100, null, ClosedBy.Unknown, state: TcpState.Established)],
-        };
-        var secondConn = Conn("10.0.0.2:1", "10.0.0.1:2181", 200, "looper", 0, 500, ClosedBy.Local);
-        secondConn.OpenedMs = null;
-        var second = first with { StartedAt = T0.AddSeconds(15), Connections = [secondConn, Conn("10.0.0.2:2", "10.0.0.1:2181", 200, "looper", 600, 700, ClosedBy.Local)] };
+        // Two books as the trace's cut makes them: the open connection carried into the second as already open (its open time on the second's clock).
+        var book1 = new WatchBook();
+        var open = Conn("10.0.0.2:1", "10.0.0.1:2181", 200, "looper", 100, null, ClosedBy.Unknown, state: TcpState.Established);
+        book1.Open(open);
+        var first = new WatchEvidence { Mode = WatchMode.Trace, StartedAt = T0, Seconds = 15, IntervalSeconds = 5, Connections = book1.RecentConnections, Rows = book1.Rows(15_000, 15) };
+        var book2 = new WatchBook();
+        var carried = Conn("10.0.0.2:1", "10.0.0.1:2181", 200, "looper", 0, null, ClosedBy.Unknown, state: TcpState.Established);
+        carried.OpenedMs = null;
+        carried.OpenedBeforeMs = 100 - 15_000;
+        book2.Open(carried);
+        carried.ClosedBy = ClosedBy.Local;
+        book2.Close(carried, 500);
+        var other = Conn("10.0.0.2:2", "10.0.0.1:2181", 200, "looper", 600, null, ClosedBy.Local);
+        book2.Open(other);
+        book2.Close(other, 700);
+        var second = first with { StartedAt = T0.AddSeconds(15), Connections = book2.RecentConnections, Rows = book2.Rows(15_000, 15) };
         var merged = WindowMerger.Merge([first, second], 1000)!;
         Assert.Equal(2, merged.Connections.Count);
         var row = Assert.Single(merged.Rows);
@@ -183,5 +192,9 @@ public class AgentMetricsTests
         Assert.Equal(2, row.Closes);
         Assert.Equal(30, merged.Seconds);
         Assert.Equal(15_500, merged.Connections[0].ClosedMs);
+        Assert.Equal(100, merged.Connections[0].OpenedMs);
+        // Lifetimes: 15.4 s for the one that spanned the cut, 100 ms for the other.
+        Assert.Equal(100, row.MedianLifetimeMs);
+        Assert.Equal(15_400, row.P99LifetimeMs);
     }
 }

@@ -35,9 +35,12 @@ public class AgentWindowCutTests
     };
 
     /// <summary>The events through one tracker, cut (a new book, as ContinuousWatch.Cut does) before each event index in <paramref name="cuts"/>.</summary>
-    private static List<WatchEvidence> Run(List<TraceEvent> events, params int[] cuts)
+    private static List<WatchEvidence> Run(List<TraceEvent> events, params int[] cuts) => RunKeeping(events, 50_000, cuts);
+
+    /// <summary>As above, each segment's book keeping only its <paramref name="keep"/> most recent connections.</summary>
+    private static List<WatchEvidence> RunKeeping(List<TraceEvent> events, int keep, params int[] cuts)
     {
-        var book = new WatchBook();
+        var book = new WatchBook(keep);
         var t = new ConnectionTracker(new World(), book) { StartOffsetMs = 0 };
         var segments = new List<WatchEvidence>();
         var at = Start;
@@ -49,7 +52,7 @@ public class AgentWindowCutTests
                 double ms = t.NowMs((events[i - 1].TimestampSec + events[i].TimestampSec) / 2);
                 segments.Add(Segment(book, at, ms));
                 at = at.AddMilliseconds(ms);
-                book = new WatchBook();
+                book = new WatchBook(keep);
                 t.Rotate(book, ms);
             }
             t.Handle(events[i]);
@@ -61,7 +64,8 @@ public class AgentWindowCutTests
 
     private static List<string> RowFacts(WatchEvidence w) => w.Rows.Select(r =>
         $"{r.Endpoint} passive={r.Passive} pid={r.Pid} opens={r.Opens} closes={r.Closes} local={r.ClosedByLocal} peer={r.ClosedByPeer} " +
-        $"rstSent={r.ResetsSent} rstRecv={r.ResetsReceived} unread={r.UnreadDataResets} median={r.MedianLifetimeMs:0.###} " +
+        $"rstSent={r.ResetsSent} rstRecv={r.ResetsReceived} unread={r.UnreadDataResets} median={r.MedianLifetimeMs:0.###} p99={r.P99LifetimeMs:0.###} " +
+        $"opensPerSec={r.OpensPerSec:0.###} closesPerSec={r.ClosesPerSec:0.###} loop={r.Loop?.Total}/{r.Loop?.Failed}/{r.Loop?.Count} " +
         $"states={string.Join(",", r.StatesNow.OrderBy(s => s.Key).Select(s => $"{s.Key}:{s.Value}"))}").Order().ToList();
 
     private static List<string> ConnectionFacts(WatchEvidence w) => w.Connections.Select(c =>
@@ -71,7 +75,7 @@ public class AgentWindowCutTests
     private static List<string> CounterFacts(IEnumerable<WatchEvidence> segments)
     {
         var counters = new ConnectionCounters(100, TimeSpan.FromHours(1), _ => true);
-        foreach (var s in segments) counters.Add(s.Connections, _ => "", Start);
+        foreach (var s in segments) counters.Add(s.Rows, (_, _) => "", Start);
         return counters.Families().SelectMany(f => f.Samples.Select(x => $"{f.Name}{{{string.Join(",", x.Values)}}} {x.Value}")).Order().ToList();
     }
 
@@ -101,6 +105,26 @@ public class AgentWindowCutTests
         var whole = Assert.Single(Run(events));
         for (int a = 1; a < events.Count; a++)
             for (int b = a + 1; b < events.Count; b++) AssertSameAsUncut(events, whole, a, b);
+    }
+
+    [Fact]
+    public void SegmentsThatKeepOneConnectionEachStillGiveTheUncutRowsAndCounters()
+    {
+        // The window's rows and the counters come from the books' tallies, not from the connections the segments kept.
+        var events = Events();
+        var whole = Assert.Single(Run(events));
+        Assert.True(whole.Connections.Count > 2, "the fixture has several connections");
+        for (int a = 1; a < events.Count; a++)
+            for (int b = a + 1; b < events.Count; b++)
+            {
+                var segments = RunKeeping(events, 1, a, b);
+                Assert.All(segments, s => Assert.True(s.Connections.Count <= 1));
+                var window = WindowMerger.Merge(segments, 1)!;
+                string where = $"cut before events {a}, {b}, one connection kept";
+                Assert.True(RowFacts(whole).SequenceEqual(RowFacts(window)), $"{where}: rows\n{string.Join("\n", RowFacts(whole))}\nvs\n{string.Join("\n", RowFacts(window))}");
+                Assert.True(CounterFacts([whole]).SequenceEqual(CounterFacts(segments)), $"{where}: counters");
+                Assert.True(window.Connections.Count <= 1);
+            }
     }
 
     [Fact]

@@ -309,7 +309,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
             Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
             NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
-            OpenedMs = null, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
+            OpenedMs = null, OpenedBeforeMs = (c.OpenedMs ?? c.OpenedBeforeMs) - segmentMs, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
         };
         var carried = new Dictionary<WatchConnection, WatchConnection>(ReferenceEqualityComparer.Instance);
         foreach (var (key, c) in _live.ToList())

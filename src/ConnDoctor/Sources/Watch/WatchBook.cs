@@ -21,6 +21,15 @@ public sealed class WatchBook(int keepConnections = 50_000)
         public int LastOpensPerTick, LastClosesPerTick;
         public long LifetimesSeen;
         public readonly LoopTracker Loop = new();
+        public readonly LifetimeSketch Sketch = new();
+        public readonly Dictionary<CounterTally.Id, CounterTally> Counters = new();
+
+        public CounterTally Counter(WatchConnection c)
+        {
+            var id = CounterTally.IdOf(c);
+            if (!Counters.TryGetValue(id, out var t)) Counters[id] = t = new CounterTally { Key = id };
+            return t;
+        }
     }
 
     private readonly Dictionary<(int?, ulong, bool, NetAddress, int), Acc> _rows = new();
@@ -42,6 +51,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
         if (c.OpenedMs is double t)
         {
             acc.Opens++;
+            acc.Counter(c).Opened++;
             if (double.IsNaN(acc.FirstOpen)) acc.FirstOpen = t;
             acc.LastOpen = t;
         }
@@ -78,7 +88,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
         if (c.Pid == pid || !_accOf.TryGetValue(c, out var old)) return;
         if (c.Pid == null) Attributed++;
         old.Live.Remove(c);
-        if (c.OpenedMs != null) old.Opens--;
+        if (c.OpenedMs != null) { old.Opens--; old.Counter(c).Opened--; }
         c.Pid = pid;
         c.Comm = comm;
         c.CommandLine = commandLine;
@@ -91,6 +101,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
         if (c.OpenedMs is double t)
         {
             acc.Opens++;
+            acc.Counter(c).Opened++;
             if (double.IsNaN(acc.FirstOpen)) acc.FirstOpen = t;
             acc.LastOpen = Math.Max(acc.LastOpen, t);
         }
@@ -104,28 +115,41 @@ public sealed class WatchBook(int keepConnections = 50_000)
         acc.Closes++;
         if (double.IsNaN(acc.FirstClose)) acc.FirstClose = ms;
         acc.LastClose = ms;
-        if (c.LifetimeMs is double l && c.OpenedMs != null)
+        // Opened in this watch, or in an earlier segment of the agent's trace (carried over the cut): its whole lifetime.
+        if ((c.OpenedMs ?? c.OpenedBeforeMs) is double opened)
         {
+            double l = ms - opened;
             // A uniform sample of at most MaxLifetimes per row (reservoir): percentiles stay honest on a watch of hours.
             acc.LifetimesSeen++;
             if (acc.Lifetimes.Count < MaxLifetimes) acc.Lifetimes.Add((float)l);
             else if (_random.NextInt64(acc.LifetimesSeen) is var j && j < MaxLifetimes) acc.Lifetimes[(int)j] = (float)l;
+            acc.Sketch.Add(l);
             // Watch cannot see payload: a connection closed within a second is taken as one that never got going.
-            acc.Loop.Add(c.OpenedMs.Value, failed: l < WatchRow.ShortMs);
+            acc.Loop.Add(opened, failed: l < WatchRow.ShortMs);
         }
         if (c.ClosedBy is ClosedBy.Local) { acc.ClosedLocal++; acc.LocalCloses.Enqueue(ms); }
         else if (c.ClosedBy is ClosedBy.Peer or ClosedBy.PeerReset) acc.ClosedPeer++;
         else if (c.ClosedBy is ClosedBy.LocalReset) acc.ClosedLocal++;
+        acc.Counter(c).Closed(c);
+        // Closed long ago: no event of the trace can reach it any more (the tracker keeps closed ones for its horizon).
+        _closedOrder.Enqueue(c);
+        while (_closedOrder.Peek().ClosedMs < ms - ForgetClosedMs) _accOf.Remove(_closedOrder.Dequeue());
     }
+
+    /// <summary>A closed connection is forgotten (not its counts) this long after its close: well past the tracker's horizon for late resets.</summary>
+    private const double ForgetClosedMs = 6 * ConnectionTracker.ClosedHorizonMs;
+    private readonly Queue<WatchConnection> _closedOrder = new();
 
     public void ResetSent(WatchConnection c, ResetCause cause)
     {
         if (!_accOf.TryGetValue(c, out var acc)) return;
         ListIfRemembered(c);
-        if (c.ResetsSent == 0) acc.ResetConns++;
+        // A cause already set: its first reset was counted before (on a record carried over a cut, in the earlier segment).
+        if (c.ResetsSent == 0 && c.ResetCause == ResetCause.None) acc.ResetConns++;
         c.ResetsSent++;
         if (cause == ResetCause.UnreadData && c.ResetCause != ResetCause.UnreadData) acc.Unread++;
         if (c.ResetCause == ResetCause.None || cause == ResetCause.UnreadData) c.ResetCause = cause;
+        acc.Counter(c).ResetSent(c.ResetCause);
     }
 
     public void ResetReceived(WatchConnection c)
@@ -134,6 +158,8 @@ public sealed class WatchBook(int keepConnections = 50_000)
         ListIfRemembered(c);
         if (c.ResetsReceived == 0) acc.ResetsReceived++;
         c.ResetsReceived++;
+        // A connect answered by a reset counts as refused when it closes, not as a received reset.
+        if (!(c.ClosedMs == null && CounterTally.FailedConnect(c))) acc.Counter(c).ResetsReceived++;
     }
 
     private Acc AccFor(WatchConnection c)
@@ -196,7 +222,7 @@ public sealed class WatchBook(int keepConnections = 50_000)
     public List<WatchRow> Rows(double nowMs, double watchSeconds, bool perInterval = false, double intervalSeconds = 1)
     {
         var list = new List<WatchRow>(_rows.Count);
-        foreach (var a in _rows.Values)
+        foreach (var (key, a) in _rows)
         {
             while (a.LocalCloses.Count > 0 && a.LocalCloses.Peek() < nowMs - 60_000) a.LocalCloses.Dequeue();
             var states = new Dictionary<TcpState, int>();
@@ -205,8 +231,11 @@ public sealed class WatchBook(int keepConnections = 50_000)
                 var s = TcpStates.Normalize(c.State);
                 states[s] = states.GetValueOrDefault(s) + 1;
             }
+            var live = new Dictionary<TcpState, int>(states);
             if (a.LocalCloses.Count > 0) states[TcpState.TimeWait] = states.GetValueOrDefault(TcpState.TimeWait) + a.LocalCloses.Count;
-            if (a.Opens == 0 && a.Closes == 0 && a.Live.Count == 0 && a.LocalCloses.Count == 0) continue;
+            // A row with only resets: a connection closed in the segment before, whose late reset came in this one.
+            if (a.Opens == 0 && a.Closes == 0 && a.Live.Count == 0 && a.LocalCloses.Count == 0 && a.ResetConns == 0 && a.ResetsReceived == 0 &&
+                a.Counters.Values.All(t => t.IsEmpty)) continue;
             float[] lt = a.Lifetimes.ToArray();
             Array.Sort(lt);
             list.Add(a.Key with
@@ -225,6 +254,14 @@ public sealed class WatchBook(int keepConnections = 50_000)
                 UnreadDataResets = a.Unread,
                 StatesNow = states,
                 Loop = a.Loop.Stats(),
+                Tally = new WatchRowTally
+                {
+                    Key = key,
+                    FirstOpenMs = a.FirstOpen, LastOpenMs = a.LastOpen, FirstCloseMs = a.FirstClose, LastCloseMs = a.LastClose,
+                    Lifetimes = a.Sketch.Clone(), Loop = a.Loop.Clone(), LiveStates = live,
+                    LocalCloses = a.LocalCloses.ToArray(),
+                    Counters = a.Counters.Values.Where(t => !t.IsEmpty).Select(t => t.Clone()).ToList(),
+                },
             });
         }
         return list.OrderByDescending(r => r.Opens + r.Closes).ThenBy(r => r.Endpoint, StringComparer.Ordinal).ToList();
