@@ -24,9 +24,17 @@ public sealed record AgentOptions
     /// <summary>Connections kept in the window for the rules; past it the oldest segments' are dropped (and counted).</summary>
     public int MaxTrackedConnections { get; init; } = 100_000;
     public RuleOptions Rules { get; init; } = new();
+    /// <summary>
+    /// The published state keeps the whole socket table (for /evidence: --serve-evidence). False (the default): it keeps what
+    /// /metrics, /findings and the next CLOSE_WAIT trend need, so the next collection's table is never built beside it.
+    /// </summary>
+    public bool KeepSocketTable { get; init; }
 }
 
-/// <summary>What a scrape reads: the state built by the last collection, immutable, swapped in whole.</summary>
+/// <summary>
+/// What a scrape reads: the state built by the last collection, immutable, swapped in whole. Its evidence holds the socket
+/// table only when <see cref="AgentOptions.KeepSocketTable"/> (the metrics and report were built from the whole table).
+/// </summary>
 public sealed record AgentState(Evidence Evidence, DiagnoseReport? Report, IReadOnlyList<MetricFamily> Families, DateTimeOffset At);
 
 /// <summary>
@@ -197,6 +205,8 @@ public sealed class AgentLoop : IDisposable
             CollectedAt = DateTimeOffset.UtcNow,
         };
         var families = AgentMetrics.Build(e, report, _counters, _o.TopK, self);
+        // 125k sockets are ~30 MB of objects: held only for /evidence, else they go before the next collection builds its own.
+        if (!_o.KeepSocketTable && e.Sockets.Count > 0) e = e with { Sockets = [] };
         Volatile.Write(ref _state, new AgentState(e, report, families, self.CollectedAt));
     }
 
