@@ -80,6 +80,8 @@ public sealed class AgentLoop : IDisposable
         _thread.Start();
     }
 
+    private static readonly string? AfterCollectionGc = Environment.GetEnvironmentVariable("CONNDOCTOR_AGENT_GC");
+
     private void Run()
     {
         var cancel = _stop.Token;
@@ -99,7 +101,14 @@ public sealed class AgentLoop : IDisposable
                 // blocking compacting GC that also returns the freed memory to the system, here, on the thread that made it, rather
                 // than a dead table promoted to gen2 and kept resident until the GC's budget runs out. Measured in docs/agent.md
                 // (Overhead): RSS between collections ~45 MB instead of ~150 MB at 125k sockets, for one GC every interval.
-                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                // CONNDOCTOR_AGENT_GC=compact keeps the freed memory for the next collection, =none leaves it to the GC's budget.
+                switch (AfterCollectionGc)
+                {
+                    case "none": break;
+                    case "compact": GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true); break;
+                    case "sweep": GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false); break;
+                    default: GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true); break;
+                }
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested) { return; }
             catch (Exception ex)
