@@ -115,15 +115,21 @@ public static class SockDiagParser
     /// <summary>The 72-byte dump request: nlmsghdr + inet_diag_req_v2 with the state mask and tcp_info asked for.</summary>
     public static void BuildRequest(Span<byte> req, byte family, uint stateMask, uint seq)
     {
-        req[..72].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, 72);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], SOCK_DIAG_BY_FAMILY);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x300); // NLM_F_REQUEST | NLM_F_DUMP
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        Header(req, 72, SOCK_DIAG_BY_FAMILY, 0x1 | 0x300, seq);           // NLM_F_REQUEST | NLM_F_DUMP
         req[16] = family;
         req[17] = 6;                                   // IPPROTO_TCP
         req[18] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], stateMask);
+    }
+
+    /// <summary>A request's nlmsghdr (length, type, flags, sequence) over <paramref name="length"/> zeroed bytes.</summary>
+    private static void Header(Span<byte> req, int length, ushort type, ushort flags, uint seq)
+    {
+        req[..length].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)length);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], type);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], flags);
+        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
     }
 
     /// <summary>The old request type (TCPDIAG_GETSOCK): its dump is of both families at once.</summary>
@@ -138,11 +144,7 @@ public static class SockDiagParser
     /// </summary>
     public static void BuildCompatRequest(Span<byte> req, uint stateMask, uint seq)
     {
-        req[..CompatRequestLength].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, CompatRequestLength);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], TCPDIAG_GETSOCK);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x300); // NLM_F_REQUEST | NLM_F_DUMP
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        Header(req, CompatRequestLength, TCPDIAG_GETSOCK, 0x1 | 0x300, seq); // NLM_F_REQUEST | NLM_F_DUMP
         req[16] = 2;                                   // idiag_family: not read by the dump (AF_UNSPEC there)
         req[19] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
         BinaryPrimitives.WriteUInt32LittleEndian(req[68..], stateMask);
@@ -155,11 +157,7 @@ public static class SockDiagParser
     /// </summary>
     public static void BuildDestroyRequest(Span<byte> req, SocketRecord s, uint seq)
     {
-        req[..DestroyRequestLength].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, DestroyRequestLength);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], SOCK_DESTROY);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x4);           // NLM_F_REQUEST | NLM_F_ACK
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        Header(req, DestroyRequestLength, SOCK_DESTROY, 0x1 | 0x4, seq);         // NLM_F_REQUEST | NLM_F_ACK
         req[16] = (byte)(s.Family == 6 ? 10 : 2);
         req[17] = 6;                                                            // IPPROTO_TCP
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], TcpStates.AllMask);  // the lookup is by id; the state may have moved on
