@@ -248,6 +248,7 @@ public static class SocketCollector
             statuses.Add(new SourceStatus("processes", SourceState.Failed, ex.Message, 0, sw.Elapsed));
             return true;
         }
+        finally { o.OwnerCache?.ReturnWanted(wanted); }
         processNetns = scan.ProcessNetns;
         var owning = new HashSet<int>();
         foreach (var s in sockets)

@@ -24,7 +24,7 @@ public sealed class SocketOwnerCache
     private HashSet<ulong> _missing = new();
     // The owners handed out by the last scan (reused for a socket whose one owner is unchanged), and the caller's set of inodes.
     private Dictionary<ulong, SocketOwner[]> _last = new();
-    private readonly HashSet<ulong> _wanted = new();
+    private HashSet<ulong>? _spareWanted = new();
     private readonly object _lock = new();
 
     /// <summary>Processes walked, reused from the cache, and whether every process was walked, in the last scan.</summary>
@@ -113,14 +113,18 @@ public sealed class SocketOwnerCache
 
     /// <summary>
     /// The set of socket inodes a caller fills before <see cref="Scan"/>: one kept between scans, cleared (a table of 100k
-    /// sockets would otherwise build a 2.5 MB set every read). The caller that owns the cache uses it for one scan at a time.
+    /// sockets would otherwise build a 2.5 MB set every read); given back with <see cref="ReturnWanted"/>. A second caller
+    /// while it is out gets a set of its own.
     /// </summary>
     public HashSet<ulong> RentWanted(int capacity)
     {
-        _wanted.Clear();
-        _wanted.EnsureCapacity(capacity);
-        return _wanted;
+        var w = Interlocked.Exchange(ref _spareWanted, null) ?? new HashSet<ulong>();
+        w.Clear();
+        w.EnsureCapacity(capacity);
+        return w;
     }
+
+    public void ReturnWanted(HashSet<ulong> wanted) => Volatile.Write(ref _spareWanted, wanted);
 
     private void Add(Dictionary<ulong, SocketOwner[]> owners, ulong inode, SocketOwner o)
     {
