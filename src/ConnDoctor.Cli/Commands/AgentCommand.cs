@@ -103,6 +103,7 @@ public static class AgentCommand
             TopK = topK,
             SeriesExpiry = Durations.Parse(Str(SeriesExpiry), "--series-expiry"),
             MaxTrackedConnections = maxConn,
+            KeepSocketTable = serveEvidence,
         };
         var limits = new HttpLimits { HeaderTimeout = Durations.Parse(Str(ReadTimeout), "--http.read-timeout"), MaxConcurrent = Math.Max(1, Int(MaxRequests)) };
 

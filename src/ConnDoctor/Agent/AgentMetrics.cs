@@ -56,43 +56,73 @@ public static class AgentMetrics
 
     private readonly record struct PairKey(string Process, string Pod, string Netns, string Remote, string Local);
 
+    /// <summary>
+    /// A socket's series before formatting: the service endpoint (IPv4-mapped addresses unmapped, as they print) and
+    /// whether it is the remote or the local one. Strings are made once per distinct key, not once per socket.
+    /// </summary>
+    private readonly record struct RawKey(string Process, string Pod, int Netns, NetEndpoint Service, byte Side);
+
+    private const byte RemoteSide = 1, LocalSide = 2;
+
     private static MetricFamily Sockets(Evidence e, int topK)
     {
         // Listening endpoints per namespace: a socket whose local port one of them serves is inbound.
         var listeners = new Dictionary<(int, ushort), List<NetAddress>>();
+        int timeWait = 0;
         foreach (var s in e.Sockets)
             if (s.State == TcpState.Listen)
             {
                 if (!listeners.TryGetValue((s.NetnsIndex, s.Local.Port), out var l)) listeners[(s.NetnsIndex, s.Local.Port)] = l = new();
                 l.Add(s.Local.Address.Unmapped);
             }
-        // TIME_WAIT sockets have no owner in the table: the watch knows who closed them.
-        var closedBy = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
-        foreach (var c in e.Watch?.Connections ?? [])
-            if (c.ClosedMs != null && c.ClosedBy == ClosedBy.Local) closedBy[(c.NetnsInode, c.Local, c.Remote)] = c;
+            else if (s.State == TcpState.TimeWait) timeWait++;
+        // TIME_WAIT sockets have no owner in the table: the watch knows who closed them (the last connection of a 4-tuple).
+        var closedBy = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection?>(timeWait);
+        if (timeWait > 0 && e.Watch?.Connections is { Count: > 0 } conns)
+        {
+            foreach (var s in e.Sockets)
+                if (s.State == TcpState.TimeWait && s.NetnsIndex < e.Namespaces.Count)
+                    closedBy.TryAdd((e.Namespaces[s.NetnsIndex].Inode, s.Local, s.Remote), null);
+            foreach (var c in conns)
+                if (c.ClosedMs != null && c.ClosedBy == ClosedBy.Local && closedBy.ContainsKey((c.NetnsInode, c.Local, c.Remote)))
+                    closedBy[(c.NetnsInode, c.Local, c.Remote)] = c;
+        }
 
-        var counts = new Dictionary<PairKey, Dictionary<string, int>>();
+        var raw = new Dictionary<RawKey, List<(TcpState State, int N)>>();
         foreach (var s in e.Sockets)
         {
             var ns = s.NetnsIndex < e.Namespaces.Count ? e.Namespaces[s.NetnsIndex] : null;
             var owner = e.OwnerOf(s);
             string process = owner?.Name ?? "", pod = PodOf(owner, ns);
-            if (owner == null && s.State == TcpState.TimeWait && ns != null && closedBy.TryGetValue((ns.Inode, s.Local, s.Remote), out var wc))
+            if (owner == null && s.State == TcpState.TimeWait && ns != null && closedBy.TryGetValue((ns.Inode, s.Local, s.Remote), out var wc) && wc != null)
             {
                 process = wc.Comm ?? "";
                 pod = wc.Pid is int pid && e.Processes.TryGetValue(pid, out var pr) ? PodOf(pr, ns) : wc.Pod ?? pod;
             }
-            string remote = "", local = "";
-            if (s.State == TcpState.Listen) local = SocketGrouper.FormatEndpoint(s.Local);
-            else if (listeners.TryGetValue((s.NetnsIndex, s.Local.Port), out var addrs) && addrs.Any(a => a.IsAny || a == s.Local.Address.Unmapped))
-                local = SocketGrouper.FormatEndpoint(s.Local);
+            byte side;
+            if (s.State == TcpState.Listen) side = LocalSide;
+            else if (listeners.TryGetValue((s.NetnsIndex, s.Local.Port), out var addrs) && IsAnyOrOne(addrs, s.Local.Address.Unmapped)) side = LocalSide;
             else if (s.Owners.Length == 0 && process == "" && Ephemeral(ns, s.Remote.Port) && !Ephemeral(ns, s.Local.Port))
-                local = SocketGrouper.FormatEndpoint(s.Local); // an orphan (TIME_WAIT) whose listener is gone: the peer's port is the ephemeral one
-            else remote = SocketGrouper.FormatEndpoint(s.Remote);
-            var key = new PairKey(process, pod, ns?.Label ?? "", remote, local);
-            if (!counts.TryGetValue(key, out var byState)) counts[key] = byState = new();
-            string st = StateName(s.State);
-            byState[st] = byState.GetValueOrDefault(st) + 1;
+                side = LocalSide; // an orphan (TIME_WAIT) whose listener is gone: the peer's port is the ephemeral one
+            else side = RemoteSide;
+            var service = side == LocalSide ? s.Local.Unmapped : s.Remote.Unmapped;
+            var key = new RawKey(process, pod, ns == null ? -1 : s.NetnsIndex, service, side);
+            if (!raw.TryGetValue(key, out var byState)) raw[key] = byState = new(2);
+            Count(byState, TcpStates.Normalize(s.State));
+        }
+        // The series' labels: formatted once per key (two keys that print alike, as labels of two namespaces could, add up).
+        var counts = new Dictionary<PairKey, Dictionary<string, int>>();
+        foreach (var (k, byState) in raw)
+        {
+            string endpoint = SocketGrouper.FormatEndpoint(k.Service);
+            var key = new PairKey(k.Process, k.Pod, k.Netns < 0 ? "" : e.Namespaces[k.Netns].Label,
+                k.Side == RemoteSide ? endpoint : "", k.Side == LocalSide ? endpoint : "");
+            if (!counts.TryGetValue(key, out var named)) counts[key] = named = new();
+            foreach (var (st, n) in byState)
+            {
+                string name = StateName(st);
+                named[name] = named.GetValueOrDefault(name) + n;
+            }
         }
         var ranked = counts.OrderByDescending(kv => kv.Value.Values.Sum()).ThenBy(kv => kv.Key.Process, StringComparer.Ordinal)
             .ThenBy(kv => kv.Key.Remote + kv.Key.Local, StringComparer.Ordinal).ToList();
@@ -109,6 +139,21 @@ public static class AgentMetrics
         foreach (var (st, n) in other) samples.Add(new([st, "other", "", "", "", ""], n));
         return new("conndoctor_tcp_sockets", "TCP sockets now, per state, owning process, pod, network namespace and service (remote_service: the peer's listening endpoint of an outbound connection; local_service: our listening endpoint of an inbound one). Top K process x service pairs; the rest under process=\"other\".",
             MetricType.Gauge, SocketLabels, samples);
+    }
+
+    /// <summary>One more socket of the state; states kept in the order they were first seen (the order of the series).</summary>
+    private static void Count(List<(TcpState State, int N)> byState, TcpState st)
+    {
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(byState);
+        for (int i = 0; i < span.Length; i++)
+            if (span[i].State == st) { span[i].N++; return; }
+        byState.Add((st, 1));
+    }
+
+    private static bool IsAnyOrOne(List<NetAddress> addrs, NetAddress a)
+    {
+        foreach (var x in addrs) if (x.IsAny || x == a) return true;
+        return false;
     }
 
     private static bool Ephemeral(NetnsInfo? ns, int port) =>

@@ -67,7 +67,7 @@ public static unsafe class NetlinkDump
     public static void Run(int fd, ReadOnlySpan<byte> request, MessageHandler onMessage, int bufferSize, List<byte[]>? record = null)
     {
         Send(fd, request);
-        byte* buffer = (byte*)NativeMemory.Alloc((nuint)bufferSize);
+        byte* buffer = Rent(bufferSize);
         try
         {
             while (true)
@@ -96,7 +96,24 @@ public static unsafe class NetlinkDump
                 }
             }
         }
-        finally { NativeMemory.Free(buffer); }
+        finally { Return(buffer, bufferSize); }
+    }
+
+    // One receive buffer of the usual size kept between dumps (the agent dumps every namespace every interval; a fresh
+    // 256 KB buffer is an mmap, its pages faulted in, and an munmap each time). A dump that finds it taken (two at once),
+    // or asks for another size, allocates its own.
+    private const int PooledSize = 256 * 1024;
+    private static nint s_spare;
+
+    private static byte* Rent(int size)
+    {
+        if (size == PooledSize && Interlocked.Exchange(ref s_spare, 0) is var b && b != 0) return (byte*)b;
+        return (byte*)NativeMemory.Alloc((nuint)size);
+    }
+
+    private static void Return(byte* buffer, int size)
+    {
+        if (size != PooledSize || Interlocked.CompareExchange(ref s_spare, (nint)buffer, 0) != 0) NativeMemory.Free(buffer);
     }
 
     private static void Send(int fd, ReadOnlySpan<byte> request)

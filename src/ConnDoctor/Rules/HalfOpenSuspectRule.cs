@@ -27,17 +27,16 @@ public sealed class HalfOpenSuspectRule : IRule
     private IEnumerable<Finding> FromSockets(RuleContext ctx)
     {
         var e = ctx.Evidence;
-        var est = e.Sockets.Where(s => s.State == TcpState.Established).ToList();
-        if (est.Count > 0 && est.All(s => s.Info == null))
-        {
-            ctx.NotEnoughEvidence("no tcp_info (the /proc/net/tcp fallback has no silence times); run as root on a kernel with sock_diag");
-            yield break;
-        }
         uint idleMs = (uint)Math.Min(uint.MaxValue, ctx.Options.Idle.TotalMilliseconds);
         var suspects = new List<(SocketRecord S, Kind K)>();
-        foreach (var s in est)
+        bool anyEstablished = false, anyInfo = false;
+        // One pass over the table (100k ESTABLISHED sockets on a busy host), no copy of it.
+        foreach (var s in e.Sockets)
         {
+            if (s.State != TcpState.Established) continue;
+            anyEstablished = true;
             if (s.Info is not TcpInfo i) continue;
+            anyInfo = true;
             if (i.Unacked > 0 && (i.Retransmits >= RetransmitsStrong || (s.Timer == TimerKind.Retransmit && s.TimerRetransmits >= RetransmitsStrong)))
                 suspects.Add((s, Kind.Retransmitting));
             else if (s.Timer == TimerKind.Keepalive && i.Probes >= ProbesStrong)
@@ -45,6 +44,12 @@ public sealed class HalfOpenSuspectRule : IRule
             else if (s.Timer == TimerKind.None && i.Unacked == 0 && i.SilentMs >= idleMs)
                 suspects.Add((s, Kind.Silent));
         }
+        if (anyEstablished && !anyInfo)
+        {
+            ctx.NotEnoughEvidence("no tcp_info (the /proc/net/tcp fallback has no silence times); run as root on a kernel with sock_diag");
+            yield break;
+        }
+        var est = e.Sockets;
 
         foreach (var g in suspects.GroupBy(x => (x.S.NetnsIndex, Pid: x.S.Owners.Length > 0 ? x.S.Owners[0].Pid : 0, Peer: x.S.Remote.Address.Unmapped)))
         {
@@ -52,7 +57,7 @@ public sealed class HalfOpenSuspectRule : IRule
             int strong = list.Count(x => x.K != Kind.Silent);
             int? pid = g.Key.Pid == 0 ? null : g.Key.Pid;
             // Contrast: the same process is busy with other peers while this one is silent.
-            int activeElsewhere = pid == null ? 0 : est.Count(s => s.NetnsIndex == g.Key.NetnsIndex && s.Owners.Length > 0 && s.Owners[0].Pid == pid
+            int activeElsewhere = pid == null ? 0 : est.Count(s => s.State == TcpState.Established && s.NetnsIndex == g.Key.NetnsIndex && s.Owners.Length > 0 && s.Owners[0].Pid == pid
                 && s.Remote.Address.Unmapped != g.Key.Peer && s.Info is TcpInfo i && i.SilentMs < idleMs);
             uint maxSilent = list.Max(x => x.S.Info!.Value.SilentMs);
             var sev = strong >= 10 ? Severity.Critical

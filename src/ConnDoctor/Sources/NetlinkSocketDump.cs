@@ -20,6 +20,31 @@ public static unsafe class NetlinkSocketDump
         catch (NetlinkException ex) { throw Error(ex); }
     }
 
+    /// <summary>
+    /// Both families' sockets, IPv4 then IPv6 as two <see cref="Dump(int, uint, int, List{SocketRecord})"/> give them, in one
+    /// dump (<see cref="SockDiagParser.BuildCompatRequest"/>): the kernel walks its TCP hash tables (every namespace's
+    /// sockets) once instead of twice. A kernel that refuses the older request gets the two v2 dumps.
+    /// </summary>
+    public static void DumpBothFamilies(uint stateMask, int netnsIndex, List<SocketRecord> into)
+    {
+        int start = into.Count;
+        var v6 = new List<SocketRecord>();
+        Span<byte> req = stackalloc byte[SockDiagParser.CompatRequestLength];
+        SockDiagParser.BuildCompatRequest(req, stateMask, 1);
+        try
+        {
+            Dump(req, SockDiagParser.FamilyCollector(netnsIndex, into, v6), BufferSize);
+            into.AddRange(v6);
+            return;
+        }
+        catch (SourceException)
+        {
+            into.RemoveRange(start, into.Count - start);
+        }
+        Dump(4, stateMask, netnsIndex, into);
+        Dump(6, stateMask, netnsIndex, into);
+    }
+
     public static void Dump(int family, uint stateMask, int netnsIndex, List<SocketRecord> into)
     {
         Span<byte> req = stackalloc byte[72];

@@ -31,6 +31,17 @@ public static class SockDiagParser
         if (type == SOCK_DIAG_BY_FAMILY && payload.Length >= DiagMsgLength) into.Add(ParseDiagMessage(payload, netnsIndex));
     };
 
+    /// <summary>
+    /// The handler of a dump of both families (<see cref="BuildCompatRequest"/>, replies of type TCPDIAG_GETSOCK): IPv4
+    /// sockets to <paramref name="v4"/>, IPv6 to <paramref name="v6"/>, each in the kernel's order, so that v4 then v6 is
+    /// the table two per-family dumps give.
+    /// </summary>
+    internal static NetlinkDump.MessageHandler FamilyCollector(int netnsIndex, List<SocketRecord> v4, List<SocketRecord> v6) => (type, _, payload) =>
+    {
+        if (type is SOCK_DIAG_BY_FAMILY or TCPDIAG_GETSOCK && payload.Length >= DiagMsgLength)
+            (payload[0] == 10 ? v6 : v4).Add(ParseDiagMessage(payload, netnsIndex));
+    };
+
     private static int Align4(int n) => NetlinkDump.Align4(n);
 
     internal static SocketRecord ParseDiagMessage(ReadOnlySpan<byte> m, int netnsIndex)
@@ -104,15 +115,39 @@ public static class SockDiagParser
     /// <summary>The 72-byte dump request: nlmsghdr + inet_diag_req_v2 with the state mask and tcp_info asked for.</summary>
     public static void BuildRequest(Span<byte> req, byte family, uint stateMask, uint seq)
     {
-        req[..72].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, 72);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], SOCK_DIAG_BY_FAMILY);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x300); // NLM_F_REQUEST | NLM_F_DUMP
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        Header(req, 72, SOCK_DIAG_BY_FAMILY, 0x1 | 0x300, seq);           // NLM_F_REQUEST | NLM_F_DUMP
         req[16] = family;
         req[17] = 6;                                   // IPPROTO_TCP
         req[18] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], stateMask);
+    }
+
+    /// <summary>A request's nlmsghdr (length, type, flags, sequence) over <paramref name="length"/> zeroed bytes.</summary>
+    private static void Header(Span<byte> req, int length, ushort type, ushort flags, uint seq)
+    {
+        req[..length].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)length);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], type);
+        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], flags);
+        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+    }
+
+    /// <summary>The old request type (TCPDIAG_GETSOCK): its dump is of both families at once.</summary>
+    public const ushort TCPDIAG_GETSOCK = 18;
+    public const int CompatRequestLength = 76;
+
+    /// <summary>
+    /// The 76-byte dump request of the older interface: nlmsghdr of type TCPDIAG_GETSOCK + struct inet_diag_req (family, the
+    /// address lengths, idiag_ext, the socket id, the state mask, idiag_dbs). The kernel turns it into a v2 request whose
+    /// family is AF_UNSPEC (net/ipv4/inet_diag.c, inet_diag_dump_compat), so one walk of the TCP hash tables answers IPv4 and
+    /// IPv6 sockets both, where two v2 dumps walk every socket of the host twice. The replies are the same inet_diag_msg.
+    /// </summary>
+    public static void BuildCompatRequest(Span<byte> req, uint stateMask, uint seq)
+    {
+        Header(req, CompatRequestLength, TCPDIAG_GETSOCK, 0x1 | 0x300, seq); // NLM_F_REQUEST | NLM_F_DUMP
+        req[16] = 2;                                   // idiag_family: not read by the dump (AF_UNSPEC there)
+        req[19] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
+        BinaryPrimitives.WriteUInt32LittleEndian(req[68..], stateMask);
     }
 
     /// <summary>
@@ -122,11 +157,7 @@ public static class SockDiagParser
     /// </summary>
     public static void BuildDestroyRequest(Span<byte> req, SocketRecord s, uint seq)
     {
-        req[..DestroyRequestLength].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, DestroyRequestLength);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], SOCK_DESTROY);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x4);           // NLM_F_REQUEST | NLM_F_ACK
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        Header(req, DestroyRequestLength, SOCK_DESTROY, 0x1 | 0x4, seq);         // NLM_F_REQUEST | NLM_F_ACK
         req[16] = (byte)(s.Family == 6 ? 10 : 2);
         req[17] = 6;                                                            // IPPROTO_TCP
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], TcpStates.AllMask);  // the lookup is by id; the state may have moved on

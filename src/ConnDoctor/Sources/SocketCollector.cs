@@ -47,7 +47,8 @@ public static class SocketCollector
 
         var statuses = new List<SourceStatus>();
         var targets = ResolveTargets(o, statuses);
-        var sockets = new List<SocketRecord>(1024);
+        // The agent reads a table of about the same size every interval: one array of that size, not a doubling chain of them.
+        var sockets = new List<SocketRecord>(o.OwnerCache is { TableSize: > 0 } c ? c.TableSize + c.TableSize / 8 : 1024);
         var namespaces = new List<NetnsInfo>();
         var sw = Stopwatch.StartNew();
         var backendsUsed = new HashSet<string>();
@@ -57,12 +58,14 @@ public static class SocketCollector
         {
             int index = namespaces.Count;
             TableRead read;
+            int start = sockets.Count;
             try
             {
-                read = t.NsPath == null ? ReadTable(o, index) : NetnsScope.Run(t.NsPath, () => ReadTable(o, index));
+                read = t.NsPath == null ? ReadTable(o, index, sockets) : NetnsScope.Run(t.NsPath, () => ReadTable(o, index, sockets));
             }
             catch (SourceException ex) when (o.AllNetns)
             {
+                sockets.RemoveRange(start, sockets.Count - start);
                 problems.Add($"{t.Label}: {ex.Message}"); // a namespace that vanished or refused us is reported, the rest still read
                 continue;
             }
@@ -70,7 +73,6 @@ public static class SocketCollector
             {
                 throw new UserException(ex.Message);
             }
-            sockets.AddRange(read.Sockets);
             backendsUsed.Add(read.Backend);
             if (read.FallbackReason != null) problems.Add($"{t.Label}: netlink unavailable ({read.FallbackReason}), read /proc/net/tcp instead");
             malformed += read.Malformed;
@@ -100,24 +102,23 @@ public static class SocketCollector
         };
     }
 
-    private sealed record TableRead(List<SocketRecord> Sockets, Sysctls Sysctls, string Backend, string? FallbackReason, int Malformed);
+    private sealed record TableRead(Sysctls Sysctls, string Backend, string? FallbackReason, int Malformed);
 
-    /// <summary>Runs in the target namespace's thread: everything opened here belongs to that namespace.</summary>
-    private static TableRead ReadTable(CollectOptions o, int netnsIndex)
+    /// <summary>Runs in the target namespace's thread: everything opened here belongs to that namespace. Appends to <paramref name="list"/>.</summary>
+    private static TableRead ReadTable(CollectOptions o, int netnsIndex, List<SocketRecord> list)
     {
-        var list = new List<SocketRecord>(1024);
+        int start = list.Count;
         string? fallback = null;
         if (o.IsLiveProc && o.Backend != SocketBackend.Proc)
         {
             try
             {
-                NetlinkSocketDump.Dump(4, o.StateMask, netnsIndex, list);
-                NetlinkSocketDump.Dump(6, o.StateMask, netnsIndex, list);
-                return new TableRead(list, SysctlReader.Read("/proc"), "netlink", null, 0);
+                NetlinkSocketDump.DumpBothFamilies(o.StateMask, netnsIndex, list);
+                return new TableRead(SysctlReader.Read("/proc"), "netlink", null, 0);
             }
             catch (SourceException ex) when (o.Backend == SocketBackend.Auto)
             {
-                list.Clear();
+                list.RemoveRange(start, list.Count - start);
                 fallback = ex.Message;
             }
             catch (SourceException ex)
@@ -142,7 +143,7 @@ public static class SocketCollector
             ProcNetTcpParser.Parse(content, family, o.StateMask, netnsIndex, list, stats);
         }
         if (!any) throw new SourceException($"no socket table: neither {netDir}/tcp nor tcp6 is readable", Libc.ENOENT);
-        return new TableRead(list, SysctlReader.Read(o.IsLiveProc ? "/proc" : o.ProcRoot), "proc", fallback, stats.Malformed);
+        return new TableRead(SysctlReader.Read(o.IsLiveProc ? "/proc" : o.ProcRoot), "proc", fallback, stats.Malformed);
     }
 
     /// <summary>
@@ -234,7 +235,8 @@ public static class SocketCollector
         out List<(int, ulong)>? processNetns)
     {
         var sw = Stopwatch.StartNew();
-        var wanted = new HashSet<ulong>(sockets.Count);
+        if (o.OwnerCache != null) o.OwnerCache.TableSize = sockets.Count;
+        var wanted = o.OwnerCache?.RentWanted(sockets.Count) ?? new HashSet<ulong>(sockets.Count);
         foreach (var s in sockets) if (s.Inode != 0) wanted.Add(s.Inode);
         FdScanResult scan;
         processNetns = null;
@@ -246,6 +248,7 @@ public static class SocketCollector
             statuses.Add(new SourceStatus("processes", SourceState.Failed, ex.Message, 0, sw.Elapsed));
             return true;
         }
+        finally { o.OwnerCache?.ReturnWanted(wanted); }
         processNetns = scan.ProcessNetns;
         var owning = new HashSet<int>();
         foreach (var s in sockets)

@@ -22,12 +22,17 @@ public sealed class SocketOwnerCache
     private Dictionary<int, PidEntry> _pids = new();
     private readonly HashSet<ulong> _unowned = new();
     private HashSet<ulong> _missing = new();
+    // The owners handed out by the last scan (reused for a socket whose one owner is unchanged), and the caller's set of inodes.
+    private Dictionary<ulong, SocketOwner[]> _last = new();
+    private HashSet<ulong>? _spareWanted = new();
     private readonly object _lock = new();
 
     /// <summary>Processes walked, reused from the cache, and whether every process was walked, in the last scan.</summary>
     public int Walked { get; private set; }
     public int Reused { get; private set; }
     public bool FullWalk { get; private set; }
+    /// <summary>Sockets in the caller's last table (its next list is made that large at once).</summary>
+    public int TableSize { get; set; }
 
     public FdScanResult Scan(string procRoot, HashSet<ulong> wanted)
     {
@@ -60,15 +65,17 @@ public sealed class SocketOwnerCache
         result.DeniedProcesses = walked.DeniedProcesses;
         result.VanishedProcesses = walked.VanishedProcesses;
         Remember(walk, walked, files, next);
-        var owners = new Dictionary<ulong, List<SocketOwner>>();
-        foreach (var (inode, list) in walked.Owners) owners[inode] = [.. list];
+        // The owners: the walked processes' as found, the kept ones' from their entries. A socket whose one owner is the
+        // one of the last scan gets the same array as then: 100k idle sockets cost no new objects.
+        var owners = result.Owners;
+        owners.EnsureCapacity(Math.Min(wanted.Count, _last.Count + walked.Owners.Count + 16));
+        foreach (var (inode, list) in walked.Owners) owners[inode] = list;
         foreach (int pid in kept)
             foreach (var (inode, fd) in next[pid].Sockets)
                 if (wanted.Contains(inode)) Add(owners, inode, new SocketOwner(pid, fd));
         // Sockets left without owner: most were opened and closed between the table read and the walk (churn). One still
         // there at the next read was swapped in by a process whose count of files did not change: walk every process then.
-        foreach (var inode in _unowned.ToList())
-            if (!wanted.Contains(inode)) _unowned.Remove(inode);
+        if (_unowned.Count > 0) _unowned.RemoveWhere(i => !wanted.Contains(i));
         var missing = new HashSet<ulong>();
         foreach (ulong inode in wanted)
             if (!owners.ContainsKey(inode) && !_unowned.Contains(inode)) missing.Add(inode);
@@ -78,15 +85,16 @@ public sealed class SocketOwnerCache
             var again = ProcessFdScanner.ScanPids(procRoot, kept, wanted);
             result.DeniedProcesses += again.DeniedProcesses;
             result.VanishedProcesses += again.VanishedProcesses;
-            var keptSet = kept.ToHashSet();
-            foreach (var list in owners.Values) list.RemoveAll(o => keptSet.Contains(o.Pid));
+            // The kept processes' owners as this walk found them, in place of their entries'.
+            owners.Clear();
+            foreach (var (inode, list) in walked.Owners) owners[inode] = list;
             foreach (var (inode, list) in again.Owners)
                 foreach (var o in list) Add(owners, inode, o);
             Remember(kept, again, files, next);
             walk.AddRange(kept);
             kept.Clear();
             FullWalk = true;
-            missing.RemoveWhere(i => owners.TryGetValue(i, out var l) && l.Count > 0);
+            missing.RemoveWhere(owners.ContainsKey);
         }
         if (FullWalk)
         {
@@ -96,18 +104,32 @@ public sealed class SocketOwnerCache
             missing.RemoveWhere(_unowned.Contains);
         }
         _missing = missing;
-        foreach (var (inode, list) in owners)
-            if (list.Count > 0) result.Owners[inode] = [.. list];
+        _last = owners;
         _pids = next;
         Walked = walk.Count;
         Reused = kept.Count;
         return result;
     }
 
-    private static void Add(Dictionary<ulong, List<SocketOwner>> owners, ulong inode, SocketOwner o)
+    /// <summary>
+    /// The set of socket inodes a caller fills before <see cref="Scan"/>: one kept between scans, cleared (a table of 100k
+    /// sockets would otherwise build a 2.5 MB set every read); given back with <see cref="ReturnWanted"/>. A second caller
+    /// while it is out gets a set of its own.
+    /// </summary>
+    public HashSet<ulong> RentWanted(int capacity)
     {
-        if (!owners.TryGetValue(inode, out var list)) owners[inode] = list = new List<SocketOwner>(1);
-        list.Add(o);
+        var w = Interlocked.Exchange(ref _spareWanted, null) ?? new HashSet<ulong>();
+        w.Clear();
+        w.EnsureCapacity(capacity);
+        return w;
+    }
+
+    public void ReturnWanted(HashSet<ulong> wanted) => Volatile.Write(ref _spareWanted, wanted);
+
+    private void Add(Dictionary<ulong, SocketOwner[]> owners, ulong inode, SocketOwner o)
+    {
+        if (owners.TryGetValue(inode, out var existing)) owners[inode] = [.. existing, o];
+        else owners[inode] = _last.TryGetValue(inode, out var before) && before.Length == 1 && before[0] == o ? before : [o];
     }
 
     /// <summary>The walked processes' sockets, for the next scan (a process the walk could not read is not kept).</summary>
