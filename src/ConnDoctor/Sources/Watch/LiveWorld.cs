@@ -60,12 +60,15 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// <summary>The kernel's tgid map (saved_tgids of the tracefs root), for threads gone before their line was read; null when unavailable.</summary>
     public Func<int, int>? SavedTgid { get; init; }
 
+    /// <summary>The kernel's command-name map (saved_cmdlines), for tasks gone before they were read when the trace gave no name (binary records carry none).</summary>
+    public Func<int, string?>? SavedComm { get; init; }
+
     public TaskInfo? Task(int tid, int traceTgid, string printedComm)
     {
         long now = Environment.TickCount64;
         if (_tasks.TryGetValue(tid, out var t) && now - t.At < 2000 && (traceTgid == 0 || t.Info?.Pid == traceTgid)) return t.Info;
         var info = Resolve("/proc", tid, traceTgid, printedComm, Watched, SavedTgid,
-            ino => _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]");
+            ino => _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]", SavedComm);
         _tasks[tid] = (info, now);
         if (_tasks.Count > 10_000) _tasks.Clear();
         return info;
@@ -79,7 +82,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// else the task id itself (<see cref="TaskInfo.PidIsTask"/>).
     /// </summary>
     internal static TaskInfo? Resolve(string procRoot, int tid, int traceTgid, string printedComm, Func<ulong, bool> watched,
-        Func<int, int>? savedTgid, Func<ulong, string> label)
+        Func<int, int>? savedTgid, Func<ulong, string> label, Func<int, string?>? savedComm = null)
     {
         if (tid <= 0) return null;
         string? taskName = printedComm == "<...>" || printedComm.Length == 0 ? null : printedComm;
@@ -101,6 +104,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
             };
         }
         // Gone already (it connected, closed and exited before its event was read): the trace still names it.
+        taskName ??= savedComm?.Invoke(tid) is { Length: > 0 } saved && saved != "<...>" ? saved : null;
         return new TaskInfo(pid, thread ? null : taskName, null, 0, null, null, null)
         {
             Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? taskName : null,
