@@ -31,7 +31,10 @@ public interface IWatchWorld
     TaskInfo? Task(int tid, int traceTgid, string printedComm);
     /// <summary>The owner of a listening socket on this local endpoint in a watched namespace; null when none is watched.</summary>
     TaskInfo? Listener(NetEndpoint local);
-    /// <summary>The owner of an existing connection (seen in the socket table at start) in a watched namespace.</summary>
+    /// <summary>
+    /// The owner of an existing connection (seen in the socket table at start) in a watched namespace. Asked once per
+    /// connection (the tracker follows it from then on): the world may forget the entry.
+    /// </summary>
     TaskInfo? Existing(NetEndpoint local, NetEndpoint remote);
     /// <summary>Whether events of this namespace are kept.</summary>
     bool Watched(ulong netnsInode);
@@ -64,10 +67,10 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     }
 
     private readonly Dictionary<NetEndpoint, List<Pending>> _pending = new();
-    private readonly Dictionary<(NetEndpoint, NetEndpoint), WatchConnection> _live = new();
+    private readonly Dictionary<ConnKey, WatchConnection> _live = new();
     // Closed connections for a while (their time on this segment's clock): a reset the kernel sends after close lands on them.
-    private Dictionary<(NetEndpoint, NetEndpoint), (WatchConnection C, double At)> _closed = new();
-    private readonly HashSet<(NetEndpoint, NetEndpoint)> _ignored = new();
+    private Dictionary<ConnKey, (WatchConnection C, double At)> _closed = new();
+    private readonly HashSet<ConnKey> _ignored = new();
     private double _originSec = double.NaN;
     public long Events { get; private set; }
 
@@ -110,7 +113,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             return;
         }
         if (ev.NewState == TcpState.Listen || ev.OldState == TcpState.Listen && ev.NewState == TcpState.Close) return;
-        var key = (ev.Src, ev.Dst);
+        var key = ConnKey.Of(ev.Src, ev.Dst);
         if (ev.OldState == TcpState.SynSent)
         {
             var (p, ambiguous) = TakePending(ev);
@@ -171,7 +174,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     /// <summary>The user's filters (--port, --remote, --pid): a connection that does not match is not followed.</summary>
     public Func<WatchConnection, bool>? Filter { get; init; }
 
-    private bool Admit(WatchConnection c, (NetEndpoint, NetEndpoint) key)
+    private bool Admit(WatchConnection c, ConnKey key)
     {
         if (Filter != null && !Filter(c)) { if (c.ClosedMs == null) _ignored.Add(key); return false; }
         book.Open(c);
@@ -237,19 +240,19 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         }
     }
 
-    private void Finish((NetEndpoint, NetEndpoint) key, WatchConnection c, double ms)
+    private void Finish(ConnKey key, WatchConnection c, double ms)
     {
         _live.Remove(key);
         _closed[key] = (c, ms);
         book.Close(c, ms);
     }
 
-    private WatchConnection? LiveOrClosed((NetEndpoint, NetEndpoint) key) =>
+    private WatchConnection? LiveOrClosed(ConnKey key) =>
         _live.TryGetValue(key, out var c) ? c : _closed.TryGetValue(key, out var closed) ? closed.C : null;
 
     private void SendReset(in TraceEvent ev)
     {
-        var key = (ev.Src, ev.Dst);
+        var key = ConnKey.Of(ev.Src, ev.Dst);
         if (LiveOrClosed(key) is not { } c) return;
         ResetCause cause = ev.Reason switch
         {
@@ -267,7 +270,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
 
     private void ReceiveReset(in TraceEvent ev)
     {
-        var key = (ev.Src, ev.Dst);
+        var key = ConnKey.Of(ev.Src, ev.Dst);
         if (LiveOrClosed(key) is not { } c) return;
         if (c.ClosedBy == ClosedBy.Unknown) c.ClosedBy = ClosedBy.PeerReset;
         book.ResetReceived(c);
@@ -279,8 +282,9 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
     public void Prune(double nowMs, double horizonMs = ClosedHorizonMs)
     {
-        if (_closed.Count > 0)
-            foreach (var k in _closed.Where(kv => kv.Value.At < nowMs - horizonMs).Select(kv => kv.Key).ToList()) _closed.Remove(k);
+        // Removing while enumerating is allowed for Dictionary (since .NET Core 3.0): no list of keys per prune.
+        foreach (var (k, v) in _closed)
+            if (v.At < nowMs - horizonMs) _closed.Remove(k);
         foreach (var (dst, list) in _pending.ToList())
         {
             list.RemoveAll(p => p.Ms < nowMs - 120_000);
@@ -327,7 +331,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         // A reset the kernel sends for a connection closed just before the cut (NO_SOCKET, or the abort's own reset read
         // after the close) lands in the new segment: the recently closed are remembered there, neither open nor closed
         // again, and listed in it only if such a reset comes (the window joins it to the connection's earlier record).
-        var remembered = new Dictionary<(NetEndpoint, NetEndpoint), (WatchConnection, double)>(_closed.Count);
+        var remembered = new Dictionary<ConnKey, (WatchConnection, double)>(_closed.Count);
         foreach (var (key, (c, at)) in _closed)
         {
             var copy = Carry(c);

@@ -10,7 +10,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
 {
     private readonly Dictionary<int, (TaskInfo? Info, long At)> _tasks = new();
     private Dictionary<(ulong, int), TaskInfo> _listeners = new();
-    private Dictionary<(NetEndpoint, NetEndpoint), TaskInfo> _existing = new();
+    private Dictionary<ConnKey, TaskInfo> _existing = new();
     private Dictionary<ulong, NetnsInfo> _namespaces = new();
     private HashSet<ulong> _watched = new();
     // The listeners every 5 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
@@ -24,7 +24,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
         var listeners = new Dictionary<(ulong, int), TaskInfo>();
         var listening = new HashSet<(ulong, int)>();
-        var existing = full ? new Dictionary<(NetEndpoint, NetEndpoint), TaskInfo>() : _existing;
+        var existing = full ? new Dictionary<ConnKey, TaskInfo>() : _existing;
         // One owner record per process, namespace and uid, shared by its sockets (100k sockets are a handful of owners).
         var shared = new Dictionary<(int, ulong, uint?), TaskInfo>();
         foreach (var s in ev.Sockets)
@@ -40,7 +40,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown
                 if (p != null) listeners.TryAdd((ns.Inode, s.Local.Port), info);
             }
-            else if (full) existing.TryAdd((s.Local, s.Remote), info);
+            else if (full) existing.TryAdd(ConnKey.Of(s.Local, s.Remote), info);
         }
         _listeners = listeners;
         _listening = listening;
@@ -118,14 +118,28 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     public TaskInfo? Listener(NetEndpoint local)
     {
         var found = FindListener(local);
-        // A server that started listening after the last table read: read the listeners again (at most once a second).
+        // A server that started listening after the last table read: read the listeners again (at most once a second),
+        // but their owners (a walk of /proc) only when one listens on that port now: most misses are accepted
+        // connections of namespaces not watched (the tracepoints see every namespace), and a bare dump of the
+        // watched namespaces' listeners says so without reading a process.
         if (found == null && Environment.TickCount64 - _lastListenerRefresh > 1000)
         {
             _lastListenerRefresh = Environment.TickCount64;
-            Refresh(full: false);
-            found = FindListener(local);
+            if (ListeningNow(local.Port))
+            {
+                Refresh(full: false);
+                found = FindListener(local);
+            }
         }
         return found;
+    }
+
+    private bool ListeningNow(int port)
+    {
+        var ev = SocketCollector.Collect(collect with { StateMask = TcpStates.MaskOf(TcpState.Listen), JoinProcesses = false, OwnerCache = null });
+        foreach (var s in ev.Sockets)
+            if (s.State == TcpState.Listen && s.Local.Port == port) return true;
+        return false;
     }
 
     private TaskInfo? FindListener(NetEndpoint local)
@@ -137,5 +151,12 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         return null;
     }
 
-    public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => _existing.GetValueOrDefault((local, remote));
+    /// <summary>
+    /// Handed over: the tracker asks once per connection (it follows the connection from then on), so the entry goes,
+    /// and the map of the table's connections shrinks as they are seen to change or close.
+    /// </summary>
+    public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => _existing.Remove(ConnKey.Of(local, remote), out var t) ? t : null;
+
+    /// <summary>Connections of the last full table read not yet handed over.</summary>
+    public int ExistingCount => _existing.Count;
 }
