@@ -69,7 +69,10 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private readonly Dictionary<NetEndpoint, List<Pending>> _pending = new();
     private readonly Dictionary<ConnKey, WatchConnection> _live = new();
     // Closed connections for a while (their time on this segment's clock): a reset the kernel sends after close lands on them.
-    private Dictionary<ConnKey, (WatchConnection C, double At)> _closed = new();
+    // At is on the clock of the watch's first segment (ms + _closedBaseMs), so a cut need not touch them; Book is the book
+    // the record belongs to: one closed before the cut is carried into the next book only if a reset comes for it.
+    private readonly Dictionary<ConnKey, (WatchConnection C, double At, WatchBook Book)> _closed = new();
+    private double _closedBaseMs;
     private readonly HashSet<ConnKey> _ignored = new();
     private double _originSec = double.NaN;
     public long Events { get; private set; }
@@ -243,12 +246,23 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private void Finish(ConnKey key, WatchConnection c, double ms)
     {
         _live.Remove(key);
-        _closed[key] = (c, ms);
+        _closed[key] = (c, ms + _closedBaseMs, book);
         book.Close(c, ms);
     }
 
-    private WatchConnection? LiveOrClosed(ConnKey key) =>
-        _live.TryGetValue(key, out var c) ? c : _closed.TryGetValue(key, out var closed) ? closed.C : null;
+    private WatchConnection? LiveOrClosed(ConnKey key)
+    {
+        if (_live.TryGetValue(key, out var c)) return c;
+        if (!_closed.TryGetValue(key, out var closed)) return null;
+        if (closed.Book == book) return closed.C;
+        // A reset the kernel sends for a connection closed before the cut (NO_SOCKET, or the abort's own reset read after
+        // the close) lands in this segment: the connection is remembered here, neither open nor closed again, and listed
+        // in it (the window joins it to the connection's earlier record).
+        var copy = Carry(closed.C);
+        book.Remember(copy);
+        _closed[key] = (copy, closed.At, book);
+        return copy;
+    }
 
     private void SendReset(in TraceEvent ev)
     {
@@ -284,7 +298,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     {
         // Removing while enumerating is allowed for Dictionary (since .NET Core 3.0): no list of keys per prune.
         foreach (var (k, v) in _closed)
-            if (v.At < nowMs - horizonMs) _closed.Remove(k);
+            if (v.At < nowMs + _closedBaseMs - horizonMs) _closed.Remove(k);
         foreach (var (dst, list) in _pending.ToList())
         {
             list.RemoveAll(p => p.Ms < nowMs - 120_000);
@@ -308,13 +322,6 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         else _originSec += segmentMs / 1000.0;
         foreach (var list in _pending.Values)
             foreach (var p in list) p.Ms -= segmentMs;
-        WatchConnection Carry(WatchConnection c) => new()
-        {
-            Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
-            Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
-            NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
-            OpenedMs = null, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
-        };
         var carried = new Dictionary<WatchConnection, WatchConnection>(ReferenceEqualityComparer.Instance);
         foreach (var (key, c) in _live.ToList())
         {
@@ -328,17 +335,16 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             _ambiguous.Remove(c);
             if (carried.TryGetValue(c, out var copy)) _ambiguous.Add(copy);
         }
-        // A reset the kernel sends for a connection closed just before the cut (NO_SOCKET, or the abort's own reset read
-        // after the close) lands in the new segment: the recently closed are remembered there, neither open nor closed
-        // again, and listed in it only if such a reset comes (the window joins it to the connection's earlier record).
-        var remembered = new Dictionary<ConnKey, (WatchConnection, double)>(_closed.Count);
-        foreach (var (key, (c, at)) in _closed)
-        {
-            var copy = Carry(c);
-            next.Remember(copy);
-            remembered[key] = (copy, at - segmentMs);
-        }
-        _closed = remembered;
+        // The recently closed stay as they are: one is carried into the new book when a reset comes for it (LiveOrClosed).
+        _closedBaseMs += segmentMs;
         book = next;
     }
+
+    private static WatchConnection Carry(WatchConnection c) => new()
+    {
+        Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
+        Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
+        NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
+        OpenedMs = null, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
+    };
 }
