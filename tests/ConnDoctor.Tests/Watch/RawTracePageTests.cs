@@ -160,6 +160,14 @@ public class RawTracePageTests
         Assert.Equal(a.Dst.Port, b.Src.Port);
     }
 
+    [Theory]
+    [InlineData("0-1\n", "0,1")]
+    [InlineData("0,2-4,7\n", "0,2,3,4,7")]
+    [InlineData("0\n", "0")]
+    [InlineData("x-1", null)]
+    public void OnlineCpuListsParse(string text, string? cpus) =>
+        Assert.Equal(cpus, TracefsSession.ParseCpuList(text) is { } set ? string.Join(',', set.Order()) : null);
+
     [Fact]
     public void SavedCommandNamesParse()
     {

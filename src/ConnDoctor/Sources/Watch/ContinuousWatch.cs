@@ -88,6 +88,9 @@ public sealed class ContinuousWatch : IDisposable
     /// <summary>How long a cut may keep reading what the kernel holds before it hands the segment over.</summary>
     private const int DrainLimitMs = 500;
 
+    /// <summary>How often the listeners' owners are read again when nothing else asks for a table read.</summary>
+    private const int ListenerRefreshMs = 15_000;
+
     private void Run()
     {
         var cancel = _stop.Token;
@@ -98,7 +101,7 @@ public sealed class ContinuousWatch : IDisposable
             if (first) { first = false; _tracker.StartOffsetMs = _segment.Elapsed.TotalMilliseconds; }
             _tracker.Handle(ev);
         };
-        long nextRefresh = Environment.TickCount64 + 5000;
+        long nextRefresh = Environment.TickCount64 + 5000, nextListeners = Environment.TickCount64 + ListenerRefreshMs;
         try
         {
             while (!cancel.IsCancellationRequested)
@@ -117,13 +120,16 @@ public sealed class ContinuousWatch : IDisposable
                 }
                 if (Environment.TickCount64 >= nextRefresh)
                 {
-                    // Listeners (who owns an accepted connection) and guesses to check; closed connections and stale connects forgotten.
-                    if (_tracker.HasUnverified) { _world.Refresh(full: true); _tracker.Verify(_world.Existing); }
-                    else _world.Refresh(full: false);
+                    // Guesses to check, and the listeners (who owns an accepted connection; a new one is read when it shows
+                    // up, Listener()): a full read checks both, else the listeners alone every 15 s. Closed connections and
+                    // stale connects forgotten.
+                    if (_tracker.HasUnverified) { _world.Refresh(full: true); _tracker.Verify(_world.Existing); nextListeners = Environment.TickCount64 + ListenerRefreshMs; }
+                    else if (Environment.TickCount64 >= nextListeners) { _world.Refresh(full: false); nextListeners = Environment.TickCount64 + ListenerRefreshMs; }
                     _tracker.Prune(_segment.Elapsed.TotalMilliseconds);
                     nextRefresh = Environment.TickCount64 + 5000;
                 }
-                if (n == 0) cancel.WaitHandle.WaitOne(20);
+                // Read in batches: a wake-up per event costs more than the event (the kernel holds seconds of them).
+                if (n < TraceReader.BacklogBytes) cancel.WaitHandle.WaitOne(TraceReader.PollMs);
             }
         }
         catch (Exception ex)

@@ -128,20 +128,23 @@ public sealed partial class TracefsSession : IDisposable
             var cpus = Directory.EnumerateDirectories(Path.Combine(InstanceDir, "per_cpu"), "cpu*")
                 .Select(d => (Dir: d, N: int.TryParse(Path.GetFileName(d)[3..], out int n) ? n : -1)).Where(c => c.N >= 0).OrderBy(c => c.N).ToList();
             if (cpus.Count == 0) { reason = "no per_cpu directories"; return null; }
-            var fds = new int[cpus.Count];
-            var paths = new string[cpus.Count];
-            for (int i = 0; i < cpus.Count; i++)
+            // per_cpu has a directory for every possible CPU; one that is offline may refuse the open: skipped, but
+            // every online CPU must open (its events would be missed otherwise).
+            var online = OnlineCpus();
+            var fds = new List<int>();
+            var paths = new List<string>();
+            foreach (var (dir, n) in cpus)
             {
-                paths[i] = Path.Combine(cpus[i].Dir, "trace_pipe_raw");
-                fds[i] = Libc.Open(paths[i], Libc.O_RDONLY | O_NONBLOCK | Libc.O_CLOEXEC);
-                if (fds[i] < 0)
-                {
-                    reason = $"cannot open {paths[i]}: {Libc.ErrorText(Libc.Errno)}";
-                    for (int j = 0; j < i; j++) Libc.close(fds[j]);
-                    return null;
-                }
+                string path = Path.Combine(dir, "trace_pipe_raw");
+                int fd = Libc.Open(path, Libc.O_RDONLY | O_NONBLOCK | Libc.O_CLOEXEC);
+                if (fd >= 0) { fds.Add(fd); paths.Add(path); continue; }
+                if (online != null && !online.Contains(n)) continue;
+                reason = $"cannot open {path}: {Libc.ErrorText(Libc.Errno)}";
+                foreach (int f in fds) Libc.close(f);
+                return null;
             }
-            return new RawTraceReader(decoder, fds, paths);
+            if (fds.Count == 0) { reason = "no per-CPU pipe opened"; return null; }
+            return new RawTraceReader(decoder, fds.ToArray(), paths.ToArray());
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -187,6 +190,27 @@ public sealed partial class TracefsSession : IDisposable
         foreach (var e in Events) TryWrite(Path.Combine(InstanceDir, "events", e, "enable"), "0");
         Rmdir(InstanceDir);
         if (MountedByUs) Umount(Root);
+    }
+
+    /// <summary>The online CPUs (/sys/devices/system/cpu/online: "0-3,6"); null when unreadable.</summary>
+    internal static HashSet<int>? OnlineCpus(string file = "/sys/devices/system/cpu/online")
+    {
+        try { return ParseCpuList(File.ReadAllText(file)); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    internal static HashSet<int>? ParseCpuList(string text)
+    {
+        var set = new HashSet<int>();
+        foreach (var part in text.Trim().Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var ab = part.Split('-');
+            if (!int.TryParse(ab[0], out int a)) return null;
+            int b = a;
+            if (ab.Length > 1 && !int.TryParse(ab[1], out b)) return null;
+            for (int i = a; i <= b && i - a < 65536; i++) set.Add(i);
+        }
+        return set;
     }
 
     private static (string Root, bool Mounted) FindOrMount()

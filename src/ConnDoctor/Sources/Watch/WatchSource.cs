@@ -75,7 +75,8 @@ public static class WatchSource
         var end = world.Refresh(full: true);
         statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
             mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
-            tracker != null ? TraceStatus(tracker, lost, seconds, recordsTgid) + (textReason != null ? $"; read as text ({textReason})" : "") : reason, book.Total, sw.Elapsed));
+            tracker != null ? TraceStatus(tracker, lost, seconds, recordsTgid) + (malformed > 0 ? $"; {malformed} trace record(s) that did not read skipped" : "") +
+                (textReason != null ? $"; read as text ({textReason})" : "") : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds, o.Filter);
         var watch = new WatchEvidence
@@ -132,7 +133,7 @@ public static class WatchSource
         };
         while (!cancel.IsCancellationRequested && (o.Duration is not TimeSpan d || sw.Elapsed < d))
         {
-            if (reader.ReadSome(handle) == 0) cancel.WaitHandle.WaitOne(20);
+            if (reader.ReadSome(handle) < TraceReader.BacklogBytes) cancel.WaitHandle.WaitOne(Math.Min(TraceReader.PollMs, (int)Math.Max(1, o.Interval.TotalMilliseconds / 4)));
             double now = sw.Elapsed.TotalSeconds;
             if (now >= nextRefresh) { world.Refresh(full: false); nextRefresh = now + Math.Max(5, o.Interval.TotalSeconds); }
             if (now >= nextTick)
