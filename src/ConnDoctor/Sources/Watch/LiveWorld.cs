@@ -86,6 +86,8 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     {
         if (tid <= 0) return null;
         string? taskName = printedComm == "<...>" || printedComm.Length == 0 ? null : printedComm;
+        // The binary trace prints no name: the kernel's map has it, asked only where /proc no longer does.
+        string? Name() => taskName ??= savedComm?.Invoke(tid) is { Length: > 0 } saved && saved != "<...>" ? saved : null;
         int tgid = traceTgid > 0 ? traceTgid : ProcessReader.ReadTgid(procRoot, tid);
         if (tgid == 0 && savedTgid != null) tgid = savedTgid(tid);
         int pid = tgid > 0 ? tgid : tid;
@@ -96,15 +98,15 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         {
             // The full record (command line, cgroup: container, pod) only for tasks we keep.
             var p = watched(ino) ? ProcessReader.Read(procRoot, pid) : null;
-            return new TaskInfo(pid, p?.Name ?? (thread ? null : taskName), p?.Uid, ino, label(ino), p?.ContainerId, p?.PodUid)
+            return new TaskInfo(pid, p?.Name ?? (thread ? null : Name()), p?.Uid, ino, label(ino), p?.ContainerId, p?.PodUid)
             {
                 CommandLine = NullIfEmpty(p?.CommandLine),
                 Tid = thread ? tid : null,
-                Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) : null,
+                Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) ?? Name() : null,
             };
         }
         // Gone already (it connected, closed and exited before its event was read): the trace still names it.
-        taskName ??= savedComm?.Invoke(tid) is { Length: > 0 } saved && saved != "<...>" ? saved : null;
+        Name();
         return new TaskInfo(pid, thread ? null : taskName, null, 0, null, null, null)
         {
             Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? taskName : null,

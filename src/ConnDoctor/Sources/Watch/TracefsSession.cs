@@ -37,7 +37,7 @@ public sealed partial class TracefsSession : IDisposable
     /// <summary>Why the text is read instead of the binary pages (a format this reader does not know); null when binary.</summary>
     public string? TextReason { get; private set; }
 
-    private static int _instances;
+    private static readonly object InstanceLock = new();
 
     /// <summary>
     /// Opens a session or throws SourceException with the reason tracefs cannot be used. <paramref name="binary"/>: read
@@ -54,11 +54,14 @@ public sealed partial class TracefsSession : IDisposable
                 if (!File.Exists(Path.Combine(root, "events", e, "format")))
                     throw new SourceException($"this kernel has no tracepoint {e}");
             RemoveStaleInstances(root);
-            // One instance per session: "conndoctor-PID", then "conndoctor-PID-2"... for a second session of the process.
-            int nth = Interlocked.Increment(ref _instances);
-            string inst = Path.Combine(root, "instances", nth == 1 ? $"conndoctor-{Environment.ProcessId}" : $"conndoctor-{Environment.ProcessId}-{nth}");
-            if (Directory.Exists(inst)) Rmdir(inst);
-            Directory.CreateDirectory(inst);
+            // One instance per session: "conndoctor-PID", or "conndoctor-PID-2"... while another session of this process has that.
+            string inst;
+            lock (InstanceLock)
+            {
+                inst = Path.Combine(root, "instances", $"conndoctor-{Environment.ProcessId}");
+                for (int nth = 2; Directory.Exists(inst) && nth < 1000; nth++) inst = Path.Combine(root, "instances", $"conndoctor-{Environment.ProcessId}-{nth}");
+                Directory.CreateDirectory(inst);
+            }
             s = new TracefsSession(root, mounted, inst);
             mounted = false; // the session owns the unmount now
             TryWrite(Path.Combine(inst, "buffer_size_kb"), bufferKbPerCpu.ToString());
@@ -260,37 +263,44 @@ public sealed partial class TracefsSession : IDisposable
     }
 
     private Dictionary<int, int> _savedTgids = new();
-    private long _savedTgidsAt = long.MinValue;
+    private long _savedTgidsAt = long.MinValue / 2; // not MinValue: now - MinValue overflows to a negative age
 
     /// <summary>
     /// A task's thread group id from the kernel's tgid map (saved_tgids, one map for all instances, filled when a traced
-    /// task is scheduled out): the map outlives the task. Read again at most twice a second; 0 when not there.
+    /// task is scheduled out): the map outlives the task. Read again at most every 20 ms; 0 when not there.
     /// </summary>
     public int SavedTgid(int tid)
     {
         if (!RecordsTgid) return 0;
         if (_savedTgids.TryGetValue(tid, out int tgid)) return tgid;
         long now = Environment.TickCount64;
-        if (now - _savedTgidsAt < 500) return 0;
+        if (now - _savedTgidsAt < SavedMapMinAgeMs) return 0;
         _savedTgidsAt = now;
         if (Libc.ReadAll(Path.Combine(Root, "saved_tgids"), out _) is not { } text) return 0;
         _savedTgids = ParseSavedTgids(text);
         return _savedTgids.GetValueOrDefault(tid);
     }
 
+    /// <summary>
+    /// A missing task sends us to the kernel's map again at most this often: a burst of short-lived tasks (a health check
+    /// run from a shell loop) is named from one read, and the binary records, which carry no names, need the map soon
+    /// after the task ran (the map keeps a fixed number of tasks, saved_cmdlines_size).
+    /// </summary>
+    private const int SavedMapMinAgeMs = 20;
+
     private Dictionary<int, string> _savedComms = new();
-    private long _savedCommsAt = long.MinValue;
+    private long _savedCommsAt = long.MinValue / 2;
 
     /// <summary>
     /// A task's command name from the kernel's map (saved_cmdlines, filled as traced tasks run; the text reader gets its
     /// names from there too): the binary records carry none, and a task gone before it was read is named from here.
-    /// Read again at most twice a second; null when not there.
+    /// Read again at most every 20 ms; null when not there.
     /// </summary>
     public string? SavedComm(int tid)
     {
         if (_savedComms.TryGetValue(tid, out var comm)) return comm;
         long now = Environment.TickCount64;
-        if (now - _savedCommsAt < 500) return null;
+        if (now - _savedCommsAt < SavedMapMinAgeMs) return null;
         _savedCommsAt = now;
         if (Libc.ReadAll(Path.Combine(Root, "saved_cmdlines"), out _) is not { } text) return null;
         _savedComms = ParseSavedComms(text);
