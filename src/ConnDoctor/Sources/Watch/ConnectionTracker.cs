@@ -31,7 +31,10 @@ public interface IWatchWorld
     TaskInfo? Task(int tid, int traceTgid, string printedComm);
     /// <summary>The owner of a listening socket on this local endpoint in a watched namespace; null when none is watched.</summary>
     TaskInfo? Listener(NetEndpoint local);
-    /// <summary>The owner of an existing connection (seen in the socket table at start) in a watched namespace.</summary>
+    /// <summary>
+    /// The owner of an existing connection (seen in the socket table at start) in a watched namespace. Asked once per
+    /// connection (the tracker follows it from then on): the world may forget the entry.
+    /// </summary>
     TaskInfo? Existing(NetEndpoint local, NetEndpoint remote);
     /// <summary>Whether events of this namespace are kept.</summary>
     bool Watched(ulong netnsInode);
@@ -64,10 +67,13 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     }
 
     private readonly Dictionary<NetEndpoint, List<Pending>> _pending = new();
-    private readonly Dictionary<(NetEndpoint, NetEndpoint), WatchConnection> _live = new();
+    private readonly Dictionary<ConnKey, WatchConnection> _live = new();
     // Closed connections for a while (their time on this segment's clock): a reset the kernel sends after close lands on them.
-    private Dictionary<(NetEndpoint, NetEndpoint), (WatchConnection C, double At)> _closed = new();
-    private readonly HashSet<(NetEndpoint, NetEndpoint)> _ignored = new();
+    // At is on the clock of the watch's first segment (ms + _closedBaseMs), so a cut need not touch them; Book is the book
+    // the record belongs to: one closed before the cut is carried into the next book only if a reset comes for it.
+    private readonly Dictionary<ConnKey, (WatchConnection C, double At, WatchBook Book)> _closed = new();
+    private double _closedBaseMs;
+    private readonly HashSet<ConnKey> _ignored = new();
     private double _originSec = double.NaN;
     public long Events { get; private set; }
 
@@ -110,7 +116,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             return;
         }
         if (ev.NewState == TcpState.Listen || ev.OldState == TcpState.Listen && ev.NewState == TcpState.Close) return;
-        var key = (ev.Src, ev.Dst);
+        var key = ConnKey.Of(ev.Src, ev.Dst);
         if (ev.OldState == TcpState.SynSent)
         {
             var (p, ambiguous) = TakePending(ev);
@@ -171,7 +177,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     /// <summary>The user's filters (--port, --remote, --pid): a connection that does not match is not followed.</summary>
     public Func<WatchConnection, bool>? Filter { get; init; }
 
-    private bool Admit(WatchConnection c, (NetEndpoint, NetEndpoint) key)
+    private bool Admit(WatchConnection c, ConnKey key)
     {
         if (Filter != null && !Filter(c)) { if (c.ClosedMs == null) _ignored.Add(key); return false; }
         book.Open(c);
@@ -237,19 +243,30 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         }
     }
 
-    private void Finish((NetEndpoint, NetEndpoint) key, WatchConnection c, double ms)
+    private void Finish(ConnKey key, WatchConnection c, double ms)
     {
         _live.Remove(key);
-        _closed[key] = (c, ms);
+        _closed[key] = (c, ms + _closedBaseMs, book);
         book.Close(c, ms);
     }
 
-    private WatchConnection? LiveOrClosed((NetEndpoint, NetEndpoint) key) =>
-        _live.TryGetValue(key, out var c) ? c : _closed.TryGetValue(key, out var closed) ? closed.C : null;
+    private WatchConnection? LiveOrClosed(ConnKey key)
+    {
+        if (_live.TryGetValue(key, out var c)) return c;
+        if (!_closed.TryGetValue(key, out var closed)) return null;
+        if (closed.Book == book) return closed.C;
+        // A reset the kernel sends for a connection closed before the cut (NO_SOCKET, or the abort's own reset read after
+        // the close) lands in this segment: the connection is remembered here, neither open nor closed again, and listed
+        // in it (the window joins it to the connection's earlier record).
+        var copy = Carry(closed.C, null);
+        book.Remember(copy);
+        _closed[key] = (copy, closed.At, book);
+        return copy;
+    }
 
     private void SendReset(in TraceEvent ev)
     {
-        var key = (ev.Src, ev.Dst);
+        var key = ConnKey.Of(ev.Src, ev.Dst);
         if (LiveOrClosed(key) is not { } c) return;
         ResetCause cause = ev.Reason switch
         {
@@ -267,7 +284,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
 
     private void ReceiveReset(in TraceEvent ev)
     {
-        var key = (ev.Src, ev.Dst);
+        var key = ConnKey.Of(ev.Src, ev.Dst);
         if (LiveOrClosed(key) is not { } c) return;
         if (c.ClosedBy == ClosedBy.Unknown) c.ClosedBy = ClosedBy.PeerReset;
         book.ResetReceived(c);
@@ -279,8 +296,9 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     /// <summary>Forgets closed connections older than the horizon and connects that never progressed (their events were lost).</summary>
     public void Prune(double nowMs, double horizonMs = ClosedHorizonMs)
     {
-        if (_closed.Count > 0)
-            foreach (var k in _closed.Where(kv => kv.Value.At < nowMs - horizonMs).Select(kv => kv.Key).ToList()) _closed.Remove(k);
+        // Removing while enumerating is allowed for Dictionary (since .NET Core 3.0): no list of keys per prune.
+        foreach (var (k, v) in _closed)
+            if (v.At < nowMs + _closedBaseMs - horizonMs) _closed.Remove(k);
         foreach (var (dst, list) in _pending.ToList())
         {
             list.RemoveAll(p => p.Ms < nowMs - 120_000);
@@ -304,17 +322,10 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         else _originSec += segmentMs / 1000.0;
         foreach (var list in _pending.Values)
             foreach (var p in list) p.Ms -= segmentMs;
-        WatchConnection Carry(WatchConnection c) => new()
-        {
-            Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
-            Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
-            NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
-            OpenedMs = null, OpenedBeforeMs = (c.OpenedMs ?? c.OpenedBeforeMs) - segmentMs, FirstSeenMs = 0, State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
-        };
         var carried = new Dictionary<WatchConnection, WatchConnection>(ReferenceEqualityComparer.Instance);
         foreach (var (key, c) in _live.ToList())
         {
-            var copy = Carry(c);
+            var copy = Carry(c, segmentMs);
             next.Open(copy);
             _live[key] = copy;
             carried[c] = copy;
@@ -324,17 +335,20 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
             _ambiguous.Remove(c);
             if (carried.TryGetValue(c, out var copy)) _ambiguous.Add(copy);
         }
-        // A reset the kernel sends for a connection closed just before the cut (NO_SOCKET, or the abort's own reset read
-        // after the close) lands in the new segment: the recently closed are remembered there, neither open nor closed
-        // again, and listed in it only if such a reset comes (the window joins it to the connection's earlier record).
-        var remembered = new Dictionary<(NetEndpoint, NetEndpoint), (WatchConnection, double)>(_closed.Count);
-        foreach (var (key, (c, at)) in _closed)
-        {
-            var copy = Carry(c);
-            next.Remember(copy);
-            remembered[key] = (copy, at - segmentMs);
-        }
-        _closed = remembered;
+        // The recently closed stay as they are: one is carried into the new book when a reset comes for it (LiveOrClosed).
+        _closedBaseMs += segmentMs;
         book = next;
     }
+
+    /// <param name="shiftMs">The cut's length, for a connection still open: its open time is kept on the new segment's
+    /// clock (<see cref="WatchConnection.OpenedBeforeMs"/>) so a close later measures its whole lifetime; null for a
+    /// closed connection remembered for a late reset (it never closes again).</param>
+    private static WatchConnection Carry(WatchConnection c, double? shiftMs) => new()
+    {
+        Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
+        Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
+        NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
+        OpenedMs = null, OpenedBeforeMs = shiftMs is double s ? (c.OpenedMs ?? c.OpenedBeforeMs) - s : null, FirstSeenMs = 0,
+        State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
+    };
 }

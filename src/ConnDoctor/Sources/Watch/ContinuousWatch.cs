@@ -24,7 +24,7 @@ public sealed class ContinuousWatch : IDisposable
     private WatchBook _book;
     private DateTimeOffset _segmentStart;
     private long _eventsAtStart, _lostAtStart;
-    private int _malformed, _guessedAtStart;
+    private int _malformedAtStart, _guessedAtStart;
     private TaskCompletionSource<WatchEvidence>? _request;
     private Exception? _failure;
 
@@ -34,7 +34,7 @@ public sealed class ContinuousWatch : IDisposable
         _collect = collect;
         _keep = keep;
         _book = new WatchBook(keep);
-        _world = new LiveWorld(collect) { SavedTgid = session.SavedTgid };
+        _world = new LiveWorld(collect) { SavedTgid = session.SavedTgid, SavedComm = session.SavedComm };
         // After tracing is on: a connection is either in this table or its events are traced.
         _world.Refresh(full: true);
         _tracker = new ConnectionTracker(_world, _book) { StartOffsetMs = 0 };
@@ -61,6 +61,12 @@ public sealed class ContinuousWatch : IDisposable
 
     public bool RecordsTgid => _session.RecordsTgid;
 
+    /// <summary>"binary" (the per-CPU ring-buffer pages) or "text" (trace_pipe); <see cref="TextReason"/> says why text.</summary>
+    public string ReadFormat => _session.Reader.Format;
+
+    /// <summary>Why the trace is read as text, not binary; null when binary.</summary>
+    public string? TextReason => _session.TextReason;
+
     /// <summary>
     /// Ends the current segment and starts the next without a gap; the segment's CLOSE_WAIT trends are left to the
     /// caller (it has the socket tables). Throws SourceException when the trace thread failed or did not answer.
@@ -82,24 +88,31 @@ public sealed class ContinuousWatch : IDisposable
     /// <summary>How long a cut may keep reading what the kernel holds before it hands the segment over.</summary>
     private const int DrainLimitMs = 500;
 
+    /// <summary>How often the listeners' owners are read again when nothing else asks for a table read.</summary>
+    private const int ListenerRefreshMs = 15_000;
+
     private void Run()
     {
         var cancel = _stop.Token;
-        var buf = new byte[1 << 20];
-        int have = 0;
         bool first = true;
-        long nextRefresh = Environment.TickCount64 + 5000;
+        var reader = _session.Reader;
+        TraceEventHandler handle = (in TraceEvent ev) =>
+        {
+            if (first) { first = false; _tracker.StartOffsetMs = _segment.Elapsed.TotalMilliseconds; }
+            _tracker.Handle(ev);
+        };
+        long nextRefresh = Environment.TickCount64 + 5000, nextListeners = Environment.TickCount64 + ListenerRefreshMs;
         try
         {
             while (!cancel.IsCancellationRequested)
             {
-                int n = ReadSome(buf, ref have, ref first);
+                int n = reader.ReadSome(handle);
                 if (Volatile.Read(ref _request) is { } pending && Interlocked.CompareExchange(ref _request, null, pending) is { } req && req == pending)
                 {
                     // What the kernel already holds belongs to this segment, but bounded: under a storm events arrive as fast
                     // as they are read and an unbounded drain never ends. The rest is read into the next segment.
                     long drainUntil = Environment.TickCount64 + DrainLimitMs;
-                    try { while (Environment.TickCount64 < drainUntil && ReadSome(buf, ref have, ref first) > 0) { } }
+                    try { while (Environment.TickCount64 < drainUntil && reader.ReadSome(handle) > 0) { } }
                     catch (Exception ex) { req.TrySetException(ex); throw; } // the trace failed: the thread ends, as below
                     try { req.SetResult(Cut()); }
                     catch (Exception ex) { req.SetException(ex); }
@@ -107,13 +120,16 @@ public sealed class ContinuousWatch : IDisposable
                 }
                 if (Environment.TickCount64 >= nextRefresh)
                 {
-                    // Listeners (who owns an accepted connection) and guesses to check; closed connections and stale connects forgotten.
-                    if (_tracker.HasUnverified) { _world.Refresh(full: true); _tracker.Verify(_world.Existing); }
-                    else _world.Refresh(full: false);
+                    // Guesses to check, and the listeners (who owns an accepted connection; a new one is read when it shows
+                    // up, Listener()): a full read checks both, else the listeners alone every 15 s. Closed connections and
+                    // stale connects forgotten.
+                    if (_tracker.HasUnverified) { _world.Refresh(full: true); _tracker.Verify(_world.Existing); nextListeners = Environment.TickCount64 + ListenerRefreshMs; }
+                    else if (Environment.TickCount64 >= nextListeners) { _world.Refresh(full: false); nextListeners = Environment.TickCount64 + ListenerRefreshMs; }
                     _tracker.Prune(_segment.Elapsed.TotalMilliseconds);
                     nextRefresh = Environment.TickCount64 + 5000;
                 }
-                if (n == 0) cancel.WaitHandle.WaitOne(20);
+                // Read in batches: a wake-up per event costs more than the event (the kernel holds seconds of them).
+                if (n < TraceReader.BacklogBytes) cancel.WaitHandle.WaitOne(TraceReader.PollMs);
             }
         }
         catch (Exception ex)
@@ -121,35 +137,6 @@ public sealed class ContinuousWatch : IDisposable
             _failure = ex;
             if (Interlocked.Exchange(ref _request, null) is { } req) req.TrySetException(ex);
         }
-    }
-
-    private int ReadSome(byte[] buf, ref int have, ref bool first)
-    {
-        int n = _session.Read(buf.AsSpan(have));
-        if (n == 0)
-        {
-            if (have == buf.Length) have = 0; // a line longer than the buffer: drop it
-            return 0;
-        }
-        have += n;
-        int consumed = 0;
-        var span = buf.AsSpan(0, have);
-        while (true)
-        {
-            int nl = span[consumed..].IndexOf((byte)'\n');
-            if (nl < 0) break;
-            var line = span.Slice(consumed, nl);
-            consumed += nl + 1;
-            if (TraceLineParser.TryParse(line, out var ev))
-            {
-                if (first) { first = false; _tracker.StartOffsetMs = _segment.Elapsed.TotalMilliseconds; }
-                _tracker.Handle(ev);
-            }
-            else if (line.Length > 0) _malformed++;
-        }
-        span[consumed..].CopyTo(buf);
-        have -= consumed;
-        return n;
     }
 
     /// <summary>On the trace thread: the segment so far, then a fresh book for the next one.</summary>
@@ -162,6 +149,7 @@ public sealed class ContinuousWatch : IDisposable
         var seg = new WatchEvidence
         {
             Mode = WatchMode.Trace,
+            ModeReason = _session.TextReason is { } why ? $"trace read as text: {why}" : null,
             StartedAt = _segmentStart,
             Seconds = seconds,
             IntervalSeconds = seconds,
@@ -169,7 +157,7 @@ public sealed class ContinuousWatch : IDisposable
             Rows = _book.Rows(ms, seconds),
             EventsRead = _tracker.Events - _eventsAtStart,
             EventsLost = lost - _lostAtStart,
-            MalformedLines = _malformed,
+            MalformedLines = _session.Reader.Malformed - _malformedAtStart,
             GuessedOwners = Math.Max(0, _tracker.Guessed - _tracker.Corrected - _guessedAtStart),
             AttributedShare = _book.AttributedShare,
             AllNetns = _collect.AllNetns,
@@ -182,7 +170,7 @@ public sealed class ContinuousWatch : IDisposable
         _segmentStart = _segmentStart.AddMilliseconds(ms);
         _eventsAtStart = _tracker.Events;
         _lostAtStart = lost;
-        _malformed = 0;
+        _malformedAtStart = _session.Reader.Malformed;
         _guessedAtStart = _tracker.Guessed - _tracker.Corrected;
         return seg;
     }

@@ -10,7 +10,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
 {
     private readonly Dictionary<int, (TaskInfo? Info, long At)> _tasks = new();
     private Dictionary<(ulong, int), TaskInfo> _listeners = new();
-    private Dictionary<(NetEndpoint, NetEndpoint), TaskInfo> _existing = new();
+    private Dictionary<ConnKey, TaskInfo> _existing = new();
     private Dictionary<ulong, NetnsInfo> _namespaces = new();
     private HashSet<ulong> _watched = new();
     // The listeners every 5 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
@@ -24,7 +24,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
         var listeners = new Dictionary<(ulong, int), TaskInfo>();
         var listening = new HashSet<(ulong, int)>();
-        var existing = full ? new Dictionary<(NetEndpoint, NetEndpoint), TaskInfo>() : _existing;
+        var existing = full ? new Dictionary<ConnKey, TaskInfo>() : _existing;
         // One owner record per process, namespace and uid, shared by its sockets (100k sockets are a handful of owners).
         var shared = new Dictionary<(int, ulong, uint?), TaskInfo>();
         foreach (var s in ev.Sockets)
@@ -40,7 +40,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown
                 if (p != null) listeners.TryAdd((ns.Inode, s.Local.Port), info);
             }
-            else if (full) existing.TryAdd((s.Local, s.Remote), info);
+            else if (full) existing.TryAdd(ConnKey.Of(s.Local, s.Remote), info);
         }
         _listeners = listeners;
         _listening = listening;
@@ -60,12 +60,15 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// <summary>The kernel's tgid map (saved_tgids of the tracefs root), for threads gone before their line was read; null when unavailable.</summary>
     public Func<int, int>? SavedTgid { get; init; }
 
+    /// <summary>The kernel's command-name map (saved_cmdlines), for tasks gone before they were read when the trace gave no name (binary records carry none).</summary>
+    public Func<int, string?>? SavedComm { get; init; }
+
     public TaskInfo? Task(int tid, int traceTgid, string printedComm)
     {
         long now = Environment.TickCount64;
         if (_tasks.TryGetValue(tid, out var t) && now - t.At < 2000 && (traceTgid == 0 || t.Info?.Pid == traceTgid)) return t.Info;
         var info = Resolve("/proc", tid, traceTgid, printedComm, Watched, SavedTgid,
-            ino => _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]");
+            ino => _namespaces.TryGetValue(ino, out var ns) ? ns.Label : $"net:[{ino}]", SavedComm);
         _tasks[tid] = (info, now);
         if (_tasks.Count > 10_000) _tasks.Clear();
         return info;
@@ -79,10 +82,12 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// else the task id itself (<see cref="TaskInfo.PidIsTask"/>).
     /// </summary>
     internal static TaskInfo? Resolve(string procRoot, int tid, int traceTgid, string printedComm, Func<ulong, bool> watched,
-        Func<int, int>? savedTgid, Func<ulong, string> label)
+        Func<int, int>? savedTgid, Func<ulong, string> label, Func<int, string?>? savedComm = null)
     {
         if (tid <= 0) return null;
         string? taskName = printedComm == "<...>" || printedComm.Length == 0 ? null : printedComm;
+        // The binary trace prints no name: the kernel's map has it, asked only where /proc no longer does.
+        string? Name() => taskName ??= savedComm?.Invoke(tid) is { Length: > 0 } saved && saved != "<...>" ? saved : null;
         int tgid = traceTgid > 0 ? traceTgid : ProcessReader.ReadTgid(procRoot, tid);
         if (tgid == 0 && savedTgid != null) tgid = savedTgid(tid);
         int pid = tgid > 0 ? tgid : tid;
@@ -93,14 +98,15 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         {
             // The full record (command line, cgroup: container, pod) only for tasks we keep.
             var p = watched(ino) ? ProcessReader.Read(procRoot, pid) : null;
-            return new TaskInfo(pid, p?.Name ?? (thread ? null : taskName), p?.Uid, ino, label(ino), p?.ContainerId, p?.PodUid)
+            return new TaskInfo(pid, p?.Name ?? (thread ? null : Name()), p?.Uid, ino, label(ino), p?.ContainerId, p?.PodUid)
             {
                 CommandLine = NullIfEmpty(p?.CommandLine),
                 Tid = thread ? tid : null,
-                Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) : null,
+                Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) ?? Name() : null,
             };
         }
         // Gone already (it connected, closed and exited before its event was read): the trace still names it.
+        Name();
         return new TaskInfo(pid, thread ? null : taskName, null, 0, null, null, null)
         {
             Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? taskName : null,
@@ -114,14 +120,28 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     public TaskInfo? Listener(NetEndpoint local)
     {
         var found = FindListener(local);
-        // A server that started listening after the last table read: read the listeners again (at most once a second).
+        // A server that started listening after the last table read: read the listeners again (at most once a second),
+        // but their owners (a walk of /proc) only when one listens on that port now: most misses are accepted
+        // connections of namespaces not watched (the tracepoints see every namespace), and a bare dump of the
+        // watched namespaces' listeners says so without reading a process.
         if (found == null && Environment.TickCount64 - _lastListenerRefresh > 1000)
         {
             _lastListenerRefresh = Environment.TickCount64;
-            Refresh(full: false);
-            found = FindListener(local);
+            if (ListeningNow(local.Port))
+            {
+                Refresh(full: false);
+                found = FindListener(local);
+            }
         }
         return found;
+    }
+
+    private bool ListeningNow(int port)
+    {
+        var ev = SocketCollector.Collect(collect with { StateMask = TcpStates.MaskOf(TcpState.Listen), JoinProcesses = false, OwnerCache = null });
+        foreach (var s in ev.Sockets)
+            if (s.State == TcpState.Listen && s.Local.Port == port) return true;
+        return false;
     }
 
     private TaskInfo? FindListener(NetEndpoint local)
@@ -133,5 +153,12 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         return null;
     }
 
-    public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => _existing.GetValueOrDefault((local, remote));
+    /// <summary>
+    /// Handed over: the tracker asks once per connection (it follows the connection from then on), so the entry goes,
+    /// and the map of the table's connections shrinks as they are seen to change or close.
+    /// </summary>
+    public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => _existing.Remove(ConnKey.Of(local, remote), out var t) ? t : null;
+
+    /// <summary>Connections of the last full table read not yet handed over.</summary>
+    public int ExistingCount => _existing.Count;
 }

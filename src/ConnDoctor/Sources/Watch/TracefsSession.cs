@@ -1,12 +1,13 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using ConnDoctor.Model;
 using ConnDoctor.Native;
 
 namespace ConnDoctor.Sources.Watch;
 
 /// <summary>
-/// A trace instance of our own (instances/conndoctor-PID) with only the three TCP events enabled, read as text
-/// from its trace_pipe. Mounts tracefs if nobody has, and undoes everything it did on Dispose: the instance is
+/// A trace instance of our own (instances/conndoctor-PID) with only the three TCP events enabled, read in binary from
+/// its per-CPU ring buffers (per_cpu/cpuN/trace_pipe_raw), or as text from its trace_pipe (<see cref="Reader"/>). Mounts tracefs if nobody has, and undoes everything it did on Dispose: the instance is
 /// removed (also after Ctrl-C or an error, as the caller disposes in a finally) and tracefs unmounted if we mounted it.
 /// </summary>
 public sealed partial class TracefsSession : IDisposable
@@ -21,7 +22,6 @@ public sealed partial class TracefsSession : IDisposable
     /// once the kernel's tgid map holds it, and saved_tgids maps a task to its tgid after the task is gone.
     /// </summary>
     public bool RecordsTgid { get; private set; }
-    private int _pipe = -1;
     private bool _disposed;
 
     private TracefsSession(string root, bool mounted, string instance)
@@ -31,8 +31,19 @@ public sealed partial class TracefsSession : IDisposable
         InstanceDir = instance;
     }
 
-    /// <summary>Opens a session or throws SourceException with the reason tracefs cannot be used.</summary>
-    public static TracefsSession Open(int bufferKbPerCpu = 4096)
+    /// <summary>How the events are read: the binary per-CPU pages, or the text of trace_pipe when those cannot be.</summary>
+    public TraceReader Reader { get; private set; } = null!;
+
+    /// <summary>Why the text is read instead of the binary pages (a format this reader does not know); null when binary.</summary>
+    public string? TextReason { get; private set; }
+
+    private static readonly object InstanceLock = new();
+
+    /// <summary>
+    /// Opens a session or throws SourceException with the reason tracefs cannot be used. <paramref name="binary"/>: read
+    /// the per-CPU ring-buffer pages (the text of trace_pipe when their layout is not understood, <see cref="TextReason"/>).
+    /// </summary>
+    public static TracefsSession Open(int bufferKbPerCpu = 4096, bool binary = true)
     {
         if (Libc.geteuid() != 0) throw new SourceException("tracefs needs root", Libc.EPERM);
         var (root, mounted) = FindOrMount();
@@ -43,9 +54,14 @@ public sealed partial class TracefsSession : IDisposable
                 if (!File.Exists(Path.Combine(root, "events", e, "format")))
                     throw new SourceException($"this kernel has no tracepoint {e}");
             RemoveStaleInstances(root);
-            string inst = Path.Combine(root, "instances", $"conndoctor-{Environment.ProcessId}");
-            if (Directory.Exists(inst)) Rmdir(inst);
-            Directory.CreateDirectory(inst);
+            // One instance per session: "conndoctor-PID", or "conndoctor-PID-2"... while another session of this process has that.
+            string inst;
+            lock (InstanceLock)
+            {
+                inst = Path.Combine(root, "instances", $"conndoctor-{Environment.ProcessId}");
+                for (int nth = 2; Directory.Exists(inst) && nth < 1000; nth++) inst = Path.Combine(root, "instances", $"conndoctor-{Environment.ProcessId}-{nth}");
+                Directory.CreateDirectory(inst);
+            }
             s = new TracefsSession(root, mounted, inst);
             mounted = false; // the session owns the unmount now
             TryWrite(Path.Combine(inst, "buffer_size_kb"), bufferKbPerCpu.ToString());
@@ -56,8 +72,15 @@ public sealed partial class TracefsSession : IDisposable
             // changes saves about a third of them. A kernel that refuses the filter gets every event (the tracker copes).
             TryWrite(Path.Combine(inst, "events", Events[0], "filter"), SetStateFilter);
             foreach (var e in Events) File.WriteAllText(Path.Combine(inst, "events", e, "enable"), "1");
-            s._pipe = Libc.Open(Path.Combine(inst, "trace_pipe"), Libc.O_RDONLY | O_NONBLOCK | Libc.O_CLOEXEC);
-            if (s._pipe < 0) throw new SourceException($"cannot open {inst}/trace_pipe: {Libc.ErrorText(Libc.Errno)}", Libc.Errno);
+            string? why = null;
+            if (binary && s.TryRaw(out why) is { } raw) s.Reader = raw;
+            else
+            {
+                s.TextReason = binary ? why : "text asked for";
+                int pipe = Libc.Open(Path.Combine(inst, "trace_pipe"), Libc.O_RDONLY | O_NONBLOCK | Libc.O_CLOEXEC);
+                if (pipe < 0) throw new SourceException($"cannot open {inst}/trace_pipe: {Libc.ErrorText(Libc.Errno)}", Libc.Errno);
+                s.Reader = new TextTraceReader(pipe);
+            }
             return s;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -74,25 +97,69 @@ public sealed partial class TracefsSession : IDisposable
         }
     }
 
-    private const int O_NONBLOCK = 0x800, EAGAIN = 11;
+    private const int O_NONBLOCK = 0x800;
+
+    /// <summary>
+    /// The binary reader over every CPU's trace_pipe_raw, or null with the reason it cannot be: the page and record
+    /// headers or one of the events' formats are not what <see cref="TracePageDecoder"/> reads, or a CPU's pipe does not open.
+    /// </summary>
+    private RawTraceReader? TryRaw(out string? reason)
+    {
+        reason = null;
+        if (!BitConverter.IsLittleEndian) { reason = "a big-endian kernel"; return null; }
+        string Text(string rel)
+        {
+            string p = Path.Combine(InstanceDir, rel);
+            return File.Exists(p) ? File.ReadAllText(p) : File.ReadAllText(Path.Combine(Root, rel));
+        }
+        TraceEventFormat? Format(string e, ref string? why)
+        {
+            var f = TraceEventFormat.Parse(Text(Path.Combine("events", e, "format")), out string? r);
+            if (f == null) why ??= $"{e}/format: {r}";
+            return f;
+        }
+        try
+        {
+            var page = RingBufferLayout.Parse(Text("events/header_page"), Text("events/header_event"), out reason);
+            if (page == null) return null;
+            var set = Format(Events[0], ref reason);
+            var send = Format(Events[1], ref reason);
+            var recv = Format(Events[2], ref reason);
+            if (set == null || send == null || recv == null) return null;
+            var decoder = TracePageDecoder.Create(page, set, send, recv, out reason);
+            if (decoder == null) return null;
+            var cpus = Directory.EnumerateDirectories(Path.Combine(InstanceDir, "per_cpu"), "cpu*")
+                .Select(d => (Dir: d, N: int.TryParse(Path.GetFileName(d)[3..], out int n) ? n : -1)).Where(c => c.N >= 0).OrderBy(c => c.N).ToList();
+            if (cpus.Count == 0) { reason = "no per_cpu directories"; return null; }
+            // per_cpu has a directory for every possible CPU; one that is offline may refuse the open: skipped, but
+            // every online CPU must open (its events would be missed otherwise).
+            var online = OnlineCpus();
+            var fds = new List<int>();
+            var paths = new List<string>();
+            foreach (var (dir, n) in cpus)
+            {
+                string path = Path.Combine(dir, "trace_pipe_raw");
+                int fd = Libc.Open(path, Libc.O_RDONLY | O_NONBLOCK | Libc.O_CLOEXEC);
+                if (fd >= 0) { fds.Add(fd); paths.Add(path); continue; }
+                if (online != null && !online.Contains(n)) continue;
+                reason = $"cannot open {path}: {Libc.ErrorText(Libc.Errno)}";
+                foreach (int f in fds) Libc.close(f);
+                return null;
+            }
+            if (fds.Count == 0) { reason = "no per-CPU pipe opened"; return null; }
+            return new RawTraceReader(decoder, fds.ToArray(), paths.ToArray());
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            reason = ex.Message;
+            return null;
+        }
+    }
 
     /// <summary>TCP only; connect (CLOSE->SYN_SENT), its outcome (SYN_SENT->*), passive open (LISTEN->SYN_RECV), who closes first (ESTABLISHED->FIN_WAIT1 or CLOSE_WAIT), the end (*->CLOSE but a listener's).</summary>
     public const string SetStateFilter =
         "protocol == 6 && ((oldstate == 7 && newstate == 2) || oldstate == 2 || (oldstate == 10 && newstate == 3) || " +
         "(oldstate == 1 && (newstate == 4 || newstate == 8)) || (newstate == 7 && oldstate != 10))";
-
-    /// <summary>Reads what is there into buffer; 0 when nothing is waiting.</summary>
-    public unsafe int Read(Span<byte> buffer)
-    {
-        fixed (byte* b = buffer)
-        {
-            nint n = Libc.read(_pipe, b, buffer.Length);
-            if (n >= 0) return (int)n;
-            int e = Libc.Errno;
-            if (e is EAGAIN or Libc.EINTR) return 0;
-            throw new SourceException($"reading trace_pipe: {Libc.ErrorText(e)}", e);
-        }
-    }
 
     /// <summary>Events the kernel could not store because the buffer was full (overrun) or dropped, summed over the CPUs.</summary>
     public long LostEvents()
@@ -122,10 +189,31 @@ public sealed partial class TracefsSession : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (_pipe >= 0) { Libc.close(_pipe); _pipe = -1; }
+        Reader?.Dispose();
         foreach (var e in Events) TryWrite(Path.Combine(InstanceDir, "events", e, "enable"), "0");
         Rmdir(InstanceDir);
         if (MountedByUs) Umount(Root);
+    }
+
+    /// <summary>The online CPUs (/sys/devices/system/cpu/online: "0-3,6"); null when unreadable.</summary>
+    internal static HashSet<int>? OnlineCpus(string file = "/sys/devices/system/cpu/online")
+    {
+        try { return ParseCpuList(File.ReadAllText(file)); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    internal static HashSet<int>? ParseCpuList(string text)
+    {
+        var set = new HashSet<int>();
+        foreach (var part in text.Trim().Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var ab = part.Split('-');
+            if (!int.TryParse(ab[0], out int a)) return null;
+            int b = a;
+            if (ab.Length > 1 && !int.TryParse(ab[1], out b)) return null;
+            for (int i = a; i <= b && i - a < 65536; i++) set.Add(i);
+        }
+        return set;
     }
 
     private static (string Root, bool Mounted) FindOrMount()
@@ -157,7 +245,7 @@ public sealed partial class TracefsSession : IDisposable
         try
         {
             foreach (var dir in Directory.EnumerateDirectories(Path.Combine(root, "instances"), "conndoctor-*"))
-                if (int.TryParse(Path.GetFileName(dir)["conndoctor-".Length..], out int pid) && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+                if (int.TryParse(Path.GetFileName(dir)["conndoctor-".Length..].Split('-')[0], out int pid) && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
                     Rmdir(dir);
         }
         catch (IOException) { }
@@ -175,22 +263,62 @@ public sealed partial class TracefsSession : IDisposable
     }
 
     private Dictionary<int, int> _savedTgids = new();
-    private long _savedTgidsAt = long.MinValue;
+    private long _savedTgidsAt = long.MinValue / 2; // not MinValue: now - MinValue overflows to a negative age
 
     /// <summary>
     /// A task's thread group id from the kernel's tgid map (saved_tgids, one map for all instances, filled when a traced
-    /// task is scheduled out): the map outlives the task. Read again at most twice a second; 0 when not there.
+    /// task is scheduled out): the map outlives the task. Read again at most every 20 ms; 0 when not there.
     /// </summary>
     public int SavedTgid(int tid)
     {
         if (!RecordsTgid) return 0;
         if (_savedTgids.TryGetValue(tid, out int tgid)) return tgid;
         long now = Environment.TickCount64;
-        if (now - _savedTgidsAt < 500) return 0;
+        if (now - _savedTgidsAt < SavedMapMinAgeMs) return 0;
         _savedTgidsAt = now;
         if (Libc.ReadAll(Path.Combine(Root, "saved_tgids"), out _) is not { } text) return 0;
         _savedTgids = ParseSavedTgids(text);
         return _savedTgids.GetValueOrDefault(tid);
+    }
+
+    /// <summary>
+    /// A missing task sends us to the kernel's map again at most this often: a burst of short-lived tasks (a health check
+    /// run from a shell loop) is named from one read, and the binary records, which carry no names, need the map soon
+    /// after the task ran (the map keeps a fixed number of tasks, saved_cmdlines_size).
+    /// </summary>
+    private const int SavedMapMinAgeMs = 20;
+
+    private Dictionary<int, string> _savedComms = new();
+    private long _savedCommsAt = long.MinValue / 2;
+
+    /// <summary>
+    /// A task's command name from the kernel's map (saved_cmdlines, filled as traced tasks run; the text reader gets its
+    /// names from there too): the binary records carry none, and a task gone before it was read is named from here.
+    /// Read again at most every 20 ms; null when not there.
+    /// </summary>
+    public string? SavedComm(int tid)
+    {
+        if (_savedComms.TryGetValue(tid, out var comm)) return comm;
+        long now = Environment.TickCount64;
+        if (now - _savedCommsAt < SavedMapMinAgeMs) return null;
+        _savedCommsAt = now;
+        if (Libc.ReadAll(Path.Combine(Root, "saved_cmdlines"), out _) is not { } text) return null;
+        _savedComms = ParseSavedComms(text);
+        return _savedComms.GetValueOrDefault(tid);
+    }
+
+    /// <summary>saved_cmdlines: "PID COMM" per line (a name may hold spaces).</summary>
+    internal static Dictionary<int, string> ParseSavedComms(ReadOnlySpan<byte> text)
+    {
+        var map = new Dictionary<int, string>();
+        foreach (var range in text.Split((byte)'\n'))
+        {
+            var line = text[range];
+            int sp = line.IndexOf((byte)' ');
+            if (sp > 0 && System.Buffers.Text.Utf8Parser.TryParse(line[..sp], out int pid, out int used) && used == sp && sp + 1 < line.Length)
+                map[pid] = PrintableText.Of(Encoding.UTF8.GetString(line[(sp + 1)..]));
+        }
+        return map;
     }
 
     /// <summary>saved_tgids: "PID TGID" per line.</summary>

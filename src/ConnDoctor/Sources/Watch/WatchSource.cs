@@ -37,6 +37,7 @@ public static class WatchSource
         int malformed = 0;
         ConnectionTracker? tracker = null;
         bool recordsTgid = false;
+        string? textReason = null;
         var sw = Stopwatch.StartNew();
         var samples = new List<WatchSample>();
 
@@ -49,7 +50,7 @@ public static class WatchSource
         }
         else reason = "snapshot mode asked for (--mode snapshot)";
         mode = session != null ? WatchMode.Trace : WatchMode.Snapshot;
-        var world = new LiveWorld(o.Collect) { SavedTgid = session == null ? null : session.SavedTgid };
+        var world = new LiveWorld(o.Collect) { SavedTgid = session == null ? null : session.SavedTgid, SavedComm = session == null ? null : session.SavedComm };
         // After tracing is on: a connection is either in this table or its events are traced.
         Evidence start;
         try { start = world.Refresh(full: true); } // listeners, existing connections, CLOSE_WAIT at start
@@ -61,6 +62,7 @@ public static class WatchSource
             {
                 (tracker, lost, malformed) = RunTrace(session, world, book, filter, o, onTick, cancel, sw, samples);
                 recordsTgid = session.RecordsTgid;
+                textReason = session.TextReason;
             }
             else
                 RunSnapshots(world, book, filter, o, onTick, cancel, sw, samples);
@@ -73,7 +75,8 @@ public static class WatchSource
         var end = world.Refresh(full: true);
         statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
             mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
-            tracker != null ? TraceStatus(tracker, lost, seconds, recordsTgid) : reason, book.Total, sw.Elapsed));
+            tracker != null ? TraceStatus(tracker, lost, seconds, recordsTgid) + (malformed > 0 ? $"; {malformed} trace record(s) that did not read skipped" : "") +
+                (textReason != null ? $"; read as text ({textReason})" : "") : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds, o.Filter);
         var watch = new WatchEvidence
@@ -119,40 +122,18 @@ public static class WatchSource
         WatchOptions o, Action<WatchTick>? onTick, CancellationToken cancel, Stopwatch sw, List<WatchSample> samples)
     {
         var tracker = new ConnectionTracker(world, book) { Filter = filter.IsEmpty ? null : filter.Matches, StartOffsetMs = 0 };
-        var buf = new byte[1 << 20];
-        int have = 0, malformed = 0;
         double nextTick = o.Interval.TotalSeconds, nextRefresh = Math.Max(5, o.Interval.TotalSeconds);
-        double? firstTrace = null;
+        bool first = true;
         long lostAtStart = session.LostEvents();
+        var reader = session.Reader;
+        TraceEventHandler handle = (in TraceEvent ev) =>
+        {
+            if (first) { first = false; tracker.StartOffsetMs = sw.Elapsed.TotalMilliseconds; }
+            tracker.Handle(ev);
+        };
         while (!cancel.IsCancellationRequested && (o.Duration is not TimeSpan d || sw.Elapsed < d))
         {
-            int n = session.Read(buf.AsSpan(have));
-            if (n == 0)
-            {
-                if (have == buf.Length) have = 0; // a line longer than the buffer: drop it
-                cancel.WaitHandle.WaitOne(20);
-            }
-            else
-            {
-                have += n;
-                int consumed = 0;
-                var span = buf.AsSpan(0, have);
-                while (true)
-                {
-                    int nl = span[consumed..].IndexOf((byte)'\n');
-                    if (nl < 0) break;
-                    var line = span.Slice(consumed, nl);
-                    consumed += nl + 1;
-                    if (TraceLineParser.TryParse(line, out var ev))
-                    {
-                        if (firstTrace == null) { firstTrace = ev.TimestampSec; tracker.StartOffsetMs = sw.Elapsed.TotalMilliseconds; }
-                        tracker.Handle(ev);
-                    }
-                    else if (line.Length > 0) malformed++;
-                }
-                span[consumed..].CopyTo(buf);
-                have -= consumed;
-            }
+            if (reader.ReadSome(handle) < TraceReader.BacklogBytes) cancel.WaitHandle.WaitOne(Math.Min(TraceReader.PollMs, (int)Math.Max(1, o.Interval.TotalMilliseconds / 4)));
             double now = sw.Elapsed.TotalSeconds;
             if (now >= nextRefresh) { world.Refresh(full: false); nextRefresh = now + Math.Max(5, o.Interval.TotalSeconds); }
             if (now >= nextTick)
@@ -165,25 +146,11 @@ public static class WatchSource
                 nextTick += o.Interval.TotalSeconds;
             }
         }
-        // Drain what is already in the buffer so the last events count.
-        int m;
-        while ((m = session.Read(buf.AsSpan(have))) > 0)
-        {
-            have += m;
-            int consumed = 0;
-            while (true)
-            {
-                int nl = buf.AsSpan(consumed, have - consumed).IndexOf((byte)'\n');
-                if (nl < 0) break;
-                if (TraceLineParser.TryParse(buf.AsSpan(consumed, nl), out var ev)) tracker.Handle(ev);
-                consumed += nl + 1;
-            }
-            buf.AsSpan(consumed, have - consumed).CopyTo(buf);
-            have -= consumed;
-            if (have == buf.Length) have = 0;
-        }
+        // Drain what is already in the buffer so the last events count (bounded: a storm would never let it end).
+        var drainUntil = sw.Elapsed + TimeSpan.FromMilliseconds(500);
+        while (sw.Elapsed < drainUntil && reader.ReadSome(handle) > 0) { }
         if (tracker.HasUnverified) { world.Refresh(full: true); tracker.Verify(world.Existing); }
-        return (tracker, session.LostEvents() - lostAtStart, malformed);
+        return (tracker, session.LostEvents() - lostAtStart, reader.Malformed);
     }
 
     /// <summary>
