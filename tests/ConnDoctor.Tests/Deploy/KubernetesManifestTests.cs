@@ -41,7 +41,7 @@ public class KubernetesManifestTests
         { "daemonset.yaml", "                - ALL\n", "                - NET_RAW\n", "capabilities.drop must include ALL" },
         { "daemonset.yaml", "                - NET_ADMIN\n", "                - NET_ADMIN\n                - SYS_MODULE\n", "capability SYS_MODULE is not one the agent needs" },
         { "daemonset.yaml", "              mountPath: /var/log/pods\n              readOnly: true", "              mountPath: /var/log/pods\n              readOnly: false", "hostPath /var/log/pods must be mounted readOnly" },
-        { "daemonset.yaml", "              memory: 512Mi", "              memory: lots", "limits/memory" },
+        { "daemonset.yaml", "              memory: 256Mi", "              memory: lots", "limits/memory" },
         { "daemonset.yaml", "      automountServiceAccountToken: false", "      automountServiceAccountToken: true", "automountServiceAccountToken must be false" },
         { "service.yaml", "  clusterIP: None\n", "", "must be headless" },
         { "podmonitor.yaml", "    - port: metrics", "    - port: web", "endpoint port web is not a port of the DaemonSet" },
