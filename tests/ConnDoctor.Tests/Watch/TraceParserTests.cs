@@ -185,4 +185,21 @@ public class TraceParserTests
         Assert.Equal(50, WatchBook.Rate(151, 1000, 4000, 10), 3);
         Assert.Equal(0.5, WatchBook.Rate(5, 0, 100, 10), 3); // too few: over the whole watch
     }
+
+    /// <summary>
+    /// tcp_send_reset up to 6.9 prints the socket's own ends (the tcp_event_sk_skb class's TP_printk, include/trace/events/tcp.h;
+    /// fixtures/trace/README.md, "older"): with family=, and from before family was added, without it (IPv4 ends in the IPv6 pair).
+    /// </summary>
+    [Theory]
+    [InlineData("          python3-2811    [000] ..s1.   714.094811: tcp_send_reset: skbaddr=00000000a1b2c3d4 skaddr=00000000e5f6a7b8 family=AF_INET sport=5555 dport=41236 saddr=127.0.0.1 daddr=10.0.0.2 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:10.0.0.2 state=TCP_ESTABLISHED",
+        "127.0.0.1:5555", "10.0.0.2:41236", TcpState.Established)]
+    [InlineData("          python3-2811    [000] .....   714.094811: tcp_send_reset: skbaddr=00000000a1b2c3d4 skaddr=00000000e5f6a7b8 family=AF_INET6 sport=5556 dport=41237 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=fd00::5 daddrv6=fd00::9 state=TCP_CLOSE",
+        "[fd00::5]:5556", "[fd00::9]:41237", TcpState.Close)]
+    [InlineData("          python3-2811    [000] ..s1    714.094811: tcp_send_reset: skbaddr=ffff8800b1b2c3d4 skaddr=ffff8800e5f6a7b8 sport=5555 dport=41236 saddr=127.0.0.1 daddr=10.0.0.2 saddrv6=::ffff:127.0.0.1 daddrv6=::ffff:10.0.0.2 state=TCP_ESTABLISHED",
+        "127.0.0.1:5555", "10.0.0.2:41236", TcpState.Established)]
+    public void ResetsOfKernelsBefore610AreRead(string line, string src, string dst, TcpState state)
+    {
+        Assert.True(TraceLineParser.TryParse(System.Text.Encoding.ASCII.GetBytes(line), out var ev));
+        Assert.Equal((TraceEventKind.SendReset, src, dst, state, (string?)null, 2811), (ev.Kind, ev.Src.ToString(), ev.Dst.ToString(), ev.NewState, ev.Reason, ev.Pid));
+    }
 }

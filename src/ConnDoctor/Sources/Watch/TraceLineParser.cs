@@ -127,10 +127,29 @@ public static class TraceLineParser
         return true;
     }
 
-    /// <summary>skbaddr=.. skaddr=.. src=127.0.0.1:55816 dest=[::1]:5556 state=TCP_CLOSE reason=TCP_ABORT_ON_CLOSE</summary>
+    /// <summary>
+    /// 6.10+: "skbaddr=.. skaddr=.. src=127.0.0.1:55816 dest=[::1]:5556 state=TCP_CLOSE reason=TCP_ABORT_ON_CLOSE".
+    /// Before (the tcp_event_sk_skb class, include/trace/events/tcp.h up to 6.9): the socket's own ends,
+    /// "skbaddr=.. skaddr=.. family=AF_INET sport=.. dport=.. saddr=.. daddr=.. saddrv6=.. daddrv6=.. state=..", and
+    /// before family was added to it, the same without "family=" (the IPv6 pair then holds IPv4 ends as ::ffff:a.b.c.d).
+    /// </summary>
     private static bool ParseSendReset(ReadOnlySpan<byte> f, ref TraceEvent ev)
     {
-        if (!TryEndpoint(Field(f, "src="u8), out ev.Src) || !TryEndpoint(Field(f, "dest="u8), out ev.Dst)) return false;
+        if (Field(f, "src="u8) is { Length: > 0 } src)
+        {
+            if (!TryEndpoint(src, out ev.Src) || !TryEndpoint(Field(f, "dest="u8), out ev.Dst)) return false;
+        }
+        else if (Field(f, "family="u8).Length > 0)
+        {
+            if (!ParseFamilyFields(f, ref ev, states: false)) return false;
+        }
+        else
+        {
+            if (!Utf8Parser.TryParse(Field(f, "sport="u8), out ushort sport, out _) || !Utf8Parser.TryParse(Field(f, "dport="u8), out ushort dport, out _)) return false;
+            if (!TryAddress(Field(f, "saddrv6="u8), out var sa) || !TryAddress(Field(f, "daddrv6="u8), out var da)) return false;
+            ev.Src = new NetEndpoint(sa.Unmapped, sport);
+            ev.Dst = new NetEndpoint(da.Unmapped, dport);
+        }
         ev.NewState = StateOf(Field(f, "state="u8));
         var reason = Field(f, "reason="u8);
         ev.Reason = reason.Length > 0 ? Encoding.ASCII.GetString(reason) : null;

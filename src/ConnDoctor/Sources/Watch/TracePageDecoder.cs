@@ -33,10 +33,15 @@ internal sealed class TracePageDecoder
     private readonly int _setId, _sendId, _recvId;
     private readonly Dictionary<long, string>? _reasons;
 
-    private readonly record struct FamilyLayout(int Family, int Protocol, int Sport, int Dport, int Saddr, int Daddr, int Saddr6, int Daddr6);
+    /// <summary>Protocol is -1 when the event has none; ProtocolSize 2 (5.6+) or 1 (a __u8 on 4.18-5.5).</summary>
+    private readonly record struct FamilyLayout(int Family, int Protocol, int ProtocolSize, int Sport, int Dport, int Saddr, int Daddr, int Saddr6, int Daddr6);
     private readonly record struct SetStateLayout(FamilyLayout Ends, int OldState, int NewState);
-    /// <summary>src/dest as struct sockaddr_in6-sized storage (family, big-endian port, address), state and reason when the kernel has them.</summary>
-    private readonly record struct SendResetLayout(int Saddr, int Daddr, int State, int Reason);
+    /// <summary>
+    /// 6.10+: src/dest as struct sockaddr_in6-sized storage (family, big-endian port, address), state and reason. Before
+    /// (the tcp_event_sk_skb class up to 6.9): the socket's own ends as family, ports and address fields
+    /// (<see cref="Ends"/> set, Saddr/Daddr -1), and the state.
+    /// </summary>
+    private readonly record struct SendResetLayout(int Saddr, int Daddr, int State, int Reason, FamilyLayout? Ends);
 
     private TracePageDecoder(RingBufferLayout page, TraceEventFormat set, TraceEventFormat send, TraceEventFormat recv, out string? reason)
     {
@@ -51,8 +56,10 @@ internal sealed class TracePageDecoder
                 reason ??= $"{f.Name}: its common fields differ from inet_sock_set_state's";
         _set = new SetStateLayout(Family(set, protocol: true, ref reason), Off(set, "oldstate", 4, ref reason), Off(set, "newstate", 4, ref reason));
         _recv = Family(recv, protocol: false, ref reason);
-        _send = new SendResetLayout(Off(send, "saddr", 28, ref reason), Off(send, "daddr", 28, ref reason),
-            send.Has("state", 4) ? send.Fields["state"].Offset : -1, send.Has("reason", 4) ? send.Fields["reason"].Offset : -1);
+        int sendState = send.Has("state", 4) ? send.Fields["state"].Offset : -1, sendReason = send.Has("reason", 4) ? send.Fields["reason"].Offset : -1;
+        _send = send.Has("saddr", 28)
+            ? new SendResetLayout(send.Fields["saddr"].Offset, Off(send, "daddr", 28, ref reason), sendState, sendReason, null)
+            : new SendResetLayout(-1, -1, sendState, sendReason, Family(send, protocol: false, ref reason));
         if (_send.Reason >= 0)
         {
             if (!send.Symbols.TryGetValue("reason", out _reasons)) reason ??= "tcp_send_reset: no names for its reason values";
@@ -83,7 +90,8 @@ internal sealed class TracePageDecoder
     }
 
     private static FamilyLayout Family(TraceEventFormat f, bool protocol, ref string? reason) => new(
-        Off(f, "family", 2, ref reason), protocol && f.Has("protocol", 2) ? f.Fields["protocol"].Offset : -1,
+        Off(f, "family", 2, ref reason),
+        protocol && f.Fields.TryGetValue("protocol", out var p) && p.Size is 1 or 2 ? p.Offset : -1, protocol && f.Fields.TryGetValue("protocol", out var q) ? q.Size : 0,
         Off(f, "sport", 2, ref reason), Off(f, "dport", 2, ref reason), Off(f, "saddr", 4, ref reason), Off(f, "daddr", 4, ref reason),
         Off(f, "saddr_v6", 16, ref reason), Off(f, "daddr_v6", 16, ref reason));
 
@@ -197,7 +205,8 @@ internal sealed class TracePageDecoder
             return Ends(r, _recv, ref ev);
         }
         ev.Kind = TraceEventKind.SendReset;
-        if (!SockAddr(r.Slice(_send.Saddr, 28), out ev.Src) || !SockAddr(r.Slice(_send.Daddr, 28), out ev.Dst)) return false;
+        if (_send.Ends is { } ends) { if (!Ends(r, ends, ref ev)) return false; }
+        else if (!SockAddr(r.Slice(_send.Saddr, 28), out ev.Src) || !SockAddr(r.Slice(_send.Daddr, 28), out ev.Dst)) return false;
         ev.NewState = _send.State >= 0 ? State(BinaryPrimitives.ReadInt32LittleEndian(r[_send.State..])) : TcpState.Unknown;
         if (_send.Reason >= 0)
         {
@@ -216,7 +225,8 @@ internal sealed class TracePageDecoder
     {
         int family = BinaryPrimitives.ReadUInt16LittleEndian(r[l.Family..]);
         if (family != AfInet && family != AfInet6) return false;
-        if (l.Protocol >= 0 && BinaryPrimitives.ReadUInt16LittleEndian(r[l.Protocol..]) != IpprotoTcp) return false; // MPTCP/SCTP share the tracepoint
+        if (l.Protocol >= 0 && (l.ProtocolSize == 1 ? r[l.Protocol] : BinaryPrimitives.ReadUInt16LittleEndian(r[l.Protocol..])) != IpprotoTcp)
+            return false; // MPTCP/SCTP/DCCP share the tracepoint
         ushort sport = BinaryPrimitives.ReadUInt16LittleEndian(r[l.Sport..]), dport = BinaryPrimitives.ReadUInt16LittleEndian(r[l.Dport..]);
         bool v6 = family == AfInet6;
         ev.Src = new NetEndpoint(new NetAddress(v6 ? r.Slice(l.Saddr6, 16) : r.Slice(l.Saddr, 4)), sport);
