@@ -174,8 +174,7 @@ public sealed class AgentLoop : IDisposable
         if (ev.Watch is { } w)
         {
             _lost += w.EventsLost ?? 0;
-            _counters.PortRanges = ev.Namespaces.Where(n => n.Sysctls.LocalPortLow != null && n.Sysctls.LocalPortHigh != null)
-                .GroupBy(n => n.Inode).ToDictionary(g => g.Key, g => (g.First().Sysctls.LocalPortLow!.Value, g.First().Sysctls.LocalPortHigh!.Value));
+            _counters.PortRanges = ev.Namespaces.GroupBy(n => n.Inode).ToDictionary(g => g.Key, g => g.First().Sysctls);
             // Exact whatever the segment kept: its book counted every event into its rows' tallies.
             _counters.Add(w.Rows, (pid, pod) => pid is int p && ev.Processes.TryGetValue(p, out var pr) ? AgentMetrics.PodOf(pr, null) : pod ?? "", now);
             _segments.Add(w, now);

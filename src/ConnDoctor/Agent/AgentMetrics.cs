@@ -156,8 +156,9 @@ public static class AgentMetrics
         return false;
     }
 
-    private static bool Ephemeral(NetnsInfo? ns, int port) =>
-        port >= (ns?.Sysctls.LocalPortLow ?? 32768) && port <= (ns?.Sysctls.LocalPortHigh ?? 60999);
+    private static readonly Sysctls LinuxDefaults = new();
+
+    private static bool Ephemeral(NetnsInfo? ns, int port) => (ns?.Sysctls ?? LinuxDefaults).IsEphemeral(port);
 
     private static MetricFamily EphemeralPorts(Evidence e) =>
         new("conndoctor_tcp_ephemeral_ports", "Size of net.ipv4.ip_local_port_range per network namespace: the local ports connect() can use towards one remote endpoint.",

@@ -73,7 +73,9 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
     }
 
     /// <summary>The local port ranges per namespace inode (net.ipv4.ip_local_port_range); Linux's default elsewhere.</summary>
-    public IReadOnlyDictionary<ulong, (int Low, int High)> PortRanges { get; set; } = new Dictionary<ulong, (int, int)>();
+    public IReadOnlyDictionary<ulong, Sysctls> PortRanges { get; set; } = new Dictionary<ulong, Sysctls>();
+
+    private static readonly Sysctls LinuxDefaults = new();
 
     /// <summary>
     /// Accepted, or already open when the watch began on a socket whose listener was not seen: then the side whose port
@@ -83,9 +85,8 @@ public sealed class ConnectionCounters(int maxKeys, TimeSpan expiry, Func<int, b
     {
         if (c.Passive) return true;
         if (c.LocalPort == 0) return false; // opened in the watch: connect()ed
-        var (low, high) = PortRanges.TryGetValue(c.Netns, out var r) ? r : (32768, 60999);
-        bool remoteEphemeral = c.Remote.Port >= low && c.Remote.Port <= high, localEphemeral = c.LocalPort >= low && c.LocalPort <= high;
-        return remoteEphemeral && !localEphemeral;
+        var range = PortRanges.GetValueOrDefault(c.Netns) ?? LinuxDefaults;
+        return range.IsEphemeral(c.Remote.Port) && !range.IsEphemeral(c.LocalPort);
     }
 
     private Entry EntryFor(Key key)

@@ -122,8 +122,8 @@ public static class WindowMerger
     private static List<WatchConnection> JoinConnections(IReadOnlyList<WatchEvidence> segments, double[] offsets, int max, out long total, out long attributed)
     {
         var list = new List<WatchConnection>();
-        var open = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
-        var closed = new Dictionary<(ulong, NetEndpoint, NetEndpoint), WatchConnection>();
+        var open = new Dictionary<(ulong, ConnKey), WatchConnection>();
+        var closed = new Dictionary<(ulong, ConnKey), WatchConnection>();
         total = attributed = 0;
         for (int i = 0; i < segments.Count; i++)
         {
@@ -131,7 +131,7 @@ public static class WindowMerger
             double off = offsets[i];
             foreach (var c in seg.Connections)
             {
-                var key = (c.NetnsInode, c.Local, c.Remote);
+                var key = (c.NetnsInode, ConnKey.Of(c.Local, c.Remote));
                 if (c.OpenedMs == null && open.TryGetValue(key, out var copy))
                 {
                     // Carried over the cut: the same connection, its later state.
@@ -178,13 +178,11 @@ public static class WindowMerger
     {
         double? opened = c.OpenedMs + off, before = c.OpenedBeforeMs + off;
         if (opened == null && before >= 0) (opened, before) = (before, null);
-        return new WatchConnection
-        {
-            Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
-            Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
-            NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
-            OpenedMs = opened, OpenedBeforeMs = before, FirstSeenMs = c.FirstSeenMs + off, State = c.State, ClosedBy = c.ClosedBy,
-            ResetsSent = c.ResetsSent, ResetsReceived = c.ResetsReceived, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
-        };
+        var copy = c.Copy();
+        copy.OpenedMs = opened;
+        copy.OpenedBeforeMs = before;
+        copy.FirstSeenMs = c.FirstSeenMs + off;
+        copy.ClosedMs = null;
+        return copy;
     }
 }

@@ -55,6 +55,9 @@ public sealed class WatchConnection
     public uint LastRecvQueue { get; set; }
 
     public double? LifetimeMs => ClosedMs is double c ? c - (OpenedMs ?? FirstSeenMs) : null;
+
+    /// <summary>Every field copied (a record carried into the next segment, or put on the window's clock): the caller sets what differs.</summary>
+    public WatchConnection Copy() => (WatchConnection)MemberwiseClone();
 }
 
 /// <summary>Churn of one process towards one remote endpoint (or, for a server, from one client address to one local port).</summary>
@@ -102,7 +105,7 @@ public sealed record WatchRow
     /// times, a mergeable lifetime summary, the loop tracker, the local closes of the last minute, the counters' events):
     /// set by the watch's book, not part of the evidence document.
     /// </summary>
-    public ConnDoctor.Sources.Watch.WatchRowTally? Tally { get; init; }
+    public WatchRowTally? Tally { get; init; }
 }
 
 /// <summary>CLOSE_WAIT held by one process at the start and the end of the watch.</summary>

@@ -17,7 +17,18 @@ public static unsafe class NetlinkDump
     public const ushort NLMSG_DONE = 3;
     public const ushort NLM_F_REQUEST = 1;
     public const ushort NLM_F_DUMP = 0x300;
+    public const ushort NLM_F_ACK = 4;
     public const int HeaderLength = 16;
+
+    /// <summary>A request's nlmsghdr (length, type, flags, sequence number) over <paramref name="length"/> zeroed bytes.</summary>
+    public static void WriteHeader(Span<byte> req, int length, ushort type, ushort flags, uint seq)
+    {
+        req[..length].Clear();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)length);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(req[4..], type);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(req[6..], flags);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+    }
 
     /// <summary>
     /// How long one recv() may wait for the kernel's next datagram. The kernel builds each datagram of a dump inside

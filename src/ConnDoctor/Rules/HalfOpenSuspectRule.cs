@@ -49,7 +49,6 @@ public sealed class HalfOpenSuspectRule : IRule
             ctx.NotEnoughEvidence("no tcp_info (the /proc/net/tcp fallback has no silence times); run as root on a kernel with sock_diag");
             yield break;
         }
-        var est = e.Sockets;
 
         foreach (var g in suspects.GroupBy(x => (x.S.NetnsIndex, Pid: x.S.Owners.Length > 0 ? x.S.Owners[0].Pid : 0, Peer: x.S.Remote.Address.Unmapped)))
         {
@@ -57,7 +56,7 @@ public sealed class HalfOpenSuspectRule : IRule
             int strong = list.Count(x => x.K != Kind.Silent);
             int? pid = g.Key.Pid == 0 ? null : g.Key.Pid;
             // Contrast: the same process is busy with other peers while this one is silent.
-            int activeElsewhere = pid == null ? 0 : est.Count(s => s.State == TcpState.Established && s.NetnsIndex == g.Key.NetnsIndex && s.Owners.Length > 0 && s.Owners[0].Pid == pid
+            int activeElsewhere = pid == null ? 0 : e.Sockets.Count(s => s.State == TcpState.Established && s.NetnsIndex == g.Key.NetnsIndex && s.Owners.Length > 0 && s.Owners[0].Pid == pid
                 && s.Remote.Address.Unmapped != g.Key.Peer && s.Info is TcpInfo i && i.SilentMs < idleMs);
             uint maxSilent = list.Max(x => x.S.Info!.Value.SilentMs);
             var sev = strong >= 10 ? Severity.Critical

@@ -82,12 +82,8 @@ public static class HostIdentitySource
     {
         // nlmsghdr (16) + ifinfomsg (16) or ifaddrmsg (8): AF_UNSPEC, everything.
         Span<byte> req = stackalloc byte[32];
-        req.Clear();
         int len = type == RTM_GETLINK ? 32 : 24;
-        BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)len);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], type);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], NetlinkDump.NLM_F_REQUEST | NetlinkDump.NLM_F_DUMP);
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], type);
+        NetlinkDump.WriteHeader(req, len, type, NetlinkDump.NLM_F_REQUEST | NetlinkDump.NLM_F_DUMP, type);
         NetlinkDump.Run(fd, req[..len], onMessage, BufferSize);
     }
 

@@ -115,22 +115,13 @@ public static class SockDiagParser
     /// <summary>The 72-byte dump request: nlmsghdr + inet_diag_req_v2 with the state mask and tcp_info asked for.</summary>
     public static void BuildRequest(Span<byte> req, byte family, uint stateMask, uint seq)
     {
-        Header(req, 72, SOCK_DIAG_BY_FAMILY, 0x1 | 0x300, seq);           // NLM_F_REQUEST | NLM_F_DUMP
+        NetlinkDump.WriteHeader(req, 72, SOCK_DIAG_BY_FAMILY, NetlinkDump.NLM_F_REQUEST | NetlinkDump.NLM_F_DUMP, seq);
         req[16] = family;
         req[17] = 6;                                   // IPPROTO_TCP
         req[18] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], stateMask);
     }
 
-    /// <summary>A request's nlmsghdr (length, type, flags, sequence) over <paramref name="length"/> zeroed bytes.</summary>
-    private static void Header(Span<byte> req, int length, ushort type, ushort flags, uint seq)
-    {
-        req[..length].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, (uint)length);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], type);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], flags);
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
-    }
 
     /// <summary>The old request type (TCPDIAG_GETSOCK): its dump is of both families at once.</summary>
     public const ushort TCPDIAG_GETSOCK = 18;
@@ -144,7 +135,7 @@ public static class SockDiagParser
     /// </summary>
     public static void BuildCompatRequest(Span<byte> req, uint stateMask, uint seq)
     {
-        Header(req, CompatRequestLength, TCPDIAG_GETSOCK, 0x1 | 0x300, seq); // NLM_F_REQUEST | NLM_F_DUMP
+        NetlinkDump.WriteHeader(req, CompatRequestLength, TCPDIAG_GETSOCK, NetlinkDump.NLM_F_REQUEST | NetlinkDump.NLM_F_DUMP, seq);
         req[16] = 2;                                   // idiag_family: not read by the dump (AF_UNSPEC there)
         req[19] = 1 << (INET_DIAG_INFO - 1);           // idiag_ext: ask for tcp_info
         BinaryPrimitives.WriteUInt32LittleEndian(req[68..], stateMask);
@@ -157,7 +148,7 @@ public static class SockDiagParser
     /// </summary>
     public static void BuildDestroyRequest(Span<byte> req, SocketRecord s, uint seq)
     {
-        Header(req, DestroyRequestLength, SOCK_DESTROY, 0x1 | 0x4, seq);         // NLM_F_REQUEST | NLM_F_ACK
+        NetlinkDump.WriteHeader(req, DestroyRequestLength, SOCK_DESTROY, NetlinkDump.NLM_F_REQUEST | NetlinkDump.NLM_F_ACK, seq);
         req[16] = (byte)(s.Family == 6 ? 10 : 2);
         req[17] = 6;                                                            // IPPROTO_TCP
         BinaryPrimitives.WriteUInt32LittleEndian(req[20..], TcpStates.AllMask);  // the lookup is by id; the state may have moved on

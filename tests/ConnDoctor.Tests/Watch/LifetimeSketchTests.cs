@@ -1,3 +1,4 @@
+using ConnDoctor.Model;
 using ConnDoctor.Sources.Watch;
 
 namespace ConnDoctor.Tests.Watch;
@@ -20,7 +21,7 @@ public class LifetimeSketchTests
     {
         var f = values.Select(v => (float)v).ToArray();
         Array.Sort(f);
-        return WatchBook.Percentile(f, p);
+        return LifetimeSketch.NearestRank(f, p);
     }
 
     [Theory]

@@ -11,7 +11,7 @@ namespace ConnDoctor.Rules.CrossHost;
 /// </summary>
 public sealed class CrossHostHost
 {
-    private Dictionary<FourTuple, SocketRecord>? _byTuple;
+    private Dictionary<ConnKey, SocketRecord>? _byTuple;
     private Dictionary<NetEndpoint, List<WatchConnection>>? _watchByLocal;
     private Dictionary<(NetEndpoint Seen, NetEndpoint Server), ConntrackEntry>? _natBySeen;
     private SocketRoles? _roles;
@@ -66,12 +66,12 @@ public sealed class CrossHostHost
     {
         if (_byTuple == null)
         {
-            var d = new Dictionary<FourTuple, SocketRecord>(Evidence.Sockets.Count);
+            var d = new Dictionary<ConnKey, SocketRecord>(Evidence.Sockets.Count);
             foreach (var s in Evidence.Sockets)
-                if (s.State != TcpState.Listen) d.TryAdd(new FourTuple(s.Local.Unmapped, s.Remote.Unmapped), s);
+                if (s.State != TcpState.Listen) d.TryAdd(ConnKey.Of(s.Local.Unmapped, s.Remote.Unmapped), s);
             _byTuple = d;
         }
-        return _byTuple.GetValueOrDefault(new FourTuple(local.Unmapped, remote.Unmapped));
+        return _byTuple.GetValueOrDefault(ConnKey.Of(local.Unmapped, remote.Unmapped));
     }
 
     private Dictionary<NetEndpoint, List<SocketRecord>>? _byLocal;
@@ -128,17 +128,6 @@ public sealed class CrossHostHost
     public bool Masquerades => Evidence.Conntrack is { } ct && ct.Entries.Any(e => e.SourceTranslated);
 
     public string ProcessName(int pid) => Evidence.Processes.TryGetValue(pid, out var p) ? p.Label : $"pid {pid}";
-}
-
-/// <summary>A socket's two ends as a hash key: cheaper to hash and compare than a tuple of two record structs (a million per run).</summary>
-internal readonly struct FourTuple(NetEndpoint local, NetEndpoint remote) : IEquatable<FourTuple>
-{
-    private readonly NetAddress _la = local.Address, _ra = remote.Address;
-    private readonly uint _ports = (uint)local.Port << 16 | remote.Port;
-
-    public bool Equals(FourTuple o) => _ports == o._ports && _la.Equals(o._la) && _ra.Equals(o._ra);
-    public override bool Equals(object? obj) => obj is FourTuple t && Equals(t);
-    public override int GetHashCode() => (int)(((uint)_la.GetHashCode() * 0x9E3779B1u) ^ (uint)_ra.GetHashCode() ^ (_ports * 0x85EBCA6Bu));
 }
 
 /// <summary>One connection a server host saw from a client endpoint, and which of its sources saw it.</summary>

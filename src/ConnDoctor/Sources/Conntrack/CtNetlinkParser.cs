@@ -34,11 +34,7 @@ public static class CtNetlinkParser
     /// <summary>The 20-byte dump request: nlmsghdr (CT_GET, NLM_F_REQUEST | NLM_F_DUMP) + nfgenmsg for one family.</summary>
     public static void BuildDumpRequest(Span<byte> req, byte family, uint seq)
     {
-        req[..RequestLength].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(req, RequestLength);
-        BinaryPrimitives.WriteUInt16LittleEndian(req[4..], (ushort)((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET));
-        BinaryPrimitives.WriteUInt16LittleEndian(req[6..], 0x1 | 0x300);
-        BinaryPrimitives.WriteUInt32LittleEndian(req[8..], seq);
+        NetlinkDump.WriteHeader(req, RequestLength, (ushort)((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET), NetlinkDump.NLM_F_REQUEST | NetlinkDump.NLM_F_DUMP, seq);
         req[16] = family;       // nfgen_family: AF_INET or AF_INET6 (AF_UNSPEC would dump both)
         req[17] = 0;            // NFNETLINK_V0; res_id 0
     }

@@ -343,12 +343,14 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     /// <param name="shiftMs">The cut's length, for a connection still open: its open time is kept on the new segment's
     /// clock (<see cref="WatchConnection.OpenedBeforeMs"/>) so a close later measures its whole lifetime; null for a
     /// closed connection remembered for a late reset (it never closes again).</param>
-    private static WatchConnection Carry(WatchConnection c, double? shiftMs) => new()
+    private static WatchConnection Carry(WatchConnection c, double? shiftMs)
     {
-        Local = c.Local, Remote = c.Remote, Passive = c.Passive, Pid = c.Pid, Comm = c.Comm, CommandLine = c.CommandLine,
-        Tid = c.Tid, Thread = c.Thread, OwnerExited = c.OwnerExited, PidIsTask = c.PidIsTask, Uid = c.Uid,
-        NetnsInode = c.NetnsInode, Netns = c.Netns, Container = c.Container, Pod = c.Pod,
-        OpenedMs = null, OpenedBeforeMs = shiftMs is double s ? (c.OpenedMs ?? c.OpenedBeforeMs) - s : null, FirstSeenMs = 0,
-        State = c.State, ClosedBy = c.ClosedBy, ResetCause = c.ResetCause, LastRecvQueue = c.LastRecvQueue,
-    };
+        var copy = c.Copy();
+        copy.OpenedBeforeMs = shiftMs is double s ? (c.OpenedMs ?? c.OpenedBeforeMs) - s : null;
+        copy.OpenedMs = null;
+        copy.FirstSeenMs = 0;
+        copy.ClosedMs = null;
+        copy.ResetsSent = copy.ResetsReceived = 0;
+        return copy;
+    }
 }

@@ -13,7 +13,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     private Dictionary<ConnKey, TaskInfo> _existing = new();
     private Dictionary<ulong, NetnsInfo> _namespaces = new();
     private HashSet<ulong> _watched = new();
-    // The listeners every 5 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
+    // The listeners every 15 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
     // A full read (snapshot mode, guesses to check) walks every process: a new connection is named at first sight.
     private readonly SocketOwnerCache _listenerOwners = new();
 
@@ -105,11 +105,11 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
                 Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) ?? Name() : null,
             };
         }
-        // Gone already (it connected, closed and exited before its event was read): the trace still names it.
-        Name();
-        return new TaskInfo(pid, thread ? null : taskName, null, 0, null, null, null)
+        // Gone already (it connected, closed and exited before its event was read): the trace, or the kernel's map, still names it.
+        string? name = Name();
+        return new TaskInfo(pid, thread ? null : name, null, 0, null, null, null)
         {
-            Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? taskName : null,
+            Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? name : null,
         };
     }
 

@@ -92,21 +92,20 @@ public sealed class RawTraceReader : TraceReader
         return true;
     }
 
-    private int[]? _order;
-    private TraceEvent[]? _copy;
+    private int[] _order = [];
+    private TraceEvent[] _copy = [];
+    private Comparison<int>? _byTimeThenPosition;
 
     private void SortStable(Span<TraceEvent> s)
     {
-        if (_order == null || _order.Length < s.Length) { _order = new int[Math.Max(s.Length, 1024)]; _copy = new TraceEvent[_order.Length]; }
+        if (_order.Length < s.Length) { _order = new int[Math.Max(s.Length, 1024)]; _copy = new TraceEvent[_order.Length]; }
         var order = _order.AsSpan(0, s.Length);
         for (int i = 0; i < order.Length; i++) order[i] = i;
-        var keys = s;
-        var copy = _copy!;
-        // Index sort on (time, position): stable, no comparer allocation per call.
-        var sorter = new Comparison<int>((a, b) => { int c = copy[a].TimestampSec.CompareTo(copy[b].TimestampSec); return c != 0 ? c : a.CompareTo(b); });
-        keys.CopyTo(copy);
-        order.Sort(sorter);
-        for (int i = 0; i < order.Length; i++) s[i] = copy[order[i]];
+        s.CopyTo(_copy);
+        // Index sort on (time, position): stable; one comparer for the reader's life, reading the current copy.
+        _byTimeThenPosition ??= (a, b) => { int c = _copy[a].TimestampSec.CompareTo(_copy[b].TimestampSec); return c != 0 ? c : a.CompareTo(b); };
+        order.Sort(_byTimeThenPosition);
+        for (int i = 0; i < order.Length; i++) s[i] = _copy[order[i]];
     }
 
     public override void Dispose()

@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 
 namespace ConnDoctor.Sources.Watch;
 

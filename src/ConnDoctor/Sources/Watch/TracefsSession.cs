@@ -262,24 +262,36 @@ public sealed partial class TracefsSession : IDisposable
         try { File.WriteAllText(path, text); return true; } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return false; }
     }
 
-    private Dictionary<int, int> _savedTgids = new();
-    private long _savedTgidsAt = long.MinValue / 2; // not MinValue: now - MinValue overflows to a negative age
+    /// <summary>
+    /// One of the kernel's per-task maps of the tracefs root ("PID VALUE" per line), kept between reads: a task missing
+    /// from it sends us to the file again at most every <see cref="SavedMapMinAgeMs"/>.
+    /// </summary>
+    private sealed class SavedMap<T>(string path, Func<ReadOnlySpan<byte>, Dictionary<int, T>> parse)
+    {
+        private Dictionary<int, T> _map = new();
+        private long _readAt = long.MinValue / 2; // not MinValue: now - MinValue overflows to a negative age
+
+        public bool TryGet(int tid, out T value)
+        {
+            if (_map.TryGetValue(tid, out value!)) return true;
+            long now = Environment.TickCount64;
+            if (now - _readAt < SavedMapMinAgeMs) return false;
+            _readAt = now;
+            if (Libc.ReadAll(path, out _) is not { } text) return false;
+            _map = parse(text);
+            return _map.TryGetValue(tid, out value!);
+        }
+    }
+
+    private SavedMap<int>? _savedTgids;
+    private SavedMap<string>? _savedComms;
 
     /// <summary>
     /// A task's thread group id from the kernel's tgid map (saved_tgids, one map for all instances, filled when a traced
     /// task is scheduled out): the map outlives the task. Read again at most every 20 ms; 0 when not there.
     /// </summary>
-    public int SavedTgid(int tid)
-    {
-        if (!RecordsTgid) return 0;
-        if (_savedTgids.TryGetValue(tid, out int tgid)) return tgid;
-        long now = Environment.TickCount64;
-        if (now - _savedTgidsAt < SavedMapMinAgeMs) return 0;
-        _savedTgidsAt = now;
-        if (Libc.ReadAll(Path.Combine(Root, "saved_tgids"), out _) is not { } text) return 0;
-        _savedTgids = ParseSavedTgids(text);
-        return _savedTgids.GetValueOrDefault(tid);
-    }
+    public int SavedTgid(int tid) =>
+        RecordsTgid && (_savedTgids ??= new(Path.Combine(Root, "saved_tgids"), ParseSavedTgids)).TryGet(tid, out int tgid) ? tgid : 0;
 
     /// <summary>
     /// A missing task sends us to the kernel's map again at most this often: a burst of short-lived tasks (a health check
@@ -288,50 +300,34 @@ public sealed partial class TracefsSession : IDisposable
     /// </summary>
     private const int SavedMapMinAgeMs = 20;
 
-    private Dictionary<int, string> _savedComms = new();
-    private long _savedCommsAt = long.MinValue / 2;
-
     /// <summary>
     /// A task's command name from the kernel's map (saved_cmdlines, filled as traced tasks run; the text reader gets its
     /// names from there too): the binary records carry none, and a task gone before it was read is named from here.
     /// Read again at most every 20 ms; null when not there.
     /// </summary>
-    public string? SavedComm(int tid)
-    {
-        if (_savedComms.TryGetValue(tid, out var comm)) return comm;
-        long now = Environment.TickCount64;
-        if (now - _savedCommsAt < SavedMapMinAgeMs) return null;
-        _savedCommsAt = now;
-        if (Libc.ReadAll(Path.Combine(Root, "saved_cmdlines"), out _) is not { } text) return null;
-        _savedComms = ParseSavedComms(text);
-        return _savedComms.GetValueOrDefault(tid);
-    }
+    public string? SavedComm(int tid) =>
+        (_savedComms ??= new(Path.Combine(Root, "saved_cmdlines"), ParseSavedComms)).TryGet(tid, out var comm) ? comm : null;
 
     /// <summary>saved_cmdlines: "PID COMM" per line (a name may hold spaces).</summary>
-    internal static Dictionary<int, string> ParseSavedComms(ReadOnlySpan<byte> text)
-    {
-        var map = new Dictionary<int, string>();
-        foreach (var range in text.Split((byte)'\n'))
-        {
-            var line = text[range];
-            int sp = line.IndexOf((byte)' ');
-            if (sp > 0 && System.Buffers.Text.Utf8Parser.TryParse(line[..sp], out int pid, out int used) && used == sp && sp + 1 < line.Length)
-                map[pid] = PrintableText.Of(Encoding.UTF8.GetString(line[(sp + 1)..]));
-        }
-        return map;
-    }
+    internal static Dictionary<int, string> ParseSavedComms(ReadOnlySpan<byte> text) =>
+        ParsePidLines(text, (ReadOnlySpan<byte> v, out string comm) => (comm = v.Length > 0 ? PrintableText.Of(Encoding.UTF8.GetString(v)) : "").Length > 0);
 
     /// <summary>saved_tgids: "PID TGID" per line.</summary>
-    internal static Dictionary<int, int> ParseSavedTgids(ReadOnlySpan<byte> text)
+    internal static Dictionary<int, int> ParseSavedTgids(ReadOnlySpan<byte> text) =>
+        ParsePidLines(text, (ReadOnlySpan<byte> v, out int tgid) => System.Buffers.Text.Utf8Parser.TryParse(v.Trim((byte)' '), out tgid, out _) && tgid > 0);
+
+    private delegate bool TryValue<T>(ReadOnlySpan<byte> text, out T value);
+
+    /// <summary>"PID VALUE" lines: the pid up to the first space, the value after it; a line whose value does not read is skipped.</summary>
+    private static Dictionary<int, T> ParsePidLines<T>(ReadOnlySpan<byte> text, TryValue<T> value)
     {
-        var map = new Dictionary<int, int>();
+        var map = new Dictionary<int, T>();
         foreach (var range in text.Split((byte)'\n'))
         {
             var line = text[range];
             int sp = line.IndexOf((byte)' ');
-            if (sp > 0 && System.Buffers.Text.Utf8Parser.TryParse(line[..sp], out int pid, out _) &&
-                System.Buffers.Text.Utf8Parser.TryParse(line[(sp + 1)..].Trim((byte)' '), out int tgid, out _) && tgid > 0)
-                map[pid] = tgid;
+            if (sp > 0 && System.Buffers.Text.Utf8Parser.TryParse(line[..sp], out int pid, out int used) && used == sp && value(line[(sp + 1)..], out var v))
+                map[pid] = v;
         }
         return map;
     }

@@ -245,8 +245,8 @@ public sealed class WatchBook(int keepConnections = 50_000)
                 Closes = a.Closes,
                 OpensPerSec = perInterval ? a.LastOpensPerTick / intervalSeconds : Rate(a.Opens, a.FirstOpen, a.LastOpen, watchSeconds),
                 ClosesPerSec = perInterval ? a.LastClosesPerTick / intervalSeconds : Rate(a.Closes, a.FirstClose, a.LastClose, watchSeconds),
-                MedianLifetimeMs = lt.Length > 0 ? Percentile(lt, 0.5) : null,
-                P99LifetimeMs = lt.Length > 0 ? Percentile(lt, 0.99) : null,
+                MedianLifetimeMs = lt.Length > 0 ? LifetimeSketch.NearestRank(lt, 0.5) : null,
+                P99LifetimeMs = lt.Length > 0 ? LifetimeSketch.NearestRank(lt, 0.99) : null,
                 ClosedByLocal = a.ClosedLocal,
                 ClosedByPeer = a.ClosedPeer,
                 ResetsSent = a.ResetConns,
@@ -275,7 +275,6 @@ public sealed class WatchBook(int keepConnections = 50_000)
         return n >= 10 && span >= 0.5 ? (n - 1) / span : n / Math.Max(1.0, watchSeconds);
     }
 
-    internal static double Percentile(float[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1 < 0 ? 0 : (int)Math.Ceiling(p * sorted.Length) - 1)];
 
     public IReadOnlyList<WatchConnection> RecentConnections => _recent.ToList();
     public double AttributedShare => Total == 0 ? 1.0 : (double)Attributed / Total;

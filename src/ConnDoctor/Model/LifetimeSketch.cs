@@ -1,4 +1,4 @@
-namespace ConnDoctor.Sources.Watch;
+namespace ConnDoctor.Model;
 
 /// <summary>
 /// Connection lifetimes (ms) of one row in one segment, in a summary that joins with other segments' and stays small
@@ -75,7 +75,7 @@ public sealed class LifetimeSketch
         else foreach (var (b, n) in other._buckets!) _buckets![b] = _buckets.GetValueOrDefault(b) + n;
     }
 
-    /// <summary>The nearest-rank percentile (as <see cref="WatchBook.Percentile"/>); null when empty.</summary>
+    /// <summary>The nearest-rank percentile (as <see cref="NearestRank"/> of the values); null when empty.</summary>
     public double? Percentile(double p)
     {
         if (Count == 0) return null;
@@ -84,7 +84,7 @@ public sealed class LifetimeSketch
             // As the book's own percentiles: its lifetimes are floats.
             var sorted = _values.Select(v => (float)v).ToArray();
             Array.Sort(sorted);
-            return WatchBook.Percentile(sorted, p);
+            return NearestRank(sorted, p);
         }
         long rank = Math.Clamp((long)Math.Ceiling(p * Count) - 1, 0, Count - 1), seen = 0;
         foreach (var b in _buckets!.Keys.Order())
@@ -94,4 +94,7 @@ public sealed class LifetimeSketch
         }
         return null;
     }
+
+    /// <summary>The nearest-rank percentile of sorted values: the value at rank ceil(p * n).</summary>
+    public static double NearestRank(float[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }

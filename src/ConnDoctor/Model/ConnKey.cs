@@ -1,10 +1,9 @@
 using System.Runtime.CompilerServices;
-using ConnDoctor.Model;
 
-namespace ConnDoctor.Sources.Watch;
+namespace ConnDoctor.Model;
 
 /// <summary>
-/// A connection's 4-tuple (local, remote) as a 16-byte key for the trace's maps, instead of two 32-byte endpoints:
+/// A connection's 4-tuple (local, remote) as a 16-byte hash key (the trace's maps, the cross-host joins), instead of two 32-byte endpoints:
 /// IPv4 is packed exactly (each side's address and port in one word, the top bit set); IPv6 is a 128-bit hash of the
 /// 36 bytes (two independent 64-bit mixes, the top bit clear), so the two forms never meet and a collision between two
 /// of a host's connections is beyond reach (about 2^-90 for 100k of them).

@@ -1,6 +1,4 @@
-using ConnDoctor.Model;
-
-namespace ConnDoctor.Sources.Watch;
+namespace ConnDoctor.Model;
 
 /// <summary>
 /// The parts of one row of one watch segment that the agent's sliding window joins with the same row of the other
@@ -28,7 +26,7 @@ public sealed record WatchRowTally
 }
 
 /// <summary>
-/// One owner x remote's events in one segment, as <see cref="ConnDoctor.Agent.ConnectionCounters"/> counts them, counted
+/// One owner x remote's events in one segment, as the agent's counters (Agent/ConnectionCounters) counts them, counted
 /// in the book as they happen (so none is lost when the segment keeps only its most recent connections).
 /// </summary>
 public sealed class CounterTally
