@@ -88,16 +88,27 @@ public static class AgentMetrics
                     closedBy[(c.NetnsInode, c.Local, c.Remote)] = c;
         }
 
+        // Past the record cap (above ~160 closes/s the oldest of TIME_WAIT's minute has no record), the window's rows: the
+        // one process that closed connections to that endpoint first in that namespace.
+        var producers = new TimeWaitProducers(e.Watch?.Rows ?? []);
         var raw = new Dictionary<RawKey, List<(TcpState State, int N)>>();
         foreach (var s in e.Sockets)
         {
             var ns = s.NetnsIndex < e.Namespaces.Count ? e.Namespaces[s.NetnsIndex] : null;
             var owner = e.OwnerOf(s);
             string process = owner?.Name ?? "", pod = PodOf(owner, ns);
-            if (owner == null && s.State == TcpState.TimeWait && ns != null && closedBy.TryGetValue((ns.Inode, s.Local, s.Remote), out var wc) && wc != null)
+            if (owner == null && s.State == TcpState.TimeWait && ns != null)
             {
-                process = wc.Comm ?? "";
-                pod = wc.Pid is int pid && e.Processes.TryGetValue(pid, out var pr) ? PodOf(pr, ns) : wc.Pod ?? pod;
+                if (closedBy.TryGetValue((ns.Inode, s.Local, s.Remote), out var wc) && wc != null)
+                {
+                    process = wc.Comm ?? "";
+                    pod = wc.Pid is int pid && e.Processes.TryGetValue(pid, out var pr) ? PodOf(pr, ns) : wc.Pod ?? pod;
+                }
+                else if (producers.Of(s.NetnsIndex, ns, s.Remote) is { } row)
+                {
+                    process = row.Process ?? "";
+                    pod = row.Pid is int pid && e.Processes.TryGetValue(pid, out var pr) ? PodOf(pr, ns) : row.Pod ?? pod;
+                }
             }
             byte side;
             if (s.State == TcpState.Listen) side = LocalSide;

@@ -9,10 +9,14 @@ namespace ConnDoctor.Analysis;
 /// </summary>
 public static class KillCommand
 {
+    /// <summary>Sockets a command names one by one at most (--remote/--local per end).</summary>
+    public const int MaxEndsListed = 16;
+
     /// <summary>
     /// The command that selects exactly these sockets of the table (same namespace, no listener): the broadest
     /// natural filter (state, peer, local port, owner, idle) when it selects exactly them, else one --remote per
-    /// peer endpoint, else one --local and --remote per end; null when no filter would select exactly them.
+    /// peer endpoint, else one --local and --remote per end (up to <see cref="MaxEndsListed"/> sockets); null when no filter would
+    /// select exactly them.
     /// </summary>
     public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
     {
@@ -36,7 +40,8 @@ public static class KillCommand
         var set = sockets.ToHashSet();
         bool Exact(SocketFilter f) => e.Sockets.Where(s => s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s)).ToHashSet().SetEquals(set);
         var chosen = Exact(natural) ? natural : null;
-        if (chosen == null)
+        // Naming each end is a command for a handful of sockets, not for a pool of thousands (nor a check of each against the table).
+        if (chosen == null && sockets.Count <= MaxEndsListed)
         {
             var precise = natural with { Remotes = Each(sockets.Select(s => s.Remote)) };
             // A client's connections share the peer endpoint and differ in their local ports: name each local end too.

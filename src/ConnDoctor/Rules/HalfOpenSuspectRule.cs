@@ -109,9 +109,13 @@ public sealed class HalfOpenSuspectRule : IRule
         }
     }
 
+    /// <summary>Ports listed in the proof command at most: beyond, the peer lists all its connections to that host (a pool of 10k idle connections is not a command line).</summary>
+    internal const int MaxPortsListed = 8;
+
     // ss filter syntax: dport/sport compare against ":PORT"; several ports are or-ed in parentheses.
     private static string SsClause(string host, List<ushort> ports) =>
-        $"dst {host} and " + (ports.Count == 1 ? $"sport = :{ports[0]}" : "( " + string.Join(" or ", ports.Select(p => $"sport = :{p}")) + " )");
+        ports.Count > MaxPortsListed ? $"dst {host}"
+        : $"dst {host} and " + (ports.Count == 1 ? $"sport = :{ports[0]}" : "( " + string.Join(" or ", ports.Select(p => $"sport = :{p}")) + " )");
 
     /// <summary>
     /// From a capture: a side that answers its peer's segments with a bare RST no longer has the connection (the

@@ -130,6 +130,33 @@ public class AgentMetricsTests
     }
 
     [Fact]
+    public void TimeWaitPastTheRecordCapIsNamedFromTheWindowsRowsWhenOneProcessClosedToThatEndpoint()
+    {
+        // No connection record for these TIME_WAIT sockets (dropped past the cap); the rows still say who closed first.
+        var b = new EvidenceBuilder().Process(200, "looper").Process(300, "other1").Process(301, "other2")
+            .Socket(TcpState.TimeWait, "10.0.0.2:42000", "10.0.0.1:2181", count: 4)
+            .Socket(TcpState.TimeWait, "10.0.0.2:43000", "10.0.0.8:80", count: 3)
+            .Socket(TcpState.TimeWait, "10.0.0.2:44000", "10.0.0.9:80", count: 2);
+        var e = b.Build();
+        WatchRow Row(int pid, string comm, string endpoint, int closedByLocal, bool passive = false) =>
+            new() { Pid = pid, Process = comm, Endpoint = endpoint, Passive = passive, Opens = 10, Closes = 10, ClosedByLocal = closedByLocal, Netns = e.Namespaces[0].Label };
+        var rows = new List<WatchRow>
+        {
+            Row(200, "looper", "10.0.0.1:2181", 900),
+            Row(300, "other1", "10.0.0.1:2181", 0),            // closed by the peer only: produced no TIME_WAIT here
+            Row(300, "other1", "10.0.0.8:80", 5), Row(301, "other2", "10.0.0.8:80", 5), // two producers: nobody is named
+            Row(300, "other1", "10.0.0.9:80", 5, passive: true), // an inbound row names no client
+        };
+        e = e with { Watch = new WatchEvidence { Mode = WatchMode.Trace, StartedAt = T0, Seconds = 300, IntervalSeconds = 15, Connections = [], Rows = rows } };
+        var fam = AgentMetrics.Build(e, null, new ConnectionCounters(10, TimeSpan.FromSeconds(60)), 50, new AgentSelfStats()).Single(f => f.Name == "conndoctor_tcp_sockets");
+        double Count(string process, string remote) => fam.Samples.Where(x => x.Values[0] == "time_wait" && x.Values[1] == process && x.Values[4] == remote).Sum(x => x.Value);
+        Assert.Equal(4, Count("looper", "10.0.0.1:2181"));
+        Assert.Equal(3, Count("", "10.0.0.8:80"));
+        Assert.Equal(2, Count("", "10.0.0.9:80"));
+        Assert.Equal(9, fam.Samples.Sum(x => x.Value));
+    }
+
+    [Fact]
     public void PairsBeyondTopKAreSummedIntoOther()
     {
         var b = new EvidenceBuilder();

@@ -136,6 +136,31 @@ public class RuleTests
     }
 
     [Fact]
+    public void HalfOpenOfAPoolOfThousandsGivesCommandsOfAFewWordsNotAListOfEveryPort()
+    {
+        // A server holding 2,000 idle connections from one client's pool (as 100k idle held sockets give, per holder): the
+        // proof names our host, not the client's 2,000 ports; the kill command is the natural filter, not 2,000 --remote options.
+        var b = new EvidenceBuilder().Process(3, "server");
+        for (int i = 0; i < 2000; i++) b.Socket(TcpState.Established, "10.0.0.2:7002", $"10.0.0.9:{20000 + i}", 3, Silent(40 * 60_000));
+        var f = Assert.Single(Run(new HalfOpenSuspectRule(), b.Build()));
+        Assert.Contains("ss -tn 'dst 10.0.0.2'", f.Remedy);
+        Assert.DoesNotContain("sport", f.Remedy);
+        Assert.Contains("conndoctor kill --state established --local :7002 --remote 10.0.0.9 --pid 3", f.Remedy);
+        Assert.True(f.Remedy.Length < 1500, $"{f.Remedy.Length} characters");
+        Assert.Contains("2000 connection(s)", f.Summary);
+    }
+
+    [Fact]
+    public void HalfOpenProofListsEachPortWhileThereAreFew()
+    {
+        var b = new EvidenceBuilder().Process(3, "server");
+        for (int i = 0; i < HalfOpenSuspectRule.MaxPortsListed; i++) b.Socket(TcpState.Established, "10.0.0.2:7002", $"10.0.0.9:{40000 + i}", 3, Silent(40 * 60_000));
+        var f = Assert.Single(Run(new HalfOpenSuspectRule(), b.Build()));
+        Assert.Contains("sport = :40000 or", f.Remedy);
+        Assert.Contains($"sport = :{40000 + HalfOpenSuspectRule.MaxPortsListed - 1} )'", f.Remedy);
+    }
+
+    [Fact]
     public void HalfOpenSilentPeerWhileOthersAreActiveIsAWarning()
     {
         var e = new EvidenceBuilder().Process(1, "zookeeper").Listen("0.0.0.0:2181", 1)

@@ -37,6 +37,9 @@ public sealed partial class TracefsSession : IDisposable
     /// <summary>Why the text is read instead of the binary pages (a format this reader does not know); null when binary.</summary>
     public string? TextReason { get; private set; }
 
+    /// <summary>After Dispose: why the instance directory is still there (null when it was removed).</summary>
+    public string? NotRemoved { get; private set; }
+
     private static readonly object InstanceLock = new();
 
     /// <summary>
@@ -191,7 +194,8 @@ public sealed partial class TracefsSession : IDisposable
         _disposed = true;
         Reader?.Dispose();
         foreach (var e in Events) TryWrite(Path.Combine(InstanceDir, "events", e, "enable"), "0");
-        Rmdir(InstanceDir);
+        int errno = RemoveInstance(InstanceDir);
+        if (errno != 0) NotRemoved = $"the tracing instance {InstanceDir} could not be removed ({Libc.ErrorText(errno)}): remove it with rmdir";
         if (MountedByUs) Umount(Root);
     }
 
@@ -256,6 +260,26 @@ public sealed partial class TracefsSession : IDisposable
         // An instance directory is removed with rmdir(2) while its files still "exist": Directory.Delete would recurse.
         rmdir(dir);
     }
+
+    /// <summary>
+    /// rmdir(2) of our instance, 0 or the errno. The kernel refuses (EBUSY) while any file of the instance is open anywhere:
+    /// a child that another thread of this process is forking holds our descriptors until its exec closes them (O_CLOEXEC),
+    /// so a refusal is retried for up to 2 s before the instance (and its ring buffers) would be left behind.
+    /// </summary>
+    private static int RemoveInstance(string dir)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            if (rmdir(dir) == 0) return 0;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.ENOENT) return 0;
+            if (errno != EBUSY || sw.ElapsedMilliseconds >= 2000) return errno;
+            Thread.Sleep(20);
+        }
+    }
+
+    private const int EBUSY = 16;
 
     private static bool TryWrite(string path, string text)
     {

@@ -76,7 +76,7 @@ public static class WatchSource
         statuses.Add(new SourceStatus(mode == WatchMode.Trace ? "watch:tracepoints" : "watch:snapshots",
             mode == WatchMode.Trace && lost > 0 ? SourceState.Partial : SourceState.Ok,
             tracker != null ? TraceStatus(tracker, lost, seconds, recordsTgid) + (malformed > 0 ? $"; {malformed} trace record(s) that did not read skipped" : "") +
-                (textReason != null ? $"; read as text ({textReason})" : "") : reason, book.Total, sw.Elapsed));
+                (textReason != null ? $"; read as text ({textReason})" : "") + (session?.NotRemoved is { } left ? $"; {left}" : "") : reason, book.Total, sw.Elapsed));
         statuses.AddRange(end.Statuses);
         var trends = CloseWaitTrends(start, end, seconds, o.Filter);
         var watch = new WatchEvidence
