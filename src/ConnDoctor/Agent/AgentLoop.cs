@@ -31,15 +31,17 @@ public sealed record AgentOptions
     public const int DefaultMaxTrackedConnections = 10_000;
     public RuleOptions Rules { get; init; } = new();
     /// <summary>
-    /// The published state keeps the whole socket table (for /evidence: --serve-evidence). False (the default): it keeps what
-    /// /metrics, /findings and the next CLOSE_WAIT trend need, so the next collection's table is never built beside it.
+    /// The published state keeps the whole socket table and the window's connection records (for /evidence: --serve-evidence).
+    /// False (the default): it keeps what /metrics, /findings and the next CLOSE_WAIT trend need, so the next collection's
+    /// table and window are never built beside them.
     /// </summary>
     public bool KeepSocketTable { get; init; }
 }
 
 /// <summary>
 /// What a scrape reads: the state built by the last collection, immutable, swapped in whole. Its evidence holds the socket
-/// table only when <see cref="AgentOptions.KeepSocketTable"/> (the metrics and report were built from the whole table).
+/// table and the window's connection records only when <see cref="AgentOptions.KeepSocketTable"/> (the metrics and report
+/// were built from all of them).
 /// </summary>
 public sealed record AgentState(Evidence Evidence, DiagnoseReport? Report, IReadOnlyList<MetricFamily> Families, DateTimeOffset At);
 
@@ -68,6 +70,10 @@ public sealed class AgentLoop : IDisposable
     private Evidence? _lastTable;
     // The socket table's owners between collections: /proc/*/fd is walked again only for processes whose files changed.
     private readonly SocketOwnerCache _owners = new();
+    // The blamed processes' logs: looked for and read again once a minute, not every interval (a finding about 100k idle
+    // connections blames the same holders every time, each with 16k descriptors to read the links of).
+    private readonly AppLogCache _appLogs = new(TimeSpan.FromMinutes(1));
+    private CollectOptions CollectWithCaches => _o.Collect with { OwnerCache = _owners, AppLogCache = _appLogs };
 
     public AgentLoop(AgentOptions o)
     {
@@ -135,7 +141,7 @@ public sealed class AgentLoop : IDisposable
         var sw = Stopwatch.StartNew();
         var host = new HostOptions
         {
-            Collect = _o.Collect with { OwnerCache = _owners },
+            Collect = CollectWithCaches,
             Discovery = _o.Discovery,
             Since = DateTime.Now - _o.Window,
             Watch = _o.Interval,
@@ -210,8 +216,8 @@ public sealed class AgentLoop : IDisposable
     private (AppLogEvidence?, SourceStatus) ReadAppLogs(IReadOnlyList<int> blamed, Evidence ev)
     {
         var since = DateTime.Now - _o.Window;
-        var (logs, status) = HostDiagnosis.ReadBlamedLogs(_o.Collect, blamed, ev, since);
-        return (HostCollection.WithChurnerLogs(ev with { AppLogs = logs }, _o.Collect, since), status);
+        var (logs, status) = HostDiagnosis.ReadBlamedLogs(CollectWithCaches, blamed, ev, since);
+        return (HostCollection.WithChurnerLogs(ev with { AppLogs = logs }, CollectWithCaches, since), status);
     }
 
     private void Publish(Evidence e, DiagnoseReport? report, IReadOnlyList<SourceStatus> extra)
@@ -225,8 +231,10 @@ public sealed class AgentLoop : IDisposable
             CollectedAt = DateTimeOffset.UtcNow,
         };
         var families = AgentMetrics.Build(e, report, _counters, _o.TopK, self);
-        // 125k sockets are ~30 MB of objects: held only for /evidence, else they go before the next collection builds its own.
-        if (!_o.KeepSocketTable && e.Sockets.Count > 0) e = e with { Sockets = [] };
+        // 125k sockets are ~30 MB of objects, the window's 10,000 connection records (copies on its clock) 2.4 MB: held only for
+        // /evidence, else they go before the next collection builds its own (the segments keep the records the next window needs).
+        if (!_o.KeepSocketTable && (e.Sockets.Count > 0 || e.Watch?.Connections.Count > 0))
+            e = e with { Sockets = [], Watch = e.Watch == null ? null : e.Watch with { Connections = [] } };
         Volatile.Write(ref _state, new AgentState(e, report, families, self.CollectedAt));
     }
 

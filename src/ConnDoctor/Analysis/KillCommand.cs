@@ -37,8 +37,17 @@ public static class KillCommand
             Pids = pids.Count == 1 && pids[0] != 0 ? [pids[0]] : [],
             Idle = idleMs is uint ms && ms >= 1000 ? FloorIdle(ms) : null,
         };
-        var set = sockets.ToHashSet();
-        bool Exact(SocketFilter f) => e.Sockets.Where(s => s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s)).ToHashSet().SetEquals(set);
+        // The filter selects exactly these when it matches each of them and no more sockets of the table than there are of them:
+        // counted, not a set of the table's matches per filter (a group of 14k idle connections, every interval in the agent).
+        int distinct = sockets.Distinct().Count();
+        bool Exact(SocketFilter f)
+        {
+            foreach (var s in sockets) if (!f.Matches(s)) return false;
+            int matched = 0;
+            foreach (var s in e.Sockets)
+                if (s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s) && ++matched > distinct) return false;
+            return matched == distinct;
+        }
         var chosen = Exact(natural) ? natural : null;
         // Naming each end is a command for a handful of sockets, not for a pool of thousands (nor a check of each against the table).
         if (chosen == null && sockets.Count <= MaxEndsListed)

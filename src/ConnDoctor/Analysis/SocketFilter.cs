@@ -30,23 +30,26 @@ public sealed record SocketFilter
     public bool Matches(SocketRecord s)
     {
         if (States.Count > 0 && !States.Contains(s.DisplayState)) return false;
-        if (Ports.Count > 0 && !Ports.Contains(s.Local.Port) && !Ports.Contains(s.Remote.Port)) return false;
-        if (Remotes.Count > 0 && !AnyMatches(Remotes, s.Remote)) return false;
-        if (Locals.Count > 0 && !AnyMatches(Locals, s.Local)) return false;
+        // The owner before the addresses: the most selective test where one peer holds most of the table (a pool's connections).
         if (Pids.Count > 0)
         {
             bool owned = false;
             foreach (var o in s.Owners) if (Pids.Contains(o.Pid)) { owned = true; break; }
             if (!owned) return false;
         }
+        if (Ports.Count > 0 && !Ports.Contains(s.Local.Port) && !Ports.Contains(s.Remote.Port)) return false;
+        if (Remotes.Count > 0 && !AnyMatches(Remotes, s.Remote)) return false;
+        if (Locals.Count > 0 && !AnyMatches(Locals, s.Local)) return false;
         if (Idle is TimeSpan idle && (s.Info is not TcpInfo i || i.LastDataRecvMs < idle.TotalMilliseconds)) return false;
         return true;
     }
 
     private static bool AnyMatches(IReadOnlyList<(NetEndpoint Endpoint, bool AnyAddress)> list, NetEndpoint actual)
     {
-        foreach (var (ep, anyAddr) in list)
+        // By index: a foreach over the interface boxes an enumerator per call (a kill command checked against 100k sockets).
+        for (int i = 0; i < list.Count; i++)
         {
+            var (ep, anyAddr) = list[i];
             if (!anyAddr && ep.Address.Unmapped != actual.Address.Unmapped) continue;
             if (ep.Port != 0 && ep.Port != actual.Port) continue;
             return true;

@@ -46,7 +46,7 @@ public static class HostCollection
             .Select(pid => evidence.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(collect.ProcRoot, pid))
             .Where(p => p != null).Select(p => p!).ToList();
         if (extra.Count == 0) return evidence.AppLogs;
-        var (logs, _) = AppLogSource.Read(collect.ProcRoot, extra, since);
+        var (logs, _) = AppLogSource.Read(collect.ProcRoot, extra, since, collect.AppLogCache);
         return evidence.AppLogs is { } a ? a with { Processes = [.. a.Processes, .. logs.Processes] } : logs;
     }
 

@@ -44,7 +44,7 @@ public static class HostDiagnosis
         if (blamed.Count == 0) return (null, new SourceStatus("app-logs", SourceState.Skipped, "no finding blames a process"));
         var processes = blamed.Select(pid => ev.Processes.GetValueOrDefault(pid) ?? ProcessReader.Read(collect.ProcRoot, pid))
             .Where(p => p != null).Select(p => p!).ToList();
-        var (logs, s) = AppLogSource.Read(collect.ProcRoot, processes, since);
+        var (logs, s) = AppLogSource.Read(collect.ProcRoot, processes, since, collect.AppLogCache);
         return (logs, blamed.Count > processes.Count ? s with { State = SourceState.Partial, Reason = s.Reason + $"; {blamed.Count - processes.Count} blamed process(es) exited before their log could be found" } : s);
     }
 

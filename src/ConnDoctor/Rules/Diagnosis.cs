@@ -1,3 +1,4 @@
+using ConnDoctor.Analysis;
 using ConnDoctor.Model;
 
 namespace ConnDoctor.Rules;
@@ -35,11 +36,12 @@ public static class Diagnosis
     {
         var findings = new List<Finding>();
         var outcomes = new List<RuleOutcome>();
+        var roles = new Lazy<SocketRoles>(() => new SocketRoles(evidence), LazyThreadSafetyMode.None);
         foreach (var rule in RuleRegistry.All)
         {
             if (onlyRules is { Count: > 0 } && !onlyRules.Contains(rule.Id)) continue;
             if (!rule.Reads(evidence)) continue;
-            var ctx = new RuleContext(evidence, options);
+            var ctx = new RuleContext(evidence, options, roles);
             try
             {
                 var produced = rule.Evaluate(ctx).ToList();

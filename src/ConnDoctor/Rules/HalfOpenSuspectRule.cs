@@ -50,14 +50,24 @@ public sealed class HalfOpenSuspectRule : IRule
             yield break;
         }
 
+        // Contrast: a process busy with other peers while one is silent. Its active connections per peer, in one pass.
+        var active = new Dictionary<(int Netns, int Pid), Dictionary<NetAddress, int>>();
+        if (suspects.Count > 0)
+            foreach (var s in e.Sockets)
+                if (s.State == TcpState.Established && s.Owners.Length > 0 && s.Info is TcpInfo ai && ai.SilentMs < idleMs)
+                {
+                    if (!active.TryGetValue((s.NetnsIndex, s.Owners[0].Pid), out var byPeer)) active[(s.NetnsIndex, s.Owners[0].Pid)] = byPeer = new();
+                    var peerAddress = s.Remote.Address.Unmapped;
+                    byPeer[peerAddress] = byPeer.GetValueOrDefault(peerAddress) + 1;
+                }
+
         foreach (var g in suspects.GroupBy(x => (x.S.NetnsIndex, Pid: x.S.Owners.Length > 0 ? x.S.Owners[0].Pid : 0, Peer: x.S.Remote.Address.Unmapped)))
         {
             var list = g.ToList();
             int strong = list.Count(x => x.K != Kind.Silent);
             int? pid = g.Key.Pid == 0 ? null : g.Key.Pid;
-            // Contrast: the same process is busy with other peers while this one is silent.
-            int activeElsewhere = pid == null ? 0 : e.Sockets.Count(s => s.State == TcpState.Established && s.NetnsIndex == g.Key.NetnsIndex && s.Owners.Length > 0 && s.Owners[0].Pid == pid
-                && s.Remote.Address.Unmapped != g.Key.Peer && s.Info is TcpInfo i && i.SilentMs < idleMs);
+            int activeElsewhere = pid is int ap && active.TryGetValue((g.Key.NetnsIndex, ap), out var peers)
+                ? peers.Where(kv => kv.Key != g.Key.Peer).Sum(kv => kv.Value) : 0;
             uint maxSilent = list.Max(x => x.S.Info!.Value.SilentMs);
             var sev = strong >= 10 ? Severity.Critical
                 : strong > 0 ? Severity.Warning
@@ -66,14 +76,14 @@ public sealed class HalfOpenSuspectRule : IRule
             var who = pid is int p ? (e.Processes.TryGetValue(p, out var pr) ? pr.Label : $"pid {p}") : "an unknown process";
             string peer = SocketGrouper.FormatHost(g.Key.Peer);
             var evidence = new List<string>();
-            foreach (var x in list.OrderByDescending(x => x.K != Kind.Silent).ThenByDescending(x => x.S.Info!.Value.SilentMs).Take(8))
+            foreach (var x in Worst(list, 8))
                 evidence.Add(Describe(x.S, x.K));
             if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
             if (activeElsewhere > 0) evidence.Add($"meanwhile {who} has {activeElsewhere} active connection(s) with other peers");
             var local = list[0].S.Local;
             // Seen from the peer, these sockets go to our local addresses (a group can span several) from its ports.
             var byLocalHost = list.GroupBy(x => x.S.Local.Address.Unmapped).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
-                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: h.Select(x => x.S.Remote.Port).Distinct().Order().ToList())).ToList();
+                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: PeerPorts(h))).ToList();
             string proveWithSs = "ss -tn '" + string.Join(" or ", byLocalHost.Select(h => byLocalHost.Count == 1 ? SsClause(h.Host, h.Ports) : $"( {SsClause(h.Host, h.Ports)} )")) + "'";
             string proveWithUs = "conndoctor sockets --remote " + string.Join(",", byLocalHost.Select(h => h.Host));
             string? kill = KillCommand.ForSockets(e, list.Select(x => x.S).ToList());
@@ -87,7 +97,7 @@ public sealed class HalfOpenSuspectRule : IRule
                 Severity = sev,
                 Subject = ctx.SubjectFor(g.Key.NetnsIndex, pid) with
                 {
-                    LocalEndpoint = list.Select(x => x.S.Local).Distinct().Count() == 1 ? SocketGrouper.FormatEndpoint(local) : null,
+                    LocalEndpoint = list.TrueForAll(x => x.S.Local == local) ? SocketGrouper.FormatEndpoint(local) : null,
                     RemoteEndpoint = peer,
                 },
                 Summary = strong > 0
@@ -107,6 +117,35 @@ public sealed class HalfOpenSuspectRule : IRule
                          "net.ipv4.tcp_keepalive_time (7200 s by default: a dead peer is found only after more than two hours), or use an application heartbeat.",
             };
         }
+    }
+
+    /// <summary>
+    /// The <paramref name="n"/> to quote: retransmitting or probing first, then the longest silent; ties in table order. A
+    /// selection, not a sort of the group (a pool of 14k idle connections, every interval in the agent).
+    /// </summary>
+    private static List<(SocketRecord S, Kind K)> Worst(List<(SocketRecord S, Kind K)> list, int n)
+    {
+        static bool Before((SocketRecord S, Kind K) a, (SocketRecord S, Kind K) b) =>
+            (a.K != Kind.Silent) != (b.K != Kind.Silent) ? a.K != Kind.Silent : a.S.Info!.Value.SilentMs > b.S.Info!.Value.SilentMs;
+        var top = new List<(SocketRecord S, Kind K)>(n + 1);
+        foreach (var x in list)
+        {
+            if (top.Count == n && !Before(x, top[^1])) continue;
+            int at = top.Count;
+            while (at > 0 && Before(x, top[at - 1])) at--;
+            top.Insert(at, x);
+            if (top.Count > n) top.RemoveAt(n);
+        }
+        return top;
+    }
+
+    /// <summary>The peer's ports of these sockets, in order; past <see cref="MaxPortsListed"/> only that many more (the clause names none then).</summary>
+    private static List<ushort> PeerPorts(IEnumerable<(SocketRecord S, Kind K)> sockets)
+    {
+        var ports = new HashSet<ushort>();
+        foreach (var x in sockets)
+            if (ports.Add(x.S.Remote.Port) && ports.Count > MaxPortsListed) break;
+        return ports.Order().ToList();
     }
 
     /// <summary>Ports listed in the proof command at most: beyond, the peer lists all its connections to that host (a pool of 10k idle connections is not a command line).</summary>

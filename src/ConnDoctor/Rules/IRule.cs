@@ -24,12 +24,13 @@ public sealed record RuleOptions
 }
 
 /// <summary>What a rule sees: the evidence, shared derived views and a way to say evidence was missing.</summary>
-public sealed class RuleContext(Evidence evidence, RuleOptions options)
+public sealed class RuleContext(Evidence evidence, RuleOptions options, Lazy<SocketRoles>? roles = null)
 {
-    private SocketRoles? _roles;
+    // One pass over the table (100k sockets on a busy host) for every rule of a run, not one per rule that asks.
+    private readonly Lazy<SocketRoles> _roles = roles ?? new(() => new SocketRoles(evidence), LazyThreadSafetyMode.None);
     public Evidence Evidence { get; } = evidence;
     public RuleOptions Options { get; } = options;
-    public SocketRoles Roles => _roles ??= new SocketRoles(Evidence);
+    public SocketRoles Roles => _roles.Value;
     public string? InsufficientEvidence { get; private set; }
 
     /// <summary>The rule could not judge (a source it needs failed or lacks a field); said in the report.</summary>

@@ -1,3 +1,5 @@
+using ConnDoctor.Native;
+
 namespace ConnDoctor.Sources;
 
 /// <summary>
@@ -53,28 +55,38 @@ public sealed class ProcessFiles
     /// </summary>
     public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog) => OpenLogFiles(isLog, out _);
 
-    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog, out bool truncated)
+    public unsafe (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog, out bool truncated)
     {
         var list = new List<(int, string)>();
-        List<string> entries;
         truncated = false;
+        int dfd = Libc.Open($"{_dir}/fd", Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (dfd < 0) return (list, Libc.Errno is Libc.EACCES or Libc.EPERM);
         try
         {
-            entries = Directory.EnumerateFileSystemEntries($"{_dir}/fd").Take(MaxDescriptors + 1).ToList();
-            if (entries.Count > MaxDescriptors) { truncated = true; entries.RemoveAt(MaxDescriptors); }
+            // getdents64 and readlinkat into buffers: only a path ("/...") becomes a string, not the thousands of
+            // "socket:[...]" links of a process holding many connections (the agent reads its blamed holders' logs).
+            var dir = new DirectoryReader(dfd, stackalloc byte[16 * 1024]);
+            byte* link = stackalloc byte[4096];
+            byte* name = stackalloc byte[16];
+            var seen = new HashSet<string>();
+            int looked = 0;
+            while (dir.Next(out var entry))
+            {
+                if (entry.Length > 15 || !DirectoryReader.IsNumber(entry, out int fd)) continue;
+                if (++looked > MaxDescriptors) { truncated = true; break; }
+                entry.CopyTo(new Span<byte>(name, 16));
+                name[entry.Length] = 0;
+                nint n = Libc.readlinkat(dfd, name, link, 4096);
+                if (n <= 0 || n >= 4096) continue;
+                var target = new ReadOnlySpan<byte>(link, (int)n);
+                if (target[0] != (byte)'/' || target.EndsWith(" (deleted)"u8)) continue;
+                if (target.StartsWith("/proc/"u8) || target.StartsWith("/dev/"u8) || target.StartsWith("/sys/"u8)) continue;
+                string path = System.Text.Encoding.UTF8.GetString(target);
+                if (!isLog(path) || !seen.Add(path)) continue;
+                list.Add((fd, path));
+            }
         }
-        catch (UnauthorizedAccessException) { return (list, true); }
-        catch (IOException) { return (list, false); }
-        var seen = new HashSet<string>();
-        foreach (var e in entries)
-        {
-            if (!int.TryParse(Path.GetFileName(e), out int fd)) continue;
-            var target = Readlink(e);
-            if (target == null || !target.StartsWith('/') || target.EndsWith(" (deleted)", StringComparison.Ordinal)) continue;
-            if (target.StartsWith("/proc/", StringComparison.Ordinal) || target.StartsWith("/dev/", StringComparison.Ordinal) || target.StartsWith("/sys/", StringComparison.Ordinal)) continue;
-            if (!isLog(target) || !seen.Add(target)) continue;
-            list.Add((fd, target));
-        }
+        finally { Libc.close(dfd); }
         return (list.OrderBy(x => x.Item1).ToList(), false);
     }
 

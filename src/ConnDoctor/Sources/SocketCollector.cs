@@ -18,6 +18,8 @@ public sealed record CollectOptions
     public bool JoinProcesses { get; init; } = true;
     /// <summary>Owners kept from the last walk of /proc/*/fd (a caller that reads the table every few seconds); null: walk every process.</summary>
     public SocketOwnerCache? OwnerCache { get; init; }
+    /// <summary>Blamed processes' log excerpts kept between diagnoses (a caller that diagnoses every few seconds); null: read each time.</summary>
+    public ConnDoctor.Sources.AppLog.AppLogCache? AppLogCache { get; init; }
     public string NetnsRunDir { get; init; } = "/run/netns";
     /// <summary>The kubelet's pod log root (namespace_name_uid directories) and its state directory: pod names from a pod uid.</summary>
     public string PodLogRoot { get; init; } = "/var/log/pods";

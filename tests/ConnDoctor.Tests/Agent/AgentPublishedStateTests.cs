@@ -62,6 +62,8 @@ public class AgentPublishedStateTests
 
         Assert.Empty(slim.State.Evidence.Sockets);
         Assert.Equal(table.Values.Sum(), full.State.Evidence.Sockets.Count);
+        // The window's connection records too: kept for /evidence only; the rows (what the metrics and rules read) either way.
+        Assert.Empty(slim.State.Evidence.Watch!.Connections);
         string series = SocketSeries(slim.State);
         Assert.Equal(SocketSeries(full.State), series);
         Assert.Contains($"state=\"close_wait\"", series);

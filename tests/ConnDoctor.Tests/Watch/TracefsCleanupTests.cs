@@ -10,7 +10,7 @@ namespace ConnDoctor.Tests.Watch;
 public class TracefsCleanupTests
 {
     [Fact]
-    public void AnInstanceBusyForAMomentIsStillRemoved()
+    public async Task AnInstanceBusyForAMomentIsStillRemoved()
     {
         var session = TracefsSession.Open(bufferKbPerCpu: 8, binary: true);
         string dir = session.InstanceDir;
@@ -18,7 +18,7 @@ public class TracefsCleanupTests
         var held = File.OpenRead(Path.Combine(dir, "trace"));
         var release = Task.Run(async () => { await Task.Delay(300); held.Dispose(); });
         session.Dispose();
-        release.Wait();
+        await release;
         Assert.Null(session.NotRemoved);
         Assert.False(Directory.Exists(dir), $"{dir} is still there");
     }

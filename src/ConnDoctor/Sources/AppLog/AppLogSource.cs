@@ -15,15 +15,28 @@ public static class AppLogSource
     public const long BudgetPerProcess = 4 << 20;
     private const int TopPatterns = 5;
 
-    public static (AppLogEvidence Evidence, SourceStatus Status) Read(string procRoot, IReadOnlyList<ProcessRecord> processes, DateTime since)
+    /// <summary>
+    /// The processes' log excerpts, in their order. With a <paramref name="cache"/>, a process read within its MaxAge is
+    /// not looked for nor read again: its last excerpt is given.
+    /// </summary>
+    public static (AppLogEvidence Evidence, SourceStatus Status) Read(string procRoot, IReadOnlyList<ProcessRecord> processes, DateTime since,
+        AppLogCache? cache = null)
     {
         var sw = Stopwatch.StartNew();
+        long now = Environment.TickCount64;
+        var cached = new AppLogExcerpt?[processes.Count];
+        int reused = 0;
+        if (cache != null)
+            for (int i = 0; i < processes.Count; i++)
+                if ((cached[i] = cache.Fresh(processes[i], now)) != null) reused++;
         var excerpts = new List<AppLogExcerpt>();
         // A file or journal several processes write to (forked workers sharing a stdout) is read once.
         var done = new Dictionary<string, (AppLogFile File, List<AppLogPattern> Patterns)>();
         // Finding the files costs a readlink per descriptor: the processes are looked at on every core.
-        var located = processes.AsParallel().AsOrdered().Select(p => (Process: p, Found: AppLogLocator.Locate(procRoot, p))).ToList();
-        foreach (var (p, (targets, problems)) in located)
+        var located = processes.Select((p, i) => (Process: p, Index: i)).Where(x => cached[x.Index] == null).AsParallel().AsOrdered()
+            .Select(x => (x.Process, x.Index, Found: AppLogLocator.Locate(procRoot, x.Process))).ToList();
+        var fresh = new AppLogExcerpt?[processes.Count];
+        foreach (var (p, index, (targets, problems)) in located)
         {
             var files = new List<AppLogFile>();
             var patterns = new List<AppLogPattern>();
@@ -41,16 +54,19 @@ public static class AppLogSource
                 patterns.AddRange(got.Patterns);
             }
             if (targets.Count == 0 && problems.Count == 0) problems.Add("no log found: its stdout and stderr are not files, it has no log file open, and no log4j/logback configuration names one");
-            excerpts.Add(new AppLogExcerpt
+            var excerpt = new AppLogExcerpt
             {
                 Pid = p.Pid, Process = p.Name, Files = files, Problems = problems,
                 Patterns = patterns.OrderByDescending(x => x.Count).ThenBy(x => x.Signature, StringComparer.Ordinal).Take(TopPatterns).ToList(),
-            });
+            };
+            fresh[index] = excerpt;
+            cache?.Store(excerpt, p.Name, now);
         }
+        for (int i = 0; i < processes.Count; i++) excerpts.Add(cached[i] ?? fresh[i]!);
         int read = excerpts.Sum(e => e.Files.Count(f => f.BytesRead > 0));
         int troubled = excerpts.Sum(e => e.Files.Count(f => f.Problem != null) + e.Problems.Count);
         var status = new SourceStatus("app-logs", troubled > 0 ? SourceState.Partial : SourceState.Ok,
-            $"{excerpts.Count} process(es), {read} file(s) read" + (troubled > 0 ? $", {troubled} problem(s): " + string.Join("; ",
+            $"{excerpts.Count} process(es), {read} file(s) read" + (reused > 0 ? $" ({reused} process(es) as read within the last {ConnDoctor.Analysis.Format.Duration(cache!.MaxAge)})" : "") + (troubled > 0 ? $", {troubled} problem(s): " + string.Join("; ",
                 excerpts.SelectMany(e => e.Problems.Concat(e.Files.Where(f => f.Problem != null).Select(f => $"{f.Path}: {f.Problem}"))).Take(3)) : ""),
             read, sw.Elapsed);
         return (new AppLogEvidence { Since = since, Processes = excerpts }, status);
