@@ -29,12 +29,14 @@ public sealed record SocketFilter
 
     public bool Matches(SocketRecord s)
     {
-        if (States.Count > 0 && !States.Contains(s.DisplayState)) return false;
+        // Loops by index, not Contains over the interfaces (a generic comparer per call): a kill command is checked against
+        // every socket of a 100k table.
+        if (States.Count > 0 && !HasState(s.DisplayState)) return false;
         // The owner before the addresses: the most selective test where one peer holds most of the table (a pool's connections).
         if (Pids.Count > 0)
         {
             bool owned = false;
-            foreach (var o in s.Owners) if (Pids.Contains(o.Pid)) { owned = true; break; }
+            foreach (var o in s.Owners) if (HasPid(o.Pid)) { owned = true; break; }
             if (!owned) return false;
         }
         if (Ports.Count > 0 && !Ports.Contains(s.Local.Port) && !Ports.Contains(s.Remote.Port)) return false;
@@ -42,6 +44,18 @@ public sealed record SocketFilter
         if (Locals.Count > 0 && !AnyMatches(Locals, s.Local)) return false;
         if (Idle is TimeSpan idle && (s.Info is not TcpInfo i || i.LastDataRecvMs < idle.TotalMilliseconds)) return false;
         return true;
+    }
+
+    private bool HasState(TcpState st)
+    {
+        for (int i = 0; i < States.Count; i++) if (States[i] == st) return true;
+        return false;
+    }
+
+    private bool HasPid(int pid)
+    {
+        for (int i = 0; i < Pids.Count; i++) if (Pids[i] == pid) return true;
+        return false;
     }
 
     private static bool AnyMatches(IReadOnlyList<(NetEndpoint Endpoint, bool AnyAddress)> list, NetEndpoint actual)
