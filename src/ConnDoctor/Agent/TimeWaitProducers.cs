@@ -4,8 +4,8 @@ using ConnDoctor.Model;
 namespace ConnDoctor.Agent;
 
 /// <summary>
-/// Who produced a TIME_WAIT socket no connection record covers: the window's outbound rows to its remote endpoint with local
-/// closes, in its namespace (or of no namespace). Exactly one process: that one; two or more: nobody (the table cannot say which).
+/// Who produced a TIME_WAIT socket no connection record covers: the window's rows that produce TIME_WAIT towards its remote
+/// endpoint in its namespace (<see cref="WatchRow.ProducesTimeWaitTo"/>, as the time-wait-pressure rule names them). Exactly one process: that one; two or more: nobody (the table cannot say which).
 /// Looked up once per namespace and remote endpoint.
 /// </summary>
 internal sealed class TimeWaitProducers(IReadOnlyList<WatchRow> rows)
@@ -21,7 +21,7 @@ internal sealed class TimeWaitProducers(IReadOnlyList<WatchRow> rows)
         bool ambiguous = false;
         foreach (var r in rows)
         {
-            if (r.Passive || r.ClosedByLocal == 0 || r.Pid == null || r.Endpoint != endpoint || (r.Netns != null && r.Netns != ns.Label)) continue;
+            if (!r.ProducesTimeWaitTo(endpoint, ns.Label)) continue;
             if (found != null && found.Pid != r.Pid) { ambiguous = true; break; }
             found ??= r;
         }

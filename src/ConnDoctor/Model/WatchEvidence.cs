@@ -93,6 +93,13 @@ public sealed record WatchRow
     public double? MedianLifetimeMs { get; init; }
     public double? P99LifetimeMs { get; init; }
     public int ClosedByLocal { get; init; }
+
+    /// <summary>
+    /// A named process's outbound connections to <paramref name="endpoint"/> that it closed first, in the namespace labelled
+    /// <paramref name="netns"/> (a row of no namespace matches any): the producer of TIME_WAIT towards that endpoint there.
+    /// </summary>
+    public bool ProducesTimeWaitTo(string endpoint, string netns) =>
+        !Passive && ClosedByLocal > 0 && Pid != null && Endpoint == endpoint && (Netns == null || Netns == netns);
     public int ClosedByPeer { get; init; }
     public int ResetsSent { get; init; }
     public int ResetsReceived { get; init; }

@@ -18,6 +18,7 @@ internal static unsafe partial class Libc
     public const int SO_RCVBUF = 8;
 
     public const int ENOENT = 2;
+    public const int EBUSY = 16;
     public const int ESRCH = 3;
     public const int EINTR = 4;
     public const int EACCES = 13;

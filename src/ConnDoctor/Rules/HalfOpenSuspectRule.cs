@@ -139,7 +139,7 @@ public sealed class HalfOpenSuspectRule : IRule
         return top;
     }
 
-    /// <summary>The peer's ports of these sockets, in order; past <see cref="MaxPortsListed"/> only that many more (the clause names none then).</summary>
+    /// <summary>The peer's ports of these sockets, in order; at most one past <see cref="MaxPortsListed"/> (enough to say the clause lists none).</summary>
     private static List<ushort> PeerPorts(IEnumerable<(SocketRecord S, Kind K)> sockets)
     {
         var ports = new HashSet<ushort>();

@@ -68,8 +68,7 @@ public sealed class TimeWaitPressureRule : IRule
         var (rate, rateLine) = Rate(sockets);
         // conndoctor watch saw who closed connections to this endpoint first: that process produced the TIME_WAIT.
         var nsLabel = e.Namespaces[ns].Label;
-        var producers = (e.Watch?.Rows ?? []).Where(r => !r.Passive && r.ClosedByLocal > 0 && r.Pid != null && r.Endpoint == remoteText
-                                                         && (r.Netns == null || r.Netns == nsLabel)).OrderByDescending(r => r.ClosedByLocal).ToList();
+        var producers = (e.Watch?.Rows ?? []).Where(r => r.ProducesTimeWaitTo(remoteText, nsLabel)).OrderByDescending(r => r.ClosedByLocal).ToList();
 
         var evidence = new List<string>
         {

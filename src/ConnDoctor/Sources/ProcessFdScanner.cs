@@ -123,22 +123,13 @@ public static unsafe class ProcessFdScanner
         }
         try
         {
-            var dir = new DirectoryReader(dfd, acc.Dirents);
-            byte* link = stackalloc byte[64];
-            byte* name = stackalloc byte[16];
-            while (dir.Next(out var entry))
+            var links = new FdLinkReader(dfd, acc.Dirents, stackalloc byte[64]);
+            while (links.Next(out int fdNum, out var target))
             {
-                if (entry.Length > 15) continue;
-                entry.CopyTo(new Span<byte>(name, 16));
-                name[entry.Length] = 0;
-                nint n = Libc.readlinkat(dfd, name, link, 64);
-                if (n < 10) continue;
-                var target = new ReadOnlySpan<byte>(link, (int)n);
                 // "socket:[12345]"
-                if (!target.StartsWith("socket:["u8) || target[^1] != (byte)']') continue;
+                if (target.Length < 10 || !target.StartsWith("socket:["u8) || target[^1] != (byte)']') continue;
                 if (!Utf8Parser.TryParse(target[8..^1], out ulong inode, out _)) continue;
                 if (!wanted.Contains(inode)) continue;
-                DirectoryReader.IsNumber(entry, out int fdNum);
                 acc.Found.Add((inode, new SocketOwner(pid, fdNum)));
             }
         }

@@ -55,7 +55,7 @@ public sealed class ProcessFiles
     /// </summary>
     public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog) => OpenLogFiles(isLog, out _);
 
-    public unsafe (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog, out bool truncated)
+    public (List<(int Fd, string Path)> Files, bool Denied) OpenLogFiles(Func<string, bool> isLog, out bool truncated)
     {
         var list = new List<(int, string)>();
         truncated = false;
@@ -63,23 +63,15 @@ public sealed class ProcessFiles
         if (dfd < 0) return (list, Libc.Errno is Libc.EACCES or Libc.EPERM);
         try
         {
-            // getdents64 and readlinkat into buffers: only a path ("/...") becomes a string, not the thousands of
-            // "socket:[...]" links of a process holding many connections (the agent reads its blamed holders' logs).
-            var dir = new DirectoryReader(dfd, stackalloc byte[16 * 1024]);
-            byte* link = stackalloc byte[4096];
-            byte* name = stackalloc byte[16];
+            // Only a path ("/...") becomes a string, not the thousands of "socket:[...]" links of a process holding many
+            // connections (the agent reads its blamed holders' logs).
+            var links = new FdLinkReader(dfd, stackalloc byte[16 * 1024], stackalloc byte[4096]);
             var seen = new HashSet<string>();
             int looked = 0;
-            while (dir.Next(out var entry))
+            while (links.Next(out int fd, out var target))
             {
-                if (entry.Length > 15 || !DirectoryReader.IsNumber(entry, out int fd)) continue;
                 if (++looked > MaxDescriptors) { truncated = true; break; }
-                entry.CopyTo(new Span<byte>(name, 16));
-                name[entry.Length] = 0;
-                nint n = Libc.readlinkat(dfd, name, link, 4096);
-                if (n <= 0 || n >= 4096) continue;
-                var target = new ReadOnlySpan<byte>(link, (int)n);
-                if (target[0] != (byte)'/' || target.EndsWith(" (deleted)"u8)) continue;
+                if (target.IsEmpty || target[0] != (byte)'/' || target.EndsWith(" (deleted)"u8)) continue;
                 if (target.StartsWith("/proc/"u8) || target.StartsWith("/dev/"u8) || target.StartsWith("/sys/"u8)) continue;
                 string path = System.Text.Encoding.UTF8.GetString(target);
                 if (!isLog(path) || !seen.Add(path)) continue;

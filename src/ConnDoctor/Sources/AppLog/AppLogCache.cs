@@ -16,7 +16,7 @@ public sealed class AppLogCache(TimeSpan maxAge)
     private readonly object _lock = new();
     private readonly Dictionary<(int Pid, string Name), (AppLogExcerpt Excerpt, long At)> _entries = new();
 
-    /// <summary>Excerpts read from the cache (not read again) since the cache was made: for the tests and the status line.</summary>
+    /// <summary>Excerpts given from the cache (not read again) since the cache was made (each read's status line says its own).</summary>
     public int Hits { get; private set; }
 
     internal AppLogExcerpt? Fresh(ProcessRecord p, long nowMs)

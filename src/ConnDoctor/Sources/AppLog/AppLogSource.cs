@@ -24,18 +24,17 @@ public static class AppLogSource
     {
         var sw = Stopwatch.StartNew();
         long now = Environment.TickCount64;
-        var cached = new AppLogExcerpt?[processes.Count];
+        // In the processes' order: the cache's excerpts first, then those read now.
+        var excerpts = new AppLogExcerpt?[processes.Count];
         int reused = 0;
         if (cache != null)
             for (int i = 0; i < processes.Count; i++)
-                if ((cached[i] = cache.Fresh(processes[i], now)) != null) reused++;
-        var excerpts = new List<AppLogExcerpt>();
+                if ((excerpts[i] = cache.Fresh(processes[i], now)) != null) reused++;
         // A file or journal several processes write to (forked workers sharing a stdout) is read once.
         var done = new Dictionary<string, (AppLogFile File, List<AppLogPattern> Patterns)>();
         // Finding the files costs a readlink per descriptor: the processes are looked at on every core.
-        var located = processes.Select((p, i) => (Process: p, Index: i)).Where(x => cached[x.Index] == null).AsParallel().AsOrdered()
+        var located = processes.Select((p, i) => (Process: p, Index: i)).Where(x => excerpts[x.Index] == null).AsParallel().AsOrdered()
             .Select(x => (x.Process, x.Index, Found: AppLogLocator.Locate(procRoot, x.Process))).ToList();
-        var fresh = new AppLogExcerpt?[processes.Count];
         foreach (var (p, index, (targets, problems)) in located)
         {
             var files = new List<AppLogFile>();
@@ -59,17 +58,17 @@ public static class AppLogSource
                 Pid = p.Pid, Process = p.Name, Files = files, Problems = problems,
                 Patterns = patterns.OrderByDescending(x => x.Count).ThenBy(x => x.Signature, StringComparer.Ordinal).Take(TopPatterns).ToList(),
             };
-            fresh[index] = excerpt;
+            excerpts[index] = excerpt;
             cache?.Store(excerpt, p.Name, now);
         }
-        for (int i = 0; i < processes.Count; i++) excerpts.Add(cached[i] ?? fresh[i]!);
-        int read = excerpts.Sum(e => e.Files.Count(f => f.BytesRead > 0));
-        int troubled = excerpts.Sum(e => e.Files.Count(f => f.Problem != null) + e.Problems.Count);
+        var all = excerpts.Select(x => x!).ToList();
+        int read = all.Sum(e => e.Files.Count(f => f.BytesRead > 0));
+        int troubled = all.Sum(e => e.Files.Count(f => f.Problem != null) + e.Problems.Count);
         var status = new SourceStatus("app-logs", troubled > 0 ? SourceState.Partial : SourceState.Ok,
-            $"{excerpts.Count} process(es), {read} file(s) read" + (reused > 0 ? $" ({reused} process(es) as read within the last {ConnDoctor.Analysis.Format.Duration(cache!.MaxAge)})" : "") + (troubled > 0 ? $", {troubled} problem(s): " + string.Join("; ",
-                excerpts.SelectMany(e => e.Problems.Concat(e.Files.Where(f => f.Problem != null).Select(f => $"{f.Path}: {f.Problem}"))).Take(3)) : ""),
+            $"{all.Count} process(es), {read} file(s) read" + (reused > 0 ? $" ({reused} process(es) as read within the last {ConnDoctor.Analysis.Format.Duration(cache!.MaxAge)})" : "") + (troubled > 0 ? $", {troubled} problem(s): " + string.Join("; ",
+                all.SelectMany(e => e.Problems.Concat(e.Files.Where(f => f.Problem != null).Select(f => $"{f.Path}: {f.Problem}"))).Take(3)) : ""),
             read, sw.Elapsed);
-        return (new AppLogEvidence { Since = since, Processes = excerpts }, status);
+        return (new AppLogEvidence { Since = since, Processes = all }, status);
     }
 
     /// <summary>The file's last <paramref name="budget"/> bytes (whole lines), when it was written to within the window.</summary>

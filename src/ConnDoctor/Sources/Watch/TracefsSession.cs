@@ -255,11 +255,8 @@ public sealed partial class TracefsSession : IDisposable
         catch (IOException) { }
     }
 
-    private static void Rmdir(string dir)
-    {
-        // An instance directory is removed with rmdir(2) while its files still "exist": Directory.Delete would recurse.
-        rmdir(dir);
-    }
+    /// <summary>rmdir(2): 0 or the errno. An instance directory is removed so while its files still "exist" (Directory.Delete would recurse).</summary>
+    private static int Rmdir(string dir) => rmdir(dir) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
     /// <summary>
     /// rmdir(2) of our instance, 0 or the errno. The kernel refuses (EBUSY) while any file of the instance is open anywhere:
@@ -271,15 +268,12 @@ public sealed partial class TracefsSession : IDisposable
         var sw = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
-            if (rmdir(dir) == 0) return 0;
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.ENOENT) return 0;
-            if (errno != EBUSY || sw.ElapsedMilliseconds >= 2000) return errno;
+            int errno = Rmdir(dir);
+            if (errno is 0 or Libc.ENOENT) return 0;
+            if (errno != Libc.EBUSY || sw.ElapsedMilliseconds >= 2000) return errno;
             Thread.Sleep(20);
         }
     }
-
-    private const int EBUSY = 16;
 
     private static bool TryWrite(string path, string text)
     {
