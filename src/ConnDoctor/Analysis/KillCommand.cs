@@ -20,26 +20,40 @@ public static class KillCommand
     /// </summary>
     public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
     {
-        if (sockets.Count == 0 || sockets.Select(s => s.NetnsIndex).Distinct().Count() != 1) return null;
-        if (sockets.Any(s => s.State == TcpState.Listen)) return null;
+        if (sockets.Count == 0) return null;
+        // What the sockets share, in one pass over them (a group of 14k idle connections, every interval in the agent).
         int ns = sockets.First().NetnsIndex;
-        var remotePorts = sockets.Select(s => s.Remote.Port).Distinct().ToList();
-        var localPorts = sockets.Select(s => s.Local.Port).Distinct().ToList();
-        var pids = sockets.Select(s => s.Owners.Length > 0 ? s.Owners[0].Pid : 0).Distinct().ToList();
-        uint? idleMs = sockets.All(s => s.Info != null) ? sockets.Min(s => s.Info!.Value.LastDataRecvMs) : null;
+        var remotePorts = new HashSet<ushort>();
+        var localPorts = new HashSet<ushort>();
+        var pids = new HashSet<int>();
+        var states = new HashSet<TcpState>();
+        var remotes = new HashSet<NetAddress>();
+        var distinctSockets = new HashSet<SocketRecord>(ReferenceEqualityComparer.Instance);
+        uint? idleMs = uint.MaxValue;
+        foreach (var s in sockets)
+        {
+            if (s.NetnsIndex != ns || s.State == TcpState.Listen) return null;
+            remotePorts.Add(s.Remote.Port);
+            localPorts.Add(s.Local.Port);
+            pids.Add(s.Owners.Length > 0 ? s.Owners[0].Pid : 0);
+            states.Add(s.DisplayState);
+            remotes.Add(s.Remote.Address.Unmapped);
+            distinctSockets.Add(s);
+            idleMs = s.Info is TcpInfo i && idleMs is uint m ? Math.Min(m, i.LastDataRecvMs) : null;
+        }
 
         var natural = new SocketFilter
         {
-            States = sockets.Select(s => s.DisplayState).Distinct().Order().ToList(),
-            Remotes = sockets.Select(s => s.Remote.Address.Unmapped).Distinct().OrderBy(a => a.ToString(), StringComparer.Ordinal)
-                .Select(a => (new NetEndpoint(a, remotePorts.Count == 1 ? remotePorts[0] : (ushort)0), false)).ToList(),
-            Locals = localPorts.Count == 1 ? [(new NetEndpoint(default, localPorts[0]), true)] : [],
-            Pids = pids.Count == 1 && pids[0] != 0 ? [pids[0]] : [],
+            States = states.Order().ToList(),
+            Remotes = remotes.OrderBy(a => a.ToString(), StringComparer.Ordinal)
+                .Select(a => (new NetEndpoint(a, remotePorts.Count == 1 ? remotePorts.First() : (ushort)0), false)).ToList(),
+            Locals = localPorts.Count == 1 ? [(new NetEndpoint(default, localPorts.First()), true)] : [],
+            Pids = pids.Count == 1 && pids.First() != 0 ? [pids.First()] : [],
             Idle = idleMs is uint ms && ms >= 1000 ? FloorIdle(ms) : null,
         };
         // The filter selects exactly these when it matches each of them and no more sockets of the table than there are of them:
         // counted, not a set of the table's matches per filter (a group of 14k idle connections, every interval in the agent).
-        int distinct = sockets.Distinct().Count();
+        int distinct = distinctSockets.Count;
         bool Exact(SocketFilter f)
         {
             foreach (var s in sockets) if (!f.Matches(s)) return false;

@@ -5,8 +5,10 @@ namespace ConnDoctor.Model;
 
 /// <summary>
 /// An IPv4 or IPv6 address held in 16 bytes without a heap object, so that a table of 100k sockets
-/// does not allocate 200k IPAddress instances. IPv4 is kept in the first four bytes.
+/// does not allocate 200k IPAddress instances. IPv4 is kept in the first four bytes. Packed to 4 bytes: 20 bytes with
+/// its flag instead of 24, so an endpoint (address and port) is 24 bytes, not 32 (two per socket record and connection record).
 /// </summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Pack = 4)]
 public readonly struct NetAddress : IEquatable<NetAddress>
 {
     private readonly ulong _hi; // bytes 0..7 in network order

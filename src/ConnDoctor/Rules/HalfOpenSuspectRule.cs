@@ -28,21 +28,23 @@ public sealed class HalfOpenSuspectRule : IRule
     {
         var e = ctx.Evidence;
         uint idleMs = (uint)Math.Min(uint.MaxValue, ctx.Options.Idle.TotalMilliseconds);
-        var suspects = new List<(SocketRecord S, Kind K)>();
+        // The suspects grouped by namespace, holder and peer host as the table is read: one pass, one list of them (100k idle
+        // pooled connections past the threshold, every interval in the agent).
+        var groups = new Dictionary<(int NetnsIndex, int Pid, NetAddress Peer), Suspects>();
+        var order = new List<((int NetnsIndex, int Pid, NetAddress Peer) Key, Suspects Group)>();
         bool anyEstablished = false, anyInfo = false;
-        // One pass over the table (100k ESTABLISHED sockets on a busy host), no copy of it.
         foreach (var s in e.Sockets)
         {
             if (s.State != TcpState.Established) continue;
             anyEstablished = true;
             if (s.Info is not TcpInfo i) continue;
             anyInfo = true;
-            if (i.Unacked > 0 && (i.Retransmits >= RetransmitsStrong || (s.Timer == TimerKind.Retransmit && s.TimerRetransmits >= RetransmitsStrong)))
-                suspects.Add((s, Kind.Retransmitting));
-            else if (s.Timer == TimerKind.Keepalive && i.Probes >= ProbesStrong)
-                suspects.Add((s, Kind.Probing));
-            else if (s.Timer == TimerKind.None && i.Unacked == 0 && i.SilentMs >= idleMs)
-                suspects.Add((s, Kind.Silent));
+            if (Classify(s, i, idleMs) is not Kind k) continue;
+            var key = (s.NetnsIndex, Pid: s.Owners.Length > 0 ? s.Owners[0].Pid : 0, Peer: s.Remote.Address.Unmapped);
+            if (!groups.TryGetValue(key, out var g)) { groups[key] = g = new Suspects(); order.Add((key, g)); }
+            g.Sockets.Add(s);
+            if (k != Kind.Silent) g.Strong++;
+            g.MaxSilentMs = Math.Max(g.MaxSilentMs, i.SilentMs);
         }
         if (anyEstablished && !anyInfo)
         {
@@ -52,7 +54,7 @@ public sealed class HalfOpenSuspectRule : IRule
 
         // Contrast: a process busy with other peers while one is silent. Its active connections per peer, in one pass.
         var active = new Dictionary<(int Netns, int Pid), Dictionary<NetAddress, int>>();
-        if (suspects.Count > 0)
+        if (groups.Count > 0)
             foreach (var s in e.Sockets)
                 if (s.State == TcpState.Established && s.Owners.Length > 0 && s.Info is TcpInfo ai && ai.SilentMs < idleMs)
                 {
@@ -61,32 +63,32 @@ public sealed class HalfOpenSuspectRule : IRule
                     byPeer[peerAddress] = byPeer.GetValueOrDefault(peerAddress) + 1;
                 }
 
-        foreach (var g in suspects.GroupBy(x => (x.S.NetnsIndex, Pid: x.S.Owners.Length > 0 ? x.S.Owners[0].Pid : 0, Peer: x.S.Remote.Address.Unmapped)))
+        foreach (var (key, g) in order)
         {
-            var list = g.ToList();
-            int strong = list.Count(x => x.K != Kind.Silent);
-            int? pid = g.Key.Pid == 0 ? null : g.Key.Pid;
-            int activeElsewhere = pid is int ap && active.TryGetValue((g.Key.NetnsIndex, ap), out var peers)
-                ? peers.Where(kv => kv.Key != g.Key.Peer).Sum(kv => kv.Value) : 0;
-            uint maxSilent = list.Max(x => x.S.Info!.Value.SilentMs);
+            var list = g.Sockets;
+            int strong = g.Strong;
+            int? pid = key.Pid == 0 ? null : key.Pid;
+            int activeElsewhere = pid is int ap && active.TryGetValue((key.NetnsIndex, ap), out var peers)
+                ? peers.Where(kv => kv.Key != key.Peer).Sum(kv => kv.Value) : 0;
+            uint maxSilent = g.MaxSilentMs;
             var sev = strong >= 10 ? Severity.Critical
                 : strong > 0 ? Severity.Warning
                 : maxSilent >= LongSilence.TotalMilliseconds || (list.Count >= ContrastCount && activeElsewhere > 0) ? Severity.Warning
                 : Severity.Info;
             var who = pid is int p ? (e.Processes.TryGetValue(p, out var pr) ? pr.Label : $"pid {p}") : "an unknown process";
-            string peer = SocketGrouper.FormatHost(g.Key.Peer);
+            string peer = SocketGrouper.FormatHost(key.Peer);
             var evidence = new List<string>();
-            foreach (var x in Worst(list, 8))
-                evidence.Add(Describe(x.S, x.K));
+            foreach (var s in Worst(list, 8, idleMs))
+                evidence.Add(Describe(s, Classify(s, s.Info!.Value, idleMs)!.Value));
             if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
             if (activeElsewhere > 0) evidence.Add($"meanwhile {who} has {activeElsewhere} active connection(s) with other peers");
-            var local = list[0].S.Local;
+            var local = list[0].Local;
             // Seen from the peer, these sockets go to our local addresses (a group can span several) from its ports.
-            var byLocalHost = list.GroupBy(x => x.S.Local.Address.Unmapped).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
-                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: PeerPorts(h))).ToList();
+            var byLocalHost = PeerPorts(list).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
+                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: h.Value.Order().ToList())).ToList();
             string proveWithSs = "ss -tn '" + string.Join(" or ", byLocalHost.Select(h => byLocalHost.Count == 1 ? SsClause(h.Host, h.Ports) : $"( {SsClause(h.Host, h.Ports)} )")) + "'";
             string proveWithUs = "conndoctor sockets --remote " + string.Join(",", byLocalHost.Select(h => h.Host));
-            string? kill = KillCommand.ForSockets(e, list.Select(x => x.S).ToList());
+            string? kill = KillCommand.ForSockets(e, list);
             string clear = kill != null
                 ? $"Clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them and check that nothing else was touched"
                 : "No single filter selects exactly these and nothing else: clear each with \"conndoctor kill --local LOCAL --remote PEER\" " +
@@ -95,9 +97,9 @@ public sealed class HalfOpenSuspectRule : IRule
             {
                 RuleId = Id,
                 Severity = sev,
-                Subject = ctx.SubjectFor(g.Key.NetnsIndex, pid) with
+                Subject = ctx.SubjectFor(key.NetnsIndex, pid) with
                 {
-                    LocalEndpoint = list.TrueForAll(x => x.S.Local == local) ? SocketGrouper.FormatEndpoint(local) : null,
+                    LocalEndpoint = list.TrueForAll(x => x.Local == local) ? SocketGrouper.FormatEndpoint(local) : null,
                     RemoteEndpoint = peer,
                 },
                 Summary = strong > 0
@@ -119,33 +121,58 @@ public sealed class HalfOpenSuspectRule : IRule
         }
     }
 
+    /// <summary>The suspects of one holder with one peer host, as the table lists them.</summary>
+    private sealed class Suspects
+    {
+        public readonly List<SocketRecord> Sockets = new();
+        public int Strong;            // retransmitting or probing
+        public uint MaxSilentMs;
+    }
+
+    /// <summary>Why an ESTABLISHED socket is a suspect, or null when it is not one.</summary>
+    private static Kind? Classify(SocketRecord s, TcpInfo i, uint idleMs) =>
+        i.Unacked > 0 && (i.Retransmits >= RetransmitsStrong || (s.Timer == TimerKind.Retransmit && s.TimerRetransmits >= RetransmitsStrong)) ? Kind.Retransmitting
+        : s.Timer == TimerKind.Keepalive && i.Probes >= ProbesStrong ? Kind.Probing
+        : s.Timer == TimerKind.None && i.Unacked == 0 && i.SilentMs >= idleMs ? Kind.Silent
+        : null;
+
     /// <summary>
     /// The <paramref name="n"/> to quote: retransmitting or probing first, then the longest silent; ties in table order. A
     /// selection, not a sort of the group (a pool of 14k idle connections, every interval in the agent).
     /// </summary>
-    private static List<(SocketRecord S, Kind K)> Worst(List<(SocketRecord S, Kind K)> list, int n)
+    private static List<SocketRecord> Worst(List<SocketRecord> list, int n, uint idleMs)
     {
-        static bool Before((SocketRecord S, Kind K) a, (SocketRecord S, Kind K) b) =>
-            (a.K != Kind.Silent) != (b.K != Kind.Silent) ? a.K != Kind.Silent : a.S.Info!.Value.SilentMs > b.S.Info!.Value.SilentMs;
-        var top = new List<(SocketRecord S, Kind K)>(n + 1);
+        bool Strong(SocketRecord s) => Classify(s, s.Info!.Value, idleMs) != Kind.Silent;
+        bool Before(SocketRecord a, bool aStrong, SocketRecord b) =>
+            aStrong != Strong(b) ? aStrong : a.Info!.Value.SilentMs > b.Info!.Value.SilentMs;
+        var top = new List<SocketRecord>(n + 1);
         foreach (var x in list)
         {
-            if (top.Count == n && !Before(x, top[^1])) continue;
+            bool strong = Strong(x);
+            if (top.Count == n && !Before(x, strong, top[^1])) continue;
             int at = top.Count;
-            while (at > 0 && Before(x, top[at - 1])) at--;
+            while (at > 0 && Before(x, strong, top[at - 1])) at--;
             top.Insert(at, x);
             if (top.Count > n) top.RemoveAt(n);
         }
         return top;
     }
 
-    /// <summary>The peer's ports of these sockets, in order; at most one past <see cref="MaxPortsListed"/> (enough to say the clause lists none).</summary>
-    private static List<ushort> PeerPorts(IEnumerable<(SocketRecord S, Kind K)> sockets)
+    /// <summary>
+    /// The peer's ports of these sockets per local host (unmapped), each set holding at most one port past
+    /// <see cref="MaxPortsListed"/> (enough to say the clause lists none); hosts in the order of their first socket.
+    /// </summary>
+    private static List<KeyValuePair<NetAddress, HashSet<ushort>>> PeerPorts(List<SocketRecord> sockets)
     {
-        var ports = new HashSet<ushort>();
-        foreach (var x in sockets)
-            if (ports.Add(x.S.Remote.Port) && ports.Count > MaxPortsListed) break;
-        return ports.Order().ToList();
+        var byHost = new Dictionary<NetAddress, HashSet<ushort>>();
+        var order = new List<KeyValuePair<NetAddress, HashSet<ushort>>>();
+        foreach (var s in sockets)
+        {
+            var host = s.Local.Address.Unmapped;
+            if (!byHost.TryGetValue(host, out var ports)) { byHost[host] = ports = new HashSet<ushort>(); order.Add(new(host, ports)); }
+            if (ports.Count <= MaxPortsListed) ports.Add(s.Remote.Port);
+        }
+        return order;
     }
 
     /// <summary>Ports listed in the proof command at most: beyond, the peer lists all its connections to that host (a pool of 10k idle connections is not a command line).</summary>

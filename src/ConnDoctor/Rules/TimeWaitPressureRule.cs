@@ -23,34 +23,66 @@ public sealed class TimeWaitPressureRule : IRule
     {
         var e = ctx.Evidence;
         var roles = ctx.Roles;
-        var tw = e.Sockets.Where(s => s.State == TcpState.TimeWait).ToList();
-        foreach (var nsGroup in tw.GroupBy(s => s.NetnsIndex))
+        // One pass over the table, each TIME_WAIT socket into its namespace's client- or server-side group (25k TIME_WAIT at
+        // 1k closes/s, every interval in the agent): one copy of them, grouped in the order the table lists them.
+        var byNs = new Dictionary<int, Side>();
+        var nsOrder = new List<int>();
+        foreach (var s in e.Sockets)
         {
-            var sys = e.Namespaces[nsGroup.Key].Sysctls;
-            foreach (var f in BucketOverflow(ctx, nsGroup.Key, nsGroup.Count(), sys)) yield return f;
-
-            // Each socket's side once (25k TIME_WAIT at 1k closes/s).
-            var clientSide = new List<SocketRecord>();
-            var serverSide = new List<SocketRecord>();
-            foreach (var s in nsGroup) (roles.IsServerSide(s) ? serverSide : clientSide).Add(s);
-
+            if (s.State != TcpState.TimeWait) continue;
+            if (!byNs.TryGetValue(s.NetnsIndex, out var side)) { byNs[s.NetnsIndex] = side = new Side(); nsOrder.Add(s.NetnsIndex); }
+            side.Total++;
             // IPv4-mapped sockets (a Java client on a dual-stack socket) and plain IPv4 ones share the same ports: one group.
-            foreach (var g in clientSide.GroupBy(s => (Local: s.Local.Address.Unmapped, Remote: s.Remote.Unmapped)))
+            if (roles.IsServerSide(s)) side.Server.Add((s.Local.Port, s.Remote.Address.Unmapped), s);
+            else side.Client.Add((s.Local.Address.Unmapped, s.Remote.Unmapped), s);
+        }
+        foreach (int ns in nsOrder)
+        {
+            var side = byNs[ns];
+            var sys = e.Namespaces[ns].Sysctls;
+            foreach (var f in BucketOverflow(ctx, ns, side.Total, sys)) yield return f;
+
+            foreach (var (key, sockets) in side.Client.Groups)
             {
-                int count = g.Count();
+                int count = sockets.Count;
                 double share = (double)count / sys.EphemeralPorts;
                 if (count < InfoCount && share < WarnShare) continue;
                 var sev = share >= CriticalShare ? Severity.Critical : share >= WarnShare || count >= ClientWarnCount ? Severity.Warning : Severity.Info;
-                yield return ClientFinding(ctx, nsGroup.Key, g.Key.Local, g.Key.Remote, g.ToList(), share, sev, sys);
+                yield return ClientFinding(ctx, ns, key.Local, key.Remote, sockets, share, sev, sys);
             }
 
-            foreach (var g in serverSide.GroupBy(s => (Port: s.Local.Port, Client: s.Remote.Address.Unmapped)))
+            foreach (var (key, sockets) in side.Server.Groups)
             {
-                int count = g.Count();
+                int count = sockets.Count;
                 if (count < ServerInfoCount) continue;
                 var sev = count >= ServerCriticalCount ? Severity.Critical : count >= ServerWarnCount ? Severity.Warning : Severity.Info;
-                yield return ServerFinding(ctx, nsGroup.Key, g.Key.Port, g.Key.Client, g.ToList(), sev);
+                yield return ServerFinding(ctx, ns, key.Port, key.Client, sockets, sev);
             }
+        }
+    }
+
+    /// <summary>A namespace's TIME_WAIT sockets: how many, and grouped by side (client: local host and remote endpoint; server: port and client).</summary>
+    private sealed class Side
+    {
+        public int Total;
+        public readonly Grouping<(NetAddress Local, NetEndpoint Remote)> Client = new();
+        public readonly Grouping<(ushort Port, NetAddress Client)> Server = new();
+    }
+
+    /// <summary>Sockets grouped by a key, the groups in the order of their first socket.</summary>
+    private sealed class Grouping<TKey> where TKey : notnull
+    {
+        private readonly Dictionary<TKey, List<SocketRecord>> _byKey = new();
+        public readonly List<(TKey Key, List<SocketRecord> Sockets)> Groups = new();
+
+        public void Add(TKey key, SocketRecord s)
+        {
+            if (!_byKey.TryGetValue(key, out var list))
+            {
+                _byKey[key] = list = new List<SocketRecord>();
+                Groups.Add((key, list));
+            }
+            list.Add(s);
         }
     }
 

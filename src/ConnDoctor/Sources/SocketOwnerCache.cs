@@ -17,13 +17,14 @@ namespace ConnDoctor.Sources;
 /// </summary>
 public sealed class SocketOwnerCache
 {
-    private sealed record PidEntry(long Files, long Cpu, (ulong Inode, int Fd)[] Sockets);
+    // Each socket with the owners array the walk made for it (one owner: this process): a socket of a process that is not
+    // walked again gets the same array as then, so 100k idle sockets cost no new objects and no map of the last scan's owners.
+    private sealed record PidEntry(long Files, long Cpu, (ulong Inode, SocketOwner[] Owners)[] Sockets);
 
     private Dictionary<int, PidEntry> _pids = new();
     private readonly HashSet<ulong> _unowned = new();
     private HashSet<ulong> _missing = new();
-    // The owners handed out by the last scan (reused for a socket whose one owner is unchanged), and the caller's set of inodes.
-    private Dictionary<ulong, SocketOwner[]> _last = new();
+    // The caller's set of inodes, kept between scans.
     private HashSet<ulong>? _spareWanted = new();
     private readonly object _lock = new();
 
@@ -65,14 +66,13 @@ public sealed class SocketOwnerCache
         result.DeniedProcesses = walked.DeniedProcesses;
         result.VanishedProcesses = walked.VanishedProcesses;
         Remember(walk, walked, files, next);
-        // The owners: the walked processes' as found, the kept ones' from their entries. A socket whose one owner is the
-        // one of the last scan gets the same array as then: 100k idle sockets cost no new objects.
+        // The owners: the walked processes' as found, the kept ones' from their entries (the arrays of the scan that walked them).
         var owners = result.Owners;
-        owners.EnsureCapacity(Math.Min(wanted.Count, _last.Count + walked.Owners.Count + 16));
+        owners.EnsureCapacity(wanted.Count);
         foreach (var (inode, list) in walked.Owners) owners[inode] = list;
         foreach (int pid in kept)
-            foreach (var (inode, fd) in next[pid].Sockets)
-                if (wanted.Contains(inode)) Add(owners, inode, new SocketOwner(pid, fd));
+            foreach (var (inode, own) in next[pid].Sockets)
+                if (wanted.Contains(inode)) Add(owners, inode, own);
         // Sockets left without owner: most were opened and closed between the table read and the walk (churn). One still
         // there at the next read was swapped in by a process whose count of files did not change: walk every process then.
         if (_unowned.Count > 0) _unowned.RemoveWhere(i => !wanted.Contains(i));
@@ -89,7 +89,7 @@ public sealed class SocketOwnerCache
             owners.Clear();
             foreach (var (inode, list) in walked.Owners) owners[inode] = list;
             foreach (var (inode, list) in again.Owners)
-                foreach (var o in list) Add(owners, inode, o);
+                foreach (var o in list) Add(owners, inode, [o]);
             Remember(kept, again, files, next);
             walk.AddRange(kept);
             kept.Clear();
@@ -104,7 +104,6 @@ public sealed class SocketOwnerCache
             missing.RemoveWhere(_unowned.Contains);
         }
         _missing = missing;
-        _last = owners;
         _pids = next;
         Walked = walk.Count;
         Reused = kept.Count;
@@ -126,21 +125,22 @@ public sealed class SocketOwnerCache
 
     public void ReturnWanted(HashSet<ulong> wanted) => Volatile.Write(ref _spareWanted, wanted);
 
-    private void Add(Dictionary<ulong, SocketOwner[]> owners, ulong inode, SocketOwner o)
+    /// <summary>One process's owner of a socket (<paramref name="one"/>: a one-element array, handed out as is when it is the only one).</summary>
+    private static void Add(Dictionary<ulong, SocketOwner[]> owners, ulong inode, SocketOwner[] one)
     {
-        if (owners.TryGetValue(inode, out var existing)) owners[inode] = [.. existing, o];
-        else owners[inode] = _last.TryGetValue(inode, out var before) && before.Length == 1 && before[0] == o ? before : [o];
+        if (owners.TryGetValue(inode, out var existing)) owners[inode] = [.. existing, one[0]];
+        else owners[inode] = one;
     }
 
     /// <summary>The walked processes' sockets, for the next scan (a process the walk could not read is not kept).</summary>
     private static void Remember(List<int> walked, FdScanResult scan, Dictionary<int, (long Files, long Cpu)> files, Dictionary<int, PidEntry> next)
     {
-        var byPid = new Dictionary<int, List<(ulong, int)>>();
+        var byPid = new Dictionary<int, List<(ulong, SocketOwner[])>>();
         foreach (var (inode, list) in scan.Owners)
             foreach (var o in list)
             {
-                if (!byPid.TryGetValue(o.Pid, out var l)) byPid[o.Pid] = l = new List<(ulong, int)>();
-                l.Add((inode, o.Fd));
+                if (!byPid.TryGetValue(o.Pid, out var l)) byPid[o.Pid] = l = new List<(ulong, SocketOwner[])>();
+                l.Add((inode, list.Length == 1 ? list : [o]));
             }
         foreach (int pid in walked)
         {

@@ -69,9 +69,11 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private readonly Dictionary<NetEndpoint, List<Pending>> _pending = new();
     private readonly Dictionary<ConnKey, WatchConnection> _live = new();
     // Closed connections for a while (their time on this segment's clock): a reset the kernel sends after close lands on them.
-    // At is on the clock of the watch's first segment (ms + _closedBaseMs), so a cut need not touch them; Book is the book
-    // the record belongs to: one closed before the cut is carried into the next book only if a reset comes for it.
-    private readonly Dictionary<ConnKey, (WatchConnection C, double At, WatchBook Book)> _closed = new();
+    // At is on the clock of the watch's first segment (ms + _closedBaseMs), so a cut need not touch them; Segment is the
+    // number of the book the record belongs to (not the book: a cut book is let go at once, with its 15 s of closed records):
+    // one closed before the cut is carried into the next book only if a reset comes for it.
+    private readonly Dictionary<ConnKey, (WatchConnection C, double At, int Segment)> _closed = new();
+    private int _segment;
     private double _closedBaseMs;
     private readonly HashSet<ConnKey> _ignored = new();
     private double _originSec = double.NaN;
@@ -246,7 +248,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     private void Finish(ConnKey key, WatchConnection c, double ms)
     {
         _live.Remove(key);
-        _closed[key] = (c, ms + _closedBaseMs, book);
+        _closed[key] = (c, ms + _closedBaseMs, _segment);
         book.Close(c, ms);
     }
 
@@ -254,13 +256,13 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     {
         if (_live.TryGetValue(key, out var c)) return c;
         if (!_closed.TryGetValue(key, out var closed)) return null;
-        if (closed.Book == book) return closed.C;
+        if (closed.Segment == _segment) return closed.C;
         // A reset the kernel sends for a connection closed before the cut (NO_SOCKET, or the abort's own reset read after
         // the close) lands in this segment: the connection is remembered here, neither open nor closed again, and listed
         // in it (the window joins it to the connection's earlier record).
         var copy = Carry(closed.C, null);
         book.Remember(copy);
-        _closed[key] = (copy, closed.At, book);
+        _closed[key] = (copy, closed.At, _segment);
         return copy;
     }
 
@@ -338,6 +340,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         // The recently closed stay as they are: one is carried into the new book when a reset comes for it (LiveOrClosed).
         _closedBaseMs += segmentMs;
         book = next;
+        _segment++;
     }
 
     /// <param name="shiftMs">The cut's length, for a connection still open: its open time is kept on the new segment's
