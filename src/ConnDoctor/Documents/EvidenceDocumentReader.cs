@@ -458,10 +458,14 @@ public static class EvidenceDocumentReader
         AllNetns = B(x, "allNetns"),
         Connections = Arr(x, "connections").Select(c => new WatchConnection
         {
-            Local = Ep(c.GetProperty("local")), Remote = Ep(c.GetProperty("remote")), Passive = B(c, "passive"), Pid = IN(c, "pid"),
-            Comm = SN(c, "comm"), CommandLine = SN(c, "commandLine"), Tid = IN(c, "tid"), Thread = SN(c, "thread"),
-            OwnerExited = B(c, "ownerExited"), PidIsTask = B(c, "pidIsTask"), Uid = UN(c, "uid"), NetnsInode = U64(c, "netnsInode"),
-            Netns = SN(c, "netns"), Container = SN(c, "container"), Pod = SN(c, "pod"), OpenedMs = DN(c, "openedMs"),
+            Local = Ep(c.GetProperty("local")), Remote = Ep(c.GetProperty("remote")), Passive = B(c, "passive"),
+            Owner = new ConnectionOwner
+            {
+                Pid = IN(c, "pid"), Comm = SN(c, "comm"), CommandLine = SN(c, "commandLine"), Tid = IN(c, "tid"), Thread = SN(c, "thread"),
+                Exited = B(c, "ownerExited"), PidIsTask = B(c, "pidIsTask"), Uid = UN(c, "uid"), NetnsInode = U64(c, "netnsInode"),
+                Netns = SN(c, "netns"), Container = SN(c, "container"), Pod = SN(c, "pod"),
+            },
+            OpenedMs = DN(c, "openedMs"),
             FirstSeenMs = D(c, "firstSeenMs"), ClosedMs = DN(c, "closedMs"), ClosedBy = Enum<ClosedBy>(c, "closedBy"),
             State = (TcpState)I0(c, "state"), ResetsSent = I0(c, "resetsSent"), ResetsReceived = I0(c, "resetsReceived"),
             ResetCause = Enum<ResetCause>(c, "resetCause"), LastRecvQueue = UN(c, "lastRecvQueue") ?? 0,

@@ -9,6 +9,27 @@ public enum ClosedBy : byte { Unknown, Local, Peer, LocalReset, PeerReset }
 public enum ResetCause : byte { None, UnreadData, NoSocket, Other }
 
 /// <summary>
+/// The process (and task, namespace, container, pod) that owns a watched connection, as far as it could be told; one
+/// immutable record shared by the connections of one task.
+/// </summary>
+public sealed record ConnectionOwner
+{
+    public static readonly ConnectionOwner None = new();
+    public int? Pid { get; init; }
+    public string? Comm { get; init; }
+    public string? CommandLine { get; init; }
+    public int? Tid { get; init; }
+    public string? Thread { get; init; }
+    public bool Exited { get; init; }
+    public bool PidIsTask { get; init; }
+    public uint? Uid { get; init; }
+    public ulong NetnsInode { get; init; }
+    public string? Netns { get; init; }
+    public string? Container { get; init; }
+    public string? Pod { get; init; }
+}
+
+/// <summary>
 /// One connection seen during a watch, from the side of the process that owns it. Times are milliseconds
 /// from the start of the watch; Opened is null for a connection that was already open when the watch began.
 /// </summary>
@@ -18,25 +39,30 @@ public sealed class WatchConnection
     public required NetEndpoint Remote { get; init; }
     /// <summary>Accepted from a listener (server side) rather than connect()ed.</summary>
     public bool Passive { get; init; }
+    /// <summary>
+    /// Who owns it, shared by every connection of one task (a client in a reconnect loop makes a thousand a second, each
+    /// record carrying one reference instead of eleven fields). Never changed in place: the setters below put a new one.
+    /// </summary>
+    public ConnectionOwner Owner { get; set; } = ConnectionOwner.None;
     /// <summary>The owner process (thread group id), never a thread's id; the trace's task id only when <see cref="PidIsTask"/>.</summary>
-    public int? Pid { get; set; }
+    public int? Pid { get => Owner.Pid; set { if (Owner.Pid != value) Owner = Owner with { Pid = value }; } }
     /// <summary>The process's name (/proc/PID/comm of the thread group leader).</summary>
-    public string? Comm { get; set; }
+    public string? Comm { get => Owner.Comm; set { if (Owner.Comm != value) Owner = Owner with { Comm = value }; } }
     /// <summary>The process's command line (secrets masked), when it could be read.</summary>
-    public string? CommandLine { get; set; }
+    public string? CommandLine { get => Owner.CommandLine; set { if (Owner.CommandLine != value) Owner = Owner with { CommandLine = value }; } }
     /// <summary>The thread that called connect(), when it is not the process's main thread (a Java client's send thread).</summary>
-    public int? Tid { get; set; }
+    public int? Tid { get => Owner.Tid; set { if (Owner.Tid != value) Owner = Owner with { Tid = value }; } }
     /// <summary>That thread's name ("main-SendThread"), when known.</summary>
-    public string? Thread { get; set; }
+    public string? Thread { get => Owner.Thread; set { if (Owner.Thread != value) Owner = Owner with { Thread = value }; } }
     /// <summary>The connecting task had exited before /proc could be read: the owner is named from the trace alone.</summary>
-    public bool OwnerExited { get; set; }
+    public bool OwnerExited { get => Owner.Exited; set { if (Owner.Exited != value) Owner = Owner with { Exited = value }; } }
     /// <summary>Its thread group was not known either: <see cref="Pid"/> is the trace's task id, possibly a thread's.</summary>
-    public bool PidIsTask { get; set; }
-    public uint? Uid { get; set; }
-    public ulong NetnsInode { get; set; }
-    public string? Netns { get; set; }
-    public string? Container { get; set; }
-    public string? Pod { get; set; }
+    public bool PidIsTask { get => Owner.PidIsTask; set { if (Owner.PidIsTask != value) Owner = Owner with { PidIsTask = value }; } }
+    public uint? Uid { get => Owner.Uid; set { if (Owner.Uid != value) Owner = Owner with { Uid = value }; } }
+    public ulong NetnsInode { get => Owner.NetnsInode; set { if (Owner.NetnsInode != value) Owner = Owner with { NetnsInode = value }; } }
+    public string? Netns { get => Owner.Netns; set { if (Owner.Netns != value) Owner = Owner with { Netns = value }; } }
+    public string? Container { get => Owner.Container; set { if (Owner.Container != value) Owner = Owner with { Container = value }; } }
+    public string? Pod { get => Owner.Pod; set { if (Owner.Pod != value) Owner = Owner with { Pod = value }; } }
     public double? OpenedMs { get; set; }
     /// <summary>
     /// Carried across a cut of the agent's trace (OpenedMs null: its open was counted in an earlier segment): when it was

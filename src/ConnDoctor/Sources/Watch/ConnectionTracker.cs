@@ -169,12 +169,25 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         conn.State = ev.NewState;
     }
 
-    private static WatchConnection Owned(TaskInfo o, NetEndpoint local, NetEndpoint remote, bool passive, double? openedMs, TcpState state, double? firstSeenMs = null) => new()
+    private WatchConnection Owned(TaskInfo o, NetEndpoint local, NetEndpoint remote, bool passive, double? openedMs, TcpState state, double? firstSeenMs = null) => new()
     {
-        Local = local, Remote = remote, Passive = passive, Pid = o.Pid == 0 ? null : o.Pid, Comm = o.Comm, CommandLine = o.CommandLine,
-        Tid = o.Tid, Thread = o.Thread, OwnerExited = o.Exited, PidIsTask = o.PidIsTask, Uid = o.Uid, NetnsInode = o.NetnsInode,
-        Netns = o.Netns, Container = o.Container, Pod = o.Pod, OpenedMs = openedMs, FirstSeenMs = firstSeenMs ?? openedMs ?? 0, State = state,
+        Local = local, Remote = remote, Passive = passive, Owner = OwnerOf(o),
+        OpenedMs = openedMs, FirstSeenMs = firstSeenMs ?? openedMs ?? 0, State = state,
     };
+
+    // One owner record per task record (the world hands out the same TaskInfo for a task's connects within its cache time).
+    private readonly Dictionary<TaskInfo, ConnectionOwner> _owners = new(ReferenceEqualityComparer.Instance);
+
+    private ConnectionOwner OwnerOf(TaskInfo o)
+    {
+        if (_owners.TryGetValue(o, out var owner)) return owner;
+        if (_owners.Count >= 10_000) _owners.Clear();
+        return _owners[o] = new ConnectionOwner
+        {
+            Pid = o.Pid == 0 ? null : o.Pid, Comm = o.Comm, CommandLine = o.CommandLine, Tid = o.Tid, Thread = o.Thread,
+            Exited = o.Exited, PidIsTask = o.PidIsTask, Uid = o.Uid, NetnsInode = o.NetnsInode, Netns = o.Netns, Container = o.Container, Pod = o.Pod,
+        };
+    }
 
     /// <summary>The user's filters (--port, --remote, --pid): a connection that does not match is not followed.</summary>
     public Func<WatchConnection, bool>? Filter { get; init; }

@@ -89,12 +89,8 @@ public sealed class WatchBook(int keepConnections = 50_000)
         if (c.Pid == null) Attributed++;
         old.Live.Remove(c);
         if (c.OpenedMs != null) { old.Opens--; old.Counter(c).Opened--; }
-        c.Pid = pid;
-        c.Comm = comm;
-        c.CommandLine = commandLine;
-        c.Tid = null;       // the thread was the guessed owner's
-        c.Thread = null;
-        c.OwnerExited = c.PidIsTask = false;
+        // The thread was the guessed owner's.
+        c.Owner = c.Owner with { Pid = pid, Comm = comm, CommandLine = commandLine, Tid = null, Thread = null, Exited = false, PidIsTask = false };
         var acc = AccFor(c);
         _accOf[c] = acc;
         acc.Live.Add(c);

@@ -180,10 +180,13 @@ public static class WatchSource
                     bool passive = world.IsListening(ns.Inode, s.Local.Port);
                     c = new WatchConnection
                     {
-                        Local = s.Local, Remote = s.Remote, Passive = passive, Pid = owner, Comm = p?.Name,
-                        CommandLine = string.IsNullOrEmpty(p?.CommandLine) ? null : p.CommandLine,
-                        Uid = s.State == TcpState.TimeWait ? null : s.Uid, NetnsInode = ns.Inode, Netns = ns.Label,
-                        Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
+                        Local = s.Local, Remote = s.Remote, Passive = passive,
+                        Owner = new ConnectionOwner
+                        {
+                            Pid = owner, Comm = p?.Name, CommandLine = string.IsNullOrEmpty(p?.CommandLine) ? null : p.CommandLine,
+                            Uid = s.State == TcpState.TimeWait ? null : s.Uid, NetnsInode = ns.Inode, Netns = ns.Label,
+                            Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
+                        },
                         OpenedMs = first ? null : ms, FirstSeenMs = ms, State = s.State,
                     };
                     if (!filter.IsEmpty && !filter.Matches(c)) continue;
