@@ -4,6 +4,7 @@ using System.Net;
 using ConnDoctor.Agent;
 using ConnDoctor.Agent.Http;
 using ConnDoctor.Model;
+using ConnDoctor.Rules;
 using ConnDoctor.Sources;
 using ConnDoctor.Sources.Discovery;
 
@@ -47,7 +48,10 @@ public static class AgentCommand
     private static readonly Option<int> MaxRequests = new("--http.max-connections")
     { Description = "HTTP connections served at once; more are answered 503", DefaultValueFactory = _ => 32, HelpName = "N" };
 
-    private static readonly Option[] All = [Listen, Config, Interval, Window, TopK, ServeEvidence, TokenFile, WebConfigFile, Netns, Zk, ZkLog, SeriesExpiry, MaxConnections, ReadTimeout, MaxRequests];
+    // The rules' threshold for a half-open suspect, as diagnose takes it (the agent runs the same rules every interval).
+    private static readonly Option<string> Idle = new("--idle")
+    { Description = DiagnoseCommand.Idle.Description, DefaultValueFactory = _ => "10m", HelpName = "DURATION" };
+    private static readonly Option[] All = [Listen, Config, Interval, Window, TopK, ServeEvidence, TokenFile, WebConfigFile, Netns, Zk, ZkLog, SeriesExpiry, MaxConnections, Idle, ReadTimeout, MaxRequests];
 
     public static Command Create(CliIo io)
     {
@@ -76,6 +80,8 @@ public static class AgentCommand
         if (topK < 1) throw new UserException("--top-k must be at least 1", (int)ExitCode.Usage);
         int maxConn = Int(MaxConnections);
         if (maxConn < 1000) throw new UserException("--max-connections must be at least 1000", (int)ExitCode.Usage);
+        var idle = Durations.Parse(Str(Idle), "--idle");
+        if (idle <= TimeSpan.Zero) throw new UserException("--idle must be more than 0, e.g. 90s", (int)ExitCode.Usage);
         var listen = ParseListen(Str(Listen));
         var web = OptStr(WebConfigFile) is { } wf ? WebConfig.Load(wf) : null;
         bool serveEvidence = Bool(ServeEvidence);
@@ -104,6 +110,7 @@ public static class AgentCommand
             SeriesExpiry = Durations.Parse(Str(SeriesExpiry), "--series-expiry"),
             MaxTrackedConnections = maxConn,
             KeepSocketTable = serveEvidence,
+            Rules = new RuleOptions { Idle = idle },
         };
         var limits = new HttpLimits { HeaderTimeout = Durations.Parse(Str(ReadTimeout), "--http.read-timeout"), MaxConcurrent = Math.Max(1, Int(MaxRequests)) };
 

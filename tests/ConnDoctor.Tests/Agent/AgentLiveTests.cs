@@ -57,6 +57,20 @@ public class AgentLiveTests
     }
 
     [Fact]
+    public void TheIdleOptionSetsTheHalfOpenThresholdOfTheAgentsRules()
+    {
+        using var ns = new TestNetns("agentidle");
+        string calm = $"127.0.0.1:{Ports.Free()}";
+        ns.StartScenario("server", "--listen", calm + ":hold");
+        var holder = ns.StartScenario("good", "--connect", calm, "--count", "3");
+        // Three connections held silent: past --idle 3s they are half-open suspects (the default, 10 minutes, names none: the test above).
+        using var agent = new AgentProcess(Fast(ns, "--idle", "3s"));
+        var text = agent.WaitMetrics(t => AgentProcess.Samples(t, "conndoctor_finding", ("rule", "half-open-suspect"))
+            .Any(f => f.Labels["subject"].Contains($"[{holder.Id}]")), seconds: 60);
+        Assert.Equal(1, AgentProcess.Sum(text, "conndoctor_source_up", ("source", "rules")));
+    }
+
+    [Fact]
     public void DeletingTheWatchedNamespaceIsReportedAndTheAgentKeepsServing()
     {
         var ns = new TestNetns("agentdel");

@@ -154,6 +154,7 @@ public sealed class AgentSecurityTests : IDisposable
                      (["--web.config.file", F("bad.yml")], "cannot load the TLS certificate or key"),
                      (["--listen", "localhost"], "give ADDR:PORT"),
                      (["--interval", "0s"], "--interval must be at least 1s"),
+                     (["--idle", "soon"], "--idle"),
                  })
         {
             var (code, stdout, stderr) = Shell.RunFull(Cli.BinarySmokeTests.Binary(), ["agent", .. args], check: false, timeoutMs: 20_000);
