@@ -57,9 +57,14 @@ public static class KillCommand
         bool Exact(SocketFilter f)
         {
             foreach (var s in sockets) if (!f.Matches(s)) return false;
+            // A filter naming one owner can only match that owner's sockets: those are counted, not the whole table.
+            var candidates = f.Pids.Count == 1 ? SocketsByOwner.Of(e.Sockets).Of(f.Pids[0]) : e.Sockets;
             int matched = 0;
-            foreach (var s in e.Sockets)
+            for (int i = 0; i < candidates.Count; i++)
+            {
+                var s = candidates[i];
                 if (s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s) && ++matched > distinct) return false;
+            }
             return matched == distinct;
         }
         var chosen = Exact(natural) ? natural : null;

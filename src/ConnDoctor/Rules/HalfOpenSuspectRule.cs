@@ -78,7 +78,7 @@ public sealed class HalfOpenSuspectRule : IRule
             var who = pid is int p ? (e.Processes.TryGetValue(p, out var pr) ? pr.Label : $"pid {p}") : "an unknown process";
             string peer = SocketGrouper.FormatHost(key.Peer);
             var evidence = new List<string>();
-            foreach (var s in Worst(list, 8, idleMs))
+            foreach (var s in Worst(list, 8, idleMs, anyStrong: strong > 0))
                 evidence.Add(Describe(s, Classify(s, s.Info!.Value, idleMs)!.Value));
             if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
             if (activeElsewhere > 0) evidence.Add($"meanwhile {who} has {activeElsewhere} active connection(s) with other peers");
@@ -140,9 +140,10 @@ public sealed class HalfOpenSuspectRule : IRule
     /// The <paramref name="n"/> to quote: retransmitting or probing first, then the longest silent; ties in table order. A
     /// selection, not a sort of the group (a pool of 14k idle connections, every interval in the agent).
     /// </summary>
-    private static List<SocketRecord> Worst(List<SocketRecord> list, int n, uint idleMs)
+    private static List<SocketRecord> Worst(List<SocketRecord> list, int n, uint idleMs, bool anyStrong)
     {
-        bool Strong(SocketRecord s) => Classify(s, s.Info!.Value, idleMs) != Kind.Silent;
+        // A group of silent ones only (an idle pool) needs no classification again: the longest silent first.
+        bool Strong(SocketRecord s) => anyStrong && Classify(s, s.Info!.Value, idleMs) != Kind.Silent;
         bool Before(SocketRecord a, bool aStrong, SocketRecord b) =>
             aStrong != Strong(b) ? aStrong : a.Info!.Value.SilentMs > b.Info!.Value.SilentMs;
         var top = new List<SocketRecord>(n + 1);

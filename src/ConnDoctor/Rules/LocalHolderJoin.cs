@@ -14,10 +14,11 @@ public static class LocalHolderJoin
     public static List<Finding> Attach(IReadOnlyList<Finding> findings, Evidence e, IReadOnlySet<int> zkPorts)
     {
         if (e.Sockets.Count == 0) return findings.ToList();
-        var roles = new SocketRoles(e);
+        SocketRoles? roles = null; // a pass over the table, only when a finding needs it
         return findings.Select(f =>
         {
             if (f.RuleId != "connection-limit" || f.Subject.Pid != null || f.Subject.ClientIp is not { } ip) return f;
+            roles ??= new SocketRoles(e);
             var holders = Holders(e.Sockets.Where(s => s.State == TcpState.Established && zkPorts.Contains(s.Remote.Port) && s.Local.Address.Unmapped.ToString() == ip
                                                && !roles.IsServerSide(s)));
             if (holders.Count == 0) return f;

@@ -98,6 +98,33 @@ public class KillCommandBuilderTests
     }
 
     [Fact]
+    public void AnOwnersFilterIsCheckedAgainstEverySocketThatOwnerHoldsEvenAsSecondHolder()
+    {
+        TcpInfo Idle(uint s) => new() { LastDataRecvMs = s * 1000, LastAckRecvMs = s * 1000 };
+        var e = new EvidenceBuilder().Process(100, "app").Process(200, "parent")
+            .Socket(TcpState.Established, "10.0.0.1:5001", "10.0.0.9:2181", 100, Idle(700))
+            .Socket(TcpState.Established, "10.0.0.1:5002", "10.0.0.9:2181", 100, Idle(800))
+            .Socket(TcpState.Established, "10.0.0.1:5003", "10.0.0.9:2181", 200, Idle(900))
+            .Socket(TcpState.Established, "10.0.0.1:5004", "10.0.0.8:2181", 100, Idle(900))
+            .Build();
+        // The third is shared after fork(): process 200 holds it first, 100 second. A filter on --pid 100 selects it too.
+        var shared = e.Sockets[2];
+        shared.Owners = [new SocketOwner(200, 5), new SocketOwner(100, 6)];
+
+        var two = e.Sockets.Take(2).ToList();
+        var command = KillCommand.ForSockets(e, two)!;
+        Assert.Contains("--pid 100", command);
+        Assert.Contains("--local 10.0.0.1:5001", command);   // state, peer and owner alone would take the shared one
+        Assert.Contains("--local 10.0.0.1:5002", command);
+        Assert.DoesNotContain("5003", command);
+
+        var three = e.Sockets.Take(3).ToList();
+        var all = KillCommand.ForSockets(e, three)!;
+        Assert.DoesNotContain("--local", all);                  // the owner's three to that peer, and nothing else of the table
+        Assert.Contains("--remote 10.0.0.9:2181", all);
+    }
+
+    [Fact]
     public void ListenersAndEmptySetsGetNoCommand()
     {
         var e = Fixture();
