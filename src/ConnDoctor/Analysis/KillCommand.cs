@@ -21,22 +21,23 @@ public static class KillCommand
     public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
     {
         if (sockets.Count == 0) return null;
-        // What the sockets share, in one pass over them (a group of 14k idle connections, every interval in the agent).
+        // What the sockets share, in one pass over them (a group of 14k idle connections, every interval in the agent): one
+        // value each, or more than one (a set is made only when a second value comes).
         int ns = sockets.First().NetnsIndex;
-        var remotePorts = new HashSet<ushort>();
-        var localPorts = new HashSet<ushort>();
-        var pids = new HashSet<int>();
-        var states = new HashSet<TcpState>();
-        var remotes = new HashSet<NetAddress>();
+        var remotePort = new OneOrMore<ushort>();
+        var localPort = new OneOrMore<ushort>();
+        var pid = new OneOrMore<int>();
+        var remotes = new OneOrMore<NetAddress>();
+        uint states = 0; // a bit per display state
         var distinctSockets = new HashSet<SocketRecord>(ReferenceEqualityComparer.Instance);
         uint? idleMs = uint.MaxValue;
         foreach (var s in sockets)
         {
             if (s.NetnsIndex != ns || s.State == TcpState.Listen) return null;
-            remotePorts.Add(s.Remote.Port);
-            localPorts.Add(s.Local.Port);
-            pids.Add(s.Owners.Length > 0 ? s.Owners[0].Pid : 0);
-            states.Add(s.DisplayState);
+            remotePort.Add(s.Remote.Port);
+            localPort.Add(s.Local.Port);
+            pid.Add(s.Owners.Length > 0 ? s.Owners[0].Pid : 0);
+            states |= 1u << (int)s.DisplayState;
             remotes.Add(s.Remote.Address.Unmapped);
             distinctSockets.Add(s);
             idleMs = s.Info is TcpInfo i && idleMs is uint m ? Math.Min(m, i.LastDataRecvMs) : null;
@@ -44,19 +45,19 @@ public static class KillCommand
 
         var natural = new SocketFilter
         {
-            States = states.Order().ToList(),
-            Remotes = remotes.OrderBy(a => a.ToString(), StringComparer.Ordinal)
-                .Select(a => (new NetEndpoint(a, remotePorts.Count == 1 ? remotePorts.First() : (ushort)0), false)).ToList(),
-            Locals = localPorts.Count == 1 ? [(new NetEndpoint(default, localPorts.First()), true)] : [],
-            Pids = pids.Count == 1 && pids.First() != 0 ? [pids.First()] : [],
+            States = Enumerable.Range(0, 32).Where(b => (states & (1u << b)) != 0).Select(b => (TcpState)b).ToList(),
+            Remotes = remotes.Values.OrderBy(a => a.ToString(), StringComparer.Ordinal)
+                .Select(a => (new NetEndpoint(a, remotePort.IsOne ? remotePort.First : (ushort)0), false)).ToList(),
+            Locals = localPort.IsOne ? [(new NetEndpoint(default, localPort.First), true)] : [],
+            Pids = pid.IsOne && pid.First != 0 ? [pid.First] : [],
             Idle = idleMs is uint ms && ms >= 1000 ? FloorIdle(ms) : null,
         };
         // The filter selects exactly these when it matches each of them and no more sockets of the table than there are of them:
         // counted, not a set of the table's matches per filter (a group of 14k idle connections, every interval in the agent).
         int distinct = distinctSockets.Count;
-        bool Exact(SocketFilter f)
+        bool Exact(SocketFilter f, bool matchesEach)
         {
-            foreach (var s in sockets) if (!f.Matches(s)) return false;
+            if (!matchesEach) foreach (var s in sockets) if (!f.Matches(s)) return false;
             // A filter naming one owner can only match that owner's sockets: those are counted, not the whole table.
             var candidates = f.Pids.Count == 1 ? SocketsByOwner.Of(e.Sockets).Of(f.Pids[0]) : e.Sockets;
             int matched = 0;
@@ -67,16 +68,35 @@ public static class KillCommand
             }
             return matched == distinct;
         }
-        var chosen = Exact(natural) ? natural : null;
+        // The natural filter is made of what they share: each of them matches it (their states, their peers, their one local
+        // port, their one owner, an idle floor at most the least idle's).
+        var chosen = Exact(natural, matchesEach: true) ? natural : null;
         // Naming each end is a command for a handful of sockets, not for a pool of thousands (nor a check of each against the table).
         if (chosen == null && sockets.Count <= MaxEndsListed)
         {
             var precise = natural with { Remotes = Each(sockets.Select(s => s.Remote)) };
             // A client's connections share the peer endpoint and differ in their local ports: name each local end too.
             var exact = precise with { Locals = Each(sockets.Select(s => s.Local)) };
-            chosen = Exact(precise) ? precise : Exact(exact) ? exact : null;
+            chosen = Exact(precise, false) ? precise : Exact(exact, false) ? exact : null;
         }
         return chosen == null ? null : Line(chosen, NetnsArgument(e.Namespaces[ns]));
+    }
+
+    /// <summary>The values seen: the first, and a set of them only once a second one comes.</summary>
+    private struct OneOrMore<T> where T : struct, IEquatable<T>
+    {
+        private bool _any;
+        private HashSet<T>? _more;
+        public T First { get; private set; }
+        public readonly bool IsOne => _any && _more == null;
+        public readonly IEnumerable<T> Values => _more ?? (_any ? [First] : []);
+
+        public void Add(T value)
+        {
+            if (!_any) { _any = true; First = value; }
+            else if (_more != null) _more.Add(value);
+            else if (!value.Equals(First)) _more = [First, value];
+        }
     }
 
     private static List<(NetEndpoint, bool)> Each(IEnumerable<NetEndpoint> endpoints) =>

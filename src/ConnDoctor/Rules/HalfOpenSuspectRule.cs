@@ -56,7 +56,7 @@ public sealed class HalfOpenSuspectRule : IRule
         var active = new Dictionary<(int Netns, int Pid), Dictionary<NetAddress, int>>();
         if (groups.Count > 0)
             foreach (var s in e.Sockets)
-                if (s.State == TcpState.Established && s.Owners.Length > 0 && s.Info is TcpInfo ai && ai.SilentMs < idleMs)
+                if (s.State == TcpState.Established && s.Info is TcpInfo ai && ai.SilentMs < idleMs && s.Owners.Length > 0) // the owners array last: another object to read
                 {
                     if (!active.TryGetValue((s.NetnsIndex, s.Owners[0].Pid), out var byPeer)) active[(s.NetnsIndex, s.Owners[0].Pid)] = byPeer = new();
                     var peerAddress = s.Remote.Address.Unmapped;
@@ -142,21 +142,23 @@ public sealed class HalfOpenSuspectRule : IRule
     /// </summary>
     private static List<SocketRecord> Worst(List<SocketRecord> list, int n, uint idleMs, bool anyStrong)
     {
-        // A group of silent ones only (an idle pool) needs no classification again: the longest silent first.
-        bool Strong(SocketRecord s) => anyStrong && Classify(s, s.Info!.Value, idleMs) != Kind.Silent;
-        bool Before(SocketRecord a, bool aStrong, SocketRecord b) =>
-            aStrong != Strong(b) ? aStrong : a.Info!.Value.SilentMs > b.Info!.Value.SilentMs;
-        var top = new List<SocketRecord>(n + 1);
+        // Each socket's rank is read once (tcp_info is a 72-byte copy per read); a group of silent ones only (an idle pool)
+        // needs no classification again: the longest silent first.
+        var top = new List<(SocketRecord S, bool Strong, uint Silent)>(n + 1);
+        static bool Before(bool aStrong, uint aSilent, (SocketRecord S, bool Strong, uint Silent) b) =>
+            aStrong != b.Strong ? aStrong : aSilent > b.Silent;
         foreach (var x in list)
         {
-            bool strong = Strong(x);
-            if (top.Count == n && !Before(x, strong, top[^1])) continue;
+            var info = x.Info!.Value;
+            bool strong = anyStrong && Classify(x, info, idleMs) != Kind.Silent;
+            uint silent = info.SilentMs;
+            if (top.Count == n && !Before(strong, silent, top[^1])) continue;
             int at = top.Count;
-            while (at > 0 && Before(x, strong, top[at - 1])) at--;
-            top.Insert(at, x);
+            while (at > 0 && Before(strong, silent, top[at - 1])) at--;
+            top.Insert(at, (x, strong, silent));
             if (top.Count > n) top.RemoveAt(n);
         }
-        return top;
+        return top.ConvertAll(t => t.S);
     }
 
     /// <summary>
@@ -167,10 +169,17 @@ public sealed class HalfOpenSuspectRule : IRule
     {
         var byHost = new Dictionary<NetAddress, HashSet<ushort>>();
         var order = new List<KeyValuePair<NetAddress, HashSet<ushort>>>();
+        NetAddress lastHost = default;
+        HashSet<ushort>? ports = null;
         foreach (var s in sockets)
         {
             var host = s.Local.Address.Unmapped;
-            if (!byHost.TryGetValue(host, out var ports)) { byHost[host] = ports = new HashSet<ushort>(); order.Add(new(host, ports)); }
+            // The sockets of a group come mostly from one local host: its set is kept at hand.
+            if (ports == null || host != lastHost)
+            {
+                if (!byHost.TryGetValue(host, out ports)) { byHost[host] = ports = new HashSet<ushort>(); order.Add(new(host, ports)); }
+                lastHost = host;
+            }
             if (ports.Count <= MaxPortsListed) ports.Add(s.Remote.Port);
         }
         return order;

@@ -1,4 +1,3 @@
-using System.Text;
 using ConnDoctor.Model;
 using ConnDoctor.Native;
 
@@ -52,10 +51,10 @@ public sealed class SocketOwnerCache
         var kept = new List<int>();
         foreach (int pid in pids)
         {
-            long n = OpenFiles(procRoot, pid), cpu = CpuTicks(procRoot, pid);
+            var (n, cpu) = ProcessActivity.Read(procRoot, pid);
             files[pid] = (n, cpu);
             // A process that ran no CPU since the last read opened and closed nothing (an idle holder of many sockets).
-            if (n > 0 && cpu >= 0 && _pids.TryGetValue(pid, out var e) && e.Files == n && e.Cpu == cpu)
+            if (_pids.TryGetValue(pid, out var e) && ProcessActivity.Same((n, cpu), (e.Files, e.Cpu)))
             {
                 kept.Add(pid);
                 next[pid] = e;
@@ -148,52 +147,5 @@ public sealed class SocketOwnerCache
             if (n > 0) next[pid] = new PidEntry(n, cpu, byPid.TryGetValue(pid, out var l) ? [.. l] : []);
             else next.Remove(pid);
         }
-    }
-
-    /// <summary>PROCROOT/PID/LEAF in <paramref name="path"/> (room for procRoot's bytes and 32 more).</summary>
-    private static ReadOnlySpan<byte> ProcPath(string procRoot, int pid, ReadOnlySpan<byte> leaf, Span<byte> path)
-    {
-        int len = Encoding.UTF8.GetBytes(procRoot, path);
-        path[len++] = (byte)'/';
-        pid.TryFormat(path[len..], out int w, default, null);
-        len += w;
-        leaf.CopyTo(path[len..]);
-        return path[..(len + leaf.Length)];
-    }
-
-    /// <summary>utime + stime of the whole process in clock ticks (/proc/PID/stat fields 14 and 15); -1 when unreadable.</summary>
-    private static long CpuTicks(string procRoot, int pid)
-    {
-        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
-        Span<byte> buf = stackalloc byte[1024];
-        int n = Libc.ReadSmallFile(ProcPath(procRoot, pid, "/stat"u8, path), buf);
-        if (n <= 0) return -1;
-        var text = buf[..n];
-        int close = text.LastIndexOf((byte)')');
-        if (close < 0) return -1;
-        text = text[(close + 2)..];
-        long sum = 0;
-        for (int field = 3; field <= 15; field++)
-        {
-            int sp = text.IndexOf((byte)' ');
-            if (sp < 0) return -1;
-            if (field >= 14)
-            {
-                if (!System.Buffers.Text.Utf8Parser.TryParse(text[..sp], out long v, out _)) return -1;
-                sum += v;
-            }
-            text = text[(sp + 1)..];
-        }
-        return sum;
-    }
-
-    /// <summary>How many files the process has open: the size of /proc/PID/fd (0 on kernels before 6.2, -1 when unreadable).</summary>
-    private static long OpenFiles(string procRoot, int pid)
-    {
-        Span<byte> path = stackalloc byte[procRoot.Length * 3 + 32];
-        int fd = Libc.Open(ProcPath(procRoot, pid, "/fd"u8, path), Libc.O_RDONLY | Libc.O_DIRECTORY);
-        if (fd < 0) return -1;
-        try { return LibcStat.SizeOf(fd); }
-        finally { Libc.close(fd); }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ConnDoctor.Sources;
 using ConnDoctor.Sources.AppLog;
 using ConnDoctor.Tests.Infra;
@@ -45,6 +46,51 @@ public sealed class AppLogCacheTests
         {
             p.Kill(true);
             File.Delete(log);
+        }
+    }
+    [Fact]
+    public void AnIdleProcessesLogsAreReadAgainWithoutLookingForThemAndAProcessThatOpensAFileIsLookedAtAgain()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"alc-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        string stdout = Path.Combine(dir, "out.log"), second = Path.Combine(dir, "audit.log");
+        DiagnoseAppLogTests.Preface(stdout);
+        // A process blocked on its stdin (no CPU, no file opened or closed) until told to open a second log.
+        const string script = "import sys\nsys.stderr.write('ready\\n'); sys.stderr.flush()\nsys.stdin.readline()\n" +
+                              "f = open(sys.argv[1], 'a'); sys.stderr.write('opened\\n'); sys.stderr.flush()\nsys.stdin.readline()\n";
+        var psi = new ProcessStartInfo("sh", ["-c", $"exec {Shell.Python} -c \"$0\" \"$1\" >> {stdout}", script, second])
+        { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardError = true };
+        var p = Process.Start(psi)!;
+        try
+        {
+            Assert.Equal("ready", p.StandardError.ReadLine());
+            var process = ProcessReader.Read("/proc", p.Id)!;
+            var since = DateTime.Now.AddMinutes(-5);
+            var cache = new AppLogCache(TimeSpan.Zero); // every excerpt is read again
+            var (first, _) = AppLogSource.Read("/proc", [process], since, cache);
+            Assert.Contains(Assert.Single(first.Processes).Files, f => f.Path == stdout);
+            Assert.Equal(0, cache.LocatedHits);
+
+            // Idle since: its files are not looked for again, but what it wrote since is read.
+            File.AppendAllLines(stdout, [$"{DateTime.Now:yyyy-MM-dd HH:mm:ss,fff} ERROR [pool-1-thread-5] c.e.orders.Poller - poll failed", "java.net.SocketException: Too many open files"]);
+            var (again, _) = AppLogSource.Read("/proc", [process], since, cache);
+            Assert.Equal(1, cache.LocatedHits);
+            Assert.Contains(Assert.Single(again.Processes).Patterns, x => x.Line.Contains("Too many open files") && x.Count == 3);
+
+            // It opens a second log: one more open file, so it is looked at again and the new file is found.
+            p.StandardInput.WriteLine("open");
+            p.StandardInput.Flush();
+            Assert.Equal("opened", p.StandardError.ReadLine());
+            File.AppendAllLines(second, [$"{DateTime.Now:yyyy-MM-dd HH:mm:ss,fff} WARN [main] c.e.audit - audit trail rotated"]);
+            var (third, _) = AppLogSource.Read("/proc", [process], since, cache);
+            Assert.Equal(1, cache.LocatedHits);
+            Assert.Contains(Assert.Single(third.Processes).Files, f => f.Path == second);
+        }
+        finally
+        {
+            p.Kill(true);
+            p.WaitForExit();
+            Directory.Delete(dir, true);
         }
     }
 }

@@ -34,7 +34,7 @@ public static class AppLogSource
         var done = new Dictionary<string, (AppLogFile File, List<AppLogPattern> Patterns)>();
         // Finding the files costs a readlink per descriptor: the processes are looked at on every core.
         var located = processes.Select((p, i) => (Process: p, Index: i)).Where(x => excerpts[x.Index] == null).AsParallel().AsOrdered()
-            .Select(x => (x.Process, x.Index, Found: AppLogLocator.Locate(procRoot, x.Process))).ToList();
+            .Select(x => (x.Process, x.Index, Found: Locate(procRoot, x.Process, cache, now))).ToList();
         foreach (var (p, index, (targets, problems)) in located)
         {
             var files = new List<AppLogFile>();
@@ -69,6 +69,17 @@ public static class AppLogSource
                 all.SelectMany(e => e.Problems.Concat(e.Files.Where(f => f.Problem != null).Select(f => $"{f.Path}: {f.Problem}"))).Take(3)) : ""),
             read, sw.Elapsed);
         return (new AppLogEvidence { Since = since, Processes = all }, status);
+    }
+
+    /// <summary>The process's logs: those found the last time when it has done nothing since (with a cache), else looked for.</summary>
+    private static (List<AppLogTarget> Targets, List<string> Problems) Locate(string procRoot, ProcessRecord p, AppLogCache? cache, long now)
+    {
+        if (cache == null) return AppLogLocator.Locate(procRoot, p);
+        var activity = ProcessActivity.Read(procRoot, p.Pid);
+        if (cache.Located(p, activity) is { } known) return known;
+        var found = AppLogLocator.Locate(procRoot, p);
+        cache.StoreLocated(p, activity, found.Targets, found.Problems, now);
+        return found;
     }
 
     /// <summary>The file's last <paramref name="budget"/> bytes (whole lines), when it was written to within the window.</summary>
