@@ -18,18 +18,22 @@ public static class KillCommand
     /// peer endpoint, else one --local and --remote per end (up to <see cref="MaxEndsListed"/> sockets); null when no filter would
     /// select exactly them.
     /// </summary>
-    public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
+    public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets) => ForSockets(e, sockets, distinct: false);
+
+    /// <param name="distinct">The caller knows no socket is given twice (a group made by one pass over the table): they
+    /// are counted, not put in a set.</param>
+    internal static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets, bool distinct)
     {
         if (sockets.Count == 0) return null;
         // What the sockets share, in one pass over them (a group of 14k idle connections, every interval in the agent): one
         // value each, or more than one (a set is made only when a second value comes).
         int ns = sockets.First().NetnsIndex;
-        var remotePort = new OneOrMore<ushort>();
-        var localPort = new OneOrMore<ushort>();
-        var pid = new OneOrMore<int>();
+        var remotePort = new OneOrNot<ushort>();
+        var localPort = new OneOrNot<ushort>();
+        var pid = new OneOrNot<int>();
         var remotes = new OneOrMore<NetAddress>();
         uint states = 0; // a bit per display state
-        var distinctSockets = new HashSet<SocketRecord>(ReferenceEqualityComparer.Instance);
+        var distinctSockets = distinct ? null : new HashSet<SocketRecord>(ReferenceEqualityComparer.Instance);
         uint? idleMs = uint.MaxValue;
         foreach (var s in sockets)
         {
@@ -39,7 +43,7 @@ public static class KillCommand
             pid.Add(s.Owners.Length > 0 ? s.Owners[0].Pid : 0);
             states |= 1u << (int)s.DisplayState;
             remotes.Add(s.Remote.Address.Unmapped);
-            distinctSockets.Add(s);
+            distinctSockets?.Add(s);
             idleMs = s.Info is TcpInfo i && idleMs is uint m ? Math.Min(m, i.LastDataRecvMs) : null;
         }
 
@@ -54,7 +58,7 @@ public static class KillCommand
         };
         // The filter selects exactly these when it matches each of them and no more sockets of the table than there are of them:
         // counted, not a set of the table's matches per filter (a group of 14k idle connections, every interval in the agent).
-        int distinct = distinctSockets.Count;
+        int count = distinctSockets?.Count ?? sockets.Count;
         bool Exact(SocketFilter f, bool matchesEach)
         {
             if (!matchesEach) foreach (var s in sockets) if (!f.Matches(s)) return false;
@@ -64,9 +68,9 @@ public static class KillCommand
             for (int i = 0; i < candidates.Count; i++)
             {
                 var s = candidates[i];
-                if (s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s) && ++matched > distinct) return false;
+                if (s.NetnsIndex == ns && s.State != TcpState.Listen && f.Matches(s) && ++matched > count) return false;
             }
-            return matched == distinct;
+            return matched == count;
         }
         // The natural filter is made of what they share: each of them matches it (their states, their peers, their one local
         // port, their one owner, an idle floor at most the least idle's).
@@ -80,6 +84,20 @@ public static class KillCommand
             chosen = Exact(precise, false) ? precise : Exact(exact, false) ? exact : null;
         }
         return chosen == null ? null : Line(chosen, NetnsArgument(e.Namespaces[ns]));
+    }
+
+    /// <summary>Whether every value seen is the first one.</summary>
+    private struct OneOrNot<T> where T : struct, IEquatable<T>
+    {
+        private bool _any, _more;
+        public T First { get; private set; }
+        public readonly bool IsOne => _any && !_more;
+
+        public void Add(T value)
+        {
+            if (!_any) { _any = true; First = value; }
+            else if (!_more && !value.Equals(First)) _more = true;
+        }
     }
 
     /// <summary>The values seen: the first, and a set of them only once a second one comes.</summary>

@@ -88,7 +88,7 @@ public sealed class HalfOpenSuspectRule : IRule
                 .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: h.Value.Order().ToList())).ToList();
             string proveWithSs = "ss -tn '" + string.Join(" or ", byLocalHost.Select(h => byLocalHost.Count == 1 ? SsClause(h.Host, h.Ports) : $"( {SsClause(h.Host, h.Ports)} )")) + "'";
             string proveWithUs = "conndoctor sockets --remote " + string.Join(",", byLocalHost.Select(h => h.Host));
-            string? kill = KillCommand.ForSockets(e, list);
+            string? kill = KillCommand.ForSockets(e, list, distinct: true); // each table socket in one group once
             string clear = kill != null
                 ? $"Clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them and check that nothing else was touched"
                 : "No single filter selects exactly these and nothing else: clear each with \"conndoctor kill --local LOCAL --remote PEER\" " +
