@@ -1,5 +1,4 @@
 using ConnDoctor.Model;
-using ConnDoctor.Native;
 
 namespace ConnDoctor.Sources;
 

@@ -284,19 +284,24 @@ public sealed partial class TracefsSession : IDisposable
     /// One of the kernel's per-task maps of the tracefs root ("PID VALUE" per line), kept between reads: a task missing
     /// from it sends us to the file again at most every <see cref="SavedMapMinAgeMs"/>.
     /// </summary>
-    private sealed class SavedMap<T>(string path, Func<ReadOnlySpan<byte>, Dictionary<int, T>> parse)
+    /// <summary>
+    /// A snapshot of one of the kernel's pid maps, read again when it is older than <see cref="SavedMapMinAgeMs"/>, hit or
+    /// miss: an entry is kept by pid number, and once pids wrap (pid_max is 32768 on many hosts) an old snapshot answers
+    /// for a new task with the entry of an earlier task of the same number (another process's thread).
+    /// </summary>
+    internal sealed class SavedMap<T>(string path, Func<ReadOnlySpan<byte>, Dictionary<int, T>> parse)
     {
         private Dictionary<int, T> _map = new();
         private long _readAt = long.MinValue / 2; // not MinValue: now - MinValue overflows to a negative age
 
         public bool TryGet(int tid, out T value)
         {
-            if (_map.TryGetValue(tid, out value!)) return true;
             long now = Environment.TickCount64;
-            if (now - _readAt < SavedMapMinAgeMs) return false;
-            _readAt = now;
-            if (Libc.ReadAll(path, out _) is not { } text) return false;
-            _map = parse(text);
+            if (now - _readAt >= SavedMapMinAgeMs)
+            {
+                _readAt = now;
+                _map = Libc.ReadAll(path, out _) is { } text ? parse(text) : new();
+            }
             return _map.TryGetValue(tid, out value!);
         }
     }
@@ -316,7 +321,7 @@ public sealed partial class TracefsSession : IDisposable
     /// run from a shell loop) is named from one read, and the binary records, which carry no names, need the map soon
     /// after the task ran (the map keeps a fixed number of tasks, saved_cmdlines_size).
     /// </summary>
-    private const int SavedMapMinAgeMs = 20;
+    internal const int SavedMapMinAgeMs = 20;
 
     /// <summary>
     /// A task's command name from the kernel's map (saved_cmdlines, filled as traced tasks run; the text reader gets its
