@@ -104,16 +104,15 @@ public static class KillCommand
     private struct OneOrMore<T> where T : struct, IEquatable<T>
     {
         private bool _any;
+        private T _first;
         private HashSet<T>? _more;
-        public T First { get; private set; }
-        public readonly bool IsOne => _any && _more == null;
-        public readonly IEnumerable<T> Values => _more ?? (_any ? [First] : []);
+        public readonly IEnumerable<T> Values => _more ?? (_any ? [_first] : []);
 
         public void Add(T value)
         {
-            if (!_any) { _any = true; First = value; }
+            if (!_any) { _any = true; _first = value; }
             else if (_more != null) _more.Add(value);
-            else if (!value.Equals(First)) _more = [First, value];
+            else if (!value.Equals(_first)) _more = [_first, value];
         }
     }
 

@@ -281,13 +281,10 @@ public sealed partial class TracefsSession : IDisposable
     }
 
     /// <summary>
-    /// One of the kernel's per-task maps of the tracefs root ("PID VALUE" per line), kept between reads: a task missing
-    /// from it sends us to the file again at most every <see cref="SavedMapMinAgeMs"/>.
-    /// </summary>
-    /// <summary>
-    /// A snapshot of one of the kernel's pid maps, read again when it is older than <see cref="SavedMapMinAgeMs"/>, hit or
-    /// miss: an entry is kept by pid number, and once pids wrap (pid_max is 32768 on many hosts) an old snapshot answers
-    /// for a new task with the entry of an earlier task of the same number (another process's thread).
+    /// One of the kernel's per-task maps of the tracefs root ("PID VALUE" per line), as a snapshot read again when it is
+    /// older than <see cref="SavedMapMinAgeMs"/>, hit or miss: an entry is kept by pid number, and once pids wrap (pid_max
+    /// is 32768 on many hosts) an old snapshot answers for a new task with the entry of an earlier task of the same number
+    /// (another process's thread).
     /// </summary>
     internal sealed class SavedMap<T>(string path, Func<ReadOnlySpan<byte>, Dictionary<int, T>> parse)
     {
