@@ -18,52 +18,45 @@ public static class KillCommand
     /// peer endpoint, else one --local and --remote per end (up to <see cref="MaxEndsListed"/> sockets); null when no filter would
     /// select exactly them.
     /// </summary>
-    public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets) => ForSockets(e, sockets, distinct: false);
-
-    /// <param name="distinct">The caller knows no socket is given twice (a group made by one pass over the table): they
-    /// are counted, not put in a set.</param>
-    internal static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets, bool distinct)
+    public static string? ForSockets(Evidence e, IReadOnlyCollection<SocketRecord> sockets)
     {
-        if (sockets.Count == 0) return null;
-        // What the sockets share, in one pass over them (a group of 14k idle connections, every interval in the agent): one
-        // value each, or more than one (a set is made only when a second value comes).
-        int ns = sockets.First().NetnsIndex;
-        var remotePort = new OneOrNot<ushort>();
-        var localPort = new OneOrNot<ushort>();
-        var pid = new OneOrNot<int>();
-        var remotes = new OneOrMore<NetAddress>();
-        uint states = 0; // a bit per display state
-        var distinctSockets = distinct ? null : new HashSet<SocketRecord>(ReferenceEqualityComparer.Instance);
-        uint? idleMs = uint.MaxValue;
-        foreach (var s in sockets)
-        {
-            if (s.NetnsIndex != ns || s.State == TcpState.Listen) return null;
-            remotePort.Add(s.Remote.Port);
-            localPort.Add(s.Local.Port);
-            pid.Add(s.Owners.Length > 0 ? s.Owners[0].Pid : 0);
-            states |= 1u << (int)s.DisplayState;
-            remotes.Add(s.Remote.Address.Unmapped);
-            distinctSockets?.Add(s);
-            idleMs = s.Info is TcpInfo i && idleMs is uint m ? Math.Min(m, i.LastDataRecvMs) : null;
-        }
+        var selection = new KillSelection();
+        var seen = new HashSet<SocketRecord>(ReferenceEqualityComparer.Instance);
+        foreach (var s in sockets) if (seen.Add(s)) selection.Add(s);
+        return For(e, selection);
+    }
 
-        var natural = new SocketFilter
-        {
-            States = Enumerable.Range(0, 32).Where(b => (states & (1u << b)) != 0).Select(b => (TcpState)b).ToList(),
-            Remotes = remotes.Values.OrderBy(a => a.ToString(), StringComparer.Ordinal)
-                .Select(a => (new NetEndpoint(a, remotePort.IsOne ? remotePort.First : (ushort)0), false)).ToList(),
-            Locals = localPort.IsOne ? [(new NetEndpoint(default, localPort.First), true)] : [],
-            Pids = pid.IsOne && pid.First != 0 ? [pid.First] : [],
-            Idle = idleMs is uint ms && ms >= 1000 ? FloorIdle(ms) : null,
-        };
+    /// <summary>The command that selects exactly the sockets gathered (as <see cref="ForSockets"/>), from what they share.</summary>
+    public static string? For(Evidence e, KillSelection selection) => For(e, [selection])[0];
+
+    /// <summary>
+    /// The command of each selection of one table (the groups of one finding rule): the sockets of the owners their filters
+    /// name are found in one pass over the table for all of them.
+    /// </summary>
+    public static string?[] For(Evidence e, IReadOnlyList<KillSelection> selections)
+    {
+        var naturals = new SocketFilter?[selections.Count];
+        for (int i = 0; i < naturals.Length; i++)
+            if (selections[i] is { Count: > 0, Unselectable: false } sel) naturals[i] = sel.NaturalFilter();
+        // Every filter below names the owner of its natural filter, if any: the only owners whose sockets are counted.
+        var owners = new SocketsByOwner(e.Sockets, naturals.Where(f => f?.Pids.Count == 1).Select(f => f!.Pids[0]));
+        var commands = new string?[naturals.Length];
+        for (int i = 0; i < naturals.Length; i++)
+            if (naturals[i] is { } natural) commands[i] = Choose(e, selections[i], natural, owners);
+        return commands;
+    }
+
+    private static string? Choose(Evidence e, KillSelection selection, SocketFilter natural, SocketsByOwner owners)
+    {
+        int ns = selection.NetnsIndex;
+        int count = selection.Count;
         // The filter selects exactly these when it matches each of them and no more sockets of the table than there are of them:
         // counted, not a set of the table's matches per filter (a group of 14k idle connections, every interval in the agent).
-        int count = distinctSockets?.Count ?? sockets.Count;
         bool Exact(SocketFilter f, bool matchesEach)
         {
-            if (!matchesEach) foreach (var s in sockets) if (!f.Matches(s)) return false;
+            if (!matchesEach) foreach (var s in selection.Few!) if (!f.Matches(s)) return false;
             // A filter naming one owner can only match that owner's sockets: those are counted, not the whole table.
-            var candidates = f.Pids.Count == 1 ? SocketsByOwner.Of(e.Sockets).Of(f.Pids[0]) : e.Sockets;
+            var candidates = f.Pids.Count == 1 ? owners.Of(f.Pids[0]) : e.Sockets;
             int matched = 0;
             for (int i = 0; i < candidates.Count; i++)
             {
@@ -72,48 +65,17 @@ public static class KillCommand
             }
             return matched == count;
         }
-        // The natural filter is made of what they share: each of them matches it (their states, their peers, their one local
-        // port, their one owner, an idle floor at most the least idle's).
+        // The natural filter is made of what they share: each of them matches it.
         var chosen = Exact(natural, matchesEach: true) ? natural : null;
         // Naming each end is a command for a handful of sockets, not for a pool of thousands (nor a check of each against the table).
-        if (chosen == null && sockets.Count <= MaxEndsListed)
+        if (chosen == null && selection.Few is { } few)
         {
-            var precise = natural with { Remotes = Each(sockets.Select(s => s.Remote)) };
+            var precise = natural with { Remotes = Each(few.Select(s => s.Remote)) };
             // A client's connections share the peer endpoint and differ in their local ports: name each local end too.
-            var exact = precise with { Locals = Each(sockets.Select(s => s.Local)) };
+            var exact = precise with { Locals = Each(few.Select(s => s.Local)) };
             chosen = Exact(precise, false) ? precise : Exact(exact, false) ? exact : null;
         }
         return chosen == null ? null : Line(chosen, NetnsArgument(e.Namespaces[ns]));
-    }
-
-    /// <summary>Whether every value seen is the first one.</summary>
-    private struct OneOrNot<T> where T : struct, IEquatable<T>
-    {
-        private bool _any, _more;
-        public T First { get; private set; }
-        public readonly bool IsOne => _any && !_more;
-
-        public void Add(T value)
-        {
-            if (!_any) { _any = true; First = value; }
-            else if (!_more && !value.Equals(First)) _more = true;
-        }
-    }
-
-    /// <summary>The values seen: the first, and a set of them only once a second one comes.</summary>
-    private struct OneOrMore<T> where T : struct, IEquatable<T>
-    {
-        private bool _any;
-        private T _first;
-        private HashSet<T>? _more;
-        public readonly IEnumerable<T> Values => _more ?? (_any ? [_first] : []);
-
-        public void Add(T value)
-        {
-            if (!_any) { _any = true; _first = value; }
-            else if (_more != null) _more.Add(value);
-            else if (!value.Equals(_first)) _more = [_first, value];
-        }
     }
 
     private static List<(NetEndpoint, bool)> Each(IEnumerable<NetEndpoint> endpoints) =>

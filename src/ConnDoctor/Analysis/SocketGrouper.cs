@@ -31,8 +31,8 @@ public static class SocketGrouper
         foreach (var s in sockets)
         {
             var owner = e.OwnerOf(s);
-            string proc = owner?.Label ?? (s.Owners.Length > 0 ? $"pid {s.Owners[0].Pid}" : NoOwner);
-            int pid = s.Owners.Length > 0 ? s.Owners[0].Pid : 0;
+            string proc = owner?.Label ?? (s.OwnerPid is int first ? $"pid {first}" : NoOwner);
+            int pid = s.OwnerPid ?? 0;
             string local, remote;
             int servicePort;
             if (s.State == TcpState.Listen)

@@ -50,5 +50,5 @@ public sealed record Evidence
     public NetnsInfo NetnsOf(SocketRecord s) => Namespaces[s.NetnsIndex];
 
     public ProcessRecord? OwnerOf(SocketRecord s) =>
-        s.Owners.Length > 0 && Processes.TryGetValue(s.Owners[0].Pid, out var p) ? p : null;
+        s.OwnerPid is int pid && Processes.TryGetValue(pid, out var p) ? p : null;
 }

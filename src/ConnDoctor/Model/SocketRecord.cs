@@ -44,6 +44,9 @@ public sealed class SocketRecord
     /// <summary>Processes holding this socket; set once by the process join, empty when none was found.</summary>
     public SocketOwner[] Owners { get; internal set; } = [];
 
+    /// <summary>The first holder, the one every view names (a socket shared after fork() has more); null when none was found.</summary>
+    public int? OwnerPid => Owners.Length > 0 ? Owners[0].Pid : null;
+
     public TcpState DisplayState => TcpStates.Normalize(State);
 }
 

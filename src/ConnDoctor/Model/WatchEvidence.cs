@@ -9,18 +9,24 @@ public enum ClosedBy : byte { Unknown, Local, Peer, LocalReset, PeerReset }
 public enum ResetCause : byte { None, UnreadData, NoSocket, Other }
 
 /// <summary>
-/// The process (and task, namespace, container, pod) that owns a watched connection, as far as it could be told; one
-/// immutable record shared by the connections of one task.
+/// The process (and task, namespace, container, pod) that owns a watched connection, as far as it could be told, read
+/// from /proc when the task connects (before it can exit) or from the socket table; one immutable record shared by the
+/// connections of one task. Pid is the process (thread group id) and Comm its name, whichever of its threads connected.
 /// </summary>
 public sealed record ConnectionOwner
 {
     public static readonly ConnectionOwner None = new();
     public int? Pid { get; init; }
     public string? Comm { get; init; }
+    /// <summary>The process's command line (secrets masked).</summary>
     public string? CommandLine { get; init; }
+    /// <summary>The thread that connected, when it is not the main thread (Pid).</summary>
     public int? Tid { get; init; }
+    /// <summary>That thread's name, when known.</summary>
     public string? Thread { get; init; }
+    /// <summary>The task had exited before /proc could be read: only the trace's ids and command name are known.</summary>
     public bool Exited { get; init; }
+    /// <summary>Not even the thread group id was known (an exited thread the trace gave no tgid for): Pid is the trace's task id.</summary>
     public bool PidIsTask { get; init; }
     public uint? Uid { get; init; }
     public ulong NetnsInode { get; init; }

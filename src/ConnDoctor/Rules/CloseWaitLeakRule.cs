@@ -21,7 +21,7 @@ public sealed class CloseWaitLeakRule : IRule
     {
         var e = ctx.Evidence;
         var groups = e.Sockets.Where(s => s.State == TcpState.CloseWait)
-            .GroupBy(s => (s.NetnsIndex, Pid: s.Owners.Length > 0 ? s.Owners[0].Pid : 0, Uid: s.Owners.Length > 0 ? 0u : s.Uid));
+            .GroupBy(s => (s.NetnsIndex, Pid: s.OwnerPid ?? 0, Uid: s.Owners.Length > 0 ? 0u : s.Uid));
         foreach (var g in groups)
         {
             var sockets = g.ToList();

@@ -41,17 +41,11 @@ public sealed class EphemeralPortsRule : IRule
         {
             // Client-side TIME_WAIT: a local port in the range, a peer port outside it (a server's accepted connections use no ephemeral port).
             // Counted, not grouped (25k TIME_WAIT at 1k closes/s, every interval in the agent); ties in the table's order.
-            var counts = new Dictionary<(NetAddress Local, NetEndpoint Remote), int>();
-            var seen = new List<(NetAddress Local, NetEndpoint Remote)>();
+            var counts = new OrderedGroups<(NetAddress Local, NetEndpoint Remote), int>();
             foreach (var s in ctx.Evidence.Sockets)
-            {
-                if (s.State != TcpState.TimeWait || !sys.IsEphemeral(s.Local.Port) || sys.IsEphemeral(s.Remote.Port)) continue;
-                var key = (s.Local.Address.Unmapped, s.Remote.Unmapped);
-                ref int n = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, key, out bool existed);
-                if (!existed) seen.Add(key);
-                n++;
-            }
-            var perEndpoint = seen.Select(k => (k.Local, k.Remote, Count: counts[k])).OrderByDescending(x => x.Count).ToList();
+                if (s.State == TcpState.TimeWait && sys.IsEphemeral(s.Local.Port) && !sys.IsEphemeral(s.Remote.Port))
+                    counts.For((s.Local.Address.Unmapped, s.Remote.Unmapped))++;
+            var perEndpoint = counts.Select(g => (g.Key.Local, g.Key.Remote, Count: g.Group)).OrderByDescending(x => x.Count).ToList();
             bool severalLocals = perEndpoint.Select(x => x.Local).Distinct().Count() > 1;
             foreach (var (local, remote, count) in perEndpoint.Take(3))
             {

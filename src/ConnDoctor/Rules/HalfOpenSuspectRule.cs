@@ -28,10 +28,10 @@ public sealed class HalfOpenSuspectRule : IRule
     {
         var e = ctx.Evidence;
         uint idleMs = (uint)Math.Min(uint.MaxValue, ctx.Options.Idle.TotalMilliseconds);
-        // The suspects grouped by namespace, holder and peer host as the table is read: one pass, one list of them (100k idle
-        // pooled connections past the threshold, every interval in the agent).
-        var groups = new Dictionary<(int NetnsIndex, int Pid, NetAddress Peer), Suspects>();
-        var order = new List<((int NetnsIndex, int Pid, NetAddress Peer) Key, Suspects Group)>();
+        // The suspects grouped by namespace, holder and peer host as the table is read, each group keeping only what its finding
+        // says (counts, the quotes, the peer's ports, what a kill command needs): 100k idle pooled connections past the
+        // threshold, every interval in the agent, are read once and never listed.
+        var groups = new OrderedGroups<(int NetnsIndex, int Pid, NetAddress Peer), Suspects>(_ => new Suspects());
         bool anyEstablished = false, anyInfo = false;
         foreach (var s in e.Sockets)
         {
@@ -40,11 +40,7 @@ public sealed class HalfOpenSuspectRule : IRule
             if (s.Info is not TcpInfo i) continue;
             anyInfo = true;
             if (Classify(s, i, idleMs) is not Kind k) continue;
-            var key = (s.NetnsIndex, Pid: s.Owners.Length > 0 ? s.Owners[0].Pid : 0, Peer: s.Remote.Address.Unmapped);
-            if (!groups.TryGetValue(key, out var g)) { groups[key] = g = new Suspects(); order.Add((key, g)); }
-            g.Sockets.Add(s);
-            if (k != Kind.Silent) g.Strong++;
-            g.MaxSilentMs = Math.Max(g.MaxSilentMs, i.SilentMs);
+            groups.For((s.NetnsIndex, s.OwnerPid ?? 0, s.Remote.Address.Unmapped)).Add(s, k, i);
         }
         if (anyEstablished && !anyInfo)
         {
@@ -52,20 +48,25 @@ public sealed class HalfOpenSuspectRule : IRule
             yield break;
         }
 
-        // Contrast: a process busy with other peers while one is silent. Its active connections per peer, in one pass.
+        // Contrast: a process busy with other peers while one is silent. Its active connections per peer, in one pass, for
+        // the holders of a group only.
         var active = new Dictionary<(int Netns, int Pid), Dictionary<NetAddress, int>>();
-        if (groups.Count > 0)
+        foreach (var (key, _) in groups) if (key.Pid != 0) active.TryAdd((key.NetnsIndex, key.Pid), new());
+        if (active.Count > 0)
             foreach (var s in e.Sockets)
-                if (s.State == TcpState.Established && s.Info is TcpInfo ai && ai.SilentMs < idleMs && s.Owners.Length > 0) // the owners array last: another object to read
+                if (s.State == TcpState.Established && s.Info is TcpInfo ai && ai.SilentMs < idleMs && s.OwnerPid is int holder // the owners array last: another object to read
+                    && active.TryGetValue((s.NetnsIndex, holder), out var byPeer))
                 {
-                    if (!active.TryGetValue((s.NetnsIndex, s.Owners[0].Pid), out var byPeer)) active[(s.NetnsIndex, s.Owners[0].Pid)] = byPeer = new();
                     var peerAddress = s.Remote.Address.Unmapped;
                     byPeer[peerAddress] = byPeer.GetValueOrDefault(peerAddress) + 1;
                 }
 
-        foreach (var (key, g) in order)
+        // The kill commands of all groups at once: one pass over the table finds the sockets of the holders they name.
+        var kills = KillCommand.For(e, groups.Select(x => x.Group.Kill).ToList());
+        int index = 0;
+        foreach (var (key, g) in groups)
         {
-            var list = g.Sockets;
+            string? kill = kills[index++];
             int strong = g.Strong;
             int? pid = key.Pid == 0 ? null : key.Pid;
             int activeElsewhere = pid is int ap && active.TryGetValue((key.NetnsIndex, ap), out var peers)
@@ -73,22 +74,18 @@ public sealed class HalfOpenSuspectRule : IRule
             uint maxSilent = g.MaxSilentMs;
             var sev = strong >= 10 ? Severity.Critical
                 : strong > 0 ? Severity.Warning
-                : maxSilent >= LongSilence.TotalMilliseconds || (list.Count >= ContrastCount && activeElsewhere > 0) ? Severity.Warning
+                : maxSilent >= LongSilence.TotalMilliseconds || (g.Count >= ContrastCount && activeElsewhere > 0) ? Severity.Warning
                 : Severity.Info;
             var who = pid is int p ? (e.Processes.TryGetValue(p, out var pr) ? pr.Label : $"pid {p}") : "an unknown process";
             string peer = SocketGrouper.FormatHost(key.Peer);
-            var evidence = new List<string>();
-            foreach (var s in Worst(list, 8, idleMs, anyStrong: strong > 0))
-                evidence.Add(Describe(s, Classify(s, s.Info!.Value, idleMs)!.Value));
-            if (list.Count > 8) evidence.Add($"... and {list.Count - 8} more");
+            var evidence = g.Quoted.ConvertAll(q => Describe(q.S, q.Kind));
+            if (g.Count > Quotes) evidence.Add($"... and {g.Count - Quotes} more");
             if (activeElsewhere > 0) evidence.Add($"meanwhile {who} has {activeElsewhere} active connection(s) with other peers");
-            var local = list[0].Local;
             // Seen from the peer, these sockets go to our local addresses (a group can span several) from its ports.
-            var byLocalHost = PeerPorts(list).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
-                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: h.Value.Order().ToList())).ToList();
+            var byLocalHost = g.PeerPorts.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
+                .Select(h => (Host: SocketGrouper.FormatHost(h.Key), Ports: h.Group.Order().ToList())).ToList();
             string proveWithSs = "ss -tn '" + string.Join(" or ", byLocalHost.Select(h => byLocalHost.Count == 1 ? SsClause(h.Host, h.Ports) : $"( {SsClause(h.Host, h.Ports)} )")) + "'";
             string proveWithUs = "conndoctor sockets --remote " + string.Join(",", byLocalHost.Select(h => h.Host));
-            string? kill = KillCommand.ForSockets(e, list, distinct: true); // each table socket in one group once
             string clear = kill != null
                 ? $"Clear exactly these with \"{kill}\": it lists them (a dry run); add --yes as root to destroy them and check that nothing else was touched"
                 : "No single filter selects exactly these and nothing else: clear each with \"conndoctor kill --local LOCAL --remote PEER\" " +
@@ -99,12 +96,12 @@ public sealed class HalfOpenSuspectRule : IRule
                 Severity = sev,
                 Subject = ctx.SubjectFor(key.NetnsIndex, pid) with
                 {
-                    LocalEndpoint = list.TrueForAll(x => x.Local == local) ? SocketGrouper.FormatEndpoint(local) : null,
+                    LocalEndpoint = g.OneLocal ? SocketGrouper.FormatEndpoint(g.FirstLocal) : null,
                     RemoteEndpoint = peer,
                 },
                 Summary = strong > 0
                     ? $"{who}: {strong} connection(s) to {peer} get no answer to retransmits or keepalive probes"
-                    : $"{who}: {list.Count} connection(s) with {peer} silent for up to {Format.Ms(maxSilent)}, no keepalive",
+                    : $"{who}: {g.Count} connection(s) with {peer} silent for up to {Format.Ms(maxSilent)}, no keepalive",
                 Evidence = evidence,
                 Cause = strong > 0
                     ? "Data or keepalive probes sent on these connections go unacknowledged: the peer host is down, unreachable, or rebooted " +
@@ -121,12 +118,48 @@ public sealed class HalfOpenSuspectRule : IRule
         }
     }
 
-    /// <summary>The suspects of one holder with one peer host, as the table lists them.</summary>
+    /// <summary>Sockets quoted per finding at most (the worst ones).</summary>
+    private const int Quotes = 8;
+
+    /// <summary>The suspects of one holder with one peer host: what the finding says of them, gathered as the table is read.</summary>
     private sealed class Suspects
     {
-        public readonly List<SocketRecord> Sockets = new();
+        public int Count;
         public int Strong;            // retransmitting or probing
         public uint MaxSilentMs;
+        /// <summary>The <see cref="Quotes"/> to quote: retransmitting or probing first, then the longest silent; ties in table order.</summary>
+        public readonly List<(SocketRecord S, Kind Kind, uint Silent)> Quoted = new(Quotes + 1);
+        /// <summary>The peer's ports per local host (unmapped), each set holding at most one port past <see cref="MaxPortsListed"/> (enough to say the clause lists none).</summary>
+        public readonly OrderedGroups<NetAddress, HashSet<ushort>> PeerPorts = new(_ => new HashSet<ushort>());
+        public readonly KillSelection Kill = new();
+        public NetEndpoint FirstLocal;
+        public bool OneLocal = true;
+
+        public void Add(SocketRecord s, Kind kind, TcpInfo info)
+        {
+            if (Count++ == 0) FirstLocal = s.Local;
+            else if (OneLocal && s.Local != FirstLocal) OneLocal = false;
+            bool strong = kind != Kind.Silent;
+            if (strong) Strong++;
+            uint silent = info.SilentMs;
+            MaxSilentMs = Math.Max(MaxSilentMs, silent);
+            Quote(s, kind, strong, silent);
+            var ports = PeerPorts.For(s.Local.Address.Unmapped);
+            if (ports.Count <= MaxPortsListed) ports.Add(s.Remote.Port);
+            Kill.Add(s);
+        }
+
+        /// <summary>Keeps the worst <see cref="Quotes"/>: a selection as they come, not a sort of the group.</summary>
+        private void Quote(SocketRecord s, Kind kind, bool strong, uint silent)
+        {
+            static bool Before(bool aStrong, uint aSilent, (SocketRecord S, Kind Kind, uint Silent) b) =>
+                aStrong != (b.Kind != Kind.Silent) ? aStrong : aSilent > b.Silent;
+            if (Quoted.Count == Quotes && !Before(strong, silent, Quoted[^1])) return;
+            int at = Quoted.Count;
+            while (at > 0 && Before(strong, silent, Quoted[at - 1])) at--;
+            Quoted.Insert(at, (s, kind, silent));
+            if (Quoted.Count > Quotes) Quoted.RemoveAt(Quotes);
+        }
     }
 
     /// <summary>Why an ESTABLISHED socket is a suspect, or null when it is not one.</summary>
@@ -135,55 +168,6 @@ public sealed class HalfOpenSuspectRule : IRule
         : s.Timer == TimerKind.Keepalive && i.Probes >= ProbesStrong ? Kind.Probing
         : s.Timer == TimerKind.None && i.Unacked == 0 && i.SilentMs >= idleMs ? Kind.Silent
         : null;
-
-    /// <summary>
-    /// The <paramref name="n"/> to quote: retransmitting or probing first, then the longest silent; ties in table order. A
-    /// selection, not a sort of the group (a pool of 14k idle connections, every interval in the agent).
-    /// </summary>
-    private static List<SocketRecord> Worst(List<SocketRecord> list, int n, uint idleMs, bool anyStrong)
-    {
-        // Each socket's rank is read once (tcp_info is a 72-byte copy per read); a group of silent ones only (an idle pool)
-        // needs no classification again: the longest silent first.
-        var top = new List<(SocketRecord S, bool Strong, uint Silent)>(n + 1);
-        static bool Before(bool aStrong, uint aSilent, (SocketRecord S, bool Strong, uint Silent) b) =>
-            aStrong != b.Strong ? aStrong : aSilent > b.Silent;
-        foreach (var x in list)
-        {
-            var info = x.Info!.Value;
-            bool strong = anyStrong && Classify(x, info, idleMs) != Kind.Silent;
-            uint silent = info.SilentMs;
-            if (top.Count == n && !Before(strong, silent, top[^1])) continue;
-            int at = top.Count;
-            while (at > 0 && Before(strong, silent, top[at - 1])) at--;
-            top.Insert(at, (x, strong, silent));
-            if (top.Count > n) top.RemoveAt(n);
-        }
-        return top.ConvertAll(t => t.S);
-    }
-
-    /// <summary>
-    /// The peer's ports of these sockets per local host (unmapped), each set holding at most one port past
-    /// <see cref="MaxPortsListed"/> (enough to say the clause lists none); hosts in the order of their first socket.
-    /// </summary>
-    private static List<KeyValuePair<NetAddress, HashSet<ushort>>> PeerPorts(List<SocketRecord> sockets)
-    {
-        var byHost = new Dictionary<NetAddress, HashSet<ushort>>();
-        var order = new List<KeyValuePair<NetAddress, HashSet<ushort>>>();
-        NetAddress lastHost = default;
-        HashSet<ushort>? ports = null;
-        foreach (var s in sockets)
-        {
-            var host = s.Local.Address.Unmapped;
-            // The sockets of a group come mostly from one local host: its set is kept at hand.
-            if (ports == null || host != lastHost)
-            {
-                if (!byHost.TryGetValue(host, out ports)) { byHost[host] = ports = new HashSet<ushort>(); order.Add(new(host, ports)); }
-                lastHost = host;
-            }
-            if (ports.Count <= MaxPortsListed) ports.Add(s.Remote.Port);
-        }
-        return order;
-    }
 
     /// <summary>Ports listed in the proof command at most: beyond, the peer lists all its connections to that host (a pool of 10k idle connections is not a command line).</summary>
     internal const int MaxPortsListed = 8;

@@ -25,24 +25,22 @@ public sealed class TimeWaitPressureRule : IRule
         var roles = ctx.Roles;
         // One pass over the table, each TIME_WAIT socket into its namespace's client- or server-side group (25k TIME_WAIT at
         // 1k closes/s, every interval in the agent): one copy of them, grouped in the order the table lists them.
-        var byNs = new Dictionary<int, Side>();
-        var nsOrder = new List<int>();
+        var byNs = new OrderedGroups<int, Side>(_ => new Side());
         foreach (var s in e.Sockets)
         {
             if (s.State != TcpState.TimeWait) continue;
-            if (!byNs.TryGetValue(s.NetnsIndex, out var side)) { byNs[s.NetnsIndex] = side = new Side(); nsOrder.Add(s.NetnsIndex); }
+            var side = byNs.For(s.NetnsIndex);
             side.Total++;
             // IPv4-mapped sockets (a Java client on a dual-stack socket) and plain IPv4 ones share the same ports: one group.
-            if (roles.IsServerSide(s)) side.Server.Add((s.Local.Port, s.Remote.Address.Unmapped), s);
-            else side.Client.Add((s.Local.Address.Unmapped, s.Remote.Unmapped), s);
+            if (roles.IsServerSide(s)) side.Server.For((s.Local.Port, s.Remote.Address.Unmapped)).Add(s);
+            else side.Client.For((s.Local.Address.Unmapped, s.Remote.Unmapped)).Add(s);
         }
-        foreach (int ns in nsOrder)
+        foreach (var (ns, side) in byNs)
         {
-            var side = byNs[ns];
             var sys = e.Namespaces[ns].Sysctls;
             foreach (var f in BucketOverflow(ctx, ns, side.Total, sys)) yield return f;
 
-            foreach (var (key, sockets) in side.Client.Groups)
+            foreach (var (key, sockets) in side.Client)
             {
                 int count = sockets.Count;
                 double share = (double)count / sys.EphemeralPorts;
@@ -51,7 +49,7 @@ public sealed class TimeWaitPressureRule : IRule
                 yield return ClientFinding(ctx, ns, key.Local, key.Remote, sockets, share, sev, sys);
             }
 
-            foreach (var (key, sockets) in side.Server.Groups)
+            foreach (var (key, sockets) in side.Server)
             {
                 int count = sockets.Count;
                 if (count < ServerInfoCount) continue;
@@ -65,25 +63,8 @@ public sealed class TimeWaitPressureRule : IRule
     private sealed class Side
     {
         public int Total;
-        public readonly Grouping<(NetAddress Local, NetEndpoint Remote)> Client = new();
-        public readonly Grouping<(ushort Port, NetAddress Client)> Server = new();
-    }
-
-    /// <summary>Sockets grouped by a key, the groups in the order of their first socket.</summary>
-    private sealed class Grouping<TKey> where TKey : notnull
-    {
-        private readonly Dictionary<TKey, List<SocketRecord>> _byKey = new();
-        public readonly List<(TKey Key, List<SocketRecord> Sockets)> Groups = new();
-
-        public void Add(TKey key, SocketRecord s)
-        {
-            if (!_byKey.TryGetValue(key, out var list))
-            {
-                _byKey[key] = list = new List<SocketRecord>();
-                Groups.Add((key, list));
-            }
-            list.Add(s);
-        }
+        public readonly OrderedGroups<(NetAddress Local, NetEndpoint Remote), List<SocketRecord>> Client = new(_ => new());
+        public readonly OrderedGroups<(ushort Port, NetAddress Client), List<SocketRecord>> Server = new(_ => new());
     }
 
     private Finding ClientFinding(RuleContext ctx, int ns, NetAddress local, NetEndpoint remote, List<SocketRecord> sockets,

@@ -16,9 +16,9 @@ public class AgentWindowCutTests
 {
     private sealed class World : IWatchWorld
     {
-        public TaskInfo? Task(int tid, int traceTgid, string printedComm) => new(tid, "python3", 0, 42, "test", null, null);
-        public TaskInfo? Listener(NetEndpoint local) => new(29338, "python3", 0, 42, "test", null, null);
-        public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
+        public ConnectionOwner? Task(int tid, int traceTgid, string printedComm) => new() { Pid = tid, Comm = "python3", Uid = 0, NetnsInode = 42, Netns = "test" };
+        public ConnectionOwner? Listener(NetEndpoint local) => new() { Pid = 29338, Comm = "python3", Uid = 0, NetnsInode = 42, Netns = "test" };
+        public ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
     }
 

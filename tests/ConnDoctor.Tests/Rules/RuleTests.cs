@@ -151,6 +151,29 @@ public class RuleTests
     }
 
     [Fact]
+    public void HalfOpenQuotesTheWorstOfAGroupFirstAndCountsTheRest()
+    {
+        // Twelve connections of one holder to one peer, the worst in the middle of the table: the retransmitting one first,
+        // then the longest silent (ties in table order), eight quoted, the rest counted; two local ends: no one local endpoint.
+        var b = new EvidenceBuilder().Process(3, "pool");
+        for (int i = 0; i < 12; i++)
+        {
+            string local = i == 11 ? "10.0.0.2:7003" : "10.0.0.2:7002";
+            if (i == 6) b.Socket(TcpState.Established, local, $"10.0.0.9:{40000 + i}", 3, Silent(5_000, unacked: 1, retransmits: 4), TimerKind.Retransmit);
+            else b.Socket(TcpState.Established, local, $"10.0.0.9:{40000 + i}", 3, Silent((uint)(60 + (i % 5)) * 60_000));
+        }
+        var f = Assert.Single(Run(new HalfOpenSuspectRule(), b.Build()));
+        Assert.Equal(9, f.Evidence.Count);
+        Assert.Contains("10.0.0.9:40006: 1 segment(s) unacked", f.Evidence[0]);
+        // Silences 64, 64, 63, 63, 62, 62, 61 minutes: ports 40004 and 40009, 40003 and 40008, 40002, 40007 (40006 is the strong one), 40001.
+        int[] expected = [40004, 40009, 40003, 40008, 40002, 40007, 40001];
+        for (int i = 0; i < expected.Length; i++) Assert.Contains($"10.0.0.9:{expected[i]}: nothing received", f.Evidence[i + 1]);
+        Assert.Equal("... and 4 more", f.Evidence[8]);
+        Assert.Null(f.Subject.LocalEndpoint);
+        Assert.Contains("1 connection(s) to 10.0.0.9 get no answer", f.Summary);
+    }
+
+    [Fact]
     public void HalfOpenProofListsEachPortWhileThereAreFew()
     {
         var b = new EvidenceBuilder().Process(3, "server");

@@ -58,10 +58,10 @@ public class ThreadOwnerTests
     /// <summary>A world that names processes the way the live one does when the trace carries the tgid.</summary>
     private sealed class TgidWorld : IWatchWorld
     {
-        public TaskInfo? Task(int tid, int traceTgid, string printedComm) =>
-            new(traceTgid, "python3", 0, 42, "test", null, null) { Tid = tid == traceTgid ? null : tid, Thread = tid == traceTgid ? null : printedComm };
-        public TaskInfo? Listener(NetEndpoint local) => new(18887, "python3", 0, 42, "test", null, null);
-        public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
+        public ConnectionOwner? Task(int tid, int traceTgid, string printedComm) =>
+            new() { Pid = traceTgid, Comm = "python3", Uid = 0, NetnsInode = 42, Netns = "test", Tid = tid == traceTgid ? null : tid, Thread = tid == traceTgid ? null : printedComm };
+        public ConnectionOwner? Listener(NetEndpoint local) => new() { Pid = 18887, Comm = "python3", Uid = 0, NetnsInode = 42, Netns = "test" };
+        public ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
     }
 

@@ -107,9 +107,9 @@ public class TraceParserTests
 
     private sealed class FakeWorld : IWatchWorld
     {
-        public TaskInfo? Task(int pid, int traceTgid, string printedComm) => new(pid, printedComm, 0, 42, "test", null, null);
-        public TaskInfo? Listener(NetEndpoint local) => local.Port == 5555 ? new(29338, "server", 0, 42, "test", null, null) : null;
-        public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
+        public ConnectionOwner? Task(int pid, int traceTgid, string printedComm) => new() { Pid = pid, Comm = printedComm, Uid = 0, NetnsInode = 42, Netns = "test" };
+        public ConnectionOwner? Listener(NetEndpoint local) => local.Port == 5555 ? new() { Pid = 29338, Comm = "server", Uid = 0, NetnsInode = 42, Netns = "test" } : null;
+        public ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
     }
 
@@ -147,9 +147,9 @@ public class TraceParserTests
 
     private sealed class OtherNsWorld : IWatchWorld
     {
-        public TaskInfo? Task(int pid, int traceTgid, string printedComm) => new(pid, printedComm, 0, 7, "other", null, null);
-        public TaskInfo? Listener(NetEndpoint local) => null;
-        public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
+        public ConnectionOwner? Task(int pid, int traceTgid, string printedComm) => new() { Pid = pid, Comm = printedComm, Uid = 0, NetnsInode = 7, Netns = "other" };
+        public ConnectionOwner? Listener(NetEndpoint local) => null;
+        public ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
     }
 
@@ -172,9 +172,9 @@ public class TraceParserTests
 
     private sealed class ExitedWorld(bool keep) : IWatchWorld
     {
-        public TaskInfo? Task(int pid, int traceTgid, string printedComm) => new(pid, printedComm, null, 0, null, null, null) { Exited = true };
-        public TaskInfo? Listener(NetEndpoint local) => null;
-        public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => null;
+        public ConnectionOwner? Task(int pid, int traceTgid, string printedComm) => new() { Pid = pid, Comm = printedComm, Exited = true };
+        public ConnectionOwner? Listener(NetEndpoint local) => null;
+        public ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote) => null;
         public bool Watched(ulong netnsInode) => netnsInode == 42;
         public bool KeepsExitedTasks => keep;
     }

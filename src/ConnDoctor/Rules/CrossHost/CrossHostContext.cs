@@ -228,10 +228,10 @@ public sealed class CrossHostContext
     {
         var e = h.Evidence;
         var s = h.Socket(local, server);
-        if (s != null && s.Owners.Length > 0 && e.Processes.TryGetValue(s.Owners[0].Pid, out var p))
-            return new ClientEnd { Host = h.Index, Local = local, Pid = p.Pid, Process = p.Name, CommandLine = CommandLineText.Masked(p.CommandLine), Pod = PodOf(p), Socket = s, FoundBy = "socket table" };
-        if (s != null && s.Owners.Length > 0)
-            return new ClientEnd { Host = h.Index, Local = local, Pid = s.Owners[0].Pid, Socket = s, FoundBy = "socket table" };
+        if (s?.OwnerPid is int holder)
+            return e.Processes.TryGetValue(holder, out var p)
+                ? new ClientEnd { Host = h.Index, Local = local, Pid = p.Pid, Process = p.Name, CommandLine = CommandLineText.Masked(p.CommandLine), Pod = PodOf(p), Socket = s, FoundBy = "socket table" }
+                : new ClientEnd { Host = h.Index, Local = local, Pid = holder, Socket = s, FoundBy = "socket table" };
         var watched = h.WatchedFrom(local);
         for (int i = watched.Count - 1; i >= 0; i--)
         {

@@ -48,7 +48,7 @@ public sealed class HalfOpenProvenRule : ICrossHostRule
                     young[client.Index] = young.GetValueOrDefault(client.Index) + 1;
                     continue;
                 }
-                int? pid = s.Owners.Length > 0 ? s.Owners[0].Pid : null;
+                int? pid = s.OwnerPid;
                 var key = (client.Index, s.NetnsIndex, pid, s.Remote.Address.Unmapped);
                 if (!groups.TryGetValue(key, out var list)) groups[key] = list = new();
                 list.Add((s, end));

@@ -97,7 +97,7 @@ public static class DiscoverySource
         var zk = servers.SelectMany(s => s.ClientEndpoints.Select(e => (s.Pid, e.Port))).ToHashSet();
         var listen = new Dictionary<(int Ns, ushort Port), (SocketRecord Socket, Dictionary<NetAddress, int> Peers, int Count)>();
         foreach (var s in table.Sockets)
-            if (s.State == TcpState.Listen && !(s.Owners.Length > 0 && zk.Contains((s.Owners[0].Pid, s.Local.Port))))
+            if (s.State == TcpState.Listen && !(s.OwnerPid is int holder && zk.Contains((holder, s.Local.Port))))
                 listen.TryAdd((s.NetnsIndex, s.Local.Port), (s, new Dictionary<NetAddress, int>(), 0));
         if (listen.Count == 0) return [];
         var roles = new SocketRoles(table);
@@ -113,7 +113,7 @@ public static class DiscoverySource
             var owner = table.OwnerOf(l.Socket);
             return new DiscoveredListener
             {
-                Local = l.Socket.Local.ToString(), Pid = l.Socket.Owners.Length > 0 ? l.Socket.Owners[0].Pid : null, Process = owner?.Name,
+                Local = l.Socket.Local.ToString(), Pid = l.Socket.OwnerPid, Process = owner?.Name,
                 Netns = table.Namespaces.Count > 1 ? table.NetnsOf(l.Socket).Label : null, Connections = l.Count,
                 BusiestPeers = l.Peers.OrderByDescending(p => p.Value).ThenBy(p => p.Key.ToString(), StringComparer.Ordinal).Take(3)
                     .Select(p => (p.Key.ToString(), p.Value)).ToList(),

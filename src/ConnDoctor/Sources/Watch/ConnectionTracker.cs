@@ -2,24 +2,6 @@ using ConnDoctor.Model;
 
 namespace ConnDoctor.Sources.Watch;
 
-/// <summary>
-/// Who owns a connection, read from /proc at the moment a task connects (before it can exit). Pid is the process (the
-/// thread group id) and Comm its name, whichever of its threads connected; that thread is kept as a detail.
-/// </summary>
-public sealed record TaskInfo(int Pid, string? Comm, uint? Uid, ulong NetnsInode, string? Netns, string? Container, string? Pod)
-{
-    /// <summary>The task had exited before /proc could be read: only the trace's ids and command name are known.</summary>
-    public bool Exited { get; init; }
-    /// <summary>Not even the thread group id was known (an exited thread the trace gave no tgid for): Pid is the trace's task id.</summary>
-    public bool PidIsTask { get; init; }
-    /// <summary>The process's command line (secrets masked).</summary>
-    public string? CommandLine { get; init; }
-    /// <summary>The thread that connected, when it is not the main thread (Pid).</summary>
-    public int? Tid { get; init; }
-    /// <summary>That thread's name, when known.</summary>
-    public string? Thread { get; init; }
-}
-
 /// <summary>What the tracker needs from the world; the live source reads /proc and the socket table, tests pass fakes.</summary>
 public interface IWatchWorld
 {
@@ -28,14 +10,14 @@ public interface IWatchWorld
     /// program), <paramref name="traceTgid"/> its thread group id when the trace carries one (0 when not), and
     /// <paramref name="printedComm"/> the task's name as the trace printed it.
     /// </summary>
-    TaskInfo? Task(int tid, int traceTgid, string printedComm);
+    ConnectionOwner? Task(int tid, int traceTgid, string printedComm);
     /// <summary>The owner of a listening socket on this local endpoint in a watched namespace; null when none is watched.</summary>
-    TaskInfo? Listener(NetEndpoint local);
+    ConnectionOwner? Listener(NetEndpoint local);
     /// <summary>
     /// The owner of an existing connection (seen in the socket table at start) in a watched namespace. Asked once per
     /// connection (the tracker follows it from then on): the world may forget the entry.
     /// </summary>
-    TaskInfo? Existing(NetEndpoint local, NetEndpoint remote);
+    ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote);
     /// <summary>Whether events of this namespace are kept.</summary>
     bool Watched(ulong netnsInode);
 
@@ -58,7 +40,7 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
 {
     private sealed class Pending
     {
-        public required TaskInfo? Owner;
+        public required ConnectionOwner? Owner;
         /// <summary>The task (thread) that called connect(): a transition in process context carries the same one.</summary>
         public required int Tid;
         public required NetAddress Source;
@@ -169,25 +151,11 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         conn.State = ev.NewState;
     }
 
-    private WatchConnection Owned(TaskInfo o, NetEndpoint local, NetEndpoint remote, bool passive, double? openedMs, TcpState state, double? firstSeenMs = null) => new()
+    private WatchConnection Owned(ConnectionOwner o, NetEndpoint local, NetEndpoint remote, bool passive, double? openedMs, TcpState state, double? firstSeenMs = null) => new()
     {
-        Local = local, Remote = remote, Passive = passive, Owner = OwnerOf(o),
+        Local = local, Remote = remote, Passive = passive, Owner = o,
         OpenedMs = openedMs, FirstSeenMs = firstSeenMs ?? openedMs ?? 0, State = state,
     };
-
-    // One owner record per task record (the world hands out the same TaskInfo for a task's connects within its cache time).
-    private readonly Dictionary<TaskInfo, ConnectionOwner> _owners = new(ReferenceEqualityComparer.Instance);
-
-    private ConnectionOwner OwnerOf(TaskInfo o)
-    {
-        if (_owners.TryGetValue(o, out var owner)) return owner;
-        if (_owners.Count >= 10_000) _owners.Clear();
-        return _owners[o] = new ConnectionOwner
-        {
-            Pid = o.Pid == 0 ? null : o.Pid, Comm = o.Comm, CommandLine = o.CommandLine, Tid = o.Tid, Thread = o.Thread,
-            Exited = o.Exited, PidIsTask = o.PidIsTask, Uid = o.Uid, NetnsInode = o.NetnsInode, Netns = o.Netns, Container = o.Container, Pod = o.Pod,
-        };
-    }
 
     /// <summary>The user's filters (--port, --remote, --pid): a connection that does not match is not followed.</summary>
     public Func<WatchConnection, bool>? Filter { get; init; }
@@ -211,8 +179,8 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
         int tid = ev.Pid;
         var src = ev.Src.Address;
         // Threads of one process are one owner: only connects of different processes make the join a guess.
-        int firstPid = list[0].Owner?.Pid ?? 0;
-        bool several = list.Exists(p => (p.Owner?.Pid ?? 0) != firstPid);
+        int? firstPid = list[0].Owner?.Pid;
+        bool several = list.Exists(p => p.Owner?.Pid != firstPid);
         int pick = list.FindIndex(p => p.Tid == tid);
         bool ambiguous = several; // even in process context the task may be another socket's (softirq work done on its way out)
         if (pick < 0) pick = list.FindIndex(p => p.Source == src && !p.Source.IsAny);
@@ -244,15 +212,15 @@ public sealed class ConnectionTracker(IWatchWorld world, WatchBook book)
     public bool HasUnverified => _ambiguous.Count > 0;
 
     /// <summary>Checks guessed owners of connections still open against the socket table (local, remote) -> owner.</summary>
-    public void Verify(Func<NetEndpoint, NetEndpoint, TaskInfo?> owner)
+    public void Verify(Func<NetEndpoint, NetEndpoint, ConnectionOwner?> owner)
     {
         foreach (var c in _ambiguous.ToList())
         {
             _ambiguous.Remove(c);
             if (c.ClosedMs != null) continue;
-            if (owner(c.Local, c.Remote) is { Pid: > 0 } t && t.Pid != c.Pid)
+            if (owner(c.Local, c.Remote) is { Pid: int pid } t && pid != c.Pid)
             {
-                book.Reattribute(c, t.Pid, t.Comm, t.CommandLine);
+                book.Reattribute(c, pid, t.Comm, t.CommandLine);
                 Corrected++;
             }
         }

@@ -8,9 +8,9 @@ namespace ConnDoctor.Sources.Watch;
 /// </summary>
 internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
 {
-    private readonly Dictionary<int, (TaskInfo? Info, long At)> _tasks = new();
-    private Dictionary<(ulong, int), TaskInfo> _listeners = new();
-    private Dictionary<ConnKey, TaskInfo> _existing = new();
+    private readonly Dictionary<int, (ConnectionOwner? Info, long At)> _tasks = new();
+    private Dictionary<(ulong, int), ConnectionOwner> _listeners = new();
+    private Dictionary<ConnKey, ConnectionOwner> _existing = new();
     private Dictionary<ulong, NetnsInfo> _namespaces = new();
     private HashSet<ulong> _watched = new();
     // The listeners every 15 s (and on an unknown one): /proc/*/fd walked only for processes whose files or CPU time changed.
@@ -22,19 +22,22 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         var ev = SocketCollector.Collect(collect with { StateMask = full ? TcpStates.AllMask : TcpStates.MaskOf(TcpState.Listen), OwnerCache = full ? null : _listenerOwners });
         _namespaces = ev.Namespaces.ToDictionary(n => n.Inode, n => n);
         _watched = ev.Namespaces.Select(n => n.Inode).ToHashSet();
-        var listeners = new Dictionary<(ulong, int), TaskInfo>();
+        var listeners = new Dictionary<(ulong, int), ConnectionOwner>();
         var listening = new HashSet<(ulong, int)>();
-        var existing = full ? new Dictionary<ConnKey, TaskInfo>() : _existing;
+        var existing = full ? new Dictionary<ConnKey, ConnectionOwner>() : _existing;
         // One owner record per process, namespace and uid, shared by its sockets (100k sockets are a handful of owners).
-        var shared = new Dictionary<(int, ulong, uint?), TaskInfo>();
+        var shared = new Dictionary<(int, ulong, uint?), ConnectionOwner>();
         foreach (var s in ev.Sockets)
         {
             var ns = ev.Namespaces[s.NetnsIndex];
             var p = ev.OwnerOf(s);
             uint? uid = s.State == TcpState.TimeWait ? null : s.Uid;
             if (!shared.TryGetValue((p?.Pid ?? 0, ns.Inode, uid), out var info))
-                shared[(p?.Pid ?? 0, ns.Inode, uid)] = info = new TaskInfo(p?.Pid ?? 0, p?.Name, uid, ns.Inode, ns.Label,
-                    p?.ContainerId ?? ns.Container, p?.PodUid ?? ns.PodUid) { CommandLine = NullIfEmpty(p?.CommandLine) };
+                shared[(p?.Pid ?? 0, ns.Inode, uid)] = info = new ConnectionOwner
+                {
+                    Pid = p?.Pid, Comm = p?.Name, CommandLine = NullIfEmpty(p?.CommandLine), Uid = uid, NetnsInode = ns.Inode, Netns = ns.Label,
+                    Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
+                };
             if (s.State == TcpState.Listen)
             {
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown
@@ -63,7 +66,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// <summary>The kernel's command-name map (saved_cmdlines), for tasks gone before they were read when the trace gave no name (binary records carry none).</summary>
     public Func<int, string?>? SavedComm { get; init; }
 
-    public TaskInfo? Task(int tid, int traceTgid, string printedComm)
+    public ConnectionOwner? Task(int tid, int traceTgid, string printedComm)
     {
         long now = Environment.TickCount64;
         if (_tasks.TryGetValue(tid, out var t) && now - t.At < 2000 && (traceTgid == 0 || t.Info?.Pid == traceTgid)) return t.Info;
@@ -79,9 +82,9 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// /proc/TID/status (any live thread's id opens there), else from the kernel's tgid map; the process's name, command
     /// line and cgroup are then read from /proc/TGID, the namespace from the thread itself (setns() is per thread). A
     /// task gone before it could be read keeps the trace's identity and is marked so: the process when its tgid is known,
-    /// else the task id itself (<see cref="TaskInfo.PidIsTask"/>).
+    /// else the task id itself (<see cref="ConnectionOwner.PidIsTask"/>).
     /// </summary>
-    internal static TaskInfo? Resolve(string procRoot, int tid, int traceTgid, string printedComm, Func<ulong, bool> watched,
+    internal static ConnectionOwner? Resolve(string procRoot, int tid, int traceTgid, string printedComm, Func<ulong, bool> watched,
         Func<int, int>? savedTgid, Func<ulong, string> label, Func<int, string?>? savedComm = null)
     {
         if (tid <= 0) return null;
@@ -98,8 +101,10 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         {
             // The full record (command line, cgroup: container, pod) only for tasks we keep.
             var p = watched(ino) ? ProcessReader.Read(procRoot, pid) : null;
-            return new TaskInfo(pid, p?.Name ?? (thread ? null : Name()), p?.Uid, ino, label(ino), p?.ContainerId, p?.PodUid)
+            return new ConnectionOwner
             {
+                Pid = pid, Comm = p?.Name ?? (thread ? null : Name()), Uid = p?.Uid, NetnsInode = ino, Netns = label(ino),
+                Container = p?.ContainerId, Pod = p?.PodUid,
                 CommandLine = NullIfEmpty(p?.CommandLine),
                 Tid = thread ? tid : null,
                 Thread = thread ? taskName ?? ProcessReader.ThreadName(procRoot, pid, tid) ?? Name() : null,
@@ -107,8 +112,9 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         }
         // Gone already (it connected, closed and exited before its event was read): the trace, or the kernel's map, still names it.
         string? name = Name();
-        return new TaskInfo(pid, thread ? null : name, null, 0, null, null, null)
+        return new ConnectionOwner
         {
+            Pid = pid, Comm = thread ? null : name,
             Exited = true, PidIsTask = tgid == 0, Tid = thread ? tid : null, Thread = thread ? name : null,
         };
     }
@@ -117,7 +123,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
 
     private long _lastListenerRefresh;
 
-    public TaskInfo? Listener(NetEndpoint local)
+    public ConnectionOwner? Listener(NetEndpoint local)
     {
         var found = FindListener(local);
         // A server that started listening after the last table read: read the listeners again (at most once a second),
@@ -144,7 +150,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         return false;
     }
 
-    private TaskInfo? FindListener(NetEndpoint local)
+    private ConnectionOwner? FindListener(NetEndpoint local)
     {
         // Tracepoints carry no namespace: a listener on this port in a watched namespace is the owner.
         foreach (var ino in _watched)
@@ -157,7 +163,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
     /// Handed over: the tracker asks once per connection (it follows the connection from then on), so the entry goes,
     /// and the map of the table's connections shrinks as they are seen to change or close.
     /// </summary>
-    public TaskInfo? Existing(NetEndpoint local, NetEndpoint remote) => _existing.Remove(ConnKey.Of(local, remote), out var t) ? t : null;
+    public ConnectionOwner? Existing(NetEndpoint local, NetEndpoint remote) => _existing.Remove(ConnKey.Of(local, remote), out var t) ? t : null;
 
     /// <summary>Connections of the last full table read not yet handed over.</summary>
     public int ExistingCount => _existing.Count;

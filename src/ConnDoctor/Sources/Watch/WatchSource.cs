@@ -173,7 +173,7 @@ public static class WatchSource
                 var ns = snap.Namespaces[s.NetnsIndex];
                 var key = (ns.Inode, s.Local, s.Remote);
                 seen.Add(key);
-                var owner = s.Owners.Length > 0 ? s.Owners[0].Pid : (int?)null;
+                var owner = s.OwnerPid;
                 if (!live.TryGetValue(key, out var c))
                 {
                     var p = owner is int pid && snap.Processes.TryGetValue(pid, out var pr) ? pr : null;
@@ -233,7 +233,7 @@ public static class WatchSource
     {
         Dictionary<(string, int?), (int Count, string? Name)> Count(Evidence e) =>
             Followed(e.Sockets, filter).Where(s => s.State == TcpState.CloseWait)
-                .GroupBy(s => (e.NetnsOf(s).Label, Pid: s.Owners.Length > 0 ? s.Owners[0].Pid : (int?)null))
+                .GroupBy(s => (e.NetnsOf(s).Label, Pid: s.OwnerPid))
                 .ToDictionary(g => g.Key, g => (g.Count(), g.Key.Pid is int p && e.Processes.TryGetValue(p, out var pr) ? pr.Name : null));
         var a = Count(start);
         var b = Count(end);
