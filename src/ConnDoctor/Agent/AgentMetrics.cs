@@ -69,7 +69,7 @@ public static class AgentMetrics
         // Listening endpoints per namespace: a socket whose local port one of them serves is inbound.
         var listeners = new Dictionary<(int, ushort), List<NetAddress>>();
         int timeWait = 0;
-        foreach (var s in e.Sockets)
+        foreach (var s in e.SocketSpan)
             if (s.State == TcpState.Listen)
             {
                 if (!listeners.TryGetValue((s.NetnsIndex, s.Local.Port), out var l)) listeners[(s.NetnsIndex, s.Local.Port)] = l = new();
@@ -81,7 +81,7 @@ public static class AgentMetrics
         var closedBy = new Dictionary<(ulong, ConnKey), WatchConnection?>(timeWait);
         if (timeWait > 0 && e.Watch?.Connections is { Count: > 0 } conns)
         {
-            foreach (var s in e.Sockets)
+            foreach (var s in e.SocketSpan)
                 if (s.State == TcpState.TimeWait && s.NetnsIndex < e.Namespaces.Count)
                     closedBy.TryAdd((e.Namespaces[s.NetnsIndex].Inode, ConnKey.Of(s.Local, s.Remote)), null);
             foreach (var c in conns)
@@ -94,7 +94,7 @@ public static class AgentMetrics
         // one process that closed connections to that endpoint first in that namespace.
         var producers = new TimeWaitProducers(e.Watch?.Rows ?? []);
         var raw = new Dictionary<RawKey, List<(TcpState State, int N)>>();
-        foreach (var s in e.Sockets)
+        foreach (var s in e.SocketSpan)
         {
             var ns = s.NetnsIndex < e.Namespaces.Count ? e.Namespaces[s.NetnsIndex] : null;
             var owner = e.OwnerOf(s);

@@ -17,7 +17,7 @@ public sealed class SocketRoles
     public SocketRoles(Evidence evidence)
     {
         _evidence = evidence;
-        foreach (var s in evidence.Sockets)
+        foreach (var s in evidence.SocketSpan)
         {
             if (s.State != TcpState.Listen) continue;
             if (!_listenAddresses.TryGetValue((s.NetnsIndex, s.Local.Port), out var list)) _listenAddresses[(s.NetnsIndex, s.Local.Port)] = list = new();

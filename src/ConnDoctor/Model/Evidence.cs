@@ -9,6 +9,17 @@ public sealed record Evidence
 {
     /// <summary>The live socket table (sockets, diagnose); empty when no socket source ran.</summary>
     public IReadOnlyList<SocketRecord> Sockets { get; init; } = [];
+
+    /// <summary>
+    /// The table for a pass over every socket (125k, in several rules every interval in the agent): a span, without an
+    /// enumerator object and an interface call per socket.
+    /// </summary>
+    public ReadOnlySpan<SocketRecord> SocketSpan => Sockets switch
+    {
+        SocketRecord[] array => array,
+        List<SocketRecord> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
+        var other => other.ToArray(),
+    };
     public IReadOnlyDictionary<int, ProcessRecord> Processes { get; init; } = new Dictionary<int, ProcessRecord>();
     public IReadOnlyList<NetnsInfo> Namespaces { get; init; } = [];
     /// <summary>A packet capture (conndoctor pcap); null when none was read.</summary>

@@ -42,7 +42,7 @@ public sealed class EphemeralPortsRule : IRule
             // Client-side TIME_WAIT: a local port in the range, a peer port outside it (a server's accepted connections use no ephemeral port).
             // Counted, not grouped (25k TIME_WAIT at 1k closes/s, every interval in the agent); ties in the table's order.
             var counts = new OrderedGroups<(NetAddress Local, NetEndpoint Remote), int>();
-            foreach (var s in ctx.Evidence.Sockets)
+            foreach (var s in ctx.Evidence.SocketSpan)
                 if (s.State == TcpState.TimeWait && sys.IsEphemeral(s.Local.Port) && !sys.IsEphemeral(s.Remote.Port))
                     counts.For((s.Local.Address.Unmapped, s.Remote.Unmapped))++;
             var perEndpoint = counts.Select(g => (g.Key.Local, g.Key.Remote, Count: g.Group)).OrderByDescending(x => x.Count).ToList();

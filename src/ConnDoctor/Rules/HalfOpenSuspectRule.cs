@@ -33,7 +33,7 @@ public sealed class HalfOpenSuspectRule : IRule
         // threshold, every interval in the agent, are read once and never listed.
         var groups = new OrderedGroups<(int NetnsIndex, int Pid, NetAddress Peer), Suspects>(_ => new Suspects());
         bool anyEstablished = false, anyInfo = false;
-        foreach (var s in e.Sockets)
+        foreach (var s in e.SocketSpan)
         {
             if (s.State != TcpState.Established) continue;
             anyEstablished = true;
@@ -53,7 +53,7 @@ public sealed class HalfOpenSuspectRule : IRule
         var active = new Dictionary<(int Netns, int Pid), Dictionary<NetAddress, int>>();
         foreach (var (key, _) in groups) if (key.Pid != 0) active.TryAdd((key.NetnsIndex, key.Pid), new());
         if (active.Count > 0)
-            foreach (var s in e.Sockets)
+            foreach (var s in e.SocketSpan)
                 if (s.State == TcpState.Established && s.Info is TcpInfo ai && ai.SilentMs < idleMs && s.OwnerPid is int holder // the owners array last: another object to read
                     && active.TryGetValue((s.NetnsIndex, holder), out var byPeer))
                 {

@@ -26,7 +26,7 @@ public sealed class TimeWaitPressureRule : IRule
         // One pass over the table, each TIME_WAIT socket into its namespace's client- or server-side group (25k TIME_WAIT at
         // 1k closes/s, every interval in the agent): one copy of them, grouped in the order the table lists them.
         var byNs = new OrderedGroups<int, Side>(_ => new Side());
-        foreach (var s in e.Sockets)
+        foreach (var s in e.SocketSpan)
         {
             if (s.State != TcpState.TimeWait) continue;
             var side = byNs.For(s.NetnsIndex);

@@ -16,9 +16,19 @@ public sealed class AppLogCache(TimeSpan maxAge)
 {
     public TimeSpan MaxAge { get; } = maxAge;
     private readonly object _lock = new();
-    private readonly Dictionary<(int Pid, string Name), (AppLogExcerpt Excerpt, long At)> _entries = new();
 
-    private readonly Dictionary<(int Pid, string Name), (long Files, long Cpu, AppLogTarget[] Targets, string[] Problems, long At)> _located = new();
+    /// <summary>What is known of one process (pid and command name): its last excerpt, and the files found the last time.</summary>
+    private sealed class Entry
+    {
+        public AppLogExcerpt? Excerpt;
+        public long ExcerptAt;
+        public AppLogTarget[]? Targets;           // null until located
+        public string[] Problems = [];
+        public (long Files, long Cpu) Activity;  // when located
+        public long LocatedAt;
+    }
+
+    private readonly Dictionary<(int Pid, string Name), Entry> _entries = new();
 
     /// <summary>Excerpts given from the cache (not read again) since the cache was made (each read's status line says its own).</summary>
     public int Hits { get; private set; }
@@ -30,10 +40,10 @@ public sealed class AppLogCache(TimeSpan maxAge)
     {
         lock (_lock)
         {
-            if (!_located.TryGetValue((p.Pid, p.Name), out var l) || !ProcessActivity.Same(activity, (l.Files, l.Cpu))) return null;
+            if (!_entries.TryGetValue((p.Pid, p.Name), out var e) || e.Targets == null || !ProcessActivity.Same(activity, e.Activity)) return null;
             LocatedHits++;
-            _located[(p.Pid, p.Name)] = l with { At = Environment.TickCount64 };
-            return ([.. l.Targets], [.. l.Problems]);
+            e.LocatedAt = Environment.TickCount64;
+            return ([.. e.Targets], [.. e.Problems]);
         }
     }
 
@@ -41,11 +51,8 @@ public sealed class AppLogCache(TimeSpan maxAge)
     {
         lock (_lock)
         {
-            _located[(p.Pid, p.Name)] = (activity.Files, activity.Cpu, [.. targets], [.. problems], nowMs);
-            // A process blamed no more (or gone) is forgotten after a while: twice the age, at least a minute.
-            double keepMs = Math.Max(2 * MaxAge.TotalMilliseconds, 60_000);
-            foreach (var (k, v) in _located)
-                if (nowMs - v.At >= keepMs) _located.Remove(k);
+            var e = EntryOf(p.Pid, p.Name, nowMs);
+            (e.Activity, e.Targets, e.Problems, e.LocatedAt) = (activity, [.. targets], [.. problems], nowMs);
         }
     }
 
@@ -53,7 +60,7 @@ public sealed class AppLogCache(TimeSpan maxAge)
     {
         lock (_lock)
         {
-            if (!_entries.TryGetValue((p.Pid, p.Name), out var e) || nowMs - e.At >= MaxAge.TotalMilliseconds) return null;
+            if (!_entries.TryGetValue((p.Pid, p.Name), out var e) || e.Excerpt == null || nowMs - e.ExcerptAt >= MaxAge.TotalMilliseconds) return null;
             Hits++;
             return e.Excerpt;
         }
@@ -63,9 +70,21 @@ public sealed class AppLogCache(TimeSpan maxAge)
     {
         lock (_lock)
         {
-            _entries[(x.Pid, name)] = (x, nowMs);
-            foreach (var (k, v) in _entries)
-                if (nowMs - v.At >= 2 * MaxAge.TotalMilliseconds) _entries.Remove(k);
+            var e = EntryOf(x.Pid, name, nowMs);
+            (e.Excerpt, e.ExcerptAt) = (x, nowMs);
         }
+    }
+
+    /// <summary>
+    /// The process's entry, made when new. A process blamed no more (or gone) is forgotten once neither its excerpt nor its
+    /// files were used for a while: twice the age, at least a minute.
+    /// </summary>
+    private Entry EntryOf(int pid, string name, long nowMs)
+    {
+        double keepMs = Math.Max(2 * MaxAge.TotalMilliseconds, 60_000);
+        foreach (var (k, v) in _entries)
+            if (nowMs - Math.Max(v.ExcerptAt, v.LocatedAt) >= keepMs) _entries.Remove(k);
+        if (!_entries.TryGetValue((pid, name), out var e)) _entries[(pid, name)] = e = new Entry();
+        return e;
     }
 }
