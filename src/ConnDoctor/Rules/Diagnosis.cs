@@ -92,14 +92,22 @@ public static class Diagnosis
         };
         var findings = new List<Finding>();
         var outcomes = new Dictionary<string, RuleOutcome>();
+        DiagnoseReport? ofTable = null;
         foreach (var (source, view, audit) in views)
         {
             if (view == null) continue;
             var only = RuleRegistry.All.Select(r => r.Id).Where(id => AuditRules.Ids.Contains(id) == audit && (onlyRules is not { Count: > 0 } || onlyRules.Contains(id))).ToList();
             if (only.Count == 0) continue;
-            var r = Run(view, options, only);
-            findings.AddRange(r.Findings.Select(f => f with { Source = source }));
-            foreach (var o in r.Rules)
+            // The watch's view holds the same table: a rule that does not read the watch found there what it found over the
+            // table, and is not run again.
+            var again = source == "watch" && ofTable != null
+                ? RuleRegistry.All.Where(r => !r.ReadsWatch && only.Contains(r.Id)).Select(r => r.Id).ToHashSet()
+                : [];
+            var r = Run(view, options, again.Count == 0 ? only : only.Where(id => !again.Contains(id)).ToList());
+            if (source == "sockets") ofTable = r;
+            var rules = r.Rules.Concat(again.Count == 0 ? [] : ofTable!.Rules.Where(o => again.Contains(o.RuleId)));
+            findings.AddRange(r.Findings.Concat(again.Count == 0 ? [] : ofTable!.Findings.Where(f => again.Contains(f.RuleId))).Select(f => f with { Source = source }));
+            foreach (var o in rules)
                 outcomes[o.RuleId] = outcomes.TryGetValue(o.RuleId, out var before) ? Join(before, o) : o;
         }
         var ordered = RuleRegistry.All.Where(x => outcomes.ContainsKey(x.Id)).Select(x => outcomes[x.Id]).ToList();

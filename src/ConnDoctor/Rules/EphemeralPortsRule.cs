@@ -18,6 +18,8 @@ public sealed class EphemeralPortsRule : IRule
 
     public bool Reads(Evidence e) => e.Settings != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var st = ctx.Evidence.Settings!;

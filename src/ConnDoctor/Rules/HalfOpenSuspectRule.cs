@@ -22,6 +22,8 @@ public sealed class HalfOpenSuspectRule : IRule
 
     public bool Reads(Evidence e) => e.Namespaces.Count > 0 || e.Capture != null || e.Zk != null; // a socket table, a capture or a ZooKeeper poll
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx) => FromSockets(ctx).Concat(FromCapture(ctx)).Concat(FromZkPoll(ctx));
 
     private IEnumerable<Finding> FromSockets(RuleContext ctx)

@@ -13,6 +13,13 @@ public interface IRule
     /// <summary>Whether the evidence holds a part this rule reads; a rule with nothing to read is not run or listed.</summary>
     bool Reads(Evidence evidence);
 
+    /// <summary>
+    /// Whether the rule reads the watch (<see cref="Evidence.Watch"/>). One that does not finds over the watch's view of a
+    /// host (its table and its watch) what it found over the table alone: <see cref="Diagnosis.RunBySource"/> gives those
+    /// findings again instead of running it twice over the same 125k sockets (every interval in the agent).
+    /// </summary>
+    bool ReadsWatch => true;
+
     IEnumerable<Finding> Evaluate(RuleContext context);
 }
 

@@ -12,6 +12,8 @@ public sealed class ListenBacklogRule : IRule
 
     public bool Reads(Evidence e) => e.Settings != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var st = ctx.Evidence.Settings!;

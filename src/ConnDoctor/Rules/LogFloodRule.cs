@@ -15,6 +15,8 @@ public sealed class LogFloodRule : IRule
 
     public bool Reads(Evidence e) => e.ZkLog != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         if (ctx.Evidence.ZkLog is not { } log || log.Bytes == 0) yield break;

@@ -16,6 +16,8 @@ public sealed class SessionExpiryStormRule : IRule
 
     public bool Reads(Evidence e) => e.ZkLog != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         if (ctx.Evidence.ZkLog is not { } log) yield break;

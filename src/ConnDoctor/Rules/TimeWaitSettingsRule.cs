@@ -13,6 +13,8 @@ public sealed class TimeWaitSettingsRule : IRule
 
     public bool Reads(Evidence e) => e.Settings != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var st = ctx.Evidence.Settings!;

@@ -18,6 +18,8 @@ public sealed class UnreadDataResetRule : IRule
 
     public bool Reads(Evidence e) => e.Capture != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         if (ctx.Evidence.Capture is not { } cap) yield break;

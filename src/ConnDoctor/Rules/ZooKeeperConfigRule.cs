@@ -23,6 +23,8 @@ public sealed class ZooKeeperConfigRule : IRule
 
     public bool Reads(Evidence e) => e.Settings?.ZooCfg != null;
 
+    public bool ReadsWatch => false;
+
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var cfg = ctx.Evidence.Settings!.ZooCfg!;
