@@ -22,12 +22,20 @@ public sealed class SocketsByOwner
             var owners = s.Owners;
             for (int k = 0; k < owners.Length; k++)
             {
-                if (!_byPid.TryGetValue(owners[k].Pid, out var list)) continue;
-                // A socket shared by two descriptors of one process is that process's once.
-                if (k > 0 && Array.FindIndex(owners, 0, k, o => o.Pid == owners[k].Pid) >= 0) continue;
+                if (!_byPid.TryGetValue(owners[k].Pid, out var list) || HeldBefore(owners, k)) continue;
                 list.Add(s);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the process of the k-th holder is also an earlier one (a socket shared by two descriptors of one process is
+    /// that process's once). A loop, not a predicate: a closure over the array would be made for every socket of the table.
+    /// </summary>
+    private static bool HeldBefore(SocketOwner[] owners, int k)
+    {
+        for (int j = 0; j < k; j++) if (owners[j].Pid == owners[k].Pid) return true;
+        return false;
     }
 
     /// <summary>The sockets the process holds, in table order; empty when none, or when it was not asked for.</summary>

@@ -97,10 +97,13 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
         bool thread = tgid > 0 && tgid != tid;
         ulong ino = NetnsScope.InodeFromLink(procRoot, tid);
         if (ino == 0 && thread) ino = NetnsScope.InodeFromLink(procRoot, pid); // the thread ended, its process lives on
+        // A task of a namespace not watched: its connection is not kept, so nothing more is read (no name from the kernel's
+        // map, no thread name: a busy host's other namespaces connect all the time).
+        if (ino != 0 && !watched(ino)) return new ConnectionOwner { Pid = pid, NetnsInode = ino, Tid = thread ? tid : null };
         if (ino != 0)
         {
-            // The full record (command line, cgroup: container, pod) only for tasks we keep.
-            var p = watched(ino) ? ProcessReader.Read(procRoot, pid) : null;
+            // The full record (command line, cgroup: container, pod) for the tasks we keep.
+            var p = ProcessReader.Read(procRoot, pid);
             return new ConnectionOwner
             {
                 Pid = pid, Comm = p?.Name ?? (thread ? null : Name()), Uid = p?.Uid, NetnsInode = ino, Netns = label(ino),
