@@ -171,7 +171,7 @@ public sealed class AgentLoop : IDisposable
             if (seg != null && _lastTable != null)
                 seg = seg with { CloseWait = WatchSource.CloseWaitTrends(_lastTable, ev, seg.Seconds, new ConnDoctor.Analysis.SocketFilter()) };
             // The next trend needs only this table's CLOSE_WAIT sockets: the rest (100k sockets on a busy host) is not kept twice.
-            _lastTable = ev with { Sockets = ev.Sockets.Where(s => s.State == TcpState.CloseWait).ToList() };
+            _lastTable = ev with { Sockets = ev.SocketsIn(TcpState.CloseWait) };
             ev = ev with { Watch = seg, Statuses = [watchStatus, .. ev.Statuses] };
         }
         else ev = HostCollector.Collect(host, null, cancel);

@@ -20,6 +20,14 @@ public sealed record Evidence
         List<SocketRecord> list => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list),
         var other => other.ToArray(),
     };
+
+    /// <summary>The sockets of the table in one state (its CLOSE_WAIT, a handful among 125k), in table order.</summary>
+    public List<SocketRecord> SocketsIn(TcpState state)
+    {
+        var found = new List<SocketRecord>();
+        foreach (var s in SocketSpan) if (s.State == state) found.Add(s);
+        return found;
+    }
     public IReadOnlyDictionary<int, ProcessRecord> Processes { get; init; } = new Dictionary<int, ProcessRecord>();
     public IReadOnlyList<NetnsInfo> Namespaces { get; init; } = [];
     /// <summary>A packet capture (conndoctor pcap); null when none was read.</summary>

@@ -20,7 +20,7 @@ public sealed class CloseWaitLeakRule : IRule
     public IEnumerable<Finding> Evaluate(RuleContext ctx)
     {
         var e = ctx.Evidence;
-        var groups = e.Sockets.Where(s => s.State == TcpState.CloseWait)
+        var groups = e.SocketsIn(TcpState.CloseWait)
             .GroupBy(s => (s.NetnsIndex, Pid: s.OwnerPid ?? 0, Uid: s.Owners.Length > 0 ? 0u : s.Uid));
         foreach (var g in groups)
         {

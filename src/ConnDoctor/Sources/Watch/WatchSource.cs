@@ -232,7 +232,7 @@ public static class WatchSource
     internal static List<CloseWaitTrend> CloseWaitTrends(Evidence start, Evidence end, double seconds, SocketFilter filter)
     {
         Dictionary<(string, int?), (int Count, string? Name)> Count(Evidence e) =>
-            Followed(e.Sockets, filter).Where(s => s.State == TcpState.CloseWait)
+            e.SocketsIn(TcpState.CloseWait).Where(s => filter.IsEmpty || filter.Matches(s))
                 .GroupBy(s => (e.NetnsOf(s).Label, Pid: s.OwnerPid))
                 .ToDictionary(g => g.Key, g => (g.Count(), g.Key.Pid is int p && e.Processes.TryGetValue(p, out var pr) ? pr.Name : null));
         var a = Count(start);
