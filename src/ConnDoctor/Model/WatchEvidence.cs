@@ -16,6 +16,17 @@ public enum ResetCause : byte { None, UnreadData, NoSocket, Other }
 public sealed record ConnectionOwner
 {
     public static readonly ConnectionOwner None = new();
+
+    /// <summary>
+    /// The owner of a socket of the table: its holder <paramref name="pid"/> and that process's record when it was read,
+    /// the namespace's container and pod when the process gives none; no uid for a TIME_WAIT socket (the kernel reports 0).
+    /// </summary>
+    public static ConnectionOwner OfTableSocket(SocketRecord s, int? pid, ProcessRecord? p, NetnsInfo ns) => new()
+    {
+        Pid = pid, Comm = p?.Name, CommandLine = string.IsNullOrEmpty(p?.CommandLine) ? null : p.CommandLine,
+        Uid = s.State == TcpState.TimeWait ? null : s.Uid, NetnsInode = ns.Inode, Netns = ns.Label,
+        Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
+    };
     public int? Pid { get; init; }
     public string? Comm { get; init; }
     /// <summary>The process's command line (secrets masked).</summary>

@@ -99,15 +99,17 @@ public static class Diagnosis
             var only = RuleRegistry.All.Select(r => r.Id).Where(id => AuditRules.Ids.Contains(id) == audit && (onlyRules is not { Count: > 0 } || onlyRules.Contains(id))).ToList();
             if (only.Count == 0) continue;
             // The watch's view holds the same table: a rule that does not read the watch found there what it found over the
-            // table, and is not run again.
-            var again = source == "watch" && ofTable != null
+            // table, and is not run again; its outcome and findings over the table are given for the watch.
+            var reused = source == "watch" && ofTable != null
                 ? RuleRegistry.All.Where(r => !r.ReadsWatch && only.Contains(r.Id)).Select(r => r.Id).ToHashSet()
                 : [];
-            var r = Run(view, options, again.Count == 0 ? only : only.Where(id => !again.Contains(id)).ToList());
+            // Run's empty list means every rule: when all the rules asked for are reused, none is run.
+            var toRun = only.Where(id => !reused.Contains(id)).ToList();
+            var r = toRun.Count > 0 ? Run(view, options, toRun) : null;
             if (source == "sockets") ofTable = r;
-            var rules = r.Rules.Concat(again.Count == 0 ? [] : ofTable!.Rules.Where(o => again.Contains(o.RuleId)));
-            findings.AddRange(r.Findings.Concat(again.Count == 0 ? [] : ofTable!.Findings.Where(f => again.Contains(f.RuleId))).Select(f => f with { Source = source }));
-            foreach (var o in rules)
+            // (No table's view ran when only settings rules were asked for: nothing is reused then.)
+            findings.AddRange((r?.Findings ?? []).Concat(ofTable?.Findings.Where(f => reused.Contains(f.RuleId)) ?? []).Select(f => f with { Source = source }));
+            foreach (var o in (r?.Rules ?? []).Concat(ofTable?.Rules.Where(o => reused.Contains(o.RuleId)) ?? []))
                 outcomes[o.RuleId] = outcomes.TryGetValue(o.RuleId, out var before) ? Join(before, o) : o;
         }
         var ordered = RuleRegistry.All.Where(x => outcomes.ContainsKey(x.Id)).Select(x => outcomes[x.Id]).ToList();

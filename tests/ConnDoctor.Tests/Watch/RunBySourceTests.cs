@@ -57,4 +57,22 @@ public class RunBySourceTests
             Assert.Equal(o.Findings + (ofTable.Rules.FirstOrDefault(x => x.RuleId == o.RuleId)?.Findings ?? 0), joined.Findings);
         }
     }
+
+    [Fact]
+    public void RulesAskedForThatAllDoNotReadTheWatchAreGivenAgainAndNothingElseRuns()
+    {
+        // `diagnose --watch --rule half-open-suspect`: nothing is left to run over the watch's view, which must not mean
+        // "every rule".
+        var b = new Infra.EvidenceBuilder().Process(3, "pool");
+        for (int i = 0; i < 3; i++)
+            b.Socket(TcpState.Established, "10.0.0.1:7002", $"10.0.0.9:{30000 + i}", 3,
+                new TcpInfo { LastDataRecvMs = 2 * 3_600_000, LastAckRecvMs = 2 * 3_600_000 });
+        for (int i = 0; i < 12; i++) b.Socket(TcpState.CloseWait, $"10.0.0.1:{40000 + i}", "10.0.0.2:9001", 3);
+        var table = b.Build();
+        var e = table with { Watch = new WatchEvidence { Mode = WatchMode.Trace, StartedAt = table.CollectedAt, Seconds = 60, IntervalSeconds = 1 } };
+        var report = Diagnosis.RunBySource(e, new RuleOptions(), ["half-open-suspect"]);
+        Assert.Equal(["half-open-suspect"], report.Rules.Select(o => o.RuleId));
+        Assert.All(report.Findings, f => Assert.Equal("half-open-suspect", f.RuleId));
+        Assert.Equal(["sockets", "watch"], report.Findings.Select(f => f.Source!).Order(StringComparer.Ordinal));
+    }
 }

@@ -7,8 +7,8 @@ namespace ConnDoctor.Sources.AppLog;
 /// looked for and read again once its excerpt is <see cref="MaxAge"/> old, not at every collection. Finding them costs a
 /// readlink per descriptor (a holder of 16k sockets: 16k per process) and reading them up to
 /// <see cref="AppLogSource.BudgetPerProcess"/>; a finding about idle connections blames the same processes interval
-/// after interval. Keyed by pid and command name (a pid reused by another program is read afresh); an entry not asked for
-/// within <see cref="MaxAge"/> goes. When an excerpt is read again, the files found the last time are read without
+/// after interval. Keyed by pid and command name (a pid reused by another program is read afresh); a process whose
+/// excerpt and files were not used for twice <see cref="MaxAge"/> (at least a minute) is forgotten. When an excerpt is read again, the files found the last time are read without
 /// looking for them again while the process has the same number of open files and has used no CPU since
 /// (<see cref="ProcessActivity"/>): an idle holder of 16k sockets opened no log. Thread-safe.
 /// </summary>
@@ -36,13 +36,13 @@ public sealed class AppLogCache(TimeSpan maxAge)
     /// <summary>Processes whose files were not looked for again (unchanged since they were found) since the cache was made.</summary>
     public int LocatedHits { get; private set; }
 
-    internal (List<AppLogTarget> Targets, List<string> Problems)? Located(ProcessRecord p, (long Files, long Cpu) activity)
+    internal (List<AppLogTarget> Targets, List<string> Problems)? Located(ProcessRecord p, (long Files, long Cpu) activity, long nowMs)
     {
         lock (_lock)
         {
             if (!_entries.TryGetValue((p.Pid, p.Name), out var e) || e.Targets == null || !ProcessActivity.Same(activity, e.Activity)) return null;
             LocatedHits++;
-            e.LocatedAt = Environment.TickCount64;
+            e.LocatedAt = nowMs;
             return ([.. e.Targets], [.. e.Problems]);
         }
     }

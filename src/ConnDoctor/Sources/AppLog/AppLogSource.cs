@@ -76,7 +76,7 @@ public static class AppLogSource
     {
         if (cache == null) return AppLogLocator.Locate(procRoot, p);
         var activity = ProcessActivity.Read(procRoot, p.Pid);
-        if (cache.Located(p, activity) is { } known) return known;
+        if (cache.Located(p, activity, now) is { } known) return known;
         var found = AppLogLocator.Locate(procRoot, p);
         cache.StoreLocated(p, activity, found.Targets, found.Problems, now);
         return found;

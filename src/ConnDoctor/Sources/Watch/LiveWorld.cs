@@ -33,11 +33,7 @@ internal sealed class LiveWorld(CollectOptions collect) : IWatchWorld
             var p = ev.OwnerOf(s);
             uint? uid = s.State == TcpState.TimeWait ? null : s.Uid;
             if (!shared.TryGetValue((p?.Pid ?? 0, ns.Inode, uid), out var info))
-                shared[(p?.Pid ?? 0, ns.Inode, uid)] = info = new ConnectionOwner
-                {
-                    Pid = p?.Pid, Comm = p?.Name, CommandLine = NullIfEmpty(p?.CommandLine), Uid = uid, NetnsInode = ns.Inode, Netns = ns.Label,
-                    Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
-                };
+                shared[(p?.Pid ?? 0, ns.Inode, uid)] = info = ConnectionOwner.OfTableSocket(s, p?.Pid, p, ns);
             if (s.State == TcpState.Listen)
             {
                 listening.Add((ns.Inode, s.Local.Port));      // owner or not: without root the owner is often unknown

@@ -181,12 +181,7 @@ public static class WatchSource
                     c = new WatchConnection
                     {
                         Local = s.Local, Remote = s.Remote, Passive = passive,
-                        Owner = new ConnectionOwner
-                        {
-                            Pid = owner, Comm = p?.Name, CommandLine = string.IsNullOrEmpty(p?.CommandLine) ? null : p.CommandLine,
-                            Uid = s.State == TcpState.TimeWait ? null : s.Uid, NetnsInode = ns.Inode, Netns = ns.Label,
-                            Container = p?.ContainerId ?? ns.Container, Pod = p?.PodUid ?? ns.PodUid,
-                        },
+                        Owner = ConnectionOwner.OfTableSocket(s, owner, p, ns),
                         OpenedMs = first ? null : ms, FirstSeenMs = ms, State = s.State,
                     };
                     if (!filter.IsEmpty && !filter.Matches(c)) continue;
